@@ -1,0 +1,90 @@
+"""Artifact and manifest: what an exported file is, how it was made, and how well it matches.
+
+``export`` writes ``manifest.json`` in its out folder, one entry per artifact. A manifest
+only ever lists files that were written whole (they are moved into place atomically).
+
+Example:
+    >>> a = Artifact(format="tflite", quant="int8", path="model_int8.tflite")
+    >>> a.ok
+    True
+    >>> Artifact.from_dict(a.to_dict()).quant
+    'int8'
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.files import atomic_write_json, read_json
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class Artifact:
+    format: str
+    quant: str
+    path: str  # relative to the manifest's folder
+    status: str = "ok"  # ok | export_failed | validation_failed
+    error: str | None = None
+    size_bytes: int | None = None
+    sha256: str | None = None
+    seconds: float | None = None
+    parity: dict[str, Any] | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # format-specific: io dtypes, ops, ...
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Artifact:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class Manifest:
+    source: dict[str, Any]
+    artifacts: list[Artifact]
+    run: dict[str, Any] | None = None  # labels, preprocessing, data spec of the run, if any
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "manifest_version": MANIFEST_VERSION,
+            "source": self.source,
+            "run": self.run,
+            "versions": self.versions,
+            "artifacts": [a.to_dict() for a in self.artifacts],
+        }
+
+    def save(self, folder: Path) -> Path:
+        return atomic_write_json(Path(folder) / MANIFEST_NAME, self.to_dict())
+
+    @classmethod
+    def load(cls, folder: Path) -> Manifest:
+        d = read_json(Path(folder) / MANIFEST_NAME, what="Manifest")
+        if not isinstance(d, dict) or "artifacts" not in d:
+            raise_bad = f"{Path(folder) / MANIFEST_NAME} is not an edgekit manifest"
+            from edgekit.errors import InputError
+
+            raise InputError(raise_bad, hint="re-run `edgekit export`")
+        return cls(
+            source=d.get("source", {}),
+            artifacts=[Artifact.from_dict(a) for a in d["artifacts"]],
+            run=d.get("run"),
+            versions=d.get("versions", {}),
+        )
+
+    def merge(self, newer: Manifest) -> Manifest:
+        """Entries of ``newer`` replace those with the same path; others are kept if still whole."""
+        paths = {a.path for a in newer.artifacts}
+        kept = [a for a in self.artifacts if a.path not in paths]
+        return Manifest(newer.source, kept + newer.artifacts, newer.run, newer.versions)

@@ -1,0 +1,265 @@
+"""Data sources: ``builtin:digits``, ``.npz``, an image folder, a ``.csv``.
+
+Every loader returns a :class:`Dataset` of raw arrays plus the preprocessing that maps
+them to model inputs. Splits are deterministic (seeded), so ``bench`` evaluates on the
+same held-out test samples that ``train`` never saw.
+
+Example:
+    >>> ds = load_data("builtin:digits")
+    >>> ds.x_train.shape[1:], ds.num_classes
+    ((8, 8, 1), 10)
+    >>> ds.prepared("test").dtype
+    dtype('float32')
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.data.preprocessing import Preprocessing
+from edgekit.errors import InputError, UsageError, suggest
+
+BUILTINS = ("digits",)
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+SPLIT_SEED = 0
+TEST_FRACTION = 0.2
+VAL_FRACTION = 0.1
+
+
+@dataclass
+class Dataset:
+    """Raw arrays of one data source, split into train/val/test, with its preprocessing."""
+
+    spec: str
+    x_train: np.ndarray
+    y_train: np.ndarray | None
+    x_val: np.ndarray
+    y_val: np.ndarray | None
+    x_test: np.ndarray
+    y_test: np.ndarray | None
+    labels: list[str] = field(default_factory=list)
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    @property
+    def has_labels(self) -> bool:
+        return self.y_test is not None
+
+    def prepared(self, split: str, preprocessing: Preprocessing | None = None) -> np.ndarray:
+        """Model-ready float32 inputs of ``split`` ('train', 'val' or 'test')."""
+        x = {"train": self.x_train, "val": self.x_val, "test": self.x_test}[split]
+        return (preprocessing or self.preprocessing).apply(x)
+
+    def labels_of(self, split: str) -> np.ndarray | None:
+        return {"train": self.y_train, "val": self.y_val, "test": self.y_test}[split]
+
+    def fingerprint(self) -> str:
+        """A short hash of the raw data, so a run records exactly what it learned from."""
+        h = hashlib.sha256()
+        for a in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
+            if a is not None:
+                h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
+
+    def split_info(self) -> dict:
+        return {
+            "seed": SPLIT_SEED,
+            "train": len(self.x_train),
+            "val": len(self.x_val),
+            "test": len(self.x_test),
+        }
+
+
+def load_data(spec: str, *, image_size: int | None = None) -> Dataset:
+    """Load a DATA argument. Raises InputError/UsageError with a fix on bad input."""
+    spec = str(spec)
+    if spec.startswith("builtin:"):
+        name = spec.split(":", 1)[1]
+        if name not in BUILTINS:
+            raise UsageError(
+                f"Unknown built-in data set '{name}'.{suggest(name, BUILTINS)} "
+                f"Built-in: {', '.join('builtin:' + b for b in BUILTINS)}"
+            )
+        return _load_digits(spec)
+    path = Path(spec)
+    if not path.exists():
+        raise InputError(
+            f"Data {spec} does not exist",
+            hint="pass builtin:digits, an .npz, an image folder or a .csv",
+        )
+    if path.is_dir():
+        return _load_image_folder(path, image_size or 32)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return _load_npz(path)
+    if suffix == ".csv":
+        return _load_csv(path)
+    raise InputError(
+        f"Data {spec} is not a data set edgekit reads",
+        hint="pass builtin:digits, an .npz with x_train/y_train/x_test/y_test, "
+        "an image folder with one sub-folder per class, or a .csv",
+    )
+
+
+def _split(x: np.ndarray, y: np.ndarray | None, fraction: float) -> tuple:
+    """Deterministic, stratified-when-possible split into (rest, held-out)."""
+    n = len(x)
+    rng = np.random.default_rng(SPLIT_SEED)
+    order = rng.permutation(n)
+    n_out = max(1, int(round(n * fraction))) if n > 1 else 0
+    out, rest = order[:n_out], order[n_out:]
+    pick = lambda a, idx: None if a is None else a[idx]  # noqa: E731
+    return pick(x, rest), pick(y, rest), pick(x, out), pick(y, out)
+
+
+def _from_train_test(spec, x_tr, y_tr, x_te, y_te, labels, prep) -> Dataset:
+    if len(x_tr) == 0:
+        raise InputError(f"Data {spec} has no training samples", hint="add samples to the data set")
+    x_tr, y_tr, x_va, y_va = _split(x_tr, y_tr, VAL_FRACTION)
+    return Dataset(spec, x_tr, y_tr, x_va, y_va, x_te, y_te, labels, prep)
+
+
+def _load_digits(spec: str) -> Dataset:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = d.images.astype(np.float32)[..., None]  # (1797, 8, 8, 1), values 0..16
+    y = d.target.astype(np.int64)
+    x_tr, y_tr, x_te, y_te = _split(x, y, TEST_FRACTION)
+    prep = Preprocessing(scale=1 / 16, notes="digits pixels 0..16 scaled to 0..1")
+    return _from_train_test(spec, x_tr, y_tr, x_te, y_te, [str(i) for i in range(10)], prep)
+
+
+def _load_npz(path: Path) -> Dataset:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as e:  # zipfile/pickle/format errors all mean "not a readable npz"
+        raise InputError(f"Data {path} is not a readable .npz file: {type(e).__name__}") from None
+    if not arrays:
+        raise InputError(f"Data {path} holds no arrays", hint="save x_train/y_train/x_test/y_test")
+    labels_arr = arrays.pop("labels", None)
+    if "x_train" in arrays:
+        missing = [k for k in ("x_test",) if k not in arrays]
+        if missing:
+            raise InputError(f"Data {path} has x_train but no {missing[0]}", hint="save x_test too")
+        x_tr, x_te = arrays["x_train"], arrays["x_test"]
+        y_tr, y_te = arrays.get("y_train"), arrays.get("y_test")
+    elif len(arrays) == 1 or "x" in arrays:
+        # Unlabelled samples, e.g. calibration inputs: all of them are held out.
+        x = arrays["x"] if "x" in arrays else next(iter(arrays.values()))
+        x_tr, y_tr, x_te, y_te = x, None, x, None
+    else:
+        raise InputError(
+            f"Data {path} has arrays {sorted(arrays)}, not x_train/y_train/x_test/y_test",
+            hint="save them under those names, or save one array of inputs",
+        )
+    if x_tr.ndim < 2 or x_te.ndim < 2:
+        raise InputError(f"Data {path} inputs must have a sample axis; got shape {x_tr.shape}")
+    if x_tr.shape[1:] != x_te.shape[1:]:
+        raise InputError(f"Data {path}: x_train {x_tr.shape} and x_test {x_te.shape} differ")
+    for name, x_, y_ in (("train", x_tr, y_tr), ("test", x_te, y_te)):
+        if y_ is not None and len(y_) != len(x_):
+            raise InputError(f"Data {path}: x_{name} has {len(x_)} samples but y_{name} {len(y_)}")
+    if not np.issubdtype(x_tr.dtype, np.number):
+        raise InputError(f"Data {path}: inputs must be numbers, got dtype {x_tr.dtype}")
+    if y_tr is not None:
+        y_tr = _class_indices(y_tr, path)
+        y_te = _class_indices(y_te, path) if y_te is not None else None
+    n_classes = int(max(y_tr.max(), y_te.max() if y_te is not None else 0)) + 1 if y_tr is not None else 0
+    labels = [str(v) for v in labels_arr.tolist()] if labels_arr is not None else [str(i) for i in range(n_classes)]
+    prep = Preprocessing(scale=1 / 255, notes="uint8 scaled to 0..1") if x_tr.dtype == np.uint8 else Preprocessing()
+    return _from_train_test(str(path), x_tr, y_tr, x_te, y_te, labels, prep)
+
+
+def _class_indices(y: np.ndarray, path: Path) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:  # one-hot
+        y = y.argmax(axis=1)
+    y = y.reshape(-1)
+    if not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
+            y = y.astype(np.int64)
+        else:
+            raise InputError(f"Data {path}: labels must be class indices, got dtype {y.dtype}")
+    if (y < 0).any():
+        raise InputError(f"Data {path}: labels must be class indices >= 0")
+    return y.astype(np.int64)
+
+
+def _load_image_folder(path: Path, size: int) -> Dataset:
+    from PIL import Image, UnidentifiedImageError
+
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(classes) < 2:
+        raise InputError(
+            f"Image folder {path} needs one sub-folder per class (found {len(classes)})",
+            hint="lay it out as DATA/cat/*.png, DATA/dog/*.png",
+        )
+    xs, ys = [], []
+    for label, cls in enumerate(classes):
+        for f in sorted((path / cls).iterdir()):
+            if f.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                with Image.open(f) as im:
+                    im = im.convert("RGB").resize((size, size), Image.BILINEAR)
+                    xs.append(np.asarray(im, dtype=np.uint8))
+            except (UnidentifiedImageError, OSError) as e:
+                raise InputError(f"Image {f} cannot be read: {e}") from None
+            ys.append(label)
+    if not xs:
+        raise InputError(f"Image folder {path} holds no images", hint=f"add {sorted(IMAGE_SUFFIXES)} files")
+    x, y = np.stack(xs), np.asarray(ys, dtype=np.int64)
+    x_tr, y_tr, x_te, y_te = _split(x, y, TEST_FRACTION)
+    prep = Preprocessing(scale=1 / 255, image_size=[size, size], notes="RGB resized, scaled to 0..1")
+    return _from_train_test(str(path), x_tr, y_tr, x_te, y_te, classes, prep)
+
+
+def _load_csv(path: Path) -> Dataset:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"Data {path} cannot be read as CSV: {e}") from None
+    rows = [r for r in rows if r]
+    if len(rows) < 3:
+        raise InputError(f"Data {path} needs a header row and at least two samples")
+    header, body = rows[0], rows[1:]
+    label_col = header.index("label") if "label" in header else len(header) - 1
+    try:
+        feats = np.asarray(
+            [[float(v) for i, v in enumerate(r) if i != label_col] for r in body], dtype=np.float32
+        )
+    except ValueError as e:
+        raise InputError(f"Data {path}: a feature is not a number ({e})", hint="features must be numeric; the label column is 'label' or the last one") from None
+    raw_labels = [r[label_col] for r in body]
+    classes = sorted(set(raw_labels), key=lambda s: (not _is_int(s), int(s) if _is_int(s) else 0, s))
+    index = {c: i for i, c in enumerate(classes)}
+    y = np.asarray([index[v] for v in raw_labels], dtype=np.int64)
+    x_tr, y_tr, x_te, y_te = _split(feats, y, TEST_FRACTION)
+    mean = x_tr.mean(axis=0)
+    std = x_tr.std(axis=0)
+    std[std == 0] = 1.0
+    prep = Preprocessing(mean=mean.tolist(), std=std.tolist(), notes="features standardised on train")
+    return _from_train_test(str(path), x_tr, y_tr, x_te, y_te, classes, prep)
+
+
+def _is_int(s: str) -> bool:
+    try:
+        int(s)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,40 @@
+"""Exporters, one module per format, and the registry that is their single source of truth.
+
+Adding a format means one module plus one line in :data:`EXPORTERS`.
+
+Example:
+    >>> sorted(EXPORTERS)
+    ['tflite']
+    >>> get_exporter("tflite").quant_modes
+    ('fp32', 'fp16', 'dynamic', 'int8')
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from edgekit.errors import UsageError, suggest
+
+# name -> (module, class, quant modes). Quant modes are listed here too so that the CLI can
+# validate flags without importing a converter.
+EXPORTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "tflite": ("edgekit.exporters.tflite", "TFLiteExporter", ("fp32", "fp16", "dynamic", "int8")),
+}
+
+
+def format_names() -> list[str]:
+    return list(EXPORTERS)
+
+
+def all_quant_modes(formats: list[str] | None = None) -> list[str]:
+    modes: list[str] = []
+    for f in formats or EXPORTERS:
+        modes += [m for m in EXPORTERS[f][2] if m not in modes]
+    return modes
+
+
+def get_exporter(name: str):
+    if name not in EXPORTERS:
+        raise UsageError(f"Unknown format '{name}'.{suggest(name, EXPORTERS)} Formats: {', '.join(EXPORTERS)}")
+    module, cls, _ = EXPORTERS[name]
+    return getattr(importlib.import_module(module), cls)()

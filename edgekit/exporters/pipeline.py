@@ -1,0 +1,212 @@
+"""``edgekit export``: load the source, convert to every (format, quant), run each artifact
+against the source, and write ``manifest.json``.
+
+Artifacts are written in a staging folder inside OUT and moved into place only when whole;
+bad input (exit 2) leaves OUT as it was. A converter failure or a failed parity check is
+recorded as a failure in the manifest and makes the command exit 1, never a success.
+
+Example:
+    >>> manifest = export_model("runs/demo", ["tflite"], ["fp32", "int8"], "runs/demo/export")  # doctest: +SKIP
+    >>> [a.status for a in manifest.artifacts]                                                  # doctest: +SKIP
+    ['ok', 'ok']
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgekit.artifact import Manifest
+from edgekit.data import load_data
+from edgekit.data.preprocessing import Preprocessing
+from edgekit.errors import EdgekitError, ExportError, ShapeError, UsageError
+from edgekit.exporters import EXPORTERS, get_exporter
+from edgekit.exporters.base import ExportOptions
+from edgekit.files import check_writable_dir, sha256_path
+from edgekit.parity import check as check_parity
+from edgekit.parity import compare, is_classifier
+from edgekit.run_record import tool_versions
+from edgekit.runtimes import runtime_for_format
+from edgekit.runtimes.isolated import run_isolated
+from edgekit.source_model import SourceModel, load_source
+
+GENERATED_SAMPLES = 64
+
+
+def export_model(
+    model: str | Path,
+    formats: list[str],
+    quants: list[str],
+    out: str | Path,
+    *,
+    calib: str | None = None,
+    options: ExportOptions | None = None,
+    parity_samples: int = 200,
+    min_agreement: float | None = None,
+    safe_mode: bool = True,
+    log: Callable[[str], None] = print,
+    progress: Callable[[str], object] | None = None,
+) -> Manifest:
+    """Export ``model`` to each format x quant into ``out``; returns the written manifest."""
+    options = options or ExportOptions()
+    out = Path(out)
+    plan = _plan(formats, quants)
+    if options.calib_samples < 1:
+        raise UsageError(f"--calib-samples must be at least 1, got {options.calib_samples}")
+    check_writable_dir(out, flag="--out")
+    source = load_source(model, safe_mode=safe_mode)
+    try:
+        calibration, parity_inputs, data_note = _data_for(source, calib, plan, parity_samples)
+        created_out = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+        staging = out / f".edgekit-staging-{os.getpid()}"
+        staging.mkdir(exist_ok=True)
+        try:
+            reference = source.predict(parity_inputs)
+            classifier = is_classifier(reference)
+            artifacts = []
+            for fmt, quant in plan:
+                label = f"{fmt} {quant}"
+                ctx = progress(f"exporting {label}") if progress else None
+                if ctx is not None:
+                    ctx.__enter__()
+                try:
+                    art = _export_one(get_exporter(fmt), source, staging, quant, calibration, options,
+                                      parity_inputs, reference, classifier, min_agreement)
+                finally:
+                    if ctx is not None:
+                        ctx.__exit__(None, None, None)
+                if (staging / art.path).is_file():
+                    os.replace(staging / art.path, out / art.path)
+                artifacts.append(art)
+                log(_summary_line(art, out))
+            manifest = Manifest(
+                source={**source.describe(), "data": data_note, "classifier": classifier},
+                artifacts=artifacts,
+                run=_run_info(source),
+                versions=tool_versions("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "numpy"),
+            )
+            if (out / "manifest.json").is_file():
+                try:
+                    old = Manifest.load(out)
+                    old.artifacts = [a for a in old.artifacts if (out / a.path).is_file()]
+                    manifest = old.merge(manifest)
+                except EdgekitError:
+                    pass  # an unreadable old manifest is replaced
+            manifest.save(out)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            if created_out and not any(out.iterdir()):
+                out.rmdir()
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+        return manifest
+    finally:
+        source.close()
+
+
+def _plan(formats: list[str], quants: list[str]) -> list[tuple[str, str]]:
+    plan = [(f, q) for f in formats for q in quants if q in EXPORTERS[f][2]]
+    if not plan:
+        raise UsageError(f"None of the quant modes {', '.join(quants)} applies to {', '.join(formats)}")
+    return plan
+
+
+def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int):
+    """Calibration inputs (train split) and held-out parity inputs (test split), prepared."""
+    run = source.run
+    spec = calib or (run.data.get("spec") if run else None)
+    needs_calib = any(q in getattr(_exporter_cls(f), "needs_calibration", ()) for f, q in plan)
+    want = tuple(d for d in source.input_shape)
+    if spec is None:
+        if needs_calib:
+            raise UsageError(
+                f"{', '.join(f'{f} {q}' for f, q in plan if q == 'int8')} needs calibration data",
+                hint="pass --calib DATA (an .npz, an image folder, a .csv or builtin:digits)",
+            )
+        rng = np.random.default_rng(0)
+        shape = (GENERATED_SAMPLES, *[d or 1 for d in want])
+        return None, rng.uniform(0, 1, size=shape).astype(np.float32), "generated uniform(0,1) inputs"
+    ds = load_data(spec, image_size=(run.prep.image_size or [None])[0] if run else None)
+    prep = run.prep if run and not calib else (run.prep if run and _same_data(run, spec) else ds.preprocessing)
+    if calib and not run:
+        prep = Preprocessing()  # a bare model: calibration data is taken as model-ready inputs
+    calibration = ds.prepared("train", prep)
+    got = tuple(calibration.shape[1:])
+    if len(got) != len(want) or any(w is not None and w != g for w, g in zip(want, got)):
+        raise ShapeError(
+            f"Calibration data {spec} has samples of shape {got}, but the model takes {tuple(want)}",
+            hint="pass data shaped like the model's input",
+        )
+    if not np.isfinite(calibration).all():
+        raise ShapeError(f"Calibration data {spec} contains NaN or inf", hint="clean the data first")
+    parity = ds.prepared("test", prep)[:parity_samples]
+    return calibration, parity, f"{spec} (test split, {len(parity)} samples)"
+
+
+def _same_data(run, spec: str) -> bool:
+    return run.data.get("spec") == spec
+
+
+def _exporter_cls(fmt: str):
+    import importlib
+
+    module, cls, _ = EXPORTERS[fmt]
+    return getattr(importlib.import_module(module), cls)
+
+
+def _export_one(exporter, source, staging, quant, calibration, options, parity_inputs, reference, classifier, min_agreement):
+    from edgekit.artifact import Artifact
+
+    t0 = time.perf_counter()
+    try:
+        art = exporter.export(source, staging, quant=quant, calibration=calibration, options=options)
+    except ExportError as e:
+        return Artifact(format=exporter.name, quant=quant, path="", status="export_failed", error=e.message,
+                        seconds=round(time.perf_counter() - t0, 2))
+    art.seconds = round(time.perf_counter() - t0, 2)
+    path = staging / art.path
+    art.size_bytes = path.stat().st_size
+    art.sha256 = sha256_path(path)
+    result = run_isolated(runtime_for_format(exporter.name), path, parity_inputs, timing=None)
+    if not result.ok:
+        art.status, art.error = "validation_failed", f"the exported file does not run: {result.error}"
+        return art
+    art.details["runtime"] = result.reply.get("runtime")
+    art.details["ops"] = result.reply.get("artifact_info", {}).get("ops", {})
+    art.parity = compare(reference, result.outputs)
+    problems = check_parity(art.parity, quant, classifier=classifier, min_agreement=min_agreement)
+    if problems:
+        art.status, art.error = "validation_failed", "parity with the source failed: " + "; ".join(problems)
+    return art
+
+
+def _run_info(source: SourceModel):
+    if source.run is None:
+        return None
+    r = source.run
+    return {"labels": r.labels, "preprocessing": r.preprocessing, "data": r.data, "input_shape": r.input_shape, "task": r.task}
+
+
+def _summary_line(art, out: Path) -> str:
+    size = _human_size(art.size_bytes) if art.size_bytes else "-"
+    if art.status == "export_failed":
+        return f"{art.format} {art.quant}: export failed after {art.seconds:.1f}s: {art.error}"
+    p = art.parity or {}
+    parity = f"agreement {p.get('top1_agreement', float('nan')):.3f}, cosine {p.get('cosine', float('nan')):.4f}" if p else "not run"
+    verdict = "export success" if art.ok else "export FAILED validation"
+    tail = "" if art.ok else f": {art.error}"
+    return f"{art.format} {art.quant}: {verdict} {art.seconds:.1f}s, {size}, {parity}, saved as '{out / art.path}'{tail}"
+
+
+def _human_size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"

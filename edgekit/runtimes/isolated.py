@@ -1,0 +1,78 @@
+"""Run an artifact in a child worker process: crashes and hangs become failed results.
+
+Example:
+    >>> r = run_isolated("litert", "model_fp32.tflite", x, threads=2,
+    ...                  timing={"warmup": 10, "runs": 100, "min_time_s": 0.5})   # doctest: +SKIP
+    >>> r.ok, r.reply["latency_ms"]["p50"]                                        # doctest: +SKIP
+    (True, 0.061)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_TIMEOUT_S = 300.0
+
+
+@dataclass
+class WorkerResult:
+    ok: bool
+    reply: dict[str, Any] = field(default_factory=dict)
+    outputs: np.ndarray | None = None
+    error: str | None = None
+    error_type: str | None = None
+
+
+def run_isolated(
+    runtime: str,
+    artifact: str | Path,
+    inputs: np.ndarray,
+    *,
+    threads: int | None = None,
+    timing: dict[str, Any] | None = None,
+    want_outputs: bool = True,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    safe_mode: bool = True,
+) -> WorkerResult:
+    """Load ``artifact`` in ``runtime`` in a fresh process, run ``inputs``, and time it."""
+    with tempfile.TemporaryDirectory(prefix="edgekit-worker-") as tmp:
+        tmp = Path(tmp)
+        np.save(tmp / "inputs.npy", np.ascontiguousarray(inputs, dtype=np.float32))
+        request = {
+            "runtime": runtime,
+            "artifact": str(Path(artifact).resolve()),
+            "threads": threads,
+            "inputs": str(tmp / "inputs.npy"),
+            "outputs": str(tmp / "outputs.npy") if want_outputs else None,
+            "timing": timing,
+            "safe_mode": safe_mode,
+        }
+        (tmp / "request.json").write_text(json.dumps(request))
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+        cmd = [sys.executable, "-m", "edgekit.runtimes.worker", str(tmp / "request.json")]
+        try:
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            return WorkerResult(False, error=f"{runtime} hung and was killed after {timeout_s:.0f} s", error_type="Timeout")
+        result_file = tmp / "result.json"
+        if proc.returncode < 0:
+            name = signal.Signals(-proc.returncode).name
+            return WorkerResult(False, error=f"{runtime} crashed ({name}) while running {Path(artifact).name}", error_type="Crash")
+        if not result_file.is_file():
+            tail = (proc.stderr or "").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+            return WorkerResult(False, error=f"{runtime} worker failed: {tail[0][:300]}", error_type="Crash")
+        reply = json.loads(result_file.read_text())
+        if not reply.get("ok"):
+            return WorkerResult(False, reply, error=reply.get("error"), error_type=reply.get("error_type"))
+        outputs = np.load(tmp / "outputs.npy") if want_outputs else None
+        return WorkerResult(True, reply, outputs)

@@ -1,0 +1,113 @@
+"""LiteRT (ai-edge-litert) runtime for ``.tflite`` files, with XNNPACK as LiteRT ships it.
+
+Example:
+    >>> s = LiteRTRuntime().load("pretrainedResnet_quant.tflite", threads=1)   # doctest: +SKIP
+    >>> s.describe()["input_dtype"]                                           # doctest: +SKIP
+    'int8'
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable
+
+import numpy as np
+
+from edgekit.errors import ModelLoadError, ShapeError
+
+
+class LiteRTRuntime:
+    name = "litert"
+    formats = ("tflite",)
+
+    def is_available(self) -> bool:
+        try:
+            import ai_edge_litert.interpreter  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def version(self) -> str:
+        from importlib import metadata
+
+        return metadata.version("ai-edge-litert")
+
+    def load(self, artifact: str, *, threads: int | None = None) -> LiteRTSession:
+        return LiteRTSession(artifact, threads=threads)
+
+
+class LiteRTSession:
+    def __init__(self, path: str, *, threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        try:
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelLoadError(f"{path} is not a valid .tflite model: {msg}") from None
+        inputs = self.interpreter.get_input_details()
+        outputs = self.interpreter.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelLoadError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs; edgekit handles one of each for now")
+        self._in, self._out = inputs[0], outputs[0]
+        self.input_shape = tuple(int(d) if d > 0 else None for d in self._in["shape_signature"][1:])
+        self._batch_shape = tuple(int(d) for d in self._in["shape"])
+
+    def _quantize(self, x: np.ndarray) -> np.ndarray:
+        dtype = self._in["dtype"]
+        if dtype in (np.int8, np.uint8):
+            scale, zero = self._in["quantization"]
+            info = np.iinfo(dtype)
+            return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+        return x.astype(dtype, copy=False)
+
+    def _dequantize(self, y: np.ndarray) -> np.ndarray:
+        if self._out["dtype"] in (np.int8, np.uint8):
+            scale, zero = self._out["quantization"]
+            return (y.astype(np.float32) - zero) * scale
+        return y.astype(np.float32, copy=False)
+
+    def _check(self, x: np.ndarray) -> None:
+        want = self._batch_shape[1:]
+        if tuple(x.shape[1:]) != want:
+            raise ShapeError(f"input shape {tuple(x.shape[1:])} does not fit the model's {want}")
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        self._check(x)
+        it, outs = self.interpreter, []
+        for i in range(len(x)):
+            it.set_tensor(self._in["index"], self._quantize(x[i : i + 1]))
+            it.invoke()
+            outs.append(self._dequantize(it.get_tensor(self._out["index"])))
+        return np.concatenate(outs)
+
+    def bind(self, x: np.ndarray) -> Callable[[], Any]:
+        self._check(x)
+        self.interpreter.set_tensor(self._in["index"], self._quantize(x[:1]))
+        return self.interpreter.invoke
+
+    def describe(self) -> dict[str, Any]:
+        tensors = self.interpreter.get_tensor_details()
+        dtypes = Counter(np.dtype(t["dtype"]).name for t in tensors)
+        try:
+            ops = Counter(op["op_name"] for op in self.interpreter._get_ops_details())
+        except Exception:
+            ops = Counter()
+        in_dt = np.dtype(self._in["dtype"]).name
+        if in_dt in ("int8", "uint8"):
+            guess = "int8"
+        elif dtypes.get("float16"):
+            guess = "fp16"
+        elif dtypes.get("int8"):
+            guess = "dynamic"
+        else:
+            guess = "fp32"
+        return {
+            "input_dtype": in_dt,
+            "output_dtype": np.dtype(self._out["dtype"]).name,
+            "input_shape": [int(d) for d in self._in["shape_signature"]],
+            "tensor_dtypes": dict(dtypes),
+            "ops": dict(ops),
+            "quant_guess": guess,
+        }

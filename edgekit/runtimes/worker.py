@@ -1,0 +1,101 @@
+"""Child process that loads one artifact in one runtime, runs it, and reports back.
+
+Run as ``python -m edgekit.runtimes.worker REQUEST.json``. It imports only the runtime it
+is asked for (LiteRT needs no TensorFlow), so its peak memory is that runtime's and
+model's alone, and a runtime that crashes on a corrupt file takes only this process down.
+
+The request names the runtime, the artifact, threads, an ``.npy`` of prepared inputs, and
+optional timing settings; the reply (``RESULT.json`` beside the request, outputs in
+``outputs.npy``) holds init_ms, first_ms, latency statistics and peak RSS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _peak_rss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if sys.platform != "darwin" else kb / 1024 / 1024
+
+
+def serve(request: dict) -> dict:
+    from edgekit.runtimes import get_runtime
+    from edgekit.runtimes.harness import latency_stats, time_calls
+
+    x = np.load(request["inputs"], allow_pickle=False)
+    kwargs = {"safe_mode": request.get("safe_mode", True)} if request["runtime"] == "keras" else {}
+    runtime = get_runtime(request["runtime"], **kwargs)
+    rss_before = _rss_mb()
+    t0 = time.perf_counter()
+    session = runtime.load(request["artifact"], threads=request.get("threads"))
+    init_ms = (time.perf_counter() - t0) * 1e3
+    reply: dict = {"ok": True, "runtime": runtime.name, "runtime_version": runtime.version()}
+    reply["init_ms"] = round(init_ms, 3)
+    reply["rss_before_load_mb"] = round(rss_before, 1)
+    reply["artifact_info"] = session.describe()
+
+    invoke = session.bind(x[:1])
+    t0 = time.perf_counter()
+    invoke()
+    reply["first_ms"] = round((time.perf_counter() - t0) * 1e3, 3)
+
+    if request.get("outputs"):
+        y = session.run(x)
+        np.save(request["outputs"], y)
+    timing = request.get("timing")
+    if timing:
+        invoke = session.bind(x[:1])
+        samples = time_calls(invoke, **timing)
+        reply["latency_ms"] = latency_stats(samples)
+    reply["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    return reply
+
+
+def main(argv: list[str]) -> int:
+    req_path = Path(argv[1])
+    request = json.loads(req_path.read_text())
+    if request.get("threads"):
+        # Keep math libraries at the same thread count as the runtime.
+        os.environ.setdefault("OMP_NUM_THREADS", str(request["threads"]))
+    try:
+        reply = serve(request)
+    except Exception as e:
+        from edgekit.errors import EdgekitError
+
+        if isinstance(e, EdgekitError):
+            reply = {"ok": False, "error": e.message, "error_type": type(e).__name__}
+        else:
+            reply = {
+                "ok": False,
+                "error": f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}",
+                "error_type": type(e).__name__,
+                "traceback": traceback.format_exc(limit=5),
+            }
+    tmp = req_path.with_name("result.json.partial")
+    tmp.write_text(json.dumps(reply))
+    os.replace(tmp, req_path.with_name("result.json"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

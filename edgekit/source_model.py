@@ -1,0 +1,240 @@
+"""Load the model a user points at: ``.keras``, Keras 2 ``.h5``, a SavedModel folder or a RUN_DIR.
+
+The loaded :class:`SourceModel` answers what every exporter and the parity check need: its
+input spec, a ``predict`` on NumPy batches, and a TF SavedModel that the converters read.
+
+Example:
+    >>> src = load_source("runs/demo")            # doctest: +SKIP
+    >>> src.input_shape, src.kind                 # doctest: +SKIP
+    ((8, 8, 1), 'run')
+    >>> src.predict(x).shape                      # doctest: +SKIP
+    (16, 10)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from edgekit.errors import InputError, ModelLoadError
+from edgekit.files import sha256_path
+from edgekit.run_record import CUSTOM_CODE_NAME, MODEL_NAME, RunRecord, is_run_dir
+
+MODEL_KINDS = "a .keras file, a Keras 2 .h5 file, a TF SavedModel folder, or a run folder from `edgekit train`"
+
+
+@dataclass
+class SourceModel:
+    path: Path
+    kind: str  # keras | h5-keras3 | h5-tf_keras | saved_model | run
+    framework: str  # keras3 | tf_keras | tensorflow
+    input_shape: tuple[int | None, ...]
+    input_dtype: str
+    output_shape: tuple[int | None, ...]
+    sha256: str
+    call: Callable[[Any], Any]  # TF-traceable forward pass: a batch tensor in, a tensor out
+    keras_model: Any = None
+    run: RunRecord | None = None
+    _saved_model_dir: Path | None = None
+    _tmp: list[Path] = field(default_factory=list)
+
+    def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """Run the source model on a batch of prepared inputs; returns float32 outputs."""
+        outs = [np.asarray(self.call(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
+        return np.concatenate(outs).astype(np.float32)
+
+    def saved_model_dir(self) -> Path:
+        """A TF SavedModel of this model (made once, in a temp folder), for the converters."""
+        if self._saved_model_dir is None:
+            tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-"))
+            self._tmp.append(tmp)
+            out = tmp / "saved_model"
+            if self.framework == "keras3":
+                self.keras_model.export(str(out), format="tf_saved_model", verbose=False)
+            else:  # tf_keras
+                self.keras_model.export(str(out))
+            self._saved_model_dir = out
+        return self._saved_model_dir
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "kind": self.kind,
+            "framework": self.framework,
+            "sha256": self.sha256,
+            "input_shape": list(self.input_shape),
+            "input_dtype": self.input_dtype,
+            "output_shape": list(self.output_shape),
+        }
+
+    def close(self) -> None:
+        for t in self._tmp:
+            shutil.rmtree(t, ignore_errors=True)
+        self._tmp.clear()
+
+
+def load_source(path: str | Path, *, safe_mode: bool = True) -> SourceModel:
+    """Load MODEL for export or as the reference runtime. Raises ModelLoadError with a fix."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"Model {path} does not exist", hint=f"pass {MODEL_KINDS}")
+    if is_run_dir(path):
+        return _load_run(path, safe_mode=safe_mode)
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file():
+            return _load_saved_model(path)
+        raise ModelLoadError(f"Folder {path} is neither a SavedModel nor a run folder", hint=f"pass {MODEL_KINDS}")
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        return _from_keras3(path, _load_keras3(path, safe_mode=safe_mode), kind="keras")
+    if suffix in (".h5", ".hdf5"):
+        return _load_h5(path)
+    raise ModelLoadError(f"{path} is not a model edgekit can load", hint=f"pass {MODEL_KINDS}")
+
+
+def import_custom_code(py_file: Path) -> Any:
+    """Import a user's model file so that its registered custom layers and losses exist."""
+    py_file = Path(py_file)
+    name = f"edgekit_user_{abs(hash(str(py_file.resolve())))}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, py_file)
+    if spec is None or spec.loader is None:
+        raise InputError(f"{py_file} cannot be imported as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:
+        del sys.modules[name]
+        raise InputError(f"{py_file} failed to import: {type(e).__name__}: {e}") from None
+    return module
+
+
+def _quiet_tf() -> None:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _load_keras3(path: Path, *, safe_mode: bool):
+    _quiet_tf()
+    import keras
+
+    try:
+        return keras.saving.load_model(str(path), compile=False, safe_mode=safe_mode)
+    except ValueError as e:
+        if "safe_mode" in str(e) or "Lambda" in str(e):
+            raise ModelLoadError(
+                f"{path} holds Python code (a Lambda layer) that safe mode refuses to run",
+                hint="only if you trust the file, pass --unsafe",
+            ) from None
+        raise ModelLoadError(f"{path} cannot be loaded by Keras: {_first_line(e)}") from None
+    except Exception as e:
+        raise ModelLoadError(f"{path} cannot be loaded by Keras: {_first_line(e)}") from None
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:300]}" if text else type(e).__name__
+
+
+def _from_keras3(path: Path, model, *, kind: str, run: RunRecord | None = None, sha: str | None = None) -> SourceModel:
+    inputs = model.inputs
+    if len(inputs) != 1 or len(model.outputs) != 1:
+        raise ModelLoadError(
+            f"{path} has {len(inputs)} inputs and {len(model.outputs)} outputs; "
+            "edgekit handles single-input, single-output models for now"
+        )
+    in_shape = tuple(inputs[0].shape[1:])
+    out_shape = tuple(model.outputs[0].shape[1:])
+    dtype = str(getattr(inputs[0], "dtype", "float32")).replace("tf.", "")
+
+    def call(x):
+        return model(x, training=False)
+
+    return SourceModel(path, kind, "keras3", in_shape, dtype, out_shape, sha or sha256_path(path), call, model, run)
+
+
+def _load_h5(path: Path) -> SourceModel:
+    _quiet_tf()
+    try:
+        import h5py
+
+        with h5py.File(path, "r"):
+            pass
+    except Exception:
+        raise ModelLoadError(f"{path} is not a readable HDF5 (.h5) file", hint="re-save the model, or check the download") from None
+    keras3_error = None
+    try:
+        import keras
+
+        model = keras.saving.load_model(str(path), compile=False)
+        return _from_keras3(path, model, kind="h5-keras3")
+    except ModelLoadError:
+        raise
+    except Exception as e:
+        keras3_error = e
+    try:
+        import tf_keras
+    except ImportError:
+        raise ModelLoadError(f"{path} needs tf_keras to load (Keras 3 refused it: {_first_line(keras3_error)})", hint="pip install tf-keras==2.21.0 --no-deps") from None
+    try:
+        model = tf_keras.models.load_model(str(path), compile=False)
+    except Exception as e:
+        raise ModelLoadError(f"{path} cannot be loaded by Keras 3 nor tf_keras: {_first_line(e)}") from None
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ModelLoadError(f"{path} has several inputs or outputs; edgekit handles single-input, single-output models for now")
+
+    def call(x):
+        return model(x, training=False)
+
+    in_shape = tuple(model.inputs[0].shape[1:])
+    out_shape = tuple(model.outputs[0].shape[1:])
+    return SourceModel(path, "h5-tf_keras", "tf_keras", in_shape, "float32", out_shape, sha256_path(path), call, model)
+
+
+def _load_saved_model(path: Path) -> SourceModel:
+    _quiet_tf()
+    import tensorflow as tf
+
+    try:
+        loaded = tf.saved_model.load(str(path))
+    except Exception as e:
+        raise ModelLoadError(f"SavedModel {path} cannot be loaded: {_first_line(e)}") from None
+    fn = loaded.signatures.get("serving_default") if hasattr(loaded, "signatures") else None
+    if fn is None:
+        raise ModelLoadError(f"SavedModel {path} has no 'serving_default' signature", hint="export it with a serving signature")
+    specs = fn.structured_input_signature[1]
+    if len(specs) != 1 or len(fn.structured_outputs) != 1:
+        raise ModelLoadError(f"SavedModel {path} has {len(specs)} inputs and {len(fn.structured_outputs)} outputs; edgekit handles single-input, single-output models for now")
+    in_name, in_spec = next(iter(specs.items()))
+    out_name, out_spec = next(iter(fn.structured_outputs.items()))
+
+    def call(x):
+        return fn(**{in_name: tf.cast(x, in_spec.dtype)})[out_name]
+
+    src = SourceModel(
+        path, "saved_model", "tensorflow", tuple(in_spec.shape[1:]), in_spec.dtype.name,
+        tuple(out_spec.shape[1:]), sha256_path(path), call, keras_model=loaded,
+    )
+    src._saved_model_dir = path
+    return src
+
+
+def _load_run(run_dir: Path, *, safe_mode: bool) -> SourceModel:
+    record = RunRecord.load(run_dir)
+    model_file = run_dir / MODEL_NAME
+    if not model_file.is_file():
+        raise ModelLoadError(f"Run folder {run_dir} has no {MODEL_NAME}", hint="train again with `edgekit train`")
+    if record.custom_code:
+        import_custom_code(run_dir / CUSTOM_CODE_NAME)
+    model = _load_keras3(model_file, safe_mode=safe_mode)
+    return _from_keras3(run_dir, model, kind="run", run=record, sha=sha256_path(model_file))

@@ -1,0 +1,171 @@
+"""Built-in edge architectures. Each recipe is ``build(input_shape, num_classes, **opts)``.
+
+The registry :data:`RECIPES` maps a name to ``(builder, one-line summary)``; the CLI,
+the docs and the tests all read it.
+
+Example:
+    >>> model = build_recipe("cnn", (8, 8, 1), 10)   # doctest: +SKIP
+    >>> model.count_params()                          # doctest: +SKIP
+    9610
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from edgekit.errors import UsageError, suggest
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def mlp(input_shape, num_classes, *, width: float = 1.0):
+    """Two dense layers on the flattened input."""
+    k = _keras()
+    L = k.layers
+    inp = k.Input(input_shape)
+    x = L.Flatten()(inp)
+    x = L.Dense(int(128 * width), activation="relu")(x)
+    x = L.Dense(int(64 * width), activation="relu")(x)
+    out = L.Dense(num_classes, activation="softmax")(x)
+    return k.Model(inp, out, name="mlp")
+
+
+def cnn(input_shape, num_classes, *, width: float = 1.0):
+    """A small CNN: two conv blocks, global pooling, a dense head."""
+    k = _keras()
+    L = k.layers
+    inp = k.Input(input_shape)
+    x = _as_image(inp, input_shape)
+    x = L.Conv2D(int(32 * width), 3, padding="same", activation="relu")(x)
+    x = L.Conv2D(int(32 * width), 3, padding="same", activation="relu")(x)
+    x = L.MaxPooling2D(2)(x) if x.shape[1] >= 4 else x
+    x = L.Conv2D(int(64 * width), 3, padding="same", activation="relu")(x)
+    # Small maps (digits: 4x4) keep their layout through Flatten; larger ones are pooled.
+    x = L.Flatten()(x) if x.shape[1] * x.shape[2] <= 16 else L.GlobalAveragePooling2D()(x)
+    x = L.Dense(int(128 * width), activation="relu")(x)
+    out = L.Dense(num_classes, activation="softmax")(x)
+    return k.Model(inp, out, name="cnn")
+
+
+def ds_cnn(input_shape, num_classes, *, width: float = 1.0):
+    """Depthwise-separable CNN, the keyword-spotting architecture (Zhang et al. 2017)."""
+    k = _keras()
+    L = k.layers
+    f = int(64 * width)
+    inp = k.Input(input_shape)
+    x = _as_image(inp, input_shape)
+    x = L.Conv2D(f, 3, padding="same", use_bias=False)(x)
+    x = L.BatchNormalization()(x)
+    x = L.ReLU()(x)
+    for _ in range(4):
+        x = L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+        x = L.BatchNormalization()(x)
+        x = L.ReLU()(x)
+        x = L.Conv2D(f, 1, use_bias=False)(x)
+        x = L.BatchNormalization()(x)
+        x = L.ReLU()(x)
+    x = L.GlobalAveragePooling2D()(x)
+    out = L.Dense(num_classes, activation="softmax")(x)
+    return k.Model(inp, out, name="ds_cnn")
+
+
+def mobilenet_v2(input_shape, num_classes, *, width: float = 1.0):
+    """MobileNetV2-style inverted residuals with a width multiplier (``--width``)."""
+    k = _keras()
+    L = k.layers
+
+    def ch(c):  # round to a multiple of 8, as MobileNetV2 does
+        return max(8, int(c * width + 4) // 8 * 8)
+
+    def block(x, out_c, stride, expand):
+        in_c = x.shape[-1]
+        y = L.Conv2D(in_c * expand, 1, use_bias=False)(x)
+        y = L.BatchNormalization()(y)
+        y = L.ReLU(6.0)(y)
+        y = L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(y)
+        y = L.BatchNormalization()(y)
+        y = L.ReLU(6.0)(y)
+        y = L.Conv2D(out_c, 1, use_bias=False)(y)
+        y = L.BatchNormalization()(y)
+        return L.Add()([x, y]) if stride == 1 and in_c == out_c else y
+
+    inp = k.Input(input_shape)
+    x = _as_image(inp, input_shape)
+    small = min(x.shape[1], x.shape[2]) < 32
+    x = L.Conv2D(ch(32), 3, strides=1 if small else 2, padding="same", use_bias=False)(x)
+    x = L.BatchNormalization()(x)
+    x = L.ReLU(6.0)(x)
+    for out_c, stride, expand, repeats in [(16, 1, 1, 1), (24, 2, 6, 2), (32, 2, 6, 2), (64, 2, 6, 2)]:
+        for i in range(repeats):
+            s = stride if (i == 0 and min(x.shape[1], x.shape[2]) > 2) else 1
+            x = block(x, ch(out_c), s, expand)
+    x = L.Conv2D(ch(320), 1, use_bias=False)(x)
+    x = L.BatchNormalization()(x)
+    x = L.ReLU(6.0)(x)
+    x = L.GlobalAveragePooling2D()(x)
+    out = L.Dense(num_classes, activation="softmax")(x)
+    return k.Model(inp, out, name="mobilenet_v2")
+
+
+def resnet8(input_shape, num_classes, *, width: float = 1.0):
+    """ResNet-8, the MLPerf Tiny image-classification reference architecture."""
+    k = _keras()
+    L = k.layers
+    reg = k.regularizers.l2(1e-4)
+
+    def stack(x, filters, stride):
+        y = L.Conv2D(filters, 3, strides=stride, padding="same", kernel_regularizer=reg)(x)
+        y = L.BatchNormalization()(y)
+        y = L.ReLU()(y)
+        y = L.Conv2D(filters, 3, padding="same", kernel_regularizer=reg)(y)
+        y = L.BatchNormalization()(y)
+        if stride != 1 or x.shape[-1] != filters:
+            x = L.Conv2D(filters, 1, strides=stride, kernel_regularizer=reg)(x)
+        return L.ReLU()(L.Add()([x, y]))
+
+    inp = k.Input(input_shape)
+    x = _as_image(inp, input_shape)
+    x = L.Conv2D(int(16 * width), 3, padding="same", kernel_regularizer=reg)(x)
+    x = L.BatchNormalization()(x)
+    x = L.ReLU()(x)
+    x = stack(x, int(16 * width), 1)
+    x = stack(x, int(32 * width), 2)
+    x = stack(x, int(64 * width), 2)
+    x = L.GlobalAveragePooling2D()(x)
+    out = L.Dense(num_classes, activation="softmax")(x)
+    return k.Model(inp, out, name="resnet8")
+
+
+def _as_image(inp, input_shape):
+    """Conv recipes take images; a flat feature vector becomes a (n, 1, 1) image."""
+    if len(input_shape) == 3:
+        return inp
+    k = _keras()
+    if len(input_shape) == 2:
+        return k.layers.Reshape((*input_shape, 1))(inp)
+    return k.layers.Reshape((int(input_shape[0]), 1, 1))(inp)
+
+
+RECIPES: dict[str, tuple[Callable, str]] = {
+    "mlp": (mlp, "two dense layers; any input"),
+    "cnn": (cnn, "small CNN, three conv layers (the demo model)"),
+    "ds-cnn": (ds_cnn, "depthwise-separable CNN, as for keyword spotting"),
+    "mobilenet-v2": (mobilenet_v2, "MobileNetV2-style inverted residuals; --width scales it"),
+    "resnet8": (resnet8, "ResNet-8, the MLPerf Tiny image-classification net"),
+}
+
+
+def build_recipe(name: str, input_shape, num_classes: int, *, width: float = 1.0):
+    """Build a recipe by name; an unknown name gets the closest valid one."""
+    if name not in RECIPES:
+        raise UsageError(
+            f"Unknown recipe '{name}'.{suggest(name, RECIPES)} "
+            f"Recipes: {', '.join(RECIPES)}, or a .py file defining build_model(input_shape, num_classes)."
+        )
+    if width <= 0:
+        raise UsageError(f"--width must be > 0, got {width}")
+    return RECIPES[name][0](tuple(input_shape), num_classes, width=width)
