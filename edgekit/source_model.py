@@ -17,9 +17,10 @@ import importlib.util
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -119,9 +120,9 @@ def import_custom_code(py_file: Path) -> Any:
 
 
 def _quiet_tf() -> None:
-    import os
+    from edgekit.tf_env import import_tensorflow
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import_tensorflow()
 
 
 def _load_keras3(path: Path, *, safe_mode: bool):

@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from edgekit.parity import compare, is_classifier
 from edgekit.run_record import tool_versions
 from edgekit.runtimes import runtime_for_format
 from edgekit.runtimes.isolated import run_isolated
+from edgekit.shapes import fits
 from edgekit.source_model import SourceModel, load_source
 
 GENERATED_SAMPLES = 64
@@ -138,7 +139,7 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int)
         prep = Preprocessing()  # a bare model: calibration data is taken as model-ready inputs
     calibration = ds.prepared("train", prep)
     got = tuple(calibration.shape[1:])
-    if len(got) != len(want) or any(w is not None and w != g for w, g in zip(want, got)):
+    if not fits(want, got):
         raise ShapeError(
             f"Calibration data {spec} has samples of shape {got}, but the model takes {tuple(want)}",
             hint="pass data shaped like the model's input",

@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +45,9 @@ class TFLiteExporter:
             raise UsageError(f"TFLite has no quant mode '{quant}'; choose from {', '.join(self.quant_modes)}")
         if options.int8_io not in INT8_IO:
             raise UsageError(f"--int8-io must be one of {', '.join(INT8_IO)}, got '{options.int8_io}'")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
+        from edgekit.tf_env import import_tensorflow
+
+        tf = import_tensorflow()
 
         converter = tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model_dir()))
         details = {"weights": "float32", "compute": "float32", "input_dtype": "float32", "output_dtype": "float32"}

@@ -36,7 +36,7 @@ class WorkerResult:
 def run_isolated(
     runtime: str,
     artifact: str | Path,
-    inputs: np.ndarray,
+    inputs: np.ndarray | None,
     *,
     threads: int | None = None,
     timing: dict[str, Any] | None = None,
@@ -47,12 +47,14 @@ def run_isolated(
     """Load ``artifact`` in ``runtime`` in a fresh process, run ``inputs``, and time it."""
     with tempfile.TemporaryDirectory(prefix="edgekit-worker-") as tmp:
         tmp = Path(tmp)
-        np.save(tmp / "inputs.npy", np.ascontiguousarray(inputs, dtype=np.float32))
+        if inputs is not None:
+            np.save(tmp / "inputs.npy", np.ascontiguousarray(inputs, dtype=np.float32))
+        want_outputs = want_outputs and inputs is not None
         request = {
             "runtime": runtime,
             "artifact": str(Path(artifact).resolve()),
             "threads": threads,
-            "inputs": str(tmp / "inputs.npy"),
+            "inputs": str(tmp / "inputs.npy") if inputs is not None else None,
             "outputs": str(tmp / "outputs.npy") if want_outputs else None,
             "timing": timing,
             "safe_mode": safe_mode,

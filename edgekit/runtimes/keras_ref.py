@@ -11,12 +11,13 @@ Example:
 
 from __future__ import annotations
 
-import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from edgekit.errors import ShapeError
+from edgekit.shapes import fits
 
 
 class KerasRuntime:
@@ -39,8 +40,9 @@ class KerasRuntime:
         return metadata.version("keras")
 
     def load(self, artifact: str, *, threads: int | None = None) -> KerasSession:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
+        from edgekit.tf_env import import_tensorflow
+
+        tf = import_tensorflow()
 
         if threads:
             try:
@@ -62,10 +64,8 @@ class KerasSession:
         self._graph_fn = tf.function(source.call, reduce_retracing=True)
 
     def _check(self, x: np.ndarray) -> None:
-        want = tuple(d for d in self.input_shape)
-        got = tuple(x.shape[1:])
-        if len(got) != len(want) or any(w is not None and w != g for w, g in zip(want, got)):
-            raise ShapeError(f"input shape {got} does not fit the model's {want}")
+        if not fits(self.input_shape, x.shape[1:]):
+            raise ShapeError(f"input shape {tuple(x.shape[1:])} does not fit the model's {self.input_shape}")
 
     def run(self, x: np.ndarray) -> np.ndarray:
         self._check(x)

@@ -22,18 +22,27 @@ from pathlib import Path
 import numpy as np
 
 
-def _rss_mb() -> float:
+def _status_mb(field: str) -> float | None:
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return float("nan")
+    return None
+
+
+def _rss_mb() -> float:
+    return _status_mb("VmRSS") or float("nan")
 
 
 def _peak_rss_mb() -> float:
+    # VmHWM belongs to this address space; ru_maxrss would carry over the parent's peak
+    # across fork+exec on Linux and report edgekit's own memory, not the runtime's.
+    hwm = _status_mb("VmHWM")
+    if hwm is not None:
+        return hwm
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / 1024 if sys.platform != "darwin" else kb / 1024 / 1024
 
@@ -42,7 +51,7 @@ def serve(request: dict) -> dict:
     from edgekit.runtimes import get_runtime
     from edgekit.runtimes.harness import latency_stats, time_calls
 
-    x = np.load(request["inputs"], allow_pickle=False)
+    x = np.load(request["inputs"], allow_pickle=False) if request.get("inputs") else None
     kwargs = {"safe_mode": request.get("safe_mode", True)} if request["runtime"] == "keras" else {}
     runtime = get_runtime(request["runtime"], **kwargs)
     rss_before = _rss_mb()
@@ -53,6 +62,9 @@ def serve(request: dict) -> dict:
     reply["init_ms"] = round(init_ms, 3)
     reply["rss_before_load_mb"] = round(rss_before, 1)
     reply["artifact_info"] = session.describe()
+    if x is None:  # describe only
+        reply["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+        return reply
 
     invoke = session.bind(x[:1])
     t0 = time.perf_counter()

@@ -48,6 +48,11 @@ def train(
     out = Path(out)
     _check_args(out, epochs, batch_size, learning_rate, patience, overwrite)
     custom_module = None
+    if not recipe.endswith(".py"):
+        from edgekit.trainer.recipes import RECIPES, build_recipe
+
+        if recipe not in RECIPES:
+            build_recipe(recipe, (1,), 2)  # raises the UsageError with suggestions, before TF loads
     if recipe.endswith(".py"):
         from edgekit.trainer.custom import load_model_file
 
@@ -59,7 +64,9 @@ def train(
     if check_classes > ds.num_classes:
         raise InputError(f"Data {data} has label {check_classes - 1} but only {ds.num_classes} label names")
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from edgekit.tf_env import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     strat, device_info = choose_strategy(strategy)

@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from edgekit.errors import UsageError, suggest
 
@@ -161,7 +161,7 @@ RECIPES: dict[str, tuple[Callable, str]] = {
 
 def build_recipe(name: str, input_shape, num_classes: int, *, width: float = 1.0):
     """Build a recipe by name; an unknown name gets the closest valid one."""
-    if name not in RECIPES:
+    if name not in RECIPES:  # checked before anything imports Keras
         raise UsageError(
             f"Unknown recipe '{name}'.{suggest(name, RECIPES)} "
             f"Recipes: {', '.join(RECIPES)}, or a .py file defining build_model(input_shape, num_classes)."

@@ -1,0 +1,1 @@
+"""Benchmarking: resolve targets, run each in an isolated worker, build the report."""

@@ -1,0 +1,82 @@
+"""The ``edgekit`` command line. Start-up imports typer and rich only: ``--help`` is instant.
+
+Every command module is thin: it parses flags and calls the library, importing the heavy
+stacks (TensorFlow, LiteRT) inside the command body.
+
+Example:
+    $ edgekit train cnn --data builtin:digits --out runs/demo
+    $ edgekit export runs/demo --format tflite --quant all --out runs/demo/export
+    $ edgekit bench runs/demo/export --json runs/demo/bench.json
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+import edgekit
+
+app = typer.Typer(
+    name="edgekit",
+    help="Take a Keras model from training to a device: train, export (TFLite), validate, benchmark.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"edgekit {edgekit.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """edgekit: train, export, validate and benchmark edge models."""
+
+
+from edgekit.cli import bench as _bench  # noqa: E402
+from edgekit.cli import export as _export  # noqa: E402
+from edgekit.cli import train as _train  # noqa: E402
+
+app.command("train", help=_train.HELP, no_args_is_help=True)(_train.train)
+app.command("export", help=_export.HELP, no_args_is_help=True)(_export.export)
+app.command("bench", help=_bench.HELP, no_args_is_help=True)(_bench.bench)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"edgekit: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``edgekit`` console script: one line per error, never a traceback."""
+    from edgekit.errors import EdgekitError
+
+    command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        rv = command.main(args=args, prog_name="edgekit", standalone_mode=False)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.TyperException as e:  # typer's usage errors: unknown option, missing argument, ...
+        if not e.format_message():  # no arguments: typer already printed the help
+            sys.exit(e.exit_code)
+        ctx = getattr(e, "ctx", None)
+        where = f"'{ctx.command_path} --help'" if ctx is not None else "'edgekit --help'"
+        _fail(f"{e.format_message()} (see {where})", 2)
+    except (typer.Abort, KeyboardInterrupt):
+        _fail("interrupted; nothing half-written was left behind", 130)
+    except EdgekitError as e:
+        _fail(str(e), e.exit_code)
+    except Exception as e:
+        if os.environ.get("EDGEKIT_DEBUG"):
+            raise
+        _fail(f"internal error: {type(e).__name__}: {e} (set EDGEKIT_DEBUG=1 for the traceback, and please report it)", 3)
+    sys.exit(rv if isinstance(rv, int) else 0)

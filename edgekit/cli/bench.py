@@ -1,0 +1,53 @@
+"""``edgekit bench ARTIFACT... [--data DATA] [--runs N] [--threads T] [--json FILE]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+HELP = """Benchmark artifacts on this machine: latency, memory, size, accuracy, agreement.
+
+ARTIFACT is a .tflite file, an export folder (every artifact in its manifest.json), or a
+model (.keras, .h5, SavedModel, run folder) benchmarked as the reference. Each runs in its
+own process. Accuracy needs labelled DATA (default: the run's own data, test split).
+
+Example: edgekit bench runs/demo/export --json runs/demo/bench.json --markdown runs/demo/bench.md
+"""
+
+
+def bench(
+    artifacts: list[str] = typer.Argument(..., help="Files, export folders or models."),
+    data: str = typer.Option(None, "--data", "-d", help="Evaluation DATA (default: the run's own data)."),
+    runs: int = typer.Option(100, "--runs", "-n", help="Minimum timed runs per artifact."),
+    warmup: int = typer.Option(10, "--warmup", help="Untimed runs before timing."),
+    min_time: float = typer.Option(0.5, "--min-time", help="Minimum seconds of timed runs per artifact."),
+    threads: int = typer.Option(1, "--threads", "-t", help="Runtime threads."),
+    samples: int = typer.Option(1000, "--samples", help="Most evaluation samples used for accuracy."),
+    no_reference: bool = typer.Option(False, "--no-reference", help="Do not bench the source model beside its artifacts."),
+    timeout: float = typer.Option(300.0, "--timeout", help="Seconds before a hung runtime is killed."),
+    json_out: Path = typer.Option(None, "--json", help="Write the report as JSON."),
+    markdown_out: Path = typer.Option(None, "--markdown", help="Write the table as Markdown."),
+) -> int:
+    from edgekit.bench.runner import run_bench
+    from edgekit.cli.output import console, status
+    from edgekit.files import check_writable_dir
+    from edgekit.reports.render import print_table, write_json, write_markdown
+
+    for f in (json_out, markdown_out):
+        if f is not None:
+            check_writable_dir(Path(f).parent, flag="--json/--markdown folder")
+    con = console()
+    with status("benchmarking"):
+        report = run_bench(
+            artifacts, data=data, runs=runs, warmup=warmup, min_time_s=min_time, threads=threads,
+            samples=samples, reference=not no_reference, timeout_s=timeout,
+        )
+    print_table(report)
+    if json_out:
+        write_json(report, json_out)
+        con.print(f"report: {json_out}")
+    if markdown_out:
+        write_markdown(report, markdown_out)
+        con.print(f"markdown: {markdown_out}")
+    return 1 if any(r["status"] != "ok" for r in report["rows"]) else 0

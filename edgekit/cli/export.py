@@ -1,0 +1,62 @@
+"""``edgekit export MODEL --format tflite --quant fp32,fp16,dynamic,int8 [--calib DATA] [--out DIR]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+HELP = """Export MODEL to edge formats, run every artifact against MODEL, write manifest.json.
+
+MODEL is a .keras file, a Keras 2 .h5 file, a TF SavedModel folder, or a run folder from
+`edgekit train`. int8 calibrates on --calib (default: the run's training data).
+Exit 0 when every artifact exported and matched its source, 1 when one did not, 2 on bad input.
+
+Example: edgekit export runs/demo --format tflite --quant all --out runs/demo/export
+"""
+
+
+def export(
+    model: Path = typer.Argument(..., help="Model file or folder."),
+    format: str = typer.Option("tflite", "--format", "-f", help="Comma list of formats, or all."),
+    quant: str = typer.Option("fp32", "--quant", "-q", help="Comma list: fp32, fp16, dynamic, int8; or all."),
+    calib: str = typer.Option(None, "--calib", help="Calibration DATA for int8 (default: the run's data)."),
+    calib_samples: int = typer.Option(200, "--calib-samples", help="Calibration samples for int8."),
+    int8_io: str = typer.Option("int8", "--int8-io", help="Input/output type of int8 models: int8, uint8 or float."),
+    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: MODEL_export beside MODEL)."),
+    parity_samples: int = typer.Option(200, "--parity-samples", help="Held-out inputs each artifact is checked on."),
+    min_agreement: float = typer.Option(None, "--min-agreement", help="Override the top-1 agreement an artifact must reach."),
+    unsafe: bool = typer.Option(False, "--unsafe", help="Allow Python code (Lambda layers) in .keras files you trust."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the manifest to this file."),
+) -> int:
+    from edgekit.errors import parse_choices
+    from edgekit.exporters import all_quant_modes, format_names
+
+    formats = parse_choices(format, format_names(), what="format", flag="--format")
+    quants = parse_choices(quant, all_quant_modes(formats), what="quant mode", flag="--quant")
+    out = out or model.parent / f"{model.name.removesuffix(model.suffix) or model.name}_export"
+
+    from edgekit.cli.output import console, quiet_tensorflow, status
+
+    quiet_tensorflow()
+    from edgekit.exporters.base import ExportOptions
+    from edgekit.exporters.pipeline import export_model
+    from edgekit.files import atomic_write_json
+
+    con = console()
+    manifest = export_model(
+        model, formats, quants, out, calib=calib,
+        options=ExportOptions(calib_samples=calib_samples, int8_io=int8_io),
+        parity_samples=parity_samples, min_agreement=min_agreement, safe_mode=not unsafe,
+        log=lambda line: con.print(line, style=None if "success" in line else "bold red"),
+        progress=status,
+    )
+    if json_out:
+        atomic_write_json(json_out, manifest.to_dict())
+    names = {(a.format, a.quant) for a in manifest.artifacts}
+    failed = [a for a in manifest.artifacts if not a.ok and (a.format, a.quant) in names and a.format in formats and a.quant in quants]
+    if failed:
+        con.print(f"{len(failed)} of {len(manifest.artifacts)} artifacts failed; see {out / 'manifest.json'}", style="bold red")
+        return 1
+    con.print(f"manifest: {out / 'manifest.json'}")
+    return 0

@@ -1,0 +1,45 @@
+"""``edgekit train [RECIPE] --data DATA --out RUN_DIR``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+HELP = """Train a recipe (mlp, cnn, ds-cnn, mobilenet-v2, resnet8) or your own model file on DATA.
+
+RECIPE is a built-in name or a .py file defining build_model(input_shape, num_classes).
+DATA is builtin:digits, an .npz (x_train/y_train/x_test/y_test), an image folder with one
+sub-folder per class, or a .csv. Writes RUN_DIR/model.keras (best checkpoint) and
+RUN_DIR/edgekit.json.
+
+Example: edgekit train cnn --data builtin:digits --out runs/demo
+"""
+
+
+def train(
+    recipe: str = typer.Argument("cnn", help="Built-in recipe name or a .py model file."),
+    data: str = typer.Option(..., "--data", "-d", help="builtin:digits, .npz, image folder or .csv."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
+    epochs: int = typer.Option(30, "--epochs", help="Maximum epochs (early stopping may end sooner)."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
+    patience: int = typer.Option(5, "--patience", help="Early-stopping patience in epochs (val_loss)."),
+    width: float = typer.Option(1.0, "--width", help="Width multiplier of the recipe."),
+    strategy: str = typer.Option("default", "--strategy", help="default or mirrored (all local GPUs, or CPUs)."),
+    mixed_precision: bool = typer.Option(False, "--mixed-precision", help="mixed_float16 on a GPU."),
+    image_size: int = typer.Option(None, "--image-size", help="Resize image-folder data to this size (default 32)."),
+    seed: int = typer.Option(0, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
+) -> int:
+    from edgekit.cli.output import quiet_tensorflow
+
+    quiet_tensorflow()
+    from edgekit.trainer.fit import train as run_training
+
+    run_training(
+        recipe, data, out, epochs=epochs, batch_size=batch_size, learning_rate=lr, patience=patience,
+        width=width, strategy=strategy, mixed_precision=mixed_precision, image_size=image_size,
+        seed=seed, overwrite=overwrite,
+    )
+    return 0

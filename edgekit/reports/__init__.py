@@ -1,0 +1,1 @@
+"""Reports: machine facts, the rich table, Markdown and JSON."""

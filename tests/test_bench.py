@@ -1,0 +1,58 @@
+"""Bench: the report a user reads, measured by running the artifacts; failures contained."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import edgekit_cli, mlperf
+
+
+def test_bench_report_fields_and_accuracy(digits_export, tmp_path):
+    js, md = tmp_path / "b.json", tmp_path / "b.md"
+    r = edgekit_cli("bench", digits_export, "--runs", "50", "--min-time", "0.05", "--json", js, "--markdown", md)
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads(js.read_text())
+    rows = report["rows"]
+    assert [(x["runtime"], x["quant"]) for x in rows] == [
+        ("keras", "fp32"), ("litert", "fp32"), ("litert", "fp16"), ("litert", "dynamic"), ("litert", "int8")]
+    keras_acc = rows[0]["accuracy"]
+    for row in rows:
+        assert row["status"] == "ok"
+        lat = row["latency_ms"]
+        assert lat["count"] >= 50 and 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
+        assert row["init_ms"] > 0 and row["first_ms"] > 0 and row["peak_rss_mb"] > 10
+    for row in rows[1:]:
+        assert row["agreement"] >= 0.97 and abs(row["accuracy"] - keras_acc) <= 0.01
+    assert rows[1]["max_abs_diff"] < 1e-4
+    # LiteRT workers do not load TensorFlow: their memory is the runtime's, far below Keras's.
+    assert rows[1]["peak_rss_mb"] < rows[0]["peak_rss_mb"] / 2
+    assert report["machine"]["cores"] >= 1 and report["settings"]["threads"] == 1
+    text = md.read_text()
+    assert "| model_int8.tflite | tflite | int8 | litert |" in text
+    assert "model_int8.tflite" in r.stdout
+
+
+def test_corrupt_artifact_is_a_failed_row_not_a_crash(digits_export, tmp_path):
+    good = digits_export / "model_fp32.tflite"
+    bad = tmp_path / "truncated.tflite"
+    bad.write_bytes(good.read_bytes()[:2000])
+    r = edgekit_cli("bench", good, bad, "--runs", "10", "--min-time", "0", "--data", "builtin:digits", "--json", tmp_path / "r.json")
+    assert "Traceback" not in r.stderr
+    assert r.returncode in (1, 2)
+    if r.returncode == 2:  # refused while reading its input shape
+        assert "truncated.tflite" in r.stderr and "not a valid .tflite" in r.stderr
+
+
+def test_authors_int8_file_runs_with_generated_inputs(tmp_path):
+    r = edgekit_cli("bench", mlperf("ad01_int8.tflite"), mlperf("ad01_fp32.tflite"), "--runs", "20", "--min-time", "0",
+                    "--json", tmp_path / "r.json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((tmp_path / "r.json").read_text())["rows"]
+    assert [row["quant"] for row in rows] == ["int8", "fp32"]
+    assert rows[0]["input_dtype"] == "int8" and rows[0]["accuracy"] is None
+    assert "generated" in rows[0]["data"]
+
+
+def test_wrong_data_shape_is_a_usage_error(digits_export):
+    r = edgekit_cli("bench", digits_export / "model_fp32.tflite", "--data", str(mlperf("calibration_samples.npz")))
+    assert r.returncode == 2 and "shape" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,100 @@
+"""The CLI as a user meets it: instant help, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from conftest import edgekit_cli
+
+PROBE = """
+import sys
+sys.argv = ["edgekit", "{arg}"]
+from edgekit.cli import main
+try:
+    main()
+except SystemExit as e:
+    code = e.code
+heavy = [m for m in ("tensorflow", "keras", "ai_edge_litert", "sklearn", "onnxruntime") if m in sys.modules]
+print("HEAVY=" + ",".join(heavy))
+"""
+
+
+def test_help_and_version_import_nothing_heavy():
+    for arg in ("--help", "--version"):
+        out = subprocess.run([sys.executable, "-c", PROBE.format(arg=arg)], capture_output=True, text=True, timeout=60)
+        assert "HEAVY=\n" in out.stdout or out.stdout.rstrip().endswith("HEAVY="), out.stdout
+
+
+def test_help_is_fast_and_lists_commands():
+    t0 = time.perf_counter()
+    r = edgekit_cli("--help")
+    elapsed = time.perf_counter() - t0
+    assert r.returncode == 0
+    for cmd in ("train", "export", "bench"):
+        assert cmd in r.stdout
+    assert elapsed < 3.0, f"edgekit --help took {elapsed:.2f}s"
+
+
+def test_version():
+    import edgekit
+
+    r = edgekit_cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"edgekit {edgekit.__version__}"
+
+
+def _one_line_error(r, *needles):
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    err = r.stderr.strip()
+    assert "Traceback" not in r.stderr
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("edgekit: error:")
+    for n in needles:
+        assert n in err, err
+
+
+def test_mistyped_command_suggests():
+    _one_line_error(edgekit_cli("exprt", "x"), "Did you mean 'export'?")
+
+
+def test_unknown_flag_is_one_line():
+    _one_line_error(edgekit_cli("export", "m.keras", "--bogus"), "No such option: --bogus")
+
+
+def test_unknown_format_and_quant_suggest(digits_run):
+    _one_line_error(edgekit_cli("export", digits_run, "--format", "tflit"), "Did you mean 'tflite'?")
+    _one_line_error(edgekit_cli("export", digits_run, "--quant", "int9"), "Did you mean 'int8'?")
+
+
+def test_missing_model(tmp_path):
+    _one_line_error(edgekit_cli("export", tmp_path / "nope.keras", "--out", tmp_path / "out"), "does not exist")
+    assert not (tmp_path / "out").exists()
+
+
+def test_file_that_is_no_model(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    _one_line_error(edgekit_cli("export", bad, "--out", tmp_path / "out"), "not a model edgekit can load")
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_keras_file(tmp_path):
+    bad = tmp_path / "broken.keras"
+    bad.write_bytes(b"PK\x03\x04 this is not a zip")
+    _one_line_error(edgekit_cli("export", bad, "--out", tmp_path / "out"), "cannot be loaded by Keras")
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_recipe_and_data(tmp_path):
+    _one_line_error(edgekit_cli("train", "resnet9", "--data", "builtin:digits", "--out", tmp_path / "r"), "Did you mean 'resnet8'?")
+    _one_line_error(edgekit_cli("train", "cnn", "--data", "builtin:digit", "--out", tmp_path / "r"), "Did you mean 'digits'?")
+    _one_line_error(edgekit_cli("train", "cnn", "--data", tmp_path / "none.npz", "--out", tmp_path / "r"), "does not exist")
+    assert not (tmp_path / "r").exists()
+
+
+def test_bench_missing_and_unknown_artifacts(tmp_path):
+    _one_line_error(edgekit_cli("bench", tmp_path / "x.tflite"), "does not exist")
+    other = tmp_path / "model.bin"
+    other.write_bytes(b"\0" * 10)
+    _one_line_error(edgekit_cli("bench", other), "not an artifact edgekit can run")

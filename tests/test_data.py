@@ -1,0 +1,84 @@
+"""Data loaders: built-in digits, .npz, image folders, CSV; and their errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgekit.data import Preprocessing, load_data
+from edgekit.errors import InputError, UsageError
+
+
+def test_digits_split_is_deterministic_and_disjoint():
+    a, b = load_data("builtin:digits"), load_data("builtin:digits")
+    assert a.fingerprint() == b.fingerprint()
+    assert a.input_shape == (8, 8, 1) and a.num_classes == 10
+    assert len(a.x_train) + len(a.x_val) + len(a.x_test) == 1797
+    x = a.prepared("test")
+    assert x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+
+
+def test_npz_with_splits_and_uint8_scaling(tmp_path):
+    rng = np.random.default_rng(1)
+    path = tmp_path / "d.npz"
+    np.savez(path, x_train=rng.integers(0, 255, (50, 4, 4, 3), dtype=np.uint8), y_train=rng.integers(0, 3, 50),
+             x_test=rng.integers(0, 255, (10, 4, 4, 3), dtype=np.uint8), y_test=rng.integers(0, 3, 10))
+    ds = load_data(str(path))
+    assert ds.input_shape == (4, 4, 3) and len(ds.x_test) == 10
+    assert ds.prepared("test").max() <= 1.0
+    assert ds.preprocessing.scale == pytest.approx(1 / 255)
+
+
+def test_npz_single_array_is_unlabelled(tmp_path):
+    path = tmp_path / "calib.npz"
+    np.savez(path, samples=np.zeros((7, 30, 1, 40), np.float32))
+    ds = load_data(str(path))
+    assert not ds.has_labels and ds.input_shape == (30, 1, 40)
+
+
+def test_npz_errors(tmp_path):
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not a readable .npz"):
+        load_data(str(bad))
+    two = tmp_path / "two.npz"
+    np.savez(two, a=np.zeros(3), b=np.zeros(3))
+    with pytest.raises(InputError, match="x_train"):
+        load_data(str(two))
+    mism = tmp_path / "mism.npz"
+    np.savez(mism, x_train=np.zeros((5, 2)), y_train=np.zeros(4), x_test=np.zeros((2, 2)), y_test=np.zeros(2))
+    with pytest.raises(InputError, match="5 samples but y_train 4"):
+        load_data(str(mism))
+
+
+def test_csv_standardised_with_string_labels(tmp_path):
+    path = tmp_path / "iris.csv"
+    rows = ["a,b,label"] + [f"{i},{i * 2 % 7},{'cat' if i % 2 else 'dog'}" for i in range(40)]
+    path.write_text("\n".join(rows))
+    ds = load_data(str(path))
+    assert ds.labels == ["cat", "dog"] and ds.input_shape == (2,)
+    x = ds.prepared("train")
+    assert abs(float(x.mean())) < 0.2
+    restored = Preprocessing.from_dict(ds.preprocessing.to_dict())
+    np.testing.assert_allclose(restored.apply(ds.x_test), ds.prepared("test"))
+
+
+def test_image_folder(tmp_path):
+    from PIL import Image
+
+    for cls, color in (("red", (255, 0, 0)), ("blue", (0, 0, 255))):
+        (tmp_path / cls).mkdir()
+        for i in range(6):
+            Image.new("RGB", (20, 10), color).save(tmp_path / cls / f"{i}.png")
+    ds = load_data(str(tmp_path), image_size=16)
+    assert ds.labels == ["blue", "red"] and ds.input_shape == (16, 16, 3)
+    assert ds.preprocessing.image_size == [16, 16]
+
+
+def test_unknown_builtin_and_unknown_file(tmp_path):
+    with pytest.raises(UsageError, match="Did you mean 'builtin:digits'|Did you mean 'digits'"):
+        load_data("builtin:digitz")
+    f = tmp_path / "data.parquet"
+    f.write_text("x")
+    with pytest.raises(InputError, match="not a data set"):
+        load_data(str(f))

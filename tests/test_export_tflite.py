@@ -1,0 +1,120 @@
+"""TFLite export: every quant mode, the manifest, parity, atomicity, and every MODEL kind."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import edgekit_cli, mlperf
+from edgekit.artifact import Manifest
+from edgekit.files import sha256_path
+
+
+def test_manifest_lists_every_artifact_whole(digits_export):
+    m = Manifest.load(digits_export)
+    assert [(a.format, a.quant, a.status) for a in m.artifacts] == [
+        ("tflite", q, "ok") for q in ("fp32", "fp16", "dynamic", "int8")
+    ]
+    for a in m.artifacts:
+        path = digits_export / a.path
+        assert path.stat().st_size == a.size_bytes and sha256_path(path) == a.sha256
+        assert a.parity["samples"] > 100 and a.parity["finite"]
+    assert m.source["kind"] == "run" and m.run["labels"][0] == "0"
+    assert "ai-edge-litert" in m.versions and "keras" in m.versions
+    assert not list(digits_export.glob(".edgekit-staging-*"))
+
+
+def test_quantized_artifacts_are_smaller_and_agree(digits_export):
+    m = {a.quant: a for a in Manifest.load(digits_export).artifacts}
+    fp32 = m["fp32"].size_bytes
+    assert m["fp16"].size_bytes < 0.6 * fp32
+    assert m["int8"].size_bytes <= 0.30 * fp32
+    assert m["fp32"].parity["max_abs_diff"] < 1e-4
+    assert m["int8"].parity["top1_agreement"] >= 0.97
+    assert m["int8"].details["input_dtype"] == "int8" and m["int8"].details["weights"] == "int8"
+
+
+def test_int8_io_float_and_uint8(digits_run, tmp_path):
+    from edgekit.exporters.base import ExportOptions
+    from edgekit.exporters.pipeline import export_model
+
+    for io in ("float", "uint8"):
+        m = export_model(digits_run, ["tflite"], ["int8"], tmp_path / io, options=ExportOptions(int8_io=io, calib_samples=50), log=lambda s: None)
+        art = m.artifacts[0]
+        assert art.ok and art.details["input_dtype"] == ("float32" if io == "float" else "uint8")
+        assert art.details["calibration_samples"] == 50
+
+
+def test_second_export_merges_manifest(digits_run, tmp_path):
+    out = tmp_path / "exp"
+    assert edgekit_cli("export", digits_run, "--quant", "fp32", "--out", out).returncode == 0
+    assert edgekit_cli("export", digits_run, "--quant", "fp16", "--out", out).returncode == 0
+    quants = [a["quant"] for a in json.loads((out / "manifest.json").read_text())["artifacts"]]
+    assert quants == ["fp32", "fp16"]
+
+
+def test_calibration_of_wrong_shape_leaves_nothing(digits_run, tmp_path):
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=np.zeros((20, 9, 9, 1), np.float32))
+    out = tmp_path / "exp"
+    r = edgekit_cli("export", digits_run, "--quant", "int8", "--calib", calib, "--out", out)
+    assert r.returncode == 2 and "shape (9, 9, 1)" in r.stderr and "(8, 8, 1)" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_parity_failure_is_reported_not_success(digits_run, tmp_path):
+    out = tmp_path / "exp"
+    r = edgekit_cli("export", digits_run, "--quant", "int8", "--min-agreement", "1.01", "--out", out)
+    assert r.returncode == 1
+    assert "FAILED validation" in r.stdout and "top-1 agreement" in r.stdout
+    art = json.loads((out / "manifest.json").read_text())["artifacts"][0]
+    assert art["status"] == "validation_failed" and "parity" in art["error"]
+
+
+def test_keras_file_export(digits_run, tmp_path):
+    out = tmp_path / "exp"
+    r = edgekit_cli("export", digits_run / "model.keras", "--quant", "fp32,dynamic", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.glob("*.tflite")) == ["model_dynamic.tflite", "model_fp32.tflite"]
+
+
+def test_keras2_h5_falls_back_to_tf_keras(tmp_path):
+    from edgekit.exporters.pipeline import export_model
+
+    m = export_model(mlperf("vww_96.h5"), ["tflite"], ["fp32"], tmp_path, parity_samples=8, log=lambda s: None)
+    a = m.artifacts[0]
+    assert m.source["framework"] == "tf_keras" and a.ok
+    assert a.parity["max_abs_diff"] < 1e-4
+
+
+def test_savedmodel_int8_with_real_calibration(tmp_path):
+    """The keyword-spotting SavedModel, calibrated on generated inputs shaped like MFCCs."""
+    from edgekit.exporters.pipeline import export_model
+
+    calib = tmp_path / "mfcc.npz"
+    rng = np.random.default_rng(0)
+    np.savez(calib, x=rng.normal(0, 1, (64, 49, 10, 1)).astype(np.float32))
+    m = export_model(mlperf("kws_ref_model"), ["tflite"], ["fp32", "int8"], tmp_path / "out", calib=str(calib),
+                     parity_samples=32, log=lambda s: None)
+    fp32, int8 = m.artifacts
+    assert m.source["kind"] == "saved_model" and fp32.ok and int8.ok
+    # No larger than the MLPerf Tiny authors' own int8 file of the same model.
+    assert int8.size_bytes <= mlperf("kws_ref_model.tflite").stat().st_size
+    assert int8.size_bytes < 0.6 * fp32.size_bytes
+
+
+def test_int8_without_calibration_data_is_a_usage_error(tmp_path):
+    r = edgekit_cli("export", mlperf("ad01.h5"), "--quant", "int8", "--out", tmp_path / "o")
+    assert r.returncode == 2 and "--calib" in r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("quant", ["fp32"])
+def test_bare_h5_without_data_uses_generated_inputs(tmp_path, quant):
+    from edgekit.exporters.pipeline import export_model
+
+    m = export_model(mlperf("ad01.h5"), ["tflite"], [quant], tmp_path, log=lambda s: None)
+    assert m.artifacts[0].ok and "generated" in m.source["data"]

@@ -1,0 +1,103 @@
+"""Training: recipes, the run record, a user's model file with a custom layer, mirrored strategy."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from conftest import edgekit_cli
+from edgekit.run_record import RunRecord
+
+
+@pytest.mark.parametrize("recipe", ["mlp", "cnn", "ds-cnn", "mobilenet-v2", "resnet8"])
+def test_every_recipe_builds_and_predicts(recipe):
+    import numpy as np
+
+    from edgekit.trainer.recipes import build_recipe
+
+    for shape in ((8, 8, 1), (32, 32, 3)):
+        model = build_recipe(recipe, shape, 5, width=0.5)
+        out = model(np.zeros((2, *shape), np.float32))
+        assert tuple(out.shape) == (2, 5)
+        np.testing.assert_allclose(np.asarray(out).sum(axis=1), 1.0, rtol=1e-4)
+
+
+def test_run_record(digits_run):
+    rec = RunRecord.load(digits_run)
+    assert (digits_run / "model.keras").is_file()
+    assert rec.input_shape == [8, 8, 1] and rec.labels == [str(i) for i in range(10)]
+    assert rec.metrics["test_accuracy"] > 0.9
+    assert rec.data["spec"] == "builtin:digits" and len(rec.data["fingerprint"]) == 16
+    assert rec.training["device"].startswith(("CPU", "GPU"))
+    assert rec.preprocessing["scale"] == pytest.approx(1 / 16)
+    assert "keras" in rec.versions and "tensorflow-cpu" in rec.versions or "tensorflow" in rec.versions
+    assert not list(digits_run.parent.glob(".*partial*")), "staging folder left behind"
+
+
+def test_refuses_to_overwrite_a_run(digits_run):
+    r = edgekit_cli("train", "cnn", "--data", "builtin:digits", "--out", digits_run, "--epochs", "1")
+    assert r.returncode == 2 and "--overwrite" in r.stderr
+
+
+CUSTOM = '''
+import keras
+
+@keras.saving.register_keras_serializable(package="user")
+class Gain(keras.layers.Layer):
+    def __init__(self, gain=2.0, **kw):
+        super().__init__(**kw)
+        self.gain = gain
+    def call(self, x):
+        return x * self.gain
+    def get_config(self):
+        return {**super().get_config(), "gain": self.gain}
+
+@keras.saving.register_keras_serializable(package="user")
+def smooth_loss(y_true, y_pred):
+    return keras.losses.sparse_categorical_crossentropy(y_true, y_pred) * 1.0
+
+loss = smooth_loss
+
+def build_model(input_shape, num_classes):
+    inp = keras.Input(input_shape)
+    x = Gain(0.5)(keras.layers.Flatten()(inp))
+    x = keras.layers.Dense(32, activation="relu")(x)
+    return keras.Model(inp, keras.layers.Dense(num_classes, activation="softmax")(x))
+'''
+
+
+def test_custom_model_file_trains_exports_and_benches(tmp_path):
+    model_py = tmp_path / "my_model.py"
+    model_py.write_text(textwrap.dedent(CUSTOM))
+    run = tmp_path / "run"
+    r = edgekit_cli("train", model_py, "--data", "builtin:digits", "--out", run, "--epochs", "4")
+    assert r.returncode == 0, r.stderr
+    assert "training on CPU" in r.stdout or "training on GPU" in r.stdout
+    rec = json.loads((run / "edgekit.json").read_text())
+    assert rec["custom_code"] == "model_def.py" and (run / "model_def.py").is_file()
+    r = edgekit_cli("export", run, "--format", "tflite", "--quant", "fp32,int8", "--out", tmp_path / "exp")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = edgekit_cli("bench", tmp_path / "exp", "--runs", "20", "--min-time", "0", "--json", tmp_path / "b.json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert [row["runtime"] for row in rows] == ["keras", "litert", "litert"]
+    assert all(row["accuracy"] > 0.6 for row in rows)
+
+
+def test_model_file_without_build_model(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("x = 1\n")
+    r = edgekit_cli("train", bad, "--data", "builtin:digits", "--out", tmp_path / "r")
+    assert r.returncode == 2 and "defines no build_model" in r.stderr
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    run = tmp_path / "mirrored"
+    r = edgekit_cli("train", "mlp", "--data", "builtin:digits", "--out", run, "--epochs", "2",
+                    "--strategy", "mirrored", env={"EDGEKIT_LOGICAL_CPUS": "2"})
+    assert r.returncode == 0, r.stderr
+    rec = json.loads((run / "edgekit.json").read_text())
+    assert rec["training"]["strategy"] == "mirrored" and rec["training"]["replicas"] == 2
+    assert "mirrored over 2 replica(s)" in r.stdout
