@@ -13,7 +13,7 @@ def test_time_calls_honours_runs_and_min_time():
 
     calls = []
     t0 = time.perf_counter()
-    samples = time_calls(lambda: calls.append(1), warmup=3, runs=20, min_time_s=0.05)
+    samples = time_calls(lambda: calls.append(1), warmup=3, runs=20, min_time_s=0.05, max_runs=10**8)
     assert len(samples) >= 20 and len(calls) == len(samples) + 3
     assert time.perf_counter() - t0 >= 0.05
     slow = time_calls(lambda: time.sleep(0.002), warmup=0, runs=5, min_time_s=0.0)
