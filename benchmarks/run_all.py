@@ -1,0 +1,26 @@
+"""Run every benchmark (``make bench``); exits 1 if a target is missed. Results: runs/bench/*.json."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cli_startup  # noqa: E402
+import harness_overhead  # noqa: E402
+import int8_digits  # noqa: E402
+
+
+def main() -> int:
+    ok = True
+    for bench in (cli_startup, harness_overhead, int8_digits):
+        ok = bench.main() and ok
+    print("all targets met" if ok else "some targets missed")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
