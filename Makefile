@@ -20,7 +20,7 @@ $(STAMP): requirements/base.txt requirements/nodeps.txt requirements/dev.txt pyp
 
 demo: install
 	$(BIN)/edgekit train cnn --data builtin:digits --out $(RUN) --overwrite
-	$(BIN)/edgekit export $(RUN) --format tflite --quant all --out $(RUN)/export
+	$(BIN)/edgekit export $(RUN) --format all --quant all --out $(RUN)/export
 	$(BIN)/edgekit bench $(RUN)/export --json $(RUN)/bench.json --markdown $(RUN)/bench.md
 
 test: install

@@ -22,7 +22,12 @@ def export(
     quant: str = typer.Option("fp32", "--quant", "-q", help="Comma list: fp32, fp16, dynamic, int8; or all."),
     calib: str = typer.Option(None, "--calib", help="Calibration DATA for int8 (default: the run's data)."),
     calib_samples: int = typer.Option(200, "--calib-samples", help="Calibration samples for int8."),
-    int8_io: str = typer.Option("int8", "--int8-io", help="Input/output type of int8 models: int8, uint8 or float."),
+    int8_io: str = typer.Option("int8", "--int8-io", help="TFLite int8 input/output type: int8, uint8 or float."),
+    opset: int = typer.Option(None, "--opset", help="ONNX opset (default: newest tf2onnx and ONNX Runtime share)."),
+    batch: int = typer.Option(None, "--batch", help="ONNX: fix the batch size (default: dynamic)."),
+    fp16_io: str = typer.Option("float16", "--fp16-io", help="ONNX fp16 input/output type: float16 or float32."),
+    per_tensor: bool = typer.Option(False, "--per-tensor", help="ONNX int8: per-tensor weight scales (default per-channel)."),
+    calib_method: str = typer.Option("minmax", "--calib-method", help="ONNX int8 calibration: minmax, entropy or percentile."),
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: MODEL_export beside MODEL)."),
     parity_samples: int = typer.Option(200, "--parity-samples", help="Held-out inputs each artifact is checked on."),
     min_agreement: float = typer.Option(None, "--min-agreement", help="Override the top-1 agreement an artifact must reach."),
@@ -46,7 +51,8 @@ def export(
     con = console()
     manifest = export_model(
         model, formats, quants, out, calib=calib,
-        options=ExportOptions(calib_samples=calib_samples, int8_io=int8_io),
+        options=ExportOptions(calib_samples=calib_samples, int8_io=int8_io, opset=opset, batch=batch,
+                              fp16_io=fp16_io, per_tensor=per_tensor, calib_method=calib_method),
         parity_samples=parity_samples, min_agreement=min_agreement, safe_mode=not unsafe,
         log=lambda line: con.print(line, style=None if "success" in line else "bold red"),
         progress=status,

@@ -4,7 +4,7 @@ Adding a format means one module plus one line in :data:`EXPORTERS`.
 
 Example:
     >>> sorted(EXPORTERS)
-    ['tflite']
+    ['onnx', 'tflite']
     >>> get_exporter("tflite").quant_modes
     ('fp32', 'fp16', 'dynamic', 'int8')
 """
@@ -19,6 +19,7 @@ from edgekit.errors import UsageError, suggest
 # validate flags without importing a converter.
 EXPORTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "tflite": ("edgekit.exporters.tflite", "TFLiteExporter", ("fp32", "fp16", "dynamic", "int8")),
+    "onnx": ("edgekit.exporters.onnx", "ONNXExporter", ("fp32", "fp16", "dynamic", "int8")),
 }
 
 

@@ -20,8 +20,30 @@ from edgekit.source_model import SourceModel
 
 @dataclass
 class ExportOptions:
+    """Options shared by the exporters; each format reads the ones that apply to it."""
+
     calib_samples: int = 200
-    int8_io: str = "int8"  # int8 | uint8 | float: the input/output type of full-integer models
+    int8_io: str = "int8"  # TFLite: int8 | uint8 | float, the input/output type of full-integer models
+    opset: int | None = None  # ONNX: None = newest both tf2onnx and ONNX Runtime support
+    batch: int | None = None  # ONNX: fixed batch size; None keeps it dynamic
+    fp16_io: str = "float16"  # ONNX fp16: float16 | float32 inputs and outputs
+    per_tensor: bool = False  # ONNX int8: per-tensor instead of per-channel weight scales
+    calib_method: str = "minmax"  # ONNX int8: minmax | entropy | percentile
+
+    def validate(self) -> None:
+        """Raise UsageError for a bad value before any work starts."""
+        from edgekit.errors import UsageError, suggest
+
+        choices = {"--int8-io": (self.int8_io, ("int8", "uint8", "float")),
+                   "--fp16-io": (self.fp16_io, ("float16", "float32")),
+                   "--calib-method": (self.calib_method, ("minmax", "entropy", "percentile"))}
+        for flag, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise UsageError(f"{flag} must be one of {', '.join(allowed)}, got '{value}'.{suggest(value, allowed)}")
+        if self.calib_samples < 1:
+            raise UsageError(f"--calib-samples must be at least 1, got {self.calib_samples}")
+        if self.batch is not None and self.batch < 1:
+            raise UsageError(f"--batch must be at least 1, got {self.batch}")
 
 
 class Exporter(Protocol):

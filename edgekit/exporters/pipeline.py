@@ -57,8 +57,11 @@ def export_model(
     options = options or ExportOptions()
     out = Path(out)
     plan = _plan(formats, quants)
-    if options.calib_samples < 1:
-        raise UsageError(f"--calib-samples must be at least 1, got {options.calib_samples}")
+    options.validate()
+    if options.opset is not None and "onnx" in formats:
+        from edgekit.exporters.onnx import check_opset
+
+        check_opset(options.opset)
     check_writable_dir(out, flag="--out")
     source = load_source(model, safe_mode=safe_mode)
     try:
@@ -82,10 +85,12 @@ def export_model(
                 finally:
                     if ctx is not None:
                         ctx.__exit__(None, None, None)
-                if (staging / art.path).is_file():
-                    os.replace(staging / art.path, out / art.path)
                 artifacts.append(art)
                 log(_summary_line(art, out))
+            # Only now, with every artifact whole, do files move into OUT.
+            for art in artifacts:
+                if art.path and (staging / art.path).is_file():
+                    os.replace(staging / art.path, out / art.path)
             manifest = Manifest(
                 source={**source.describe(), "data": data_note, "classifier": classifier},
                 artifacts=artifacts,
@@ -179,7 +184,7 @@ def _export_one(exporter, source, staging, quant, calibration, options, parity_i
         art.status, art.error = "validation_failed", f"the exported file does not run: {result.error}"
         return art
     art.details["runtime"] = result.reply.get("runtime")
-    art.details["ops"] = result.reply.get("artifact_info", {}).get("ops", {})
+    art.details.setdefault("operators", result.reply.get("artifact_info", {}).get("ops", {}))
     art.parity = compare(reference, result.outputs)
     problems = check_parity(art.parity, quant, classifier=classifier, min_agreement=min_agreement)
     if problems:

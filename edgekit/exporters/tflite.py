@@ -21,8 +21,6 @@ from edgekit.exporters.base import ExportOptions, artifact_name
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.source_model import SourceModel
 
-INT8_IO = ("int8", "uint8", "float")
-
 
 class TFLiteExporter:
     name = "tflite"
@@ -43,8 +41,6 @@ class TFLiteExporter:
         options = options or ExportOptions()
         if quant not in self.quant_modes:
             raise UsageError(f"TFLite has no quant mode '{quant}'; choose from {', '.join(self.quant_modes)}")
-        if options.int8_io not in INT8_IO:
-            raise UsageError(f"--int8-io must be one of {', '.join(INT8_IO)}, got '{options.int8_io}'")
         from edgekit.tf_env import import_tensorflow
 
         tf = import_tensorflow()

@@ -17,11 +17,12 @@ from edgekit.errors import UsageError, suggest
 # name -> (module, class, formats it runs)
 RUNTIMES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "litert": ("edgekit.runtimes.litert", "LiteRTRuntime", ("tflite",)),
+    "onnxruntime": ("edgekit.runtimes.onnxruntime", "ONNXRuntime", ("onnx",)),
     "keras": ("edgekit.runtimes.keras_ref", "KerasRuntime", ("keras",)),
 }
 
 # file suffix -> format
-SUFFIXES = {".tflite": "tflite"}
+SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
 
 
 def get_runtime(name: str, **kwargs):

@@ -1,0 +1,221 @@
+"""ONNX export: fp32, fp16, dynamic int8 and static int8 (QDQ), checked with ``onnx.checker``.
+
+The graph comes from ``tf2onnx.convert.from_function`` on a ``tf.function`` of the source's
+forward pass; that works for Keras 3, tf_keras and SavedModels alike (``from_keras`` fails on
+Keras 3). The batch axis stays dynamic unless ``--batch`` fixes it. Quantization is ONNX
+Runtime's: ``quantize_dynamic`` for ``dynamic``; graph pre-processing, then
+``quantize_static`` in QDQ format with calibration data for ``int8``.
+
+Example:
+    >>> art = ONNXExporter().export(src, out, quant="int8", calibration=x)   # doctest: +SKIP
+    >>> art.details["opset"], art.details["per_channel"]                    # doctest: +SKIP
+    (18, True)
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.artifact import Artifact
+from edgekit.errors import ExportError, UsageError
+from edgekit.exporters.base import ExportOptions, artifact_name
+from edgekit.files import atomic_write_bytes, captured_stderr_fd
+from edgekit.source_model import SourceModel
+
+MIN_OPSET = 13  # QDQ per-channel quantization needs 13
+
+
+@functools.lru_cache(maxsize=1)
+def runtime_max_opset() -> int:
+    """The newest default-domain opset the installed ONNX Runtime loads (probed once)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    for opset in range(onnx.defs.onnx_opset_version(), MIN_OPSET - 1, -1):
+        node = helper.make_node("Relu", ["x"], ["y"])
+        graph = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+        model.ir_version = min(model.ir_version, 10)
+        try:
+            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+            return opset
+        except Exception:
+            continue
+    return MIN_OPSET
+
+
+def converter_max_opset() -> int:
+    import tf2onnx
+
+    return max(tf2onnx.constants.OPSET_TO_IR_VERSION)
+
+
+def default_opset() -> int:
+    """The newest opset both tf2onnx and the installed ONNX Runtime support."""
+    return min(converter_max_opset(), runtime_max_opset())
+
+
+def check_opset(opset: int) -> int:
+    """``opset`` if both tf2onnx and the installed ONNX Runtime support it, else a UsageError."""
+    lo, hi = MIN_OPSET, min(converter_max_opset(), runtime_max_opset())
+    if not lo <= opset <= hi:
+        raise UsageError(f"--opset {opset} is not supported here: tf2onnx and ONNX Runtime share opsets {lo}..{hi}")
+    return opset
+
+
+class ONNXExporter:
+    name = "onnx"
+    suffix = ".onnx"
+    quant_modes = ("fp32", "fp16", "dynamic", "int8")
+    needs_calibration = ("int8",)
+    runtime = "onnxruntime"
+
+    def export(
+        self,
+        source: SourceModel,
+        out_dir: Path,
+        *,
+        quant: str,
+        calibration: np.ndarray | None = None,
+        options: ExportOptions | None = None,
+    ) -> Artifact:
+        options = options or ExportOptions()
+        if quant not in self.quant_modes:
+            raise UsageError(f"ONNX has no quant mode '{quant}'; choose from {', '.join(self.quant_modes)}")
+        opset = check_opset(options.opset) if options.opset is not None else default_opset()
+        fp32 = self._convert(source, opset, options.batch)
+        details: dict = {"opset": opset, "weights": "float32", "compute": "float32", "input_dtype": "float32",
+                         "output_dtype": "float32", "batch": options.batch or "dynamic"}
+        with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
+            tmp = Path(tmp)
+            if quant == "fp32":
+                model = fp32
+            elif quant == "fp16":
+                model = self._fp16(fp32, keep_io=options.fp16_io == "float32")
+                io = "float32" if options.fp16_io == "float32" else "float16"
+                details.update(weights="float16", compute="float16", input_dtype=io, output_dtype=io)
+            elif quant == "dynamic":
+                model = self._dynamic(fp32, tmp)
+                details.update(weights="int8", compute="int8 matmul/conv with activations quantized at run time")
+            else:
+                if calibration is None or len(calibration) == 0:
+                    raise UsageError("int8 export needs calibration data", hint="pass --calib DATA")
+                samples = calibration[: options.calib_samples].astype(np.float32)
+                model = self._static(fp32, tmp, samples, options)
+                details.update(weights="int8", compute="int8 (QDQ)", per_channel=not options.per_tensor,
+                               calibration_method=options.calib_method, calibration_samples=len(samples))
+        import onnx
+
+        try:
+            onnx.checker.check_model(model, full_check=True)
+        except Exception as e:
+            raise ExportError(f"ONNX {quant} model fails onnx.checker: {str(e).splitlines()[0][:300]}") from None
+        details["operators"] = dict(Counter(n.op_type for n in model.graph.node))
+        name = artifact_name(source, quant, self.suffix)
+        atomic_write_bytes(Path(out_dir) / name, model.SerializeToString())
+        return Artifact(format=self.name, quant=quant, path=name, details=details)
+
+    @staticmethod
+    def _convert(source: SourceModel, opset: int, batch: int | None):
+        from edgekit.tf_env import import_tensorflow
+
+        tf = import_tensorflow()
+        import tf2onnx
+
+        shape = (batch, *source.input_shape)
+        spec = [tf.TensorSpec(shape, tf.float32, name="input")]
+        captured: list[str] = []
+        try:
+            with captured_stderr_fd() as captured:
+                model, _ = tf2onnx.convert.from_function(tf.function(source.call), input_signature=spec, opset=opset)
+        except Exception as e:
+            raise ExportError(f"tf2onnx failed: {_unsupported(str(e), captured)}") from None
+        graph = model.graph
+        # Readable, stable names: input 'input' with batch axis 'batch', output 'output'.
+        dim = graph.input[0].type.tensor_type.shape.dim[0]
+        if batch is None:
+            dim.dim_param = "batch"
+        old_out = graph.output[0].name
+        for node in graph.node:
+            node.output[:] = ["output" if o == old_out else o for o in node.output]
+        graph.output[0].name = "output"
+        graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch" if batch is None else ""
+        if batch is not None:
+            graph.output[0].type.tensor_type.shape.dim[0].dim_value = batch
+        return model
+
+    @staticmethod
+    def _fp16(model, *, keep_io: bool):
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        try:
+            with captured_stderr_fd():
+                return convert_float_to_float16(model, keep_io_types=keep_io, disable_shape_infer=False)
+        except Exception as e:
+            raise ExportError(f"ONNX fp16 conversion failed: {type(e).__name__}: {str(e)[:300]}") from None
+
+    @staticmethod
+    def _dynamic(model, tmp: Path):
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        src, dst = tmp / "fp32.onnx", tmp / "dynamic.onnx"
+        onnx.save(model, src)
+        try:
+            with captured_stderr_fd():
+                quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+        except Exception as e:
+            raise ExportError(f"ONNX dynamic quantization failed: {type(e).__name__}: {str(e)[:300]}") from None
+        return onnx.load(dst)
+
+    @staticmethod
+    def _static(model, tmp: Path, samples: np.ndarray, options: ExportOptions):
+        import onnx
+        from onnxruntime.quantization import (
+            CalibrationDataReader,
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        src, pre, dst = tmp / "fp32.onnx", tmp / "pre.onnx", tmp / "int8.onnx"
+        onnx.save(model, src)
+        input_name = model.graph.input[0].name
+
+        class Reader(CalibrationDataReader):
+            def __init__(self):
+                self._it = iter(samples[i : i + 1] for i in range(len(samples)))
+
+            def get_next(self):
+                x = next(self._it, None)
+                return None if x is None else {input_name: x}
+
+        method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                  "percentile": CalibrationMethod.Percentile}[options.calib_method]
+        try:
+            with captured_stderr_fd():
+                quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+                quantize_static(
+                    str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=not options.per_tensor,
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=method,
+                )
+        except Exception as e:
+            raise ExportError(f"ONNX int8 quantization failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
+        return onnx.load(dst)
+
+
+def _unsupported(message: str, log: list[str]) -> str:
+    """Name the TF op tf2onnx could not convert, when it says so."""
+    for line in [*log, *message.splitlines()]:
+        if "Unsupported ops" in line or "is not supported" in line or "No conversion" in line:
+            return line.strip()[:400]
+    return (message.strip().splitlines() or ["unknown error"])[0][:400]
