@@ -13,7 +13,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import shutil
 import sys
 import tempfile
@@ -57,10 +59,11 @@ class SourceModel:
             tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-"))
             self._tmp.append(tmp)
             out = tmp / "saved_model"
-            if self.framework == "keras3":
-                self.keras_model.export(str(out), format="tf_saved_model", verbose=False)
-            else:  # tf_keras
-                self.keras_model.export(str(out))
+            with contextlib.redirect_stdout(io.StringIO()):  # tf_keras prints the signature
+                if self.framework == "keras3":
+                    self.keras_model.export(str(out), format="tf_saved_model", verbose=False)
+                else:  # tf_keras
+                    self.keras_model.export(str(out))
             self._saved_model_dir = out
         return self._saved_model_dir
 
@@ -120,9 +123,13 @@ def import_custom_code(py_file: Path) -> Any:
 
 
 def _quiet_tf() -> None:
+    import warnings
+
     from edgekit.tf_env import import_tensorflow
 
     import_tensorflow()
+    # Keras 3 warns when a Keras 2 model's named input receives a plain tensor; harmless here.
+    warnings.filterwarnings("ignore", message="The structure of `inputs` doesn't match")
 
 
 def _load_keras3(path: Path, *, safe_mode: bool):

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import edgekit_cli, mlperf
+
 from edgekit.artifact import Manifest
 from edgekit.files import sha256_path
 

@@ -6,8 +6,8 @@ import json
 import textwrap
 
 import pytest
-
 from conftest import edgekit_cli
+
 from edgekit.run_record import RunRecord
 
 

@@ -14,7 +14,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -157,9 +159,11 @@ class ONNXExporter:
 
         try:
             with captured_stderr_fd():
-                return convert_float_to_float16(model, keep_io_types=keep_io, disable_shape_infer=False)
+                model = convert_float_to_float16(model, keep_io_types=keep_io, disable_shape_infer=False)
         except Exception as e:
             raise ExportError(f"ONNX fp16 conversion failed: {type(e).__name__}: {str(e)[:300]}") from None
+        _toposort(model.graph)  # keep_io_types appends its input casts after their consumers
+        return model
 
     @staticmethod
     def _dynamic(model, tmp: Path):
@@ -202,7 +206,7 @@ class ONNXExporter:
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[options.calib_method]
         try:
-            with captured_stderr_fd():
+            with captured_stderr_fd(), contextlib.redirect_stdout(io.StringIO()):
                 quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
                 quantize_static(
                     str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=not options.per_tensor,
@@ -211,6 +215,23 @@ class ONNXExporter:
         except Exception as e:
             raise ExportError(f"ONNX int8 quantization failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
         return onnx.load(dst)
+
+
+def _toposort(graph) -> None:
+    """Reorder ``graph.node`` so that every node comes after the producers of its inputs."""
+    known = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in known for i in n.input)]
+        if not ready:  # a cycle or an outer-scope name: keep the rest as it was
+            ordered += pending
+            break
+        for n in ready:
+            ordered.append(n)
+            known.update(n.output)
+        pending = [n for n in pending if n not in ready]
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def _unsupported(message: str, log: list[str]) -> str:

@@ -1,0 +1,121 @@
+"""ONNX export: every quant mode, checker, opset, dynamic batch, parity, and every MODEL kind."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import edgekit_cli, mlperf
+
+from edgekit.artifact import Manifest
+
+
+@pytest.fixture(scope="module")
+def onnx_export(digits_run, tmp_path_factory):
+    from edgekit.exporters.pipeline import export_model
+
+    out = tmp_path_factory.mktemp("onnx") / "export"
+    export_model(digits_run, ["onnx"], ["fp32", "fp16", "dynamic", "int8"], out, log=lambda s: None)
+    return out
+
+
+def test_every_quant_mode_exports_checks_and_agrees(onnx_export):
+    import onnx
+
+    from edgekit.exporters.onnx import default_opset
+
+    arts = {a.quant: a for a in Manifest.load(onnx_export).artifacts}
+    assert set(arts) == {"fp32", "fp16", "dynamic", "int8"}
+    for quant, a in arts.items():
+        assert a.ok, (quant, a.error)
+        model = onnx.load(onnx_export / a.path)
+        onnx.checker.check_model(model, full_check=True)
+        assert a.details["opset"] == default_opset() == next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+        assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+        assert sum(a.details["operators"].values()) == len(model.graph.node)
+    assert arts["fp32"].parity["max_abs_diff"] < 1e-4
+    assert arts["int8"].parity["top1_agreement"] >= 0.97
+    assert arts["int8"].details["operators"].get("QuantizeLinear") and arts["int8"].details["per_channel"] is True
+    assert arts["int8"].size_bytes <= 0.30 * arts["fp32"].size_bytes
+    assert arts["fp16"].details["input_dtype"] == "float16"
+
+
+def test_onnx_options_fixed_batch_fp16_io_per_tensor_entropy(digits_run, tmp_path):
+    from edgekit.exporters.base import ExportOptions
+    from edgekit.exporters.pipeline import export_model
+
+    opts = ExportOptions(opset=17, batch=1, fp16_io="float32", per_tensor=True, calib_method="entropy", calib_samples=64)
+    m = export_model(digits_run, ["onnx"], ["fp16", "int8"], tmp_path, options=opts, log=lambda s: None)
+    fp16, int8 = m.artifacts
+    assert fp16.ok and int8.ok, (fp16.error, int8.error)
+    assert fp16.details["input_dtype"] == "float32" and fp16.details["opset"] == 17 and fp16.details["batch"] == 1
+    assert int8.details["per_channel"] is False and int8.details["calibration_method"] == "entropy"
+
+
+def test_bench_runs_onnx_beside_tflite(digits_run, tmp_path):
+    out = tmp_path / "exp"
+    assert edgekit_cli("export", digits_run, "--format", "tflite,onnx", "--quant", "fp32,int8", "--out", out).returncode == 0
+    r = edgekit_cli("bench", out, "--runs", "30", "--min-time", "0", "--json", tmp_path / "b.json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert [(x["format"], x["quant"], x["runtime"]) for x in rows] == [
+        ("keras", "fp32", "keras"), ("tflite", "fp32", "litert"), ("tflite", "int8", "litert"),
+        ("onnx", "fp32", "onnxruntime"), ("onnx", "int8", "onnxruntime")]
+    for row in rows[1:]:
+        assert row["agreement"] >= 0.97 and row["accuracy"] > 0.85
+
+
+def test_keras2_h5_and_savedmodel_export_to_onnx(tmp_path):
+    from edgekit.exporters.pipeline import export_model
+
+    for model in (mlperf("kws_ref_model"), mlperf("str_ww_ref_model.h5")):
+        m = export_model(model, ["onnx"], ["fp32", "dynamic"], tmp_path / model.stem, parity_samples=16, log=lambda s: None)
+        assert all(a.ok for a in m.artifacts), [(a.quant, a.error) for a in m.artifacts]
+
+
+def test_dynamic_quant_that_breaks_resnet8_is_reported_as_failed(tmp_path):
+    """ORT's dynamic quantization (per-tensor uint8 ConvInteger) wrecks ResNet-8: edgekit must say so."""
+    from edgekit.exporters.pipeline import export_model
+
+    m = export_model(mlperf("pretrainedResnet.h5"), ["onnx"], ["fp32", "dynamic"], tmp_path, parity_samples=32, log=lambda s: None)
+    fp32, dynamic = m.artifacts
+    assert fp32.ok and fp32.parity["max_abs_diff"] < 1e-4
+    assert dynamic.status == "validation_failed" and "parity with the source failed" in dynamic.error
+    assert (tmp_path / dynamic.path).is_file()  # kept for inspection
+
+
+def test_static_int8_on_real_wake_word_calibration(tmp_path):
+    """The streaming wake-word model calibrated on its authors' calibration samples."""
+    from edgekit.exporters.pipeline import export_model
+
+    m = export_model(mlperf("str_ww_ref_model.h5"), ["onnx", "tflite"], ["int8"], tmp_path,
+                     calib=str(mlperf("calibration_samples.npz")), parity_samples=64, log=lambda s: None)
+    for a in m.artifacts:
+        assert a.ok, a.error
+        assert a.parity["cosine"] > 0.95
+
+
+def test_corrupt_onnx_is_a_clean_error(tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x08\x07garbage" * 50)
+    r = edgekit_cli("bench", bad)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "broken.onnx" in r.stderr and "ONNX Runtime" in r.stderr
+
+
+def test_bad_opset_and_calibration_shape(digits_run, tmp_path):
+    r = edgekit_cli("export", digits_run, "--format", "onnx", "--opset", "5", "--out", tmp_path / "o")
+    assert r.returncode == 2 and "share opsets" in r.stderr and not (tmp_path / "o").exists()
+    calib = tmp_path / "c.npz"
+    np.savez(calib, x=np.zeros((8, 3, 3), np.float32))
+    r = edgekit_cli("export", digits_run, "--format", "onnx", "--quant", "int8", "--calib", calib, "--out", tmp_path / "o")
+    assert r.returncode == 2 and "(3, 3)" in r.stderr and not (tmp_path / "o").exists()
+
+
+def test_usage_error_midway_leaves_nothing_behind(digits_run, tmp_path):
+    """tflite succeeds first, then onnx int8 lacks calibration: nothing may be left in OUT."""
+    out = tmp_path / "o"
+    r = edgekit_cli("export", mlperf("ad01.h5"), "--format", "tflite,onnx", "--quant", "fp32,int8", "--out", out)
+    assert r.returncode == 2
+    assert not out.exists()
