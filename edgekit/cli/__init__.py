@@ -20,7 +20,7 @@ import edgekit
 
 app = typer.Typer(
     name="edgekit",
-    help="Take a Keras model from training to a device: train, export (TFLite), validate, benchmark.",
+    help="Take a Keras model from training to a device: train, export (TFLite, ONNX), validate, benchmark.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,

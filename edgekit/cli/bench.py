@@ -8,7 +8,7 @@ import typer
 
 HELP = """Benchmark artifacts on this machine: latency, memory, size, accuracy, agreement.
 
-ARTIFACT is a .tflite file, an export folder (every artifact in its manifest.json), or a
+ARTIFACT is a .tflite or .onnx file, an export folder (every artifact in its manifest.json), or a
 model (.keras, .h5, SavedModel, run folder) benchmarked as the reference. Each runs in its
 own process. Accuracy needs labelled DATA (default: the run's own data, test split).
 

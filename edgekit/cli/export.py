@@ -9,10 +9,11 @@ import typer
 HELP = """Export MODEL to edge formats, run every artifact against MODEL, write manifest.json.
 
 MODEL is a .keras file, a Keras 2 .h5 file, a TF SavedModel folder, or a run folder from
-`edgekit train`. int8 calibrates on --calib (default: the run's training data).
+`edgekit train`. Formats: tflite (LiteRT), onnx (ONNX Runtime). int8 is full-integer
+quantization calibrated on --calib (default: the run's training data).
 Exit 0 when every artifact exported and matched its source, 1 when one did not, 2 on bad input.
 
-Example: edgekit export runs/demo --format tflite --quant all --out runs/demo/export
+Example: edgekit export runs/demo --format all --quant all --out runs/demo/export
 """
 
 

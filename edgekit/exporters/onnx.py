@@ -151,6 +151,7 @@ class ONNXExporter:
         graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch" if batch is None else ""
         if batch is not None:
             graph.output[0].type.tensor_type.shape.dim[0].dim_value = batch
+        _short_names(graph)
         return model
 
     @staticmethod
@@ -215,6 +216,30 @@ class ONNXExporter:
         except Exception as e:
             raise ExportError(f"ONNX int8 quantization failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
         return onnx.load(dst)
+
+
+def _short_names(graph) -> None:
+    """Rename internal tensors (``functional_1/dense_1/Cast/ReadVariableOp:0`` ...) to ``t0``, ``t1``.
+
+    TF's names are long, and quantization repeats each one in several Q/DQ nodes with suffixes:
+    on MLPerf Tiny's ad01 they were 15% of the int8 file.
+    """
+    keep = {i.name for i in graph.input} | {o.name for o in graph.output} | {""}
+    names: dict[str, str] = {}
+
+    def short(name: str) -> str:
+        if name in keep:
+            return name
+        return names.setdefault(name, f"t{len(names)}")
+
+    for t in graph.initializer:
+        t.name = short(t.name)
+    for vi in graph.value_info:
+        vi.name = short(vi.name)
+    for i, node in enumerate(graph.node):
+        node.input[:] = [short(n) for n in node.input]
+        node.output[:] = [short(n) for n in node.output]
+        node.name = f"n{i}_{node.op_type}"
 
 
 def _toposort(graph) -> None:
