@@ -98,3 +98,21 @@ def test_bench_missing_and_unknown_artifacts(tmp_path):
     other = tmp_path / "model.bin"
     other.write_bytes(b"\0" * 10)
     _one_line_error(edgekit_cli("bench", other), "not an artifact edgekit can run")
+
+
+def test_ctrl_c_mid_export_is_one_line_and_leaves_nothing(digits_run, tmp_path):
+    """SIGINT while the exporters run (after TensorFlow has loaded): exit 130, one line, no OUT."""
+    import signal
+
+    out = tmp_path / "exp"
+    proc = subprocess.Popen([sys.executable, "-m", "edgekit", "export", str(digits_run), "--format", "all", "--quant", "all",
+                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # the first artifact's line: conversion is under way
+    assert "export success" in first, first
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:  # the export won the race and finished whole: nothing to check
+        return
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert err.strip() == "edgekit: error: interrupted; nothing half-written was left behind"
+    assert not out.exists()

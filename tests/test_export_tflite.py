@@ -118,3 +118,24 @@ def test_bare_h5_without_data_uses_generated_inputs(tmp_path, quant):
 
     m = export_model(mlperf("ad01.h5"), ["tflite"], [quant], tmp_path, log=lambda s: None)
     assert m.artifacts[0].ok and "generated" in m.source["data"]
+
+
+def test_interrupt_mid_export_leaves_nothing(digits_run, tmp_path, monkeypatch):
+    """Ctrl-C during the second conversion: no artifact, no manifest, no staging folder."""
+    from edgekit.exporters.pipeline import export_model
+    from edgekit.exporters.tflite import TFLiteExporter
+
+    calls = {"n": 0}
+    real = TFLiteExporter.export
+
+    def interrupted(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(TFLiteExporter, "export", interrupted)
+    out = tmp_path / "exp"
+    with pytest.raises(KeyboardInterrupt):
+        export_model(digits_run, ["tflite"], ["fp32", "fp16"], out, log=lambda s: None)
+    assert not out.exists()

@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = command.main(args=args, prog_name="edgekit", standalone_mode=False)
     except typer.Exit as e:
+        if isinstance(e.__cause__, KeyboardInterrupt):  # typer turns Ctrl-C into Exit(130)
+            _fail("interrupted; nothing half-written was left behind", 130)
         sys.exit(e.exit_code)
     except typer.TyperException as e:  # typer's usage errors: unknown option, missing argument, ...
         if not e.format_message():  # no arguments: typer already printed the help
@@ -79,4 +81,6 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("EDGEKIT_DEBUG"):
             raise
         _fail(f"internal error: {type(e).__name__}: {e} (set EDGEKIT_DEBUG=1 for the traceback, and please report it)", 3)
+    if rv == 130:  # typer turned Ctrl-C into a returned 130 (no edgekit command returns it itself)
+        _fail("interrupted; nothing half-written was left behind", 130)
     sys.exit(rv if isinstance(rv, int) else 0)
