@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit.errors import InputError
 from edgekit.files import atomic_write_json, read_json
 
 MANIFEST_NAME = "manifest.json"
@@ -72,10 +73,7 @@ class Manifest:
     def load(cls, folder: Path) -> Manifest:
         d = read_json(Path(folder) / MANIFEST_NAME, what="Manifest")
         if not isinstance(d, dict) or "artifacts" not in d:
-            raise_bad = f"{Path(folder) / MANIFEST_NAME} is not an edgekit manifest"
-            from edgekit.errors import InputError
-
-            raise InputError(raise_bad, hint="re-run `edgekit export`")
+            raise InputError(f"{Path(folder) / MANIFEST_NAME} is not an edgekit manifest", hint="re-run `edgekit export`")
         return cls(
             source=d.get("source", {}),
             artifacts=[Artifact.from_dict(a) for a in d["artifacts"]],

@@ -52,6 +52,7 @@ class Exporter(Protocol):
     name: str
     suffix: str
     quant_modes: tuple[str, ...]
+    needs_calibration: tuple[str, ...]  # quant modes that need calibration data
     runtime: str  # the runtime that validates this format's artifacts
 
     def export(

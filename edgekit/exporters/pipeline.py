@@ -127,7 +127,7 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int)
     """Calibration inputs (train split) and held-out parity inputs (test split), prepared."""
     run = source.run
     spec = calib or (run.data.get("spec") if run else None)
-    needs_calib = any(q in getattr(_exporter_cls(f), "needs_calibration", ()) for f, q in plan)
+    needs_calib = any(q in get_exporter(f).needs_calibration for f, q in plan)
     want = tuple(d for d in source.input_shape)
     if spec is None:
         if needs_calib:
@@ -139,9 +139,12 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int)
         shape = (GENERATED_SAMPLES, *[d or 1 for d in want])
         return None, rng.uniform(0, 1, size=shape).astype(np.float32), "generated uniform(0,1) inputs"
     ds = load_data(spec, image_size=(run.prep.image_size or [None])[0] if run else None)
-    prep = run.prep if run and not calib else (run.prep if run and _same_data(run, spec) else ds.preprocessing)
-    if calib and not run:
-        prep = Preprocessing()  # a bare model: calibration data is taken as model-ready inputs
+    if run is None:
+        prep = Preprocessing()  # a bare model: --calib data is taken as model-ready inputs
+    elif spec == run.data.get("spec"):
+        prep = run.prep  # the run's own data: exactly the preprocessing training used
+    else:
+        prep = ds.preprocessing
     calibration = ds.prepared("train", prep)
     got = tuple(calibration.shape[1:])
     if not fits(want, got):
@@ -153,17 +156,6 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int)
         raise ShapeError(f"Calibration data {spec} contains NaN or inf", hint="clean the data first")
     parity = ds.prepared("test", prep)[:parity_samples]
     return calibration, parity, f"{spec} (test split, {len(parity)} samples)"
-
-
-def _same_data(run, spec: str) -> bool:
-    return run.data.get("spec") == spec
-
-
-def _exporter_cls(fmt: str):
-    import importlib
-
-    module, cls, _ = EXPORTERS[fmt]
-    return getattr(importlib.import_module(module), cls)
 
 
 def _export_one(exporter, source, staging, quant, calibration, options, parity_inputs, reference, classifier, min_agreement):

@@ -36,6 +36,29 @@ class Session(Protocol):
         ...
 
 
+class PackageRuntime:
+    """``is_available`` and ``version`` for a runtime that is one installed package.
+
+    Subclasses set ``module`` (what they import) and ``distribution`` (its PyPI name).
+    """
+
+    module: str
+    distribution: str
+
+    def is_available(self) -> bool:
+        import importlib.util
+
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except ModuleNotFoundError:
+            return False
+
+    def version(self) -> str:
+        from importlib import metadata
+
+        return metadata.version(self.distribution)
+
+
 class Runtime(Protocol):
     name: str
     formats: tuple[str, ...]

@@ -17,27 +17,18 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ShapeError
+from edgekit.runtimes.base import PackageRuntime
 from edgekit.shapes import fits
 
 
-class KerasRuntime:
+class KerasRuntime(PackageRuntime):
+    module = "keras"
+    distribution = "keras"
     name = "keras"
     formats = ("keras",)
 
     def __init__(self, *, safe_mode: bool = True):
         self.safe_mode = safe_mode
-
-    def is_available(self) -> bool:
-        try:
-            import keras  # noqa: F401
-        except ImportError:
-            return False
-        return True
-
-    def version(self) -> str:
-        from importlib import metadata
-
-        return metadata.version("keras")
 
     def load(self, artifact: str, *, threads: int | None = None) -> KerasSession:
         from edgekit.tf_env import import_tensorflow

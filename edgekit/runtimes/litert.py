@@ -15,23 +15,14 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ModelLoadError, ShapeError
+from edgekit.runtimes.base import PackageRuntime
 
 
-class LiteRTRuntime:
+class LiteRTRuntime(PackageRuntime):
+    module = "ai_edge_litert.interpreter"
+    distribution = "ai-edge-litert"
     name = "litert"
     formats = ("tflite",)
-
-    def is_available(self) -> bool:
-        try:
-            import ai_edge_litert.interpreter  # noqa: F401
-        except ImportError:
-            return False
-        return True
-
-    def version(self) -> str:
-        from importlib import metadata
-
-        return metadata.version("ai-edge-litert")
 
     def load(self, artifact: str, *, threads: int | None = None) -> LiteRTSession:
         return LiteRTSession(artifact, threads=threads)

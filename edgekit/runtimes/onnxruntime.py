@@ -19,27 +19,18 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ModelLoadError, ShapeError
+from edgekit.runtimes.base import PackageRuntime
 from edgekit.shapes import fits
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
            "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}
 
 
-class ONNXRuntime:
+class ONNXRuntime(PackageRuntime):
+    module = "onnxruntime"
+    distribution = "onnxruntime"
     name = "onnxruntime"
     formats = ("onnx",)
-
-    def is_available(self) -> bool:
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            return False
-        return True
-
-    def version(self) -> str:
-        import onnxruntime
-
-        return onnxruntime.__version__
 
     def load(self, artifact: str, *, threads: int | None = None) -> ONNXSession:
         return ONNXSession(artifact, threads=threads)
