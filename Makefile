@@ -3,11 +3,12 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgekit-installed
+JS_STAMP := js/node_modules/.edgekit-installed
 RUN ?= runs/demo
 
-.PHONY: install demo test bench lint clean
+.PHONY: install chromium demo test bench lint clean
 
-install: $(STAMP)
+install: $(STAMP) $(JS_STAMP) chromium
 
 $(STAMP): requirements/base.txt requirements/nodeps.txt requirements/dev.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,6 +18,23 @@ $(STAMP): requirements/base.txt requirements/nodeps.txt requirements/dev.txt pyp
 	$(BIN)/python -m pip install -q --no-deps -e .
 	$(BIN)/edgekit --version
 	touch $(STAMP)
+
+# The TF.js runners' npm packages, exactly as package-lock.json pins them; nothing is fetched later.
+$(JS_STAMP): js/package.json js/package-lock.json
+	@command -v npm >/dev/null || { echo "edgekit: Node.js and npm are needed for TF.js: apt-get install -y nodejs npm"; exit 1; }
+	cd js && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $(JS_STAMP)
+
+# Debian's Chromium for the tfjs-browser runtime: installed when we can (root with apt-get).
+chromium:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$EDGEKIT_CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the tfjs-browser runtime"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	else \
+		echo "edgekit: Chromium is not installed; the tfjs-browser runtime needs it: sudo apt-get install -y chromium"; \
+	fi
 
 demo: install
 	$(BIN)/edgekit train cnn --data builtin:digits --out $(RUN) --overwrite

@@ -39,6 +39,14 @@ def sha256_path(path: Path) -> str:
     return h.hexdigest()
 
 
+def path_size(path: Path) -> int:
+    """Bytes in a file, or in every file under a folder (a TF.js model folder)."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)

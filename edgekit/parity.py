@@ -21,6 +21,7 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "fp16": {"top1_agreement": 0.99, "cosine": 0.999},
     "dynamic": {"top1_agreement": 0.95, "cosine": 0.99},
     "int8": {"top1_agreement": 0.90, "cosine": 0.95},
+    "uint8": {"top1_agreement": 0.90, "cosine": 0.95},  # TF.js weight-only uint8
 }
 
 

@@ -44,6 +44,7 @@ def run_bench(
     samples: int = 1000,
     reference: bool = True,
     timeout_s: float = 300.0,
+    runtimes: list[str] | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Benchmark ``artifacts`` on this host; returns the report (see docs/reports.md)."""
@@ -54,7 +55,7 @@ def run_bench(
         raise UsageError("--warmup and --min-time must be >= 0")
     if threads is not None and threads < 1:
         raise UsageError(f"--threads must be at least 1, got {threads}")
-    targets = resolve_targets(artifacts)
+    targets = resolve_targets(artifacts, runtimes)
     if reference:
         targets = _with_references(targets)
     inputs_cache: dict[str, tuple] = {}
@@ -88,7 +89,7 @@ def run_bench(
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_info(),
         "settings": {"threads": threads, "runs": runs, "warmup": warmup, "min_time_s": min_time_s,
-                     "samples": samples, "data": data, "profile": "host"},
+                     "samples": samples, "data": data, "profile": "host", "runtimes": runtimes},
         "seconds": round(time.perf_counter() - t_start, 2),
         "rows": rows,
         "notes": _notes(rows),
@@ -170,6 +171,8 @@ def _row(target: BenchTarget, result, threads, data_note) -> dict[str, Any]:
         "error": result.error,
         "data": data_note,
         "input_dtype": info.get("input_dtype"),
+        "backend": info.get("backend"),
+        "gpu": info.get("gpu"),
         "accuracy": None,
         "agreement": None,
         "max_abs_diff": None,
@@ -185,10 +188,11 @@ def _row(target: BenchTarget, result, threads, data_note) -> dict[str, Any]:
 
 
 def _add_ratios(rows: list[dict]) -> None:
-    """size_ratio and speedup against the fp32 artifact of the same source and format."""
-    base = {(r["source"], r["format"]): r for r in rows if r["quant"] == "fp32" and r["status"] == "ok" and not r["is_reference"]}
+    """size_ratio and speedup against the fp32 artifact of the same source, format and runtime."""
+    base = {(r["source"], r["format"], r["runtime"]): r for r in rows
+            if r["quant"] == "fp32" and r["status"] == "ok" and not r["is_reference"]}
     for r in rows:
-        b = base.get((r["source"], r["format"]))
+        b = base.get((r["source"], r["format"], r["runtime"]))
         r["size_ratio"] = round(r["size_bytes"] / b["size_bytes"], 3) if b and b["size_bytes"] else None
         if b and r["status"] == "ok" and r["latency_ms"] and b["latency_ms"]:
             r["speedup"] = round(b["latency_ms"]["p50"] / r["latency_ms"]["p50"], 3)
@@ -196,11 +200,22 @@ def _add_ratios(rows: list[dict]) -> None:
             r["speedup"] = None
 
 
+WEIGHT_ONLY = {("tfjs", "fp16"), ("tfjs", "uint8")}
+
+
 def _notes(rows: list[dict]) -> list[str]:
     notes = []
+    if any((r["format"], r["quant"]) in WEIGHT_ONLY for r in rows):
+        notes.append("TF.js fp16 and uint8 quantize weights only: they are dequantized to float32 at load and compute "
+                     "stays float32, so they gain download size, not speed; check their accuracy and agreement.")
     for r in rows:
         if r["status"] != "ok":
             notes.append(f"{r['name']} ({r['runtime']}) failed: {r['error']}")
+        elif (r.get("gpu") or "").startswith("software"):
+            notes.append(f"{r['name']} ({r['runtime']}): WebGL ran on {r['gpu']}; its latency is a software "
+                         "renderer's, not a GPU's.")
+        elif (r["format"], r["quant"]) in WEIGHT_ONLY:
+            continue
         elif r["quant"] != "fp32" and r.get("speedup") is not None and r["speedup"] < 0.95:
             notes.append(
                 f"{r['name']}: {r['quant']} is slower than fp32 on this machine with {r['runtime']} "

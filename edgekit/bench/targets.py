@@ -8,15 +8,17 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgekit.artifact import MANIFEST_NAME, Manifest
 from edgekit.errors import InputError
-from edgekit.files import sha256_path
+from edgekit.files import path_size, sha256_path
 from edgekit.run_record import MODEL_NAME, RunRecord, is_run_dir
-from edgekit.runtimes import SUFFIXES, format_of_path, runtime_for_format
+from edgekit.runtimes import RUNTIMES, SUFFIXES, format_of_path, runtimes_for_format
+from edgekit.tfjs_model import MODEL_JSON
 
 SOURCE_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -39,10 +41,30 @@ class BenchTarget:
         return self.path.name
 
 
-def resolve_targets(args: list[str]) -> list[BenchTarget]:
-    """Turn ARTIFACT arguments into targets; raise InputError naming the first bad one."""
+def resolve_targets(args: list[str], runtimes: list[str] | None = None) -> list[BenchTarget]:
+    """Turn ARTIFACT arguments into targets, one per (artifact, runtime); raise InputError naming
+    the first bad one. ``runtimes`` limits the runtimes (default: each format's defaults)."""
+    targets = _resolve(args)
+    out: list[BenchTarget] = []
+    for t in targets:
+        if t.is_reference:
+            out.append(t)
+            continue
+        for rt in runtimes_for_format(t.format, runtimes):
+            out.append(dataclasses.replace(t, runtime=rt, notes=list(t.notes)))
+    if runtimes and not any(not t.is_reference for t in out):
+        formats = sorted({t.format for t in targets if not t.is_reference})
+        runs = {f: [r for r, spec in RUNTIMES.items() if f in spec[2]] for f in formats}
+        raise InputError(
+            f"None of the artifacts runs on {', '.join(runtimes)}",
+            hint="; ".join(f"{f} runs on {', '.join(r)}" for f, r in runs.items()),
+        )
+    return out
+
+
+def _resolve(args: list[str]) -> list[BenchTarget]:
     if not args:
-        raise InputError("No artifacts given", hint="pass .tflite files, an export folder, or a model")
+        raise InputError("No artifacts given", hint="pass .tflite/.onnx files, TF.js model folders, an export folder, or a model")
     targets: list[BenchTarget] = []
     for arg in args:
         path = Path(arg)
@@ -52,14 +74,14 @@ def resolve_targets(args: list[str]) -> list[BenchTarget]:
             targets += _from_manifest(path)
         elif is_run_dir(path) or (path.is_dir() and (path / "saved_model.pb").is_file()) or path.suffix.lower() in SOURCE_SUFFIXES:
             targets.append(source_target(path))
-        elif path.is_file() and format_of_path(path):
-            targets.append(_from_file(path))
+        elif format_of_path(path):
+            targets.append(_from_file(path.parent if path.is_file() and path.name == MODEL_JSON else path))
         elif path.is_dir():
             raise InputError(f"Folder {arg} has no manifest.json and is no model", hint="pass the folder `edgekit export` wrote, or the files in it")
         else:
             raise InputError(
                 f"{arg} is not an artifact edgekit can run",
-                hint=f"expected {', '.join(SUFFIXES)} files, an export folder, or a .keras/.h5/SavedModel/run folder",
+                hint=f"expected {', '.join(SUFFIXES)} files, a TF.js model folder, an export folder, or a .keras/.h5/SavedModel/run folder",
             )
     return targets
 
@@ -71,7 +93,7 @@ def source_target(path: Path) -> BenchTarget:
         run = {"labels": rec.labels, "preprocessing": rec.preprocessing, "data": rec.data, "input_shape": rec.input_shape}
         size = (path / MODEL_NAME).stat().st_size if (path / MODEL_NAME).is_file() else 0
     else:
-        size = _size(path)
+        size = path_size(path)
     return BenchTarget(path, "keras", "fp32", "keras", source=str(path), run=run, is_reference=True,
                        size_bytes=size, input_shape=run["input_shape"] if run else None)
 
@@ -83,13 +105,13 @@ def _from_manifest(folder: Path) -> list[BenchTarget]:
         if not art.ok:
             continue
         path = folder / art.path
-        if not path.is_file():
+        if not path.exists():
             raise InputError(f"{folder / MANIFEST_NAME} lists {art.path}, which is missing", hint="re-run `edgekit export`")
         if art.sha256 and sha256_path(path) != art.sha256:
             raise InputError(f"{path} changed since it was exported (sha256 differs from the manifest)", hint="re-run `edgekit export`")
         out.append(BenchTarget(
-            path, art.format, art.quant, runtime_for_format(art.format), source=manifest.source.get("path"),
-            run=manifest.run, input_shape=manifest.source.get("input_shape"), size_bytes=path.stat().st_size,
+            path, art.format, art.quant, runtimes_for_format(art.format)[0], source=manifest.source.get("path"),
+            run=manifest.run, input_shape=manifest.source.get("input_shape"), size_bytes=path_size(path),
         ))
     if not out:
         raise InputError(f"{folder / MANIFEST_NAME} lists no artifact that exported successfully")
@@ -104,14 +126,9 @@ def _from_file(path: Path) -> BenchTarget:
             m = Manifest.load(manifest_dir)
             for art in m.artifacts:
                 if art.path == path.name and art.ok:
-                    return BenchTarget(path, art.format, art.quant, runtime_for_format(fmt), source=m.source.get("path"),
-                                       run=m.run, input_shape=m.source.get("input_shape"), size_bytes=path.stat().st_size)
+                    return BenchTarget(path, art.format, art.quant, runtimes_for_format(fmt)[0], source=m.source.get("path"),
+                                       run=m.run, input_shape=m.source.get("input_shape"), size_bytes=path_size(path))
         except InputError:
             pass
-    return BenchTarget(path, fmt, "?", runtime_for_format(fmt), size_bytes=path.stat().st_size)
+    return BenchTarget(path, fmt, "?", runtimes_for_format(fmt)[0], size_bytes=path_size(path))
 
-
-def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

@@ -8,9 +8,11 @@ import typer
 
 HELP = """Benchmark artifacts on this machine: latency, memory, size, accuracy, agreement.
 
-ARTIFACT is a .tflite or .onnx file, an export folder (every artifact in its manifest.json), or a
-model (.keras, .h5, SavedModel, run folder) benchmarked as the reference. Each runs in its
-own process. Accuracy needs labelled DATA (default: the run's own data, test split).
+ARTIFACT is a .tflite or .onnx file, a TF.js model folder, an export folder (every artifact in
+its manifest.json), or a model (.keras, .h5, SavedModel, run folder) benchmarked as the
+reference. Each runs in its own process. TF.js models run in Node (tfjs-node) and in headless
+Chromium (tfjs-browser), both on the wasm backend; --runtime picks others (tfjs-browser-webgl,
+tfjs-node-cpu). Accuracy needs labelled DATA (default: the run's own data, test split).
 
 Example: edgekit bench runs/demo/export --json runs/demo/bench.json --markdown runs/demo/bench.md
 """
@@ -23,6 +25,7 @@ def bench(
     warmup: int = typer.Option(10, "--warmup", help="Untimed runs before timing."),
     min_time: float = typer.Option(0.5, "--min-time", help="Minimum seconds of timed runs per artifact."),
     threads: int = typer.Option(1, "--threads", "-t", help="Runtime threads."),
+    runtime: str = typer.Option(None, "--runtime", "-r", help="Comma list of runtimes (default: each format's own)."),
     samples: int = typer.Option(1000, "--samples", help="Most evaluation samples used for accuracy."),
     no_reference: bool = typer.Option(False, "--no-reference", help="Do not bench the source model beside its artifacts."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds before a hung runtime is killed."),
@@ -31,17 +34,20 @@ def bench(
 ) -> int:
     from edgekit.bench.runner import run_bench
     from edgekit.cli.output import console, status
+    from edgekit.errors import parse_choices
     from edgekit.files import check_writable_dir
     from edgekit.reports.render import print_table, write_json, write_markdown
+    from edgekit.runtimes import RUNTIMES
 
     for f in (json_out, markdown_out):
         if f is not None:
             check_writable_dir(Path(f).parent, flag="--json/--markdown folder")
+    runtimes = parse_choices(runtime, list(RUNTIMES), what="runtime", flag="--runtime") if runtime else None
     con = console()
     with status("benchmarking"):
         report = run_bench(
             artifacts, data=data, runs=runs, warmup=warmup, min_time_s=min_time, threads=threads,
-            samples=samples, reference=not no_reference, timeout_s=timeout,
+            samples=samples, reference=not no_reference, timeout_s=timeout, runtimes=runtimes,
         )
     print_table(report)
     if json_out:

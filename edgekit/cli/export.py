@@ -9,8 +9,9 @@ import typer
 HELP = """Export MODEL to edge formats, run every artifact against MODEL, write manifest.json.
 
 MODEL is a .keras file, a Keras 2 .h5 file, a TF SavedModel folder, or a run folder from
-`edgekit train`. Formats: tflite (LiteRT), onnx (ONNX Runtime). int8 is full-integer
-quantization calibrated on --calib (default: the run's training data).
+`edgekit train`. Formats: tflite (LiteRT), onnx (ONNX Runtime), tfjs (TF.js graph model).
+int8 is full-integer quantization calibrated on --calib (default: the run's training data);
+TF.js fp16 and uint8 quantize weights only (compute stays float32).
 Exit 0 when every artifact exported and matched its source, 1 when one did not, 2 on bad input.
 
 Example: edgekit export runs/demo --format all --quant all --out runs/demo/export
@@ -20,7 +21,7 @@ Example: edgekit export runs/demo --format all --quant all --out runs/demo/expor
 def export(
     model: Path = typer.Argument(..., help="Model file or folder."),
     format: str = typer.Option("tflite", "--format", "-f", help="Comma list of formats, or all."),
-    quant: str = typer.Option("fp32", "--quant", "-q", help="Comma list: fp32, fp16, dynamic, int8; or all."),
+    quant: str = typer.Option("fp32", "--quant", "-q", help="Comma list: fp32, fp16, dynamic, int8 (TFLite, ONNX), uint8 (TF.js); or all."),
     calib: str = typer.Option(None, "--calib", help="Calibration DATA for int8 (default: the run's data)."),
     calib_samples: int = typer.Option(200, "--calib-samples", help="Calibration samples for int8."),
     int8_io: str = typer.Option("int8", "--int8-io", help="TFLite int8 input/output type: int8, uint8 or float."),

@@ -4,7 +4,7 @@ Adding a format means one module plus one line in :data:`EXPORTERS`.
 
 Example:
     >>> sorted(EXPORTERS)
-    ['onnx', 'tflite']
+    ['onnx', 'tfjs', 'tflite']
     >>> get_exporter("tflite").quant_modes
     ('fp32', 'fp16', 'dynamic', 'int8')
 """
@@ -20,6 +20,7 @@ from edgekit.errors import UsageError, suggest
 EXPORTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "tflite": ("edgekit.exporters.tflite", "TFLiteExporter", ("fp32", "fp16", "dynamic", "int8")),
     "onnx": ("edgekit.exporters.onnx", "ONNXExporter", ("fp32", "fp16", "dynamic", "int8")),
+    "tfjs": ("edgekit.exporters.tfjs", "TFJSExporter", ("fp32", "fp16", "uint8")),
 }
 
 

@@ -27,7 +27,7 @@ from edgekit.data.preprocessing import Preprocessing
 from edgekit.errors import EdgekitError, ExportError, ShapeError, UsageError
 from edgekit.exporters import EXPORTERS, get_exporter
 from edgekit.exporters.base import ExportOptions
-from edgekit.files import check_writable_dir, sha256_path
+from edgekit.files import check_writable_dir, path_size, sha256_path
 from edgekit.parity import check as check_parity
 from edgekit.parity import compare, is_classifier
 from edgekit.run_record import tool_versions
@@ -89,18 +89,19 @@ def export_model(
                 log(_summary_line(art, out))
             # Only now, with every artifact whole, do files move into OUT.
             for art in artifacts:
-                if art.path and (staging / art.path).is_file():
-                    os.replace(staging / art.path, out / art.path)
+                if art.path and (staging / art.path).exists():
+                    _move_into_place(staging / art.path, out / art.path)
             manifest = Manifest(
                 source={**source.describe(), "data": data_note, "classifier": classifier},
                 artifacts=artifacts,
                 run=_run_info(source),
-                versions=tool_versions("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "numpy"),
+                versions=tool_versions("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "onnx", "onnxruntime",
+                                       "tf2onnx", "tensorflowjs", "numpy"),
             )
             if (out / "manifest.json").is_file():
                 try:
                     old = Manifest.load(out)
-                    old.artifacts = [a for a in old.artifacts if (out / a.path).is_file()]
+                    old.artifacts = [a for a in old.artifacts if a.path and (out / a.path).exists()]
                     manifest = old.merge(manifest)
                 except EdgekitError:
                     pass  # an unreadable old manifest is replaced
@@ -114,6 +115,17 @@ def export_model(
         return manifest
     finally:
         source.close()
+
+
+def _move_into_place(src: Path, dst: Path) -> None:
+    """Rename ``src`` onto ``dst``; a folder artifact (TF.js) replaces an older folder of that name."""
+    if src.is_dir() and dst.exists():
+        old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+        os.replace(dst, old)
+        os.replace(src, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(src, dst)
 
 
 def _plan(formats: list[str], quants: list[str]) -> list[tuple[str, str]]:
@@ -169,7 +181,7 @@ def _export_one(exporter, source, staging, quant, calibration, options, parity_i
                         seconds=round(time.perf_counter() - t0, 2))
     art.seconds = round(time.perf_counter() - t0, 2)
     path = staging / art.path
-    art.size_bytes = path.stat().st_size
+    art.size_bytes = path_size(path)
     art.sha256 = sha256_path(path)
     result = run_isolated(runtime_for_format(exporter.name), path, parity_inputs, timing=None)
     if not result.ok:
@@ -196,8 +208,11 @@ def _summary_line(art, out: Path) -> str:
     if art.status == "export_failed":
         return f"{art.format} {art.quant}: export failed after {art.seconds:.1f}s: {art.error}"
     p = art.parity or {}
-    parity = f"agreement {p.get('top1_agreement', float('nan')):.3f}, cosine {p.get('cosine', float('nan')):.4f}" if p else "not run"
+    parity = (f"agreement {p.get('top1_agreement', float('nan')):.3f}, max diff {p.get('max_abs_diff', float('nan')):.2g}, "
+              f"cosine {p.get('cosine', float('nan')):.4f}") if p else "not run"
     verdict = "export success" if art.ok else "export FAILED validation"
+    if str(art.details.get("quantization", "")).startswith("weight-only"):
+        verdict += " (weight-only quantization: compute stays float32)"
     tail = "" if art.ok else f": {art.error}"
     return f"{art.format} {art.quant}: {verdict} {art.seconds:.1f}s, {size}, {parity}, saved as '{out / art.path}'{tail}"
 

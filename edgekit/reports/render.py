@@ -48,7 +48,9 @@ def caption(report: dict[str, Any]) -> str:
     m, s = report["machine"], report["settings"]
     return (
         f"host: {m.get('cpu')} ({m.get('cores')} cores), threads={s.get('threads')}; latency is one inference "
-        "at batch 1 with inputs resident, as LiteRT benchmark_model measures it; peak MB is the worker process's peak RSS"
+        "at batch 1 with inputs resident, as LiteRT benchmark_model measures it (TF.js: timed in JS with "
+        "performance.now()); peak MB is the peak RSS of the process the model runs in (TF.js: the Node process or "
+        "Chromium's renderer)"
     )
 
 

@@ -62,19 +62,36 @@ def run_isolated(
         (tmp / "request.json").write_text(json.dumps(request))
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
         cmd = [sys.executable, "-m", "edgekit.runtimes.worker", str(tmp / "request.json")]
+        # Its own process group, so a timeout also stops what the worker started (Node, Chromium).
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
         try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
+            _, stderr = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
+            _kill_group(proc)
             return WorkerResult(False, error=f"{runtime} hung and was killed after {timeout_s:.0f} s", error_type="Timeout")
+        except BaseException:  # Ctrl-C: take the worker and its children down too
+            _kill_group(proc)
+            raise
+        _kill_group(proc)  # anything the worker left behind (a crashed worker's browser)
         result_file = tmp / "result.json"
         if proc.returncode < 0:
             name = signal.Signals(-proc.returncode).name
             return WorkerResult(False, error=f"{runtime} crashed ({name}) while running {Path(artifact).name}", error_type="Crash")
         if not result_file.is_file():
-            tail = (proc.stderr or "").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+            tail = (stderr or "").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
             return WorkerResult(False, error=f"{runtime} worker failed: {tail[0][:300]}", error_type="Crash")
         reply = json.loads(result_file.read_text())
         if not reply.get("ok"):
             return WorkerResult(False, reply, error=reply.get("error"), error_type=reply.get("error_type"))
         outputs = np.load(tmp / "outputs.npy") if want_outputs else None
         return WorkerResult(True, reply, outputs)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker's process group; harmless when everything in it has already exited."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()

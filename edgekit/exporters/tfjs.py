@@ -1,0 +1,119 @@
+"""TF.js export: a graph model (``model.json`` + weight shards) in a folder, fp32, fp16 or uint8.
+
+Converts the source's TF SavedModel with the ``tensorflowjs`` converter. In TF.js, fp16 and
+uint8 are weight-only quantizations: weights are stored at 16 or 8 bits and dequantized to
+float32 when the model loads, so compute stays float32; only download size changes. uint8
+uses one affine (scale, min) per weight tensor and can cost real accuracy: the parity
+figures of every export say how much.
+
+The converter module imports ``tensorflow_decision_forests`` and
+``tensorflowjs.converters.jax_conversion`` at import time; neither is used to convert a
+SavedModel, and neither installs beside this TensorFlow. They are stood in for in
+``sys.modules`` for the import only, here, without touching installed files.
+
+Example:
+    >>> art = TFJSExporter().export(src, out, quant="uint8")   # doctest: +SKIP
+    >>> art.path, art.details["compute"]                       # doctest: +SKIP
+    ('model_uint8_tfjs', 'float32')
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.artifact import Artifact
+from edgekit.errors import ExportError, UsageError
+from edgekit.exporters.base import ExportOptions, artifact_name
+from edgekit.files import captured_stderr_fd
+from edgekit.source_model import SourceModel
+from edgekit.tfjs_model import read_tfjs_model
+
+# quant mode -> the converter's quantization_dtype_map (every weight: "*")
+_QUANT_MAPS = {"fp32": None, "fp16": {"float16": "*"}, "uint8": {"uint8": "*"}}
+_STAND_INS = ("tensorflow_decision_forests", "tensorflowjs.converters.jax_conversion")
+
+
+class TFJSExporter:
+    name = "tfjs"
+    suffix = "_tfjs"  # an artifact is a folder: model_fp32_tfjs/model.json + group1-shard*.bin
+    quant_modes = ("fp32", "fp16", "uint8")
+    needs_calibration: tuple[str, ...] = ()
+    runtime = "tfjs-node"
+
+    def export(
+        self,
+        source: SourceModel,
+        out_dir: Path,
+        *,
+        quant: str,
+        calibration: np.ndarray | None = None,
+        options: ExportOptions | None = None,
+    ) -> Artifact:
+        if quant not in self.quant_modes:
+            raise UsageError(f"TF.js has no quant mode '{quant}'; choose from {', '.join(self.quant_modes)}")
+        convert = _converter()
+        name = artifact_name(source, quant, self.suffix)
+        target = Path(out_dir) / name
+        partial = Path(out_dir) / f".{name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            with captured_stderr_fd():
+                convert(str(source.saved_model_dir()), str(partial), quantization_dtype_map=_QUANT_MAPS[quant])
+        except Exception as e:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise ExportError(f"TF.js converter failed for {quant}: {_converter_message(e)}") from None
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)  # the folder appears whole or not at all
+        model = read_tfjs_model(target)
+        details = {
+            "weights": model.weight_dtype,
+            "compute": "float32",
+            "quantization": {"fp32": "none", "fp16": "weight-only: float16 weights, float32 compute",
+                             "uint8": "weight-only: uint8 affine per tensor, dequantized to float32 at load"}[quant],
+            "input_dtype": "float32",
+            "output_dtype": "float32",
+            "shards": len(model.shards),
+        }
+        return Artifact(format=self.name, quant=quant, path=name, details=details)
+
+
+def _converter():
+    """``convert_tf_saved_model``, imported with stand-ins for the two modules it never uses here."""
+    added = []
+    for mod in _STAND_INS:
+        if mod not in sys.modules:
+            stand_in = types.ModuleType(mod)
+            stand_in.convert_jax = _no_jax  # what tensorflowjs.converters imports from jax_conversion
+            sys.modules[mod] = stand_in
+            added.append(mod)
+    try:
+        from edgekit.tf_env import import_tensorflow
+
+        import_tensorflow()
+        from tensorflowjs.converters.tf_saved_model_conversion_v2 import convert_tf_saved_model
+    except ImportError as e:
+        raise ExportError(f"the tensorflowjs converter is not installed ({e})", hint="run `make install`") from None
+    finally:
+        for mod in added:
+            if sys.modules.get(mod) is not None and getattr(sys.modules[mod], "__file__", None) is None:
+                del sys.modules[mod]
+    return convert_tf_saved_model
+
+
+def _no_jax(*args, **kwargs):
+    raise ExportError("edgekit converts SavedModels to TF.js; JAX conversion is not part of it")
+
+
+def _converter_message(e: Exception) -> str:
+    """The converter's own words, naming the unsupported op when it says which."""
+    text = str(e).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in lines:
+        if "Unsupported Ops" in ln or "unsupported" in ln.lower():
+            return ln[:400]
+    return (lines[0][:400] if lines else type(e).__name__)

@@ -1,0 +1,106 @@
+"""What the two TF.js runtimes share: the session that speaks to ``js/src/runner-core.mjs``.
+
+A TF.js session lives in another program (a Node process, a Chromium page), so latency is
+measured there, in JS, by the runner's ``time`` request; :meth:`TFJSSession.time_calls`
+returns those samples in nanoseconds, in the same form as :func:`harness.time_calls`.
+Subclasses supply the transport: :meth:`_call` sends one request with an optional float32
+array and returns the reply and an optional output array.
+
+Example:
+    >>> s = TFJSNodeRuntime().load("model_fp32_tfjs", threads=1)   # doctest: +SKIP
+    >>> s.run(x).shape, s.describe()["backend"]                    # doctest: +SKIP
+    ((64, 10), 'wasm')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import ShapeError
+from edgekit.shapes import fits
+from edgekit.tfjs_model import TFJSModel, read_tfjs_model
+
+QUANT_OF_WEIGHTS = {"float32": "fp32", "float16": "fp16", "uint8": "uint8", "uint16": "uint16"}
+
+
+class TFJSSession:
+    """One TF.js graph model loaded on one backend in a JS host."""
+
+    backend: str = "wasm"
+
+    def __init__(self, path: str, *, threads: int | None = None, backend: str | None = None):
+        self.model: TFJSModel = read_tfjs_model(path)
+        self.backend = backend or self.backend
+        self.threads = threads
+        self._start()
+        try:
+            self.info = self._call("load", {"backend": self.backend, "threads": threads})[0]
+        except BaseException:
+            self.close()
+            raise
+        shape = self.info["input"]["shape"]
+        self.input_shape = tuple(d if isinstance(d, int) and d > 0 else None for d in shape[1:])
+
+    # -- transport, supplied by subclasses --------------------------------------------------
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def _call(self, cmd: str, payload: dict[str, Any], data: np.ndarray | None = None) -> tuple[dict, np.ndarray | None]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    # -- the Session interface --------------------------------------------------------------
+    def _check(self, x: np.ndarray) -> np.ndarray:
+        if not fits(self.input_shape, x.shape[1:]):
+            raise ShapeError(f"input shape {tuple(x.shape[1:])} does not fit the model's {self.input_shape}")
+        return np.ascontiguousarray(x, dtype="<f4")
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = self._check(x)
+        reply, y = self._call("run", {"shape": list(x.shape)}, x)
+        return y.reshape(reply["shape"])
+
+    def first_ms(self, x: np.ndarray) -> float:
+        x = self._check(x[:1])
+        return float(self._call("first", {"shape": list(x.shape)}, x)[0]["first_ms"])
+
+    def time_calls(self, x: np.ndarray, *, warmup: int = 10, runs: int = 100, min_time_s: float = 0.5,
+                   max_time_s: float = 30.0) -> list[int]:
+        """Per-inference times (ns), measured in JS around ``execute`` + ``dataSync``."""
+        x = self._check(x[:1])
+        reply, _ = self._call("time", {"shape": list(x.shape), "warmup": warmup, "runs": runs,
+                                       "min_time_s": min_time_s, "max_time_s": max_time_s}, x)
+        return [int(round(ms * 1e6)) for ms in reply["samples_ms"]]
+
+    def bind(self, x: np.ndarray) -> Callable[[], Any]:
+        """One inference per call, through the transport: for checks, not for timing."""
+        x = self._check(x[:1])
+        return lambda: self._call("run", {"shape": list(x.shape)}, x)
+
+    def describe(self) -> dict[str, Any]:
+        info = self.info
+        return {
+            "input_dtype": info["input"].get("dtype", "float32"),
+            "output_dtype": "float32",
+            "input_shape": [d if isinstance(d, int) and d > 0 else None for d in info["input"]["shape"]],
+            "backend": info.get("backend"),
+            "threads": info.get("threads"),
+            "tfjs_version": info.get("tfjs_version"),
+            "weights": self.model.weight_dtype,
+            "weight_dtypes": info.get("weight_dtypes", {}),
+            "compute": "float32",
+            "ops": info.get("ops", {}),
+            "quant_guess": QUANT_OF_WEIGHTS.get(self.model.weight_dtype, "?"),
+            "js_init_ms": info.get("init_ms"),
+        }
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
