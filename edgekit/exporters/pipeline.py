@@ -62,6 +62,11 @@ def export_model(
         from edgekit.exporters.onnx import check_opset
 
         check_opset(options.opset)
+    if "tfjs" in formats:  # TF.js artifacts are validated in Node: say so before converting anything
+        from edgekit.runtimes.js_env import js_dir, node_binary
+
+        node_binary()
+        js_dir()
     check_writable_dir(out, flag="--out")
     source = load_source(model, safe_mode=safe_mode)
     try:

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.runtimes.process_tree import kill_tree
+
 DEFAULT_TIMEOUT_S = 300.0
 
 
@@ -89,9 +91,13 @@ def run_isolated(
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the worker's process group; harmless when everything in it has already exited."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
+    """SIGKILL the worker, its process group and its descendants (Chromium has a group of its own);
+    harmless when everything has already exited."""
+    if proc.poll() is None:
+        kill_tree(proc.pid)
+    else:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
     proc.wait()

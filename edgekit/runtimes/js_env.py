@@ -46,6 +46,8 @@ def js_dir() -> Path:
 
 def node_binary() -> str:
     node = os.environ.get("EDGEKIT_NODE") or shutil.which("node")
+    if node and not Path(node).is_file():
+        raise MissingDependency(f"EDGEKIT_NODE points to {node}, which does not exist")
     if not node:
         raise MissingDependency("Node.js is not installed", hint="install Node.js 18 or newer (apt-get install -y nodejs), then run `make install`")
     return node

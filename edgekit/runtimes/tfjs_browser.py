@@ -28,6 +28,7 @@ import numpy as np
 
 from edgekit.errors import ModelLoadError, RuntimeFailure
 from edgekit.runtimes.js_env import MissingDependency, chromium_binary, js_dir, node_available, npm_version
+from edgekit.runtimes.process_tree import cmdline, descendants, status_kb
 from edgekit.runtimes.tfjs_common import TFJSSession
 
 PAGE_TIMEOUT_S = 120.0
@@ -220,29 +221,6 @@ def _first_line(e: Exception) -> str:
 
 def _renderer_peak_mb() -> float | None:
     """The largest VmHWM among this process's descendant Chromium renderer processes."""
-    parents: dict[int, int] = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-                parents[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    me, best = os.getpid(), None
-    for pid in parents:
-        p, depth = pid, 0
-        while p in parents and p != me and depth < 16:
-            p, depth = parents[p], depth + 1
-        if p != me:
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if b"--type=renderer" not in cmdline:
-                continue
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    mb = int(line.split()[1]) / 1024
-                    best = mb if best is None else max(best, mb)
-        except OSError:
-            continue
-    return best
+    peaks = [status_kb(p, "VmHWM") for p in descendants(os.getpid()) if b"--type=renderer" in cmdline(p)]
+    peaks = [p for p in peaks if p]
+    return max(peaks) / 1024 if peaks else None

@@ -25,6 +25,7 @@ import numpy as np
 
 from edgekit.errors import ModelLoadError, RuntimeFailure
 from edgekit.runtimes.js_env import js_dir, node_available, node_binary, npm_version
+from edgekit.runtimes.process_tree import status_kb
 from edgekit.runtimes.tfjs_common import TFJSSession
 
 REPLY_TIMEOUT_S = 300.0
@@ -120,14 +121,8 @@ class TFJSNodeSession(TFJSSession):
 
     def peak_rss_mb(self) -> float | None:
         """Peak resident memory of the Node process (VmHWM), where the model runs."""
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return None
+        kb = status_kb(self.proc.pid, "VmHWM")
+        return kb / 1024 if kb else None
 
     def close(self) -> None:
         proc = getattr(self, "proc", None)
