@@ -20,7 +20,7 @@ import edgekit
 
 app = typer.Typer(
     name="edgekit",
-    help="Take a Keras model from training to a device: train, export (TFLite, ONNX), validate, benchmark.",
+    help="Take a Keras model from training to a device: train, export (TFLite, ONNX, TF.js), validate, benchmark per device profile.",
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -43,11 +43,13 @@ def _root(
 
 from edgekit.cli import bench as _bench  # noqa: E402
 from edgekit.cli import export as _export  # noqa: E402
+from edgekit.cli import profiles as _profiles  # noqa: E402
 from edgekit.cli import train as _train  # noqa: E402
 
 app.command("train", help=_train.HELP, no_args_is_help=True)(_train.train)
 app.command("export", help=_export.HELP, no_args_is_help=True)(_export.export)
 app.command("bench", help=_bench.HELP, no_args_is_help=True)(_bench.bench)
+app.add_typer(_profiles.app, name="profiles")
 
 
 def _fail(message: str, code: int) -> None:

@@ -6,10 +6,15 @@ import contextlib
 import sys
 
 
-def console():
+def console(width: int | None = None):
+    """A rich console; ``width`` sets a minimum width for wide tables in pipes and logs."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    if width is None:
+        return Console(highlight=False, soft_wrap=True)
+    import shutil
+
+    return Console(highlight=False, width=max(width, shutil.get_terminal_size((width, 24)).columns))
 
 
 def status(message: str):
