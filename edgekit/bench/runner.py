@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 import edgekit
-from edgekit.bench.targets import BenchTarget, resolve_targets, source_target
+from edgekit.bench.plan import Job, Unit, plan
+from edgekit.bench.targets import BenchTarget, resolve_targets, runtime_hint, source_target
 from edgekit.data import load_data
 from edgekit.data.preprocessing import Preprocessing
 from edgekit.errors import InputError, ShapeError, UsageError
@@ -45,55 +46,151 @@ def run_bench(
     reference: bool = True,
     timeout_s: float = 300.0,
     runtimes: list[str] | None = None,
+    profiles: str | list = "host",
+    repeats: int = 3,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
-    """Benchmark ``artifacts`` on this host; returns the report (see docs/reports.md)."""
-    for flag, v in (("--runs", runs), ("--samples", samples)):
+    """Benchmark ``artifacts`` on this host for each device profile; returns the report (docs/reports.md).
+
+    Every (artifact, runtime, threads) is measured ``repeats`` times, interleaved with the
+    others so that machine noise shows as spread; each repeat is a fresh worker process.
+    """
+    from edgekit.device_profiles import load_profiles
+
+    for flag, v in (("--runs", runs), ("--samples", samples), ("--repeats", repeats)):
         if v < 1:
             raise UsageError(f"{flag} must be at least 1, got {v}")
     if warmup < 0 or min_time_s < 0:
         raise UsageError("--warmup and --min-time must be >= 0")
     if threads is not None and threads < 1:
         raise UsageError(f"--threads must be at least 1, got {threads}")
-    targets = resolve_targets(artifacts, runtimes)
+    profile_list = load_profiles(profiles) if isinstance(profiles, str) else list(profiles)
+    targets = resolve_targets(artifacts, runtimes, expand=False)
     if reference:
         targets = _with_references(targets)
+    jobs, plan_notes = plan(targets, profile_list, threads=threads, runtimes=runtimes)
+    if not any(not j.target.is_reference for j in jobs):
+        if runtimes:
+            raise InputError(f"None of the artifacts runs on {', '.join(runtimes)}", hint=runtime_hint(targets))
+        raise InputError(f"No artifact can run on {', '.join(p.name for p in profile_list)}", hint="; ".join(plan_notes))
     inputs_cache: dict[str, tuple] = {}
-    prepared = [(t, _eval_inputs(t, data, samples, inputs_cache, timeout_s)) for t in targets]
-    timing = {"warmup": warmup, "runs": runs, "min_time_s": min_time_s}
-    rows: list[dict[str, Any]] = []
-    ref_outputs: dict[str, np.ndarray] = {}
+    prepared = {id(j.target): _eval_inputs(j.target, data, samples, inputs_cache, timeout_s) for j in jobs}
+    per_repeat = {"warmup": warmup, "runs": runs, "min_time_s": min_time_s / repeats}
+    units: dict[Unit, Job] = {}
+    for j in jobs:
+        units.setdefault(j.unit, j)
+    calibration = _calibration_units(jobs, timeout_s, log)
     t_start = time.perf_counter()
-    for target, (x, y, data_note) in prepared:
-        log(f"running {target.name} on {target.runtime}")
-        result = run_isolated(target.runtime, target.path, x, threads=threads, timing=timing, timeout_s=timeout_s)
-        row = _row(target, result, threads, data_note)
-        if result.ok:
-            out = result.outputs
-            if y is not None:
-                if out.ndim == 2 and y.max() >= out.shape[1]:
-                    raise InputError(
-                        f"Data labels go up to {int(y.max())} but {target.name} has {out.shape[1]} outputs",
-                        hint="bench with the data set the model was trained on",
-                    )
-                row["accuracy"] = round(float((out.argmax(axis=1) == y).mean()), 5)
-            if target.is_reference:
-                ref_outputs[_key(target.source)] = out
-            elif target.source and _key(target.source) in ref_outputs:
-                p = compare(ref_outputs[_key(target.source)], out)
-                row.update(agreement=p["top1_agreement"], max_abs_diff=p["max_abs_diff"], cosine=p["cosine"])
-        rows.append(row)
+    results: dict[Unit, list] = {u: [] for u in [*units, *calibration]}
+    for r in range(repeats):
+        for u, job in units.items():
+            if job.target.is_reference and r > 0:
+                continue  # the reference row is measured once: it is not what is being compared
+            x = prepared[id(job.target)][0]
+            log(f"running {job.target.name} on {job.target.runtime} ({job.threads or 1} threads, repeat {r + 1}/{repeats})")
+            results[u].append(run_isolated(job.target.runtime, job.target.path, x, threads=job.threads, timing=per_repeat,
+                                           want_outputs=(r == 0), timeout_s=timeout_s, pin_cpus=job.profile.kind != "host"))
+        for u, (x, calib_timing) in calibration.items():
+            results[u].append(run_isolated(u[1], u[0], x, threads=u[2], timing=calib_timing, want_outputs=False,
+                                           timeout_s=timeout_s, pin_cpus=True))
+    rows = _rows(jobs, results, prepared, calibration)
     _add_ratios(rows)
     return {
         "edgekit_version": edgekit.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": machine_info(),
-        "settings": {"threads": threads, "runs": runs, "warmup": warmup, "min_time_s": min_time_s,
-                     "samples": samples, "data": data, "profile": "host", "runtimes": runtimes},
+        "settings": {"threads": threads, "runs": runs, "warmup": warmup, "min_time_s": min_time_s, "repeats": repeats,
+                     "samples": samples, "data": data, "profiles": [p.name for p in profile_list], "runtimes": runtimes},
+        "profiles": {p.name: p.to_dict() for p in profile_list},
         "seconds": round(time.perf_counter() - t_start, 2),
         "rows": rows,
-        "notes": _notes(rows),
+        "notes": plan_notes + _notes(rows),
     }
+
+
+def _calibration_units(jobs: list[Job], timeout_s: float, log) -> dict[Unit, tuple]:
+    """The reference workloads each estimating profile needs, measured in this run on this host.
+    Sets ``job.calibration`` to the unit its estimate divides by."""
+    from edgekit.device_profiles.calibration import INPUT_SHAPE, reference_artifact, reference_format, reference_quant
+
+    units: dict[Unit, tuple] = {}
+    x = np.random.default_rng(0).uniform(-1, 1, size=(1, *INPUT_SHAPE)).astype(np.float32)
+    timing = {"warmup": 3, "runs": 15, "min_time_s": 0.2}
+    built: dict[tuple, str] = {}
+    for j in jobs:
+        p = j.profile
+        if not p.estimates or j.target.is_reference:
+            continue
+        ref = p.throughput.reference
+        fmt = reference_format(p)
+        quant = reference_quant(j.target.format, j.target.quant)
+        if (ref.workload, fmt, quant) not in built:
+            log(f"calibrating: {ref.workload} {quant} ({fmt}) for {p.name}")
+            built[(ref.workload, fmt, quant)] = str(reference_artifact(ref.workload, fmt, quant))
+        j.calibration = (built[(ref.workload, fmt, quant)], ref.runtime, j.threads)
+        units[j.calibration] = (x, timing)
+    return units
+
+
+def _median_result(results: list):
+    ok = [r for r in results if r.ok and r.reply.get("latency_ms")]
+    if not ok:
+        return results[0] if results else None
+    return sorted(ok, key=lambda r: r.reply["latency_ms"]["p50"])[len(ok) // 2]
+
+
+def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict) -> list[dict[str, Any]]:
+    from edgekit.bench.estimate import checks, estimate_row, verdict
+
+    rows: list[dict[str, Any]] = []
+    ref_outputs: dict[str, np.ndarray] = {}
+    for j in jobs:
+        reps = results[j.unit]
+        first = reps[0]
+        x, y, data_note = prepared[id(j.target)]
+        shown = _median_result(reps) if first.ok else first
+        row = _row(j.target, shown, j.threads, data_note)
+        row["profile"] = j.profile.name
+        p50s = [r.reply["latency_ms"]["p50"] for r in reps if r.ok and r.reply.get("latency_ms")]
+        row["repeats"] = {"p50_ms": p50s, "p50_cv": _cv(p50s)} if len(p50s) > 1 else None
+        row["peak_rss_mb"] = max((r.reply.get("peak_rss_mb") or 0 for r in reps if r.ok), default=None) or row["peak_rss_mb"]
+        row["macs"] = (shown.reply or {}).get("artifact_info", {}).get("macs") or j.target.macs
+        if first.ok:
+            out = first.outputs
+            if y is not None:
+                if out.ndim == 2 and y.max() >= out.shape[1]:
+                    raise InputError(
+                        f"Data labels go up to {int(y.max())} but {j.target.name} has {out.shape[1]} outputs",
+                        hint="bench with the data set the model was trained on",
+                    )
+                row["accuracy"] = round(float((out.argmax(axis=1) == y).mean()), 5)
+            if j.target.is_reference:
+                ref_outputs[_key(j.target.source)] = out
+            elif j.target.source and _key(j.target.source) in ref_outputs:
+                p = compare(ref_outputs[_key(j.target.source)], out)
+                row.update(agreement=p["top1_agreement"], max_abs_diff=p["max_abs_diff"], cosine=p["cosine"])
+        if j.profile.estimates and not j.target.is_reference and row["status"] == "ok":
+            cal_results = results.get(j.calibration, [])
+            cal = [r for r in cal_results if r.ok]
+            if cal:
+                host_ref = float(np.median([r.reply["latency_ms"]["p50"] for r in cal]))
+                row["estimate"] = estimate_row(row["latency_ms"]["p50"], macs=row["macs"], quant=j.target.quant,
+                                               fmt=j.target.format, profile=j.profile, host_ref_ms=host_ref)
+            else:
+                err = next((r.error for r in cal_results if not r.ok), "not measured")
+                row["estimate"] = {"kind": "estimate", "latency_ms": None, "error": f"calibration failed: {err}"}
+        if j.profile.kind != "host" or j.profile.memory_mb or j.profile.latency_budget_ms:
+            row["checks"] = checks(row, j.profile)
+            row["verdict"] = verdict(row)
+        rows.append(row)
+    return rows
+
+
+def _cv(values: list[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    a = np.asarray(values, dtype=np.float64)
+    return float(f"{a.std(ddof=1) / a.mean():.4g}") if a.mean() > 0 else None
 
 
 def _key(path: str | None) -> str:
@@ -189,10 +286,12 @@ def _row(target: BenchTarget, result, threads, data_note) -> dict[str, Any]:
 
 def _add_ratios(rows: list[dict]) -> None:
     """size_ratio and speedup against the fp32 artifact of the same source, format and runtime."""
-    base = {(r["source"], r["format"], r["runtime"]): r for r in rows
-            if r["quant"] == "fp32" and r["status"] == "ok" and not r["is_reference"]}
+    def key(r):
+        return (r["source"], r["format"], r["runtime"], r.get("profile"), r.get("threads"))
+
+    base = {key(r): r for r in rows if r["quant"] == "fp32" and r["status"] == "ok" and not r["is_reference"]}
     for r in rows:
-        b = base.get((r["source"], r["format"], r["runtime"]))
+        b = base.get(key(r))
         r["size_ratio"] = round(r["size_bytes"] / b["size_bytes"], 3) if b and b["size_bytes"] else None
         if b and r["status"] == "ok" and r["latency_ms"] and b["latency_ms"]:
             r["speedup"] = round(b["latency_ms"]["p50"] / r["latency_ms"]["p50"], 3)
@@ -208,7 +307,18 @@ def _notes(rows: list[dict]) -> list[str]:
     if any((r["format"], r["quant"]) in WEIGHT_ONLY for r in rows):
         notes.append("TF.js fp16 and uint8 quantize weights only: they are dequantized to float32 at load and compute "
                      "stays float32, so they gain download size, not speed; check their accuracy and agreement.")
+    fp32_est = {(r["profile"], r["source"], r["format"]): r["estimate"]["latency_ms"] for r in rows
+                if r["quant"] == "fp32" and (r.get("estimate") or {}).get("latency_ms")}
     for r in rows:
+        est = (r.get("estimate") or {}).get("latency_ms")
+        base = fp32_est.get((r.get("profile"), r["source"], r["format"]))
+        if r["quant"] == "int8" and est and base and est >= 0.95 * base:
+            notes.append(f"{r['profile']}: {r['name']} is estimated no faster than fp32 on this device (~{est:.4g} ms vs "
+                         f"~{base:.4g} ms); ship it for its size, not its speed.")
+        if r.get("profile", "host") != "host" and not r.get("is_reference"):
+            if r["status"] != "ok":
+                notes.append(f"{r['profile']}: {r['name']} ({r['runtime']}) failed: {r['error']}")
+            continue
         if r["status"] != "ok":
             notes.append(f"{r['name']} ({r['runtime']}) failed: {r['error']}")
         elif (r.get("gpu") or "").startswith("software"):

@@ -34,6 +34,7 @@ class BenchTarget:
     input_shape: list | None = None
     is_reference: bool = False
     size_bytes: int = 0
+    macs: int | None = None  # from the export manifest, when known
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -41,10 +42,13 @@ class BenchTarget:
         return self.path.name
 
 
-def resolve_targets(args: list[str], runtimes: list[str] | None = None) -> list[BenchTarget]:
+def resolve_targets(args: list[str], runtimes: list[str] | None = None, *, expand: bool = True) -> list[BenchTarget]:
     """Turn ARTIFACT arguments into targets, one per (artifact, runtime); raise InputError naming
-    the first bad one. ``runtimes`` limits the runtimes (default: each format's defaults)."""
+    the first bad one. ``runtimes`` limits the runtimes (default: each format's defaults).
+    With ``expand=False``, one target per artifact (the plan for device profiles picks runtimes)."""
     targets = _resolve(args)
+    if not expand:
+        return targets
     out: list[BenchTarget] = []
     for t in targets:
         if t.is_reference:
@@ -53,13 +57,14 @@ def resolve_targets(args: list[str], runtimes: list[str] | None = None) -> list[
         for rt in runtimes_for_format(t.format, runtimes):
             out.append(dataclasses.replace(t, runtime=rt, notes=list(t.notes)))
     if runtimes and not any(not t.is_reference for t in out):
-        formats = sorted({t.format for t in targets if not t.is_reference})
-        runs = {f: [r for r, spec in RUNTIMES.items() if f in spec[2]] for f in formats}
-        raise InputError(
-            f"None of the artifacts runs on {', '.join(runtimes)}",
-            hint="; ".join(f"{f} runs on {', '.join(r)}" for f, r in runs.items()),
-        )
+        raise InputError(f"None of the artifacts runs on {', '.join(runtimes)}", hint=runtime_hint(targets))
     return out
+
+
+def runtime_hint(targets: list[BenchTarget]) -> str:
+    """``tfjs runs on tfjs-node, tfjs-browser, ...`` for the formats of ``targets``."""
+    formats = sorted({t.format for t in targets if not t.is_reference})
+    return "; ".join(f"{f} runs on {', '.join(r for r, spec in RUNTIMES.items() if f in spec[2])}" for f in formats)
 
 
 def _resolve(args: list[str]) -> list[BenchTarget]:
@@ -112,6 +117,7 @@ def _from_manifest(folder: Path) -> list[BenchTarget]:
         out.append(BenchTarget(
             path, art.format, art.quant, runtimes_for_format(art.format)[0], source=manifest.source.get("path"),
             run=manifest.run, input_shape=manifest.source.get("input_shape"), size_bytes=path_size(path),
+            macs=manifest.source.get("macs"),
         ))
     if not out:
         raise InputError(f"{folder / MANIFEST_NAME} lists no artifact that exported successfully")
@@ -127,7 +133,8 @@ def _from_file(path: Path) -> BenchTarget:
             for art in m.artifacts:
                 if art.path == path.name and art.ok:
                     return BenchTarget(path, art.format, art.quant, runtimes_for_format(fmt)[0], source=m.source.get("path"),
-                                       run=m.run, input_shape=m.source.get("input_shape"), size_bytes=path_size(path))
+                                       run=m.run, input_shape=m.source.get("input_shape"), size_bytes=path_size(path),
+                                       macs=m.source.get("macs"))
         except InputError:
             pass
     return BenchTarget(path, fmt, "?", runtimes_for_format(fmt)[0], size_bytes=path_size(path))

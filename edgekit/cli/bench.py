@@ -14,7 +14,12 @@ reference. Each runs in its own process. TF.js models run in Node (tfjs-node) an
 Chromium (tfjs-browser), both on the wasm backend; --runtime picks others (tfjs-browser-webgl,
 tfjs-node-cpu). Accuracy needs labelled DATA (default: the run's own data, test split).
 
-Example: edgekit bench runs/demo/export --json runs/demo/bench.json --markdown runs/demo/bench.md
+--profile runs each artifact as a device would (the profile's runtime, threads and CPU
+affinity) and, for a device that is not this host, adds an estimated device latency (labelled
+estimate, with its factor), a roofline figure, and pass/fail for memory, storage and the
+latency budget. `edgekit profiles list` shows the profiles.
+
+Example: edgekit bench runs/demo/export --profile host,raspberry-pi-4 --json runs/demo/bench.json --html runs/demo/bench.html
 """
 
 
@@ -26,6 +31,9 @@ def bench(
     min_time: float = typer.Option(0.5, "--min-time", help="Minimum seconds of timed runs per artifact."),
     threads: int = typer.Option(1, "--threads", "-t", help="Runtime threads."),
     runtime: str = typer.Option(None, "--runtime", "-r", help="Comma list of runtimes (default: each format's own)."),
+    profile: str = typer.Option("host", "--profile", "-p", help="Comma list of device profiles, a .yaml file, or all."),
+    repeats: int = typer.Option(3, "--repeats", help="Interleaved repeats of every measurement (fresh process each)."),
+    html_out: Path = typer.Option(None, "--html", help="Write an HTML report with plots."),
     samples: int = typer.Option(1000, "--samples", help="Most evaluation samples used for accuracy."),
     no_reference: bool = typer.Option(False, "--no-reference", help="Do not bench the source model beside its artifacts."),
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds before a hung runtime is killed."),
@@ -39,7 +47,7 @@ def bench(
     from edgekit.reports.render import print_table, write_json, write_markdown
     from edgekit.runtimes import RUNTIMES
 
-    for f in (json_out, markdown_out):
+    for f in (json_out, markdown_out, html_out):
         if f is not None:
             check_writable_dir(Path(f).parent, flag="--json/--markdown folder")
     runtimes = parse_choices(runtime, list(RUNTIMES), what="runtime", flag="--runtime") if runtime else None
@@ -48,6 +56,7 @@ def bench(
         report = run_bench(
             artifacts, data=data, runs=runs, warmup=warmup, min_time_s=min_time, threads=threads,
             samples=samples, reference=not no_reference, timeout_s=timeout, runtimes=runtimes,
+            profiles=profile, repeats=repeats,
         )
     print_table(report)
     if json_out:
@@ -56,4 +65,9 @@ def bench(
     if markdown_out:
         write_markdown(report, markdown_out)
         con.print(f"markdown: {markdown_out}")
+    if html_out:
+        from edgekit.reports.html import write_html
+
+        write_html(report, html_out)
+        con.print(f"html: {html_out}")
     return 1 if any(r["status"] != "ok" for r in report["rows"]) else 0

@@ -96,8 +96,10 @@ def export_model(
             for art in artifacts:
                 if art.path and (staging / art.path).exists():
                     _move_into_place(staging / art.path, out / art.path)
+            from edgekit.macs import graph_macs
+
             manifest = Manifest(
-                source={**source.describe(), "data": data_note, "classifier": classifier},
+                source={**source.describe(), "data": data_note, "classifier": classifier, "macs": graph_macs(source)},
                 artifacts=artifacts,
                 run=_run_info(source),
                 versions=tool_versions("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "onnx", "onnxruntime",

@@ -14,6 +14,8 @@ from typing import Any
 from edgekit.files import atomic_write_json, atomic_write_text
 
 COLUMNS = ["artifact", "format", "quant", "runtime", "size", "x fp32", "accuracy", "agreement", "p50 ms", "p90 ms", "peak MB", "status"]
+DEVICE_COLUMNS = ["artifact", "quant", "runtime", "thr", "host p50 ms", "factor", "est. device ms", "GMAC/s", "roofline",
+                  "peak MB", "size MB", "budget ms", "verdict"]
 
 
 def _size(n: int | None) -> str:
@@ -54,31 +56,97 @@ def caption(report: dict[str, Any]) -> str:
     )
 
 
+def host_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows measured for the host profile (and the reference rows), the main table."""
+    return [r for r in report["rows"] if r.get("profile", "host") == "host" or r.get("is_reference")]
+
+
+def device_rows(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Rows of each device profile (everything but the host), in profile order."""
+    out: dict[str, list] = {}
+    for r in report["rows"]:
+        if r.get("profile", "host") != "host" and not r.get("is_reference"):
+            out.setdefault(r["profile"], []).append(r)
+    return out
+
+
+def _check_cell(c: dict | None, value, fmt: str) -> str:
+    """The measured value, and OVER when it breaks the profile's limit."""
+    text = _num(value, fmt)
+    return text if not c or c["ok"] else f"{text} OVER"
+
+
+def device_cells(r: dict[str, Any]) -> list[str]:
+    lat = r.get("latency_ms") or {}
+    est = r.get("estimate") or {}
+    ch = r.get("checks") or {}
+    roof = est.get("roofline")
+    roof_cell = "-" if roof is None else f"{roof * 100:.0f}%" + (" LOW" if est.get("low_utilisation") else "")
+    est_cell = "-" if est.get("latency_ms") is None else f"~{est['latency_ms']:.4g}"
+    size = r.get("size_bytes")
+    return [
+        r["name"], r["quant"], r["runtime"], str(r.get("threads") or 1), _num(lat.get("p50"), ".4f"),
+        _num(est.get("factor"), ".3g"), est_cell, _num(est.get("achieved_gmacs"), ".3g"), roof_cell,
+        _check_cell(ch.get("memory"), r.get("peak_rss_mb"), ".0f"),
+        _check_cell(ch.get("storage"), size / 1e6 if size else None, ".3g"),
+        _check_cell(ch.get("latency_budget"), est.get("latency_ms"), ".3g") if ch.get("latency_budget") else "-",
+        r.get("verdict") or ("ok" if r["status"] == "ok" else "failed"),
+    ]
+
+
+def device_caption(report: dict[str, Any], name: str) -> str:
+    p = (report.get("profiles") or {}).get(name) or {}
+    t = p.get("throughput") or {}
+    ref = t.get("reference") or {}
+    limits = ", ".join(f"{k} {v:g} {u}" for k, v, u in (("memory", p.get("memory_mb"), "MB"), ("storage", p.get("storage_mb"), "MB"),
+                                                         ("latency budget", p.get("latency_budget_ms"), "ms")) if v)
+    return (f"{name}: {p.get('description', '')} Limits: {limits or 'none'}. est. device ms (~) is an ESTIMATE: host p50 x "
+            f"factor; factor = {ref.get('workload')} on the device ({ref.get('latency_ms')} ms, {ref.get('threads')} threads; "
+            f"{ref.get('source')}) / the same workload measured here in this run (int8: the int8 reference). Roofline: "
+            f"achieved GMAC/s / device peak ({t.get('peak_gmacs_fp32')} fp32, {t.get('peak_gmacs_int8')} int8); LOW below 20%. "
+            "peak MB is measured here.")
+
+
 def print_table(report: dict[str, Any], console=None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     if console is None:
         console = Console()
-        if console.width < 140:  # a narrow or piped terminal would truncate every cell
-            console = Console(width=140)
+        want = 160 if device_rows(report) else 140
+        if console.width < want:  # a narrow or piped terminal would truncate every cell
+            console = Console(width=want)
     table = Table(title="edgekit bench", caption=caption(report), caption_justify="left")
     for c in COLUMNS:
         table.add_column(c, justify="left" if c in ("artifact", "format", "quant", "runtime", "status") else "right")
-    for r in report["rows"]:
+    for r in host_rows(report):
         cells = row_cells(r)
         style = "red" if r["status"] != "ok" else ("dim" if r.get("is_reference") else None)
         table.add_row(*cells, style=style)
     console.print(table)
+    for name, rows in device_rows(report).items():
+        t = Table(title=f"profile {name} (estimates)", caption=device_caption(report, name), caption_justify="left")
+        for c in DEVICE_COLUMNS:
+            t.add_column(c, justify="left" if c in ("artifact", "quant", "runtime", "verdict") else "right",
+                         no_wrap=c == "artifact")
+        for r in rows:
+            t.add_row(*device_cells(r), style="red" if r["status"] != "ok" or str(r.get("verdict", "")).startswith("fail") else None)
+        console.print(t)
     for note in report.get("notes", []):
         console.print(f"note: {note}", highlight=False)
 
 
 def to_markdown(report: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
-    for r in report["rows"]:
+    for r in host_rows(report):
         lines.append("| " + " | ".join(row_cells(r)) + " |")
     lines += ["", f"_{caption(report)}_"]
+    for name, rows in device_rows(report).items():
+        lines += ["", f"### profile {name}", "", "| " + " | ".join(DEVICE_COLUMNS) + " |",
+                  "|" + "|".join("---" for _ in DEVICE_COLUMNS) + "|"]
+        lines += ["| " + " | ".join(device_cells(r)) + " |" for r in rows]
+        lines += ["", f"_{device_caption(report, name)}_"]
+    lines.append("")
     lines += [f"- note: {n}" for n in report.get("notes", [])]
     return "\n".join(lines) + "\n"
 

@@ -45,6 +45,7 @@ def run_isolated(
     want_outputs: bool = True,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     safe_mode: bool = True,
+    pin_cpus: bool = False,
 ) -> WorkerResult:
     """Load ``artifact`` in ``runtime`` in a fresh process, run ``inputs``, and time it."""
     with tempfile.TemporaryDirectory(prefix="edgekit-worker-") as tmp:
@@ -60,6 +61,7 @@ def run_isolated(
             "outputs": str(tmp / "outputs.npy") if want_outputs else None,
             "timing": timing,
             "safe_mode": safe_mode,
+            "cpus": _cpus(threads) if pin_cpus else None,
         }
         (tmp / "request.json").write_text(json.dumps(request))
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
@@ -88,6 +90,13 @@ def run_isolated(
             return WorkerResult(False, reply, error=reply.get("error"), error_type=reply.get("error_type"))
         outputs = np.load(tmp / "outputs.npy") if want_outputs else None
         return WorkerResult(True, reply, outputs)
+
+
+def _cpus(threads: int | None) -> list[int] | None:
+    """The first ``threads`` CPUs this process may use: the worker is pinned to them."""
+    if not threads or not hasattr(os, "sched_getaffinity"):
+        return None
+    return sorted(os.sched_getaffinity(0))[:threads]
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

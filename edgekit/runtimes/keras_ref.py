@@ -71,4 +71,7 @@ class KerasSession:
         return lambda: fn(xt)
 
     def describe(self) -> dict[str, Any]:
-        return {"input_dtype": self.source.input_dtype, "input_shape": [None, *self.input_shape], "quant_guess": "fp32", **({"framework": self.source.framework})}
+        from edgekit.macs import graph_macs
+
+        return {"input_dtype": self.source.input_dtype, "input_shape": [None, *self.input_shape], "quant_guess": "fp32",
+                "framework": self.source.framework, "macs": graph_macs(self.source)}

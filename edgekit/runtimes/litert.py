@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ModelLoadError, ShapeError
+from edgekit.macs import tflite_macs
 from edgekit.runtimes.base import PackageRuntime
 
 
@@ -102,4 +103,5 @@ class LiteRTSession:
             "tensor_dtypes": dict(dtypes),
             "ops": dict(ops),
             "quant_guess": guess,
+            "macs": tflite_macs(None, self.interpreter),
         }

@@ -76,7 +76,7 @@ def serve(request: dict) -> dict:
 def _measure(session, x, request: dict, reply: dict) -> None:
     """First inference, outputs and timed runs. Sessions that live in another program (TF.js)
     time themselves (``time_calls``), so the samples are the inference there, not the pipe."""
-    from edgekit.runtimes.harness import latency_stats, time_calls
+    from edgekit.runtimes.harness import latency_histogram, latency_stats, time_calls
 
     hosted = hasattr(session, "time_calls")
     if x is not None:
@@ -93,6 +93,7 @@ def _measure(session, x, request: dict, reply: dict) -> None:
         if timing:
             samples = session.time_calls(x, **timing) if hosted else time_calls(session.bind(x[:1]), **timing)
             reply["latency_ms"] = latency_stats(samples)
+            reply["latency_histogram"] = latency_histogram(samples)
     # The memory of the program the model runs in: this process, or the session's own (Node, Chromium).
     peak = session.peak_rss_mb() if hasattr(session, "peak_rss_mb") else None
     reply["peak_rss_mb"] = round(peak if peak is not None else _peak_rss_mb(), 1)
@@ -104,6 +105,9 @@ def main(argv: list[str]) -> int:
     if request.get("threads"):
         # Keep math libraries at the same thread count as the runtime.
         os.environ.setdefault("OMP_NUM_THREADS", str(request["threads"]))
+    if request.get("cpus") and hasattr(os, "sched_setaffinity"):
+        # CPU affinity, as a device profile asks: the runtime (and Node or Chromium it starts) stays on these cores.
+        os.sched_setaffinity(0, request["cpus"])
     try:
         reply = serve(request)
     except Exception as e:

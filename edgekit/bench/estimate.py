@@ -1,0 +1,83 @@
+"""Device estimates, rooflines and pass/fail for one bench row on one device profile.
+
+Every estimate is labelled as one and carries its factor and where the factor came from
+(see :mod:`edgekit.device_profiles.calibration` and docs/profiles.md)::
+
+    factor   = published latency of the reference workload on the device
+               / latency of the same workload measured on this host, same runtime, same run
+    estimate = latency of the artifact measured on this host x factor
+    roofline = (MACs / estimate) / the device's peak GMAC/s; below 20% is flagged
+
+Example:
+    >>> e = estimate_row(4.0, macs=300e6, quant="fp32", fmt="tflite", profile=p, host_ref_ms=5.6)   # doctest: +SKIP
+    >>> round(e["latency_ms"], 1), e["kind"]                                                      # doctest: +SKIP
+    (53.6, 'estimate')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgekit.device_profiles.calibration import reference_quant
+from edgekit.device_profiles.schema import Profile
+
+LOW_UTILISATION = 0.20
+
+
+def device_reference_ms(profile: Profile, ref_quant: str) -> float:
+    t = profile.throughput
+    ms = t.reference.latency_ms
+    return ms / t.int8_gain if ref_quant == "int8" else ms
+
+
+def estimate_row(host_p50_ms: float, *, macs: int | None, quant: str, fmt: str, profile: Profile,
+                 host_ref_ms: float) -> dict[str, Any]:
+    """The estimated device latency of an artifact measured at ``host_p50_ms`` on this host."""
+    t = profile.throughput
+    ref_quant = reference_quant(fmt, quant)
+    device_ms = device_reference_ms(profile, ref_quant)
+    factor = device_ms / host_ref_ms
+    est = host_p50_ms * factor
+    peak = t.peak_gmacs_int8 if ref_quant == "int8" else t.peak_gmacs_fp32
+    out: dict[str, Any] = {
+        "kind": "estimate",
+        "latency_ms": float(f"{est:.4g}"),
+        "factor": float(f"{factor:.4g}"),
+        "reference": {
+            "workload": t.reference.workload, "quant": ref_quant, "runtime": t.reference.runtime,
+            "device_ms": float(f"{device_ms:.4g}"), "host_ms": float(f"{host_ref_ms:.4g}"),
+            "source": t.reference.source if ref_quant == "fp32" else f"{t.reference.source}; int8: / {t.int8_gain:g} ({t.int8_gain_source})",
+        },
+        "macs": macs,
+        "peak_gmacs": peak,
+    }
+    if macs:
+        achieved = macs / (est * 1e6)
+        out["achieved_gmacs"] = float(f"{achieved:.4g}")
+        out["roofline"] = float(f"{achieved / peak:.4g}")
+        out["low_utilisation"] = achieved / peak < LOW_UTILISATION
+    return out
+
+
+def checks(row: dict[str, Any], profile: Profile) -> dict[str, Any]:
+    """Fits memory, fits storage, meets the latency budget: each with the figures compared."""
+    out: dict[str, Any] = {}
+    if profile.memory_mb and row.get("peak_rss_mb") is not None:
+        out["memory"] = {"ok": row["peak_rss_mb"] <= profile.memory_mb, "value_mb": row["peak_rss_mb"],
+                         "limit_mb": profile.memory_mb}
+    if profile.storage_mb and row.get("size_bytes") is not None:
+        mb = row["size_bytes"] / 1e6
+        out["storage"] = {"ok": mb <= profile.storage_mb, "value_mb": round(mb, 3), "limit_mb": profile.storage_mb}
+    latency = (row.get("estimate") or {}).get("latency_ms") or (row.get("latency_ms") or {}).get("p50")
+    if profile.latency_budget_ms and latency is not None:
+        out["latency_budget"] = {"ok": latency <= profile.latency_budget_ms, "value_ms": latency,
+                                 "limit_ms": profile.latency_budget_ms}
+    return out
+
+
+def verdict(row: dict[str, Any]) -> str:
+    """``pass``, or ``fail: <what>`` naming every check that failed."""
+    if row["status"] != "ok":
+        return "fail: did not run"
+    failed = [k.replace("_", " ") for k, c in (row.get("checks") or {}).items() if not c["ok"]]
+    return "fail: " + ", ".join(failed) if failed else "pass"

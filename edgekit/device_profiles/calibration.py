@@ -1,0 +1,100 @@
+"""Calibration: the reference workloads whose published device latencies tie this host to a device.
+
+A profile says "MobileNet v1 1.0 224 runs in 75 ms on this device with LiteRT on 4 threads"
+(a published figure, with its source). Calibration builds the same workload here
+(``keras.applications`` with ``weights=None``: no download; weights do not change latency),
+exports it to the profile's format, and measures it on this host with the same runtime and
+the host's thread count, in the same bench run as the artifacts. Then::
+
+    factor   = published device latency / reference latency measured here
+    estimate = artifact latency measured here x factor
+
+For int8 artifacts the int8 reference is measured here, and the device figure is the fp32
+one divided by the profile's ``int8_gain``. Built references are cached in
+``$EDGEKIT_CACHE`` (default ``~/.cache/edgekit``), keyed by the TensorFlow version.
+
+Example:
+    >>> art = reference_artifact("mobilenet_v1", "tflite", "fp32")   # doctest: +SKIP
+    >>> art.name                                                      # doctest: +SKIP
+    'mobilenet_v1_fp32.tflite'
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.device_profiles.schema import Profile
+
+INPUT_SHAPE = (224, 224, 3)
+_FORMAT_OF_RUNTIME = {"litert": "tflite", "onnxruntime": "onnx", "tfjs-browser": "tfjs", "tfjs-node": "tfjs"}
+_SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "tfjs": "_tfjs"}
+
+
+def cache_dir() -> Path:
+    root = Path(os.environ.get("EDGEKIT_CACHE", Path.home() / ".cache" / "edgekit"))
+    try:
+        tf_version = metadata.version("tensorflow-cpu")
+    except metadata.PackageNotFoundError:
+        tf_version = metadata.version("tensorflow")
+    return root / "calibration" / f"tf-{tf_version}"
+
+
+def reference_quant(fmt: str, quant: str) -> str:
+    """The reference an artifact's estimate uses: int8 for full-integer TFLite/ONNX, else fp32."""
+    return "int8" if quant == "int8" and fmt in ("tflite", "onnx") else "fp32"
+
+
+def reference_format(profile: Profile) -> str:
+    return _FORMAT_OF_RUNTIME[profile.throughput.reference.runtime]
+
+
+def reference_artifact(workload: str, fmt: str, quant: str) -> Path:
+    """The reference workload exported to ``fmt`` in ``quant``; built once, then read from the cache."""
+    target = cache_dir() / f"{workload}_{quant}{_SUFFIX[fmt]}"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    from edgekit.exporters import get_exporter
+    from edgekit.source_model import load_source
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-calib-", dir=target.parent) as tmp:
+        keras_path = _build_keras(workload, Path(tmp))
+        source = load_source(keras_path)
+        try:
+            calibration = None
+            if quant == "int8":
+                calibration = np.random.default_rng(0).uniform(-1, 1, size=(16, *INPUT_SHAPE)).astype(np.float32)
+            art = get_exporter(fmt).export(source, Path(tmp), quant=quant, calibration=calibration)
+        finally:
+            source.close()
+        built = Path(tmp) / art.path
+        try:
+            os.replace(built, target)
+        except OSError:  # another process built it first
+            if not target.exists():
+                raise
+            shutil.rmtree(built, ignore_errors=True)
+    return target
+
+
+def _build_keras(workload: str, folder: Path) -> Path:
+    from edgekit.tf_env import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(0)
+    builders = {
+        "mobilenet_v1": lambda: keras.applications.MobileNet(input_shape=INPUT_SHAPE, alpha=1.0, weights=None),
+        "mobilenet_v2": lambda: keras.applications.MobileNetV2(input_shape=INPUT_SHAPE, alpha=1.0, weights=None),
+    }
+    model = builders[workload]()
+    path = folder / f"{workload}.keras"
+    model.save(path)
+    return path

@@ -1,0 +1,106 @@
+"""Multiply-accumulates per inference (batch 1): what device estimates and rooflines are scaled by.
+
+Counted for convolutions (regular, depthwise, transposed), fully connected layers and matrix
+multiplications: the operators that hold nearly all of a vision or audio model's work.
+Element-wise ops, pooling and the insides of recurrent loops are not counted, so the figure
+is a lower bound for recurrent models.
+
+Example:
+    >>> tflite_macs("pretrainedResnet.tflite")   # doctest: +SKIP
+    12501632
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+
+def tflite_macs(path: str | Path, interpreter=None) -> int | None:
+    """MACs of one inference of a .tflite model, from its operators and tensor shapes."""
+    if interpreter is None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_path=str(path))
+    try:
+        ops = interpreter._get_ops_details()
+    except Exception:
+        return None
+    shapes = {t["index"]: [int(d) for d in t["shape"]] for t in interpreter.get_tensor_details()}
+    total = 0
+    for op in ops:
+        name, ins, outs = op["op_name"], list(op["inputs"]), list(op["outputs"])
+        if not outs or outs[0] not in shapes:
+            continue
+        out = shapes[outs[0]]
+        batch = max(out[0], 1) if out else 1
+        per_sample = math.prod(out) // batch if out else 0
+        w = shapes.get(ins[1]) if len(ins) > 1 else None
+        if name == "CONV_2D" and w:  # filter [out_ch, kh, kw, in_ch]
+            total += per_sample * w[1] * w[2] * w[3]
+        elif name == "DEPTHWISE_CONV_2D" and w:  # filter [1, kh, kw, out_ch]
+            total += per_sample * w[1] * w[2]
+        elif name == "FULLY_CONNECTED" and w:  # weights [units, in]
+            total += per_sample * w[1]
+        elif name == "BATCH_MATMUL" and w:
+            a = shapes.get(ins[0])
+            k = a[-1] if a else 0
+            total += per_sample * k
+        elif name == "TRANSPOSE_CONV" and len(ins) > 2:  # inputs: output_shape, filter, input
+            f, x = shapes.get(ins[1]), shapes.get(ins[2])
+            if f and x:
+                total += (math.prod(x) // max(x[0], 1)) * f[0] * f[1] * f[2]
+    return int(total)
+
+
+def graph_macs(source) -> int | None:
+    """MACs of one inference of a source model, from its TF graph at batch 1."""
+    from edgekit.tf_env import import_tensorflow
+
+    tf = import_tensorflow()
+    shape = [1, *[d or 1 for d in source.input_shape]]
+    try:
+        fn = tf.function(source.call).get_concrete_function(tf.TensorSpec(shape, tf.float32))
+    except Exception:
+        return None
+    total = sum(_op_macs(op) for op in fn.graph.get_operations())
+    if total == 0:  # a SavedModel's signature calls nested functions: inline them by freezing
+        try:
+            from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+            frozen = convert_variables_to_constants_v2(fn)
+            total = sum(_op_macs(op) for op in frozen.graph.get_operations())
+        except Exception:
+            return None
+    return int(total) or None
+
+
+def _static(shape) -> list[int] | None:
+    try:
+        dims = shape.as_list()
+    except ValueError:
+        return None
+    return None if any(d is None for d in dims) else dims
+
+
+def _op_macs(op) -> int:
+    if op.type not in ("Conv2D", "DepthwiseConv2dNative", "MatMul", "BatchMatMulV2", "Conv2DBackpropInput", "Conv3D"):
+        return 0
+    out = _static(op.outputs[0].shape)
+    if not out:
+        return 0
+    if op.type in ("Conv2D", "Conv3D"):
+        w = _static(op.inputs[1].shape)  # [kh, kw, in, out]
+        return math.prod(out) * math.prod(w[:-1]) if w else 0
+    if op.type == "DepthwiseConv2dNative":
+        w = _static(op.inputs[1].shape)  # [kh, kw, in, multiplier]
+        return math.prod(out) * w[0] * w[1] if w else 0
+    if op.type == "Conv2DBackpropInput":
+        w, x = _static(op.inputs[1].shape), _static(op.inputs[2].shape)  # filter [kh, kw, out, in], grad
+        return math.prod(x) * w[0] * w[1] * w[2] if w and x else 0
+    a = _static(op.inputs[0].shape)
+    if not a:
+        return 0
+    transpose_a = op.get_attr("transpose_a") if op.type == "MatMul" else op.get_attr("adj_x")
+    k = a[-2] if transpose_a else a[-1]
+    return math.prod(out) * k
