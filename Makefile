@@ -39,7 +39,7 @@ chromium:
 demo: install
 	$(BIN)/edgekit train cnn --data builtin:digits --out $(RUN) --overwrite
 	$(BIN)/edgekit export $(RUN) --format all --quant all --out $(RUN)/export
-	$(BIN)/edgekit bench $(RUN)/export --json $(RUN)/bench.json --markdown $(RUN)/bench.md
+	$(BIN)/edgekit bench $(RUN)/export --profile all --json $(RUN)/bench.json --markdown $(RUN)/bench.md --html $(RUN)/bench.html
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -275,6 +275,7 @@ def _row(target: BenchTarget, result, threads, data_note) -> dict[str, Any]:
         "max_abs_diff": None,
         "cosine": None,
         "latency_ms": reply.get("latency_ms"),
+        "latency_histogram": reply.get("latency_histogram"),
         "init_ms": reply.get("init_ms"),
         "first_ms": reply.get("first_ms"),
         "peak_rss_mb": reply.get("peak_rss_mb"),

@@ -102,9 +102,11 @@ def device_caption(report: dict[str, Any], name: str) -> str:
                                                          ("latency budget", p.get("latency_budget_ms"), "ms")) if v)
     return (f"{name}: {p.get('description', '')} Limits: {limits or 'none'}. est. device ms (~) is an ESTIMATE: host p50 x "
             f"factor; factor = {ref.get('workload')} on the device ({ref.get('latency_ms')} ms, {ref.get('threads')} threads; "
-            f"{ref.get('source')}) / the same workload measured here in this run (int8: the int8 reference). Roofline: "
-            f"achieved GMAC/s / device peak ({t.get('peak_gmacs_fp32')} fp32, {t.get('peak_gmacs_int8')} int8); LOW below 20%. "
-            "peak MB is measured here.")
+            f"{ref.get('source')}) / the same workload measured here in this run"
+            + (f" (int8 rows: the int8 reference, device figure / {t.get('int8_gain'):g})" if t.get("int8_gain", 1) != 1 else "")
+            + f". Roofline: achieved GMAC/s / device peak ({t.get('peak_gmacs_fp32')} GMAC/s fp32"
+            + (f", {t.get('peak_gmacs_int8')} int8" if t.get("peak_gmacs_int8") != t.get("peak_gmacs_fp32") else "")
+            + "); LOW below 20%. peak MB is measured here.")
 
 
 def print_table(report: dict[str, Any], console=None) -> None:
