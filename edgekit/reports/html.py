@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.files import atomic_write_text
-from edgekit.reports.render import COLUMNS, DEVICE_COLUMNS, caption, device_caption, device_cells, device_rows, host_rows, row_cells
+from edgekit.reports.render import (
+    COLUMNS,
+    DEVICE_COLUMNS,
+    caption,
+    device_caption,
+    device_cells,
+    device_rows,
+    host_rows,
+    row_cells,
+)
 
 _COLORS = {"tflite": "#1f77b4", "onnx": "#ff7f0e", "tfjs": "#2ca02c", "keras": "#7f7f7f"}
 _MARKERS = {"fp32": "o", "fp16": "s", "dynamic": "D", "int8": "^", "uint8": "v"}
@@ -77,10 +86,10 @@ def _histograms(rows: list[dict[str, Any]]) -> str | None:
     cols = 3
     n = len(rows)
     fig, axes = plt.subplots((n + cols - 1) // cols, cols, figsize=(10, 2.2 * ((n + cols - 1) // cols)), squeeze=False)
-    for ax, r in zip(axes.flat, rows):
+    for ax, r in zip(axes.flat, rows, strict=False):
         h = r["latency_histogram"]
         edges, counts = h["edges_ms"], h["counts"]
-        ax.bar(edges[:-1], counts, width=[b - a for a, b in zip(edges[:-1], edges[1:])], align="edge",
+        ax.bar(edges[:-1], counts, width=[b - a for a, b in zip(edges[:-1], edges[1:], strict=False)], align="edge",
                color=_COLORS.get(r["format"], "gray"))
         p50 = (r.get("latency_ms") or {}).get("p50")
         if p50:
