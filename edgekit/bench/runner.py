@@ -104,8 +104,24 @@ def run_bench(
         "profiles": {p.name: p.to_dict() for p in profile_list},
         "seconds": round(time.perf_counter() - t_start, 2),
         "rows": rows,
+        "models": _models(jobs, results),
         "notes": plan_notes + _notes(rows),
     }
+
+
+def _models(jobs: list[Job], results: dict) -> dict[str, dict[str, Any]]:
+    """What each source model is (task, input spec, labels, outputs): what a baseline must match."""
+    out: dict[str, dict[str, Any]] = {}
+    for j in jobs:
+        key = str(j.target.source or j.target.path)
+        run = j.target.run or {}
+        first = results[j.unit][0]
+        n_out = int(first.outputs.shape[-1]) if first.ok and first.outputs is not None and first.outputs.ndim >= 2 else None
+        info = out.setdefault(key, {"task": run.get("task"), "input_shape": j.target.input_shape,
+                                    "labels": run.get("labels"), "outputs": n_out})
+        if info["outputs"] is None:
+            info["outputs"] = n_out
+    return out
 
 
 def _calibration_units(jobs: list[Job], timeout_s: float, log) -> dict[Unit, tuple]:

@@ -95,12 +95,23 @@ def source_target(path: Path) -> BenchTarget:
     run = None
     if is_run_dir(path):
         rec = RunRecord.load(path)
-        run = {"labels": rec.labels, "preprocessing": rec.preprocessing, "data": rec.data, "input_shape": rec.input_shape}
+        run = {"labels": rec.labels, "preprocessing": rec.preprocessing, "data": rec.data, "input_shape": rec.input_shape,
+               "task": rec.task}
         size = (path / MODEL_NAME).stat().st_size if (path / MODEL_NAME).is_file() else 0
     else:
         size = path_size(path)
-    return BenchTarget(path, "keras", "fp32", "keras", source=str(path), run=run, is_reference=True,
+    return BenchTarget(path, "keras", "fp32", "keras", source=str(Path(path).resolve()), run=run, is_reference=True,
                        size_bytes=size, input_shape=run["input_shape"] if run else None)
+
+
+def source_path(manifest: Manifest, folder: Path) -> str | None:
+    """Where the manifest's source model is now: beside the export folder as it was (the export
+    folder may have moved with its run), else the path recorded at export time."""
+    rel = manifest.source.get("path_from_manifest")
+    if rel and (folder / rel).exists():
+        return str((folder / rel).resolve())
+    path = manifest.source.get("path")
+    return str(Path(path).resolve()) if path and Path(path).exists() else path
 
 
 def _from_manifest(folder: Path) -> list[BenchTarget]:
@@ -115,7 +126,7 @@ def _from_manifest(folder: Path) -> list[BenchTarget]:
         if art.sha256 and sha256_path(path) != art.sha256:
             raise InputError(f"{path} changed since it was exported (sha256 differs from the manifest)", hint="re-run `edgekit export`")
         out.append(BenchTarget(
-            path, art.format, art.quant, runtimes_for_format(art.format)[0], source=manifest.source.get("path"),
+            path, art.format, art.quant, runtimes_for_format(art.format)[0], source=source_path(manifest, folder),
             run=manifest.run, input_shape=manifest.source.get("input_shape"), size_bytes=path_size(path),
             macs=manifest.source.get("macs"),
         ))
@@ -132,7 +143,7 @@ def _from_file(path: Path) -> BenchTarget:
             m = Manifest.load(manifest_dir)
             for art in m.artifacts:
                 if art.path == path.name and art.ok:
-                    return BenchTarget(path, art.format, art.quant, runtimes_for_format(fmt)[0], source=m.source.get("path"),
+                    return BenchTarget(path, art.format, art.quant, runtimes_for_format(fmt)[0], source=source_path(m, manifest_dir),
                                        run=m.run, input_shape=m.source.get("input_shape"), size_bytes=path_size(path),
                                        macs=m.source.get("macs"))
         except InputError:

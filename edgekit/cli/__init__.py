@@ -42,6 +42,7 @@ def _root(
 
 
 from edgekit.cli import bench as _bench  # noqa: E402
+from edgekit.cli import check as _check  # noqa: E402
 from edgekit.cli import export as _export  # noqa: E402
 from edgekit.cli import profiles as _profiles  # noqa: E402
 from edgekit.cli import train as _train  # noqa: E402
@@ -49,6 +50,8 @@ from edgekit.cli import train as _train  # noqa: E402
 app.command("train", help=_train.HELP, no_args_is_help=True)(_train.train)
 app.command("export", help=_export.HELP, no_args_is_help=True)(_export.export)
 app.command("bench", help=_bench.HELP, no_args_is_help=True)(_bench.bench)
+app.command("check", help=_check.CHECK_HELP, no_args_is_help=True)(_check.check)
+app.command("baseline", help=_check.BASELINE_HELP, no_args_is_help=True)(_check.baseline)
 app.add_typer(_profiles.app, name="profiles")
 
 

@@ -99,7 +99,9 @@ def export_model(
             from edgekit.macs import graph_macs
 
             manifest = Manifest(
-                source={**source.describe(), "data": data_note, "classifier": classifier, "macs": graph_macs(source)},
+                source={**source.describe(), "path": str(Path(source.path).resolve()),
+                        "path_from_manifest": os.path.relpath(Path(source.path).resolve(), out.resolve()),
+                        "data": data_note, "classifier": classifier, "macs": graph_macs(source)},
                 artifacts=artifacts,
                 run=_run_info(source),
                 versions=tool_versions("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "onnx", "onnxruntime",

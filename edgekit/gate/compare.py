@@ -1,0 +1,140 @@
+"""The gate: hold a bench report to a baseline and to its own float source model, row by row.
+
+Per (format, quant, runtime, profile):
+
+- accuracy against the float source model in the same report (``max_accuracy_drop`` points);
+- accuracy against the baseline (``max_accuracy_drop_vs_baseline`` points);
+- top-1 agreement with the source (``min_agreement``, else edgekit's parity threshold for the quant);
+- latency p50 against the baseline: at most ``max_latency_increase_pct``, widened to
+  ``noise_sigmas`` x the combined coefficient of variation of both runs' repeats, so a noisy
+  machine does not fail a change that did nothing;
+- size against the baseline (``max_size_increase_pct``).
+
+A row in the baseline but not in the report is ``missing`` and fails; a row in the report but
+not in the baseline is ``new``: it gets the checks that need no baseline and is reported as new.
+
+Example:
+    >>> result = run_check(report, baseline, Thresholds())   # doctest: +SKIP
+    >>> result.exit_code                                      # doctest: +SKIP
+    0
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgekit.gate.baseline import row_key
+from edgekit.gate.thresholds import Thresholds
+from edgekit.parity import THRESHOLDS
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    value: str
+    limit: str
+    message: str = ""
+
+
+@dataclass
+class RowResult:
+    key: str
+    name: str
+    status: str  # pass | fail | new | missing
+    checks: list[Check] = field(default_factory=list)
+    row: dict[str, Any] | None = None
+    base: dict[str, Any] | None = None
+
+    @property
+    def failures(self) -> list[str]:
+        return [c.message for c in self.checks if not c.ok]
+
+
+@dataclass
+class CheckResult:
+    rows: list[RowResult]
+    thresholds_source: str
+
+    @property
+    def passed(self) -> bool:
+        return all(r.status in ("pass", "new") for r in self.rows)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.rows:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+
+def run_check(report: dict[str, Any], baseline: dict[str, Any], thresholds: Thresholds) -> CheckResult:
+    refs = {r.get("source"): r for r in report["rows"] if r.get("is_reference") and r["status"] == "ok"}
+    seen: set[str] = set()
+    results: list[RowResult] = []
+    for r in report["rows"]:
+        if r.get("is_reference"):
+            continue
+        key = row_key(r)
+        seen.add(key)
+        base = baseline["rows"].get(key)
+        results.append(_check_row(r, base, refs.get(r.get("source")), thresholds.for_row(r), key))
+    for key, base in baseline["rows"].items():
+        if key not in seen:
+            results.append(RowResult(key, base.get("name", key), "missing", [Check(
+                "present", False, "absent", "in the report",
+                f"{base.get('name', key)} on {base['runtime']} ({base['profile']}) is in the baseline but not in this report")],
+                base=base))
+    return CheckResult(results, thresholds.source)
+
+
+def _check_row(r: dict, base: dict | None, ref: dict | None, t: dict, key: str) -> RowResult:
+    who = f"{r['name']} on {r['runtime']} ({r.get('profile', 'host')})"
+    checks: list[Check] = []
+    if r["status"] != "ok":
+        checks.append(Check("ran", False, "failed", "ok", f"{who} did not run: {r.get('error')}"))
+        return RowResult(key, r["name"], "fail", checks, r, base)
+    acc = r.get("accuracy")
+    if acc is not None and ref is not None and ref.get("accuracy") is not None:
+        drop = (ref["accuracy"] - acc) * 100
+        checks.append(Check("accuracy vs float", drop <= t["max_accuracy_drop"], f"{0.0 - drop + 0.0:+.2f} pt",
+                            f">= -{t['max_accuracy_drop']:g} pt",
+                            f"{who}: accuracy {acc:.4f} is {drop:.2f} points below the float model's {ref['accuracy']:.4f} "
+                            f"(allowed {t['max_accuracy_drop']:g})"))
+    if r.get("agreement") is not None:
+        need = t["min_agreement"] if t["min_agreement"] is not None else THRESHOLDS.get(r["quant"], THRESHOLDS["int8"])["top1_agreement"]
+        checks.append(Check("agreement", r["agreement"] >= need, f"{r['agreement']:.4f}", f">= {need:g}",
+                            f"{who}: top-1 agreement with the source {r['agreement']:.4f} < {need:g}"))
+    if base is not None:
+        if acc is not None and base.get("accuracy") is not None:
+            drop = (base["accuracy"] - acc) * 100
+            checks.append(Check("accuracy vs baseline", drop <= t["max_accuracy_drop_vs_baseline"], f"{0.0 - drop + 0.0:+.2f} pt",
+                                f">= -{t['max_accuracy_drop_vs_baseline']:g} pt",
+                                f"{who}: accuracy {acc:.4f} is {drop:.2f} points below the baseline's {base['accuracy']:.4f} "
+                                f"(allowed {t['max_accuracy_drop_vs_baseline']:g})"))
+        p50 = (r.get("latency_ms") or {}).get("p50")
+        if p50 and base.get("latency_p50_ms"):
+            cv_new = (r.get("repeats") or {}).get("p50_cv") or 0.0
+            cv_base = base.get("p50_cv") or 0.0
+            noise = t["noise_sigmas"] * math.hypot(cv_new, cv_base) * 100
+            allowed = max(t["max_latency_increase_pct"], noise)
+            change = (p50 / base["latency_p50_ms"] - 1) * 100
+            why = f" (widened from {t['max_latency_increase_pct']:g}% by the noise both runs recorded)" if noise > t["max_latency_increase_pct"] else ""
+            checks.append(Check("latency vs baseline", change <= allowed, f"{change:+.1f}%", f"<= +{allowed:.1f}%",
+                                f"{who}: p50 {p50:.4g} ms is {change:+.1f}% against the baseline's {base['latency_p50_ms']:.4g} ms "
+                                f"(allowed +{allowed:.1f}%{why})"))
+        size, bsize = r.get("size_bytes"), base.get("size_bytes")
+        if size and bsize:
+            change = (size / bsize - 1) * 100
+            checks.append(Check("size vs baseline", change <= t["max_size_increase_pct"], f"{change:+.1f}%",
+                                f"<= +{t['max_size_increase_pct']:g}%",
+                                f"{who}: size {size} B is {change:+.1f}% against the baseline's {bsize} B "
+                                f"(allowed +{t['max_size_increase_pct']:g}%)"))
+    failed = any(not c.ok for c in checks)
+    status = "fail" if failed else ("new" if base is None else "pass")
+    return RowResult(key, r["name"], status, checks, r, base)
