@@ -102,7 +102,7 @@ def _check_row(r: dict, base: dict | None, ref: dict | None, t: dict, key: str) 
     acc = r.get("accuracy")
     if acc is not None and ref is not None and ref.get("accuracy") is not None:
         drop = (ref["accuracy"] - acc) * 100
-        checks.append(Check("accuracy vs float", drop <= t["max_accuracy_drop"], f"{0.0 - drop + 0.0:+.2f} pt",
+        checks.append(Check("accuracy vs float", drop <= t["max_accuracy_drop"], f"{round(-drop, 2) + 0.0:+.2f} pt",
                             f">= -{t['max_accuracy_drop']:g} pt",
                             f"{who}: accuracy {acc:.4f} is {drop:.2f} points below the float model's {ref['accuracy']:.4f} "
                             f"(allowed {t['max_accuracy_drop']:g})"))
@@ -113,7 +113,7 @@ def _check_row(r: dict, base: dict | None, ref: dict | None, t: dict, key: str) 
     if base is not None:
         if acc is not None and base.get("accuracy") is not None:
             drop = (base["accuracy"] - acc) * 100
-            checks.append(Check("accuracy vs baseline", drop <= t["max_accuracy_drop_vs_baseline"], f"{0.0 - drop + 0.0:+.2f} pt",
+            checks.append(Check("accuracy vs baseline", drop <= t["max_accuracy_drop_vs_baseline"], f"{round(-drop, 2) + 0.0:+.2f} pt",
                                 f">= -{t['max_accuracy_drop_vs_baseline']:g} pt",
                                 f"{who}: accuracy {acc:.4f} is {drop:.2f} points below the baseline's {base['accuracy']:.4f} "
                                 f"(allowed {t['max_accuracy_drop_vs_baseline']:g})"))
