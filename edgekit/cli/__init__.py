@@ -47,11 +47,31 @@ from edgekit.cli import export as _export  # noqa: E402
 from edgekit.cli import profiles as _profiles  # noqa: E402
 from edgekit.cli import train as _train  # noqa: E402
 
-app.command("train", help=_train.HELP, no_args_is_help=True)(_train.train)
-app.command("export", help=_export.HELP, no_args_is_help=True)(_export.export)
-app.command("bench", help=_bench.HELP, no_args_is_help=True)(_bench.bench)
-app.command("check", help=_check.CHECK_HELP, no_args_is_help=True)(_check.check)
-app.command("baseline", help=_check.BASELINE_HELP, no_args_is_help=True)(_check.baseline)
+def _help(text: str) -> str:
+    """Join the lines of each paragraph so that the terminal wraps them; keep indented lines
+    (examples) and paragraph breaks as written."""
+    out: list[str] = []
+    for para in text.strip().split("\n\n"):
+        lines, buf = [], []
+        for ln in para.splitlines():
+            if ln.startswith("  ") or ln.startswith("Example"):
+                if buf:
+                    lines.append(" ".join(buf))
+                    buf = []
+                lines.append(ln)
+            else:
+                buf.append(ln.strip())
+        if buf:
+            lines.append(" ".join(buf))
+        out.append("\n\n".join(lines) if any(ln.startswith("  ") for ln in lines) else "\n".join(lines))
+    return "\n\n".join(out)
+
+
+app.command("train", help=_help(_train.HELP), no_args_is_help=True)(_train.train)
+app.command("export", help=_help(_export.HELP), no_args_is_help=True)(_export.export)
+app.command("bench", help=_help(_bench.HELP), no_args_is_help=True)(_bench.bench)
+app.command("check", help=_help(_check.CHECK_HELP), no_args_is_help=True)(_check.check)
+app.command("baseline", help=_help(_check.BASELINE_HELP), no_args_is_help=True)(_check.baseline)
 app.add_typer(_profiles.app, name="profiles")
 
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import typer
 
-CHECK_HELP = """Fail when a model got worse: compare a bench report (or a model, exported and benched
-here) with a stored baseline and with its own float source model.
+CHECK_HELP = """Fail when a model got worse than its baseline (the CI regression gate).
 
-Per format, quant, runtime and profile: accuracy against the float model, accuracy, latency
-(noise-aware) and size against the baseline, and agreement with the source. Thresholds come from
-edgekit.yaml (key `check`) or [tool.edgekit.check] in pyproject.toml (see docs/ci.md).
+TARGET is a bench report, or a model that is exported and benched here first. Per format,
+quant, runtime and profile: accuracy against the float model; accuracy, latency (noise-aware)
+and size against the baseline; agreement with the source. Thresholds come from edgekit.yaml
+(key `check`) or \[tool.edgekit.check] in pyproject.toml (see docs/ci.md).
 Exit 0 when everything passes, 1 on a regression, 2 on bad usage or input.
 
 Examples:
