@@ -44,8 +44,10 @@ def _root(
 from edgekit.cli import bench as _bench  # noqa: E402
 from edgekit.cli import check as _check  # noqa: E402
 from edgekit.cli import export as _export  # noqa: E402
+from edgekit.cli import package as _package  # noqa: E402
 from edgekit.cli import profiles as _profiles  # noqa: E402
 from edgekit.cli import train as _train  # noqa: E402
+
 
 def _help(text: str) -> str:
     """Join the lines of each paragraph so that the terminal wraps them; keep indented lines
@@ -72,6 +74,8 @@ app.command("export", help=_help(_export.HELP), no_args_is_help=True)(_export.ex
 app.command("bench", help=_help(_bench.HELP), no_args_is_help=True)(_bench.bench)
 app.command("check", help=_help(_check.CHECK_HELP), no_args_is_help=True)(_check.check)
 app.command("baseline", help=_help(_check.BASELINE_HELP), no_args_is_help=True)(_check.baseline)
+app.command("package", help=_help(_package.PACKAGE_HELP), no_args_is_help=True)(_package.package)
+app.command("serve", help=_help(_package.SERVE_HELP), no_args_is_help=True)(_package.serve)
 app.add_typer(_profiles.app, name="profiles")
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-CHECK_HELP = """Fail when a model got worse than its baseline (the CI regression gate).
+CHECK_HELP = r"""Fail when a model got worse than its baseline (the CI regression gate).
 
 TARGET is a bench report, or a model that is exported and benched here first. Per format,
 quant, runtime and profile: accuracy against the float model; accuracy, latency (noise-aware)

@@ -1,0 +1,153 @@
+"""``edgekit package`` and ``edgekit serve``: every target gives the answer edgekit's own runtime gives."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from conftest import edgekit_cli
+
+has_chromium = bool(shutil.which("chromium") or shutil.which("chromium-browser") or os.environ.get("EDGEKIT_CHROMIUM"))
+
+
+@pytest.fixture(scope="module")
+def packaged(digits_run, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("package")
+    r = edgekit_cli("export", digits_run, "--format", "tflite,tfjs", "--quant", "fp32,int8", "--out", tmp / "exp")
+    assert r.returncode == 0, r.stderr
+    out = {}
+    for target, art in (("web", "model_fp32_tfjs"), ("rpi", "model_int8.tflite"), ("android", "model_int8.tflite"),
+                        ("ios", "model_fp32.tflite")):
+        r = edgekit_cli("package", tmp / "exp" / art, "--target", target, "--out", tmp / target)
+        assert r.returncode == 0, r.stderr
+        out[target] = tmp / target
+    return tmp, out
+
+
+def _reference_labels(tmp, artifact, raw):
+    """What edgekit's own runtime says for raw samples, with the run's preprocessing."""
+    from edgekit.data.preprocessing import Preprocessing
+    from edgekit.runtimes.isolated import run_isolated
+
+    card = json.loads((tmp / "rpi" / "model_card.json").read_text())
+    x = Preprocessing.from_dict(card["preprocessing"]).apply(raw)
+    runtime = "tfjs-node" if artifact.endswith("_tfjs") else "litert"
+    r = run_isolated(runtime, tmp / "exp" / artifact, x)
+    assert r.ok, r.error
+    return [card["labels"][i] for i in r.outputs.argmax(axis=1)]
+
+
+def _samples(pkg):
+    s = json.loads((pkg / "samples.json").read_text())
+    return np.asarray([v["raw"] for v in s["samples"]], dtype=np.float32).reshape(-1, *s["shape"]), s
+
+
+def test_every_package_carries_model_labels_preprocessing_and_samples(packaged):
+    tmp, out = packaged
+    for pkg in out.values():
+        card = json.loads((pkg / "model_card.json").read_text())
+        assert card["labels"] == [str(i) for i in range(10)] and card["preprocessing"]["scale"] == pytest.approx(1 / 16)
+        assert card["input"]["shape"] == [None, 8, 8, 1] and (pkg / "labels.txt").read_text().split() == card["labels"]
+        raw, s = _samples(pkg)
+        assert len(raw) == 8 and len({v["label"] for v in s["samples"]}) == 8  # one sample per class first
+    assert (out["android"] / "assets" / "model.tflite").read_bytes() == (tmp / "exp" / "model_int8.tflite").read_bytes()
+    assert "org.tensorflow.lite.Interpreter" in (out["android"] / "README.md").read_text()
+    assert "import TensorFlowLite" in (out["ios"] / "README.md").read_text()
+    assert "ai-edge-litert==" in (out["rpi"] / "requirements.txt").read_text()
+    assert "ExecStart=" in (out["rpi"] / "edgekit-model.service").read_text()
+    assert sorted(p.name for p in (out["web"] / "tfjs").iterdir()) == [
+        "tf-backend-wasm.min.js", "tf.min.js", "tfjs-backend-wasm-simd.wasm", "tfjs-backend-wasm-threaded-simd.wasm",
+        "tfjs-backend-wasm.wasm"]
+
+
+def test_rpi_runner_needs_no_tensorflow_and_agrees_with_edgekit(packaged, tmp_path):
+    tmp, out = packaged
+    raw, _ = _samples(out["rpi"])
+    want = _reference_labels(tmp, "model_int8.tflite", raw)
+    np.save(tmp_path / "batch.npy", raw)
+    # -S -I: no site hooks; a fresh interpreter in which importing tensorflow is made to fail
+    code = ("import sys, runpy; sys.modules['tensorflow'] = None; sys.argv = ['run.py', sys.argv[1]]; "
+            "runpy.run_path('run.py', run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "batch.npy")], cwd=out["rpi"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    got = [json.loads(ln)["label"] for ln in r.stdout.splitlines() if ln.startswith("{")]
+    assert got == want
+
+
+def test_mobile_assets_run_with_the_card_preprocessing(packaged):
+    """What an app does with the assets (model_card.json's preprocessing, then LiteRT) gives edgekit's answer."""
+    from edgekit.data.preprocessing import Preprocessing
+    from edgekit.runtimes.litert import LiteRTRuntime
+
+    tmp, out = packaged
+    for target, artifact in (("android", "model_int8.tflite"), ("ios", "model_fp32.tflite")):
+        assets = out[target] / "assets"
+        card = json.loads((assets / "model_card.json").read_text())
+        raw, _ = _samples(out[target])
+        session = LiteRTRuntime().load(str(assets / "model.tflite"))
+        got = [card["labels"][i] for i in session.run(Preprocessing.from_dict(card["preprocessing"]).apply(raw)).argmax(axis=1)]
+        assert got == _reference_labels(tmp, artifact, raw)
+
+
+@pytest.mark.skipif(not has_chromium, reason="Chromium is not installed")
+def test_web_package_predicts_in_chromium_what_edgekit_predicts(packaged, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from edgekit.package.serve import make_server
+    from edgekit.runtimes.js_env import chromium_binary
+    from edgekit.runtimes.tfjs_browser import CHROMIUM_ARGS
+
+    tmp, out = packaged
+    raw, _ = _samples(out["web"])
+    want = _reference_labels(tmp, "model_fp32_tfjs", raw)
+    server = make_server(out["web"], port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium_binary(), args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+            page.wait_for_function("window.edgekitReady === true", timeout=60000)
+            shown = []
+            for i in range(len(raw)):
+                page.click(f"#sample-{i}")
+                shown.append(page.inner_text("#label"))
+            latency = float(page.inner_text("#latency"))
+            page.screenshot(path=str(tmp_path / "web.png"))
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert errors == []
+    assert shown == want
+    assert 0 < latency < 1000
+
+
+def test_wrong_format_missing_labels_and_existing_out_are_clear(packaged, tmp_path):
+    tmp, out = packaged
+    r = edgekit_cli("package", tmp / "exp" / "model_int8.tflite", "--target", "web", "--out", tmp_path / "w")
+    assert r.returncode == 2 and "needs a TF.js model folder" in r.stderr and "--format tfjs" in r.stderr
+    r = edgekit_cli("package", tmp / "exp" / "model_fp32_tfjs", "--target", "rpi", "--out", tmp_path / "r")
+    assert r.returncode == 2 and "needs a .tflite file" in r.stderr and "--format tflite" in r.stderr
+    bare = tmp_path / "bare.tflite"
+    shutil.copy2(tmp / "exp" / "model_fp32.tflite", bare)
+    r = edgekit_cli("package", bare, "--target", "rpi", "--out", tmp_path / "r")
+    assert r.returncode == 2 and "No labels for bare.tflite" in r.stderr and "--labels FILE" in r.stderr
+    assert not (tmp_path / "r").exists()
+    r = edgekit_cli("package", bare, "--target", "rpi", "--out", tmp_path / "r", "--labels", tmp_path / "nope.txt")
+    assert r.returncode == 2 and "Label file" in r.stderr and "does not exist" in r.stderr
+    before = sorted(p.name for p in out["rpi"].iterdir())
+    r = edgekit_cli("package", tmp / "exp" / "model_int8.tflite", "--target", "rpi", "--out", out["rpi"])
+    assert r.returncode == 2 and "already exists" in r.stderr and "--overwrite" in r.stderr
+    assert sorted(p.name for p in out["rpi"].iterdir()) == before
+    for line in (r.stderr,):
+        assert len(line.strip().splitlines()) == 1
