@@ -47,14 +47,20 @@ class SourceModel:
     run: RunRecord | None = None
     _saved_model_dir: Path | None = None
     _tmp: list[Path] = field(default_factory=list)
+    _fixed_batch_dirs: dict[int, Path] = field(default_factory=dict)
 
     def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Run the source model on a batch of prepared inputs; returns float32 outputs."""
         outs = [np.asarray(self.call(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
         return np.concatenate(outs).astype(np.float32)
 
-    def saved_model_dir(self) -> Path:
-        """A TF SavedModel of this model (made once, in a temp folder), for the converters."""
+    def saved_model_dir(self, batch: int | None = None) -> Path:
+        """A TF SavedModel of this model (made once, in a temp folder), for the converters.
+
+        ``batch`` fixes the batch axis (static shapes: what the TFLite converter needs to turn a
+        recurrent layer's loop into TFLite ops); only Keras models can be re-exported that way."""
+        if batch is not None:
+            return self._fixed_batch_saved_model(batch)
         if self._saved_model_dir is None:
             tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-"))
             self._tmp.append(tmp)
@@ -66,6 +72,31 @@ class SourceModel:
                     self.keras_model.export(str(out))
             self._saved_model_dir = out
         return self._saved_model_dir
+
+    def _fixed_batch_saved_model(self, batch: int) -> Path:
+        import tensorflow as tf
+
+        if batch in self._fixed_batch_dirs:
+            return self._fixed_batch_dirs[batch]
+        if self.framework not in ("keras3", "tf_keras"):
+            raise InputError(f"{self.path} is a SavedModel: it cannot be re-exported with a fixed batch size",
+                             hint="export it from its Keras model instead")
+        tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-b1-"))
+        self._tmp.append(tmp)
+        out = tmp / "saved_model"
+        spec = [tf.TensorSpec([batch, *self.input_shape], tf.float32)]
+        with contextlib.redirect_stdout(io.StringIO()):
+            if self.framework == "keras3":
+                self.keras_model.export(str(out), format="tf_saved_model", input_signature=spec, verbose=False)
+            else:
+                import tf_keras
+
+                archive = tf_keras.export.ExportArchive()
+                archive.track(self.keras_model)
+                archive.add_endpoint("serve", self.keras_model.__call__, input_signature=spec)
+                archive.write_out(str(out))
+        self._fixed_batch_dirs[batch] = out
+        return out
 
     def describe(self) -> dict[str, Any]:
         return {

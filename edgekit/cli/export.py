@@ -28,7 +28,7 @@ def export(
     opset: int = typer.Option(None, "--opset", help="ONNX opset (default: newest tf2onnx and ONNX Runtime share)."),
     batch: int = typer.Option(None, "--batch", help="ONNX: fix the batch size (default: dynamic)."),
     fp16_io: str = typer.Option("float16", "--fp16-io", help="ONNX fp16 input/output type: float16 or float32."),
-    per_tensor: bool = typer.Option(False, "--per-tensor", help="ONNX int8: per-tensor weight scales (default per-channel)."),
+    per_tensor: bool = typer.Option(False, "--per-tensor", help="int8 (and TFLite dynamic): per-tensor weight scales, smaller files (default per-channel, more accurate)."),
     calib_method: str = typer.Option("minmax", "--calib-method", help="ONNX int8 calibration: minmax, entropy or percentile."),
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: MODEL_export beside MODEL)."),
     parity_samples: int = typer.Option(200, "--parity-samples", help="Held-out inputs each artifact is checked on."),

@@ -27,7 +27,7 @@ class ExportOptions:
     opset: int | None = None  # ONNX: None = newest both tf2onnx and ONNX Runtime support
     batch: int | None = None  # ONNX: fixed batch size; None keeps it dynamic
     fp16_io: str = "float16"  # ONNX fp16: float16 | float32 inputs and outputs
-    per_tensor: bool = False  # ONNX int8: per-tensor instead of per-channel weight scales
+    per_tensor: bool = False  # int8 (TFLite, ONNX) and TFLite dynamic: per-tensor instead of per-channel weight scales
     calib_method: str = "minmax"  # ONNX int8: minmax | entropy | percentile
 
     def validate(self) -> None:

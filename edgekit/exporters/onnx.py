@@ -151,6 +151,7 @@ class ONNXExporter:
         graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch" if batch is None else ""
         if batch is not None:
             graph.output[0].type.tensor_type.shape.dim[0].dim_value = batch
+        _toposort(graph)  # before renaming: tf2onnx may emit a Loop before the nodes its body reads
         _short_names(graph)
         return model
 
@@ -224,6 +225,8 @@ def _short_names(graph) -> None:
     TF's names are long, and quantization repeats each one in several Q/DQ nodes with suffixes:
     on MLPerf Tiny's ad01 they were 15% of the int8 file.
     """
+    if any(a.HasField("g") or len(a.graphs) for n in graph.node for a in n.attribute):
+        return  # subgraphs (Loop bodies) refer to outer names: leave every name as it is
     keep = {i.name for i in graph.input} | {o.name for o in graph.output} | {""}
     names: dict[str, str] = {}
 
@@ -242,21 +245,42 @@ def _short_names(graph) -> None:
         node.name = f"n{i}_{node.op_type}"
 
 
+def _outer_names(node) -> set[str]:
+    """Names a node's subgraphs (Loop, If, Scan bodies) take from the enclosing graph."""
+    out: set[str] = set()
+    for attr in node.attribute:
+        for g in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+            defined = {i.name for i in g.input} | {t.name for t in g.initializer}
+            for n in g.node:
+                defined.update(n.output)
+            for n in g.node:
+                out.update(i for i in n.input if i and i not in defined)
+                out.update(_outer_names(n) - defined)
+    return out
+
+
 def _toposort(graph) -> None:
-    """Reorder ``graph.node`` so that every node comes after the producers of its inputs."""
+    """Reorder ``graph.node`` so that every node comes after the producers of its inputs, including
+    the outer-scope names its subgraphs use (tf2onnx can emit a GRU's Loop before them)."""
+    nodes = list(graph.node)
     known = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
-    pending, ordered = list(graph.node), []
+    needs = [set(n.input) | _outer_names(n) for n in nodes]
+    produced = {o for n in nodes for o in n.output}
+    pending, ordered = list(range(len(nodes))), []
     while pending:
-        ready = [n for n in pending if all(i in known for i in n.input)]
-        if not ready:  # a cycle or an outer-scope name: keep the rest as it was
+        ready = [i for i in pending if all(x in known or x not in produced for x in needs[i])]
+        if not ready:  # a cycle: keep the rest as it was
             ordered += pending
             break
-        for n in ready:
-            ordered.append(n)
-            known.update(n.output)
-        pending = [n for n in pending if n not in ready]
+        for i in ready:
+            ordered.append(i)
+            known.update(nodes[i].output)
+        pending = [i for i in pending if i not in set(ready)]
+    copies = [type(nodes[0])() for _ in nodes] if nodes else []
+    for c, i in zip(copies, ordered, strict=True):
+        c.CopyFrom(nodes[i])
     del graph.node[:]
-    graph.node.extend(ordered)
+    graph.node.extend(copies)
 
 
 def _unsupported(message: str, log: list[str]) -> str:

@@ -154,11 +154,13 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int)
         if needs_calib:
             raise UsageError(
                 f"{', '.join(f'{f} {q}' for f, q in plan if q == 'int8')} needs calibration data",
-                hint="pass --calib DATA (an .npz, an image folder, a .csv or builtin:digits)",
+                hint="pass --calib DATA (an .npz, an image folder, a .csv, builtin:digits, or uniform:LO,HI for generated inputs)",
             )
         rng = np.random.default_rng(0)
         shape = (GENERATED_SAMPLES, *[d or 1 for d in want])
         return None, rng.uniform(0, 1, size=shape).astype(np.float32), "generated uniform(0,1) inputs"
+    if spec.startswith("uniform:"):
+        return _uniform_data(spec, want, parity_samples)
     ds = load_data(spec, image_size=(run.prep.image_size or [None])[0] if run else None)
     if run is None:
         prep = Preprocessing()  # a bare model: --calib data is taken as model-ready inputs
@@ -179,6 +181,22 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int)
     return calibration, parity, f"{spec} (test split, {len(parity)} samples)"
 
 
+def _uniform_data(spec: str, shape, parity_samples: int):
+    """``uniform:LO,HI``: seeded inputs shaped like the model's, uniform in [LO, HI]: for models that come
+    without data (calibration then covers the range you name; parity on such inputs is weaker evidence)."""
+    try:
+        lo, hi = (float(v) for v in spec.split(":", 1)[1].split(","))
+    except ValueError:
+        raise UsageError(f"--calib {spec} should be uniform:LO,HI, e.g. uniform:0,255") from None
+    if not lo < hi:
+        raise UsageError(f"--calib {spec}: LO must be below HI")
+    rng = np.random.default_rng(0)
+    dims = [d or 1 for d in shape]
+    calibration = rng.uniform(lo, hi, size=(200, *dims)).astype(np.float32)
+    parity = rng.uniform(lo, hi, size=(parity_samples, *dims)).astype(np.float32)
+    return calibration, parity, f"generated uniform({lo:g},{hi:g}) inputs ({len(parity)} held out)"
+
+
 def _export_one(exporter, source, staging, quant, calibration, options, parity_inputs, reference, classifier, min_agreement):
     from edgekit.artifact import Artifact
 
@@ -186,7 +204,7 @@ def _export_one(exporter, source, staging, quant, calibration, options, parity_i
     try:
         art = exporter.export(source, staging, quant=quant, calibration=calibration, options=options)
     except ExportError as e:
-        return Artifact(format=exporter.name, quant=quant, path="", status="export_failed", error=e.message,
+        return Artifact(format=exporter.name, quant=quant, path="", status="export_failed", error=str(e),
                         seconds=round(time.perf_counter() - t0, 2))
     art.seconds = round(time.perf_counter() - t0, 2)
     path = staging / art.path

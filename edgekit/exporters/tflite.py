@@ -45,42 +45,126 @@ class TFLiteExporter:
 
         tf = import_tensorflow()
 
-        converter = tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model_dir()))
         details = {"weights": "float32", "compute": "float32", "input_dtype": "float32", "output_dtype": "float32"}
-        if quant != "fp32":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quant == "fp16":
-            converter.target_spec.supported_types = [tf.float16]
-            details.update(weights="float16", compute="float32 (fp16 weights dequantized at load)")
-        elif quant == "dynamic":
-            details.update(weights="int8", compute="int8 where kernels allow, activations quantized at run time")
-        elif quant == "int8":
-            if calibration is None or len(calibration) == 0:
-                raise UsageError("int8 export needs calibration data", hint="pass --calib DATA")
-            samples = calibration[: options.calib_samples].astype(np.float32)
+        try:
+            flatbuffer = self._convert(tf, source.saved_model_dir(), quant, calibration, options, details)
+        except ExportError as e:
+            if not _needs_static_shapes(e.message) or source.framework not in ("keras3", "tf_keras"):
+                raise
+            # Recurrent layers: the converter turns their loop into TFLite ops only with static
+            # shapes, so the model is re-exported with batch 1 (what on-device inference uses).
+            flatbuffer = self._convert(tf, source.saved_model_dir(batch=1), quant, calibration, options, details)
+            details["batch"] = "fixed at 1: recurrent layers need static shapes in TFLite"
+        name = artifact_name(source, quant, self.suffix)
+        atomic_write_bytes(Path(out_dir) / name, flatbuffer)
+        return Artifact(format=self.name, quant=quant, path=name, details=details)
 
-            def representative():
-                for i in range(len(samples)):
-                    yield [samples[i : i + 1]]
+    @staticmethod
+    def _convert(tf, saved_model: Path, quant: str, calibration, options: ExportOptions, details: dict) -> bytes:
+        if quant != "int8":
+            return convert(tf, saved_model, quant, calibration, options, details)
+        # Full-integer calibration runs the model inside the converter, and can crash it (a
+        # recurrent layer's loop, seen: SIGSEGV). It runs in a child process, so a crash is an
+        # error here; then ops without int8 kernels are allowed to stay float, and the manifest says so.
+        if calibration is None or len(calibration) == 0:
+            raise UsageError("int8 export needs calibration data", hint="pass --calib DATA")
+        try:
+            return _convert_in_child(saved_model, calibration, options, details, float_fallback=False)
+        except ExportError as full:
+            try:
+                flatbuffer = _convert_in_child(saved_model, calibration, options, details, float_fallback=True)
+            except ExportError as mixed:
+                raise ExportError(f"{full.message}; with float fallback for ops without int8 kernels: {mixed.message}",
+                                  hint="--quant dynamic (int8 weights, float activations) is the int8 option for such "
+                                       "models, recurrent ones among them") from None
+            details["fallback"] = (f"full-integer conversion failed ({full.message}); ops without int8 kernels "
+                                   "run in float32, inputs and outputs are float32")
+            return flatbuffer
 
-            converter.representative_dataset = representative
+
+def convert(tf, saved_model: Path, quant: str, calibration, options: ExportOptions, details: dict,
+            float_fallback: bool = False) -> bytes:
+    """One TFLite conversion of ``saved_model``; fills ``details``. Used in-process and by the child worker."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    if quant != "fp32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quant == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+        details.update(weights="float16", compute="float32 (fp16 weights dequantized at load)")
+    elif quant == "dynamic":
+        details.update(weights="int8", compute="int8 where kernels allow, activations quantized at run time")
+    elif quant == "int8":
+        samples = calibration[: options.calib_samples].astype(np.float32)
+
+        def representative():
+            for i in range(len(samples)):
+                yield [samples[i : i + 1]]
+
+        converter.representative_dataset = representative
+        if float_fallback:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+            details.update(weights="int8", compute="int8 where int8 kernels exist, float32 elsewhere",
+                           input_dtype="float32", output_dtype="float32", calibration_samples=len(samples))
+        else:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             io = {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[options.int8_io]
             converter.inference_input_type = io
             converter.inference_output_type = io
             io_name = "float32" if options.int8_io == "float" else options.int8_io
-            details.update(
-                weights="int8", compute="int8", input_dtype=io_name, output_dtype=io_name,
-                calibration_samples=len(samples),
-            )
+            details.update(weights="int8", compute="int8", input_dtype=io_name, output_dtype=io_name,
+                           calibration_samples=len(samples))
+    if quant in ("int8", "dynamic"):
+        # Per-channel weight scales are the converter's default (better accuracy); per-tensor
+        # scales make smaller files for dense-heavy models (MLPerf ad01: 311 KB -> 272 KB).
+        if options.per_tensor:
+            converter._experimental_disable_per_channel = True
+            converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+        details["weight_scales"] = "per-tensor" if options.per_tensor else "per-channel"
+    try:
+        with captured_stderr_fd():
+            return converter.convert()
+    except Exception as e:
+        raise ExportError(f"TFLite converter failed for {quant}: {_converter_message(e)}") from None
+
+
+def _convert_in_child(saved_model: Path, calibration: np.ndarray, options: ExportOptions, details: dict, *,
+                      float_fallback: bool, timeout_s: float = 1800) -> bytes:
+    """Full-integer conversion in ``python -m edgekit.exporters.tflite_worker``: a crash is an ExportError."""
+    import dataclasses
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-tflite-") as tmp:
+        tmp = Path(tmp)
+        np.save(tmp / "calibration.npy", np.ascontiguousarray(calibration[: options.calib_samples], dtype=np.float32))
+        request = {"saved_model": str(saved_model), "calibration": str(tmp / "calibration.npy"),
+                   "out": str(tmp / "model.tflite"), "options": dataclasses.asdict(options), "float_fallback": float_fallback}
+        (tmp / "request.json").write_text(json.dumps(request))
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         try:
-            with captured_stderr_fd():
-                flatbuffer = converter.convert()
-        except Exception as e:
-            raise ExportError(f"TFLite converter failed for {quant}: {_converter_message(e)}") from None
-        name = artifact_name(source, quant, self.suffix)
-        atomic_write_bytes(Path(out_dir) / name, flatbuffer)
-        return Artifact(format=self.name, quant=quant, path=name, details=details)
+            proc = subprocess.run([sys.executable, "-m", "edgekit.exporters.tflite_worker", str(tmp / "request.json")],
+                                  capture_output=True, text=True, timeout=timeout_s, env=env, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise ExportError(f"the TFLite converter hung quantizing to int8 and was stopped after {timeout_s:.0f} s") from None
+        if proc.returncode < 0:
+            raise ExportError(f"the TFLite converter crashed ({signal.Signals(-proc.returncode).name}) quantizing to int8")
+        reply_path = tmp / "reply.json"
+        if not reply_path.is_file():
+            tail = (proc.stderr or "").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+            raise ExportError(f"the TFLite converter failed quantizing to int8: {tail[0][:300]}")
+        reply = json.loads(reply_path.read_text())
+        if not reply["ok"]:
+            raise ExportError(reply["error"])
+        details.update(reply["details"])
+        return (tmp / "model.tflite").read_bytes()
+
+
+def _needs_static_shapes(message: str) -> bool:
+    return "TensorListReserve" in message or "element_shape to be static" in message
 
 
 def _converter_message(e: Exception) -> str:

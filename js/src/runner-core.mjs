@@ -84,14 +84,36 @@ export function makeRunner(tf, host) {
     if (!model) throw new Error("no model loaded");
   }
 
-  function predictSync(x) {
-    // execute() is synchronous for graphs without control flow; dataSync() waits for the result
-    // on every backend, so a timed call covers the whole inference.
-    const y = model.execute(x);
+  // Graphs with control flow (a recurrent layer's while loop) only run with executeAsync();
+  // the first call finds out, and every later call uses the same path.
+  let asyncMode = false;
+
+  function read(y) {
+    // dataSync() waits for the result on every backend, so a timed call covers the whole inference.
     const out = y.dataSync();
     const shape = y.shape;
     y.dispose();
     return {out, shape};
+  }
+
+  function predictSync(x) {
+    return read(model.execute(x));
+  }
+
+  async function predict(x) {
+    if (!asyncMode) {
+      try {
+        return predictSync(x);
+      } catch (e) {
+        if (!/executeAsync/.test(String(e && e.message))) throw e;
+        asyncMode = true;
+      }
+    }
+    try {
+      return read(await model.executeAsync(x));
+    } catch (e) {
+      throw new Error(`TF.js cannot run this graph's control flow (a recurrent layer's while loop): ${e.message || e}`);
+    }
   }
 
   async function run(req) {
@@ -113,7 +135,7 @@ export function makeRunner(tf, host) {
         rows = fixed;
       }
       const x = tf.tensor(slice, [rows, ...shape.slice(1)], "float32");
-      const {out, shape: ys} = predictSync(x);
+      const {out, shape: ys} = await predict(x);
       x.dispose();
       const perOut = ys.slice(1).reduce((a, b) => a * b, 1);
       chunks.push(out.subarray(0, n * perOut));
@@ -134,11 +156,14 @@ export function makeRunner(tf, host) {
     const data = new Float32Array(rows * per);
     for (let r = 0; r < rows; r++) data.set(req.data.subarray(0, per), r * per);
     const x = tf.tensor(data, [rows, ...req.shape.slice(1)], "float32");
-    return {x, invoke: () => predictSync(x)};
+    return {x, invoke: () => predictSync(x), invokeAsync: () => predict(x)};
   }
 
   async function time(req) {
-    const {x, invoke} = bind(req);
+    const {x, invoke: invokeSync, invokeAsync} = bind(req);
+    await invokeAsync();  // settles asyncMode
+    if (asyncMode) return timeAsync(req, x, invokeAsync);
+    const invoke = invokeSync;
     try {
       for (let i = 0; i < (req.warmup ?? 10); i++) invoke();
       const runs = req.runs ?? 100;
@@ -160,12 +185,34 @@ export function makeRunner(tf, host) {
     }
   }
 
+  async function timeAsync(req, x, invoke) {
+    try {
+      for (let i = 0; i < (req.warmup ?? 10); i++) await invoke();
+      const runs = req.runs ?? 100;
+      const minMs = (req.min_time_s ?? 0.5) * 1000;
+      const maxMs = (req.max_time_s ?? 30) * 1000;
+      const samples = [];
+      const start = host.now();
+      for (;;) {
+        const a = host.now();
+        await invoke();
+        const b = host.now();
+        samples.push(b - a);
+        if (samples.length >= runs && b - start >= minMs) break;
+        if (samples.length >= 100000 || (b - start >= maxMs && samples.length >= 1)) break;
+      }
+      return {samples_ms: samples, async: true};
+    } finally {
+      x.dispose();
+    }
+  }
+
   async function first(req) {
     // The first inference after load: kernels compile, buffers are allocated.
-    const {x, invoke} = bind(req);
+    const {x, invokeAsync} = bind(req);
     try {
       const t0 = host.now();
-      invoke();
+      await invokeAsync();
       return {first_ms: host.now() - t0};
     } finally {
       x.dispose();

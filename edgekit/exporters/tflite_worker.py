@@ -1,0 +1,45 @@
+"""Child process for full-integer TFLite conversion: ``python -m edgekit.exporters.tflite_worker REQUEST.json``.
+
+Calibration runs the model inside the converter, and the converter can crash on it (seen:
+SIGSEGV on a Keras LSTM). Running it here turns a crash into an export error in the parent.
+The reply (``reply.json`` beside the request) says ok, or the converter's error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv: list[str]) -> int:
+    req_path = Path(argv[1])
+    req = json.loads(req_path.read_text())
+    from edgekit.errors import EdgekitError
+    from edgekit.exporters.base import ExportOptions
+    from edgekit.exporters.tflite import convert
+    from edgekit.tf_env import import_tensorflow
+
+    details: dict = {}
+    try:
+        tf = import_tensorflow()
+        calibration = np.load(req["calibration"], allow_pickle=False)
+        flatbuffer = convert(tf, Path(req["saved_model"]), "int8", calibration, ExportOptions(**req["options"]), details,
+                             float_fallback=req["float_fallback"])
+        Path(req["out"]).write_bytes(flatbuffer)
+        reply = {"ok": True, "details": details}
+    except EdgekitError as e:
+        reply = {"ok": False, "error": e.message}
+    except Exception as e:  # the converter's own exceptions: say what it said
+        reply = {"ok": False, "error": f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"}
+    tmp = req_path.with_name("reply.json.partial")
+    tmp.write_text(json.dumps(reply))
+    os.replace(tmp, req_path.with_name("reply.json"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
