@@ -80,3 +80,20 @@ def test_recurrent_models_export_with_parity_and_say_what_they_cannot(sequences,
     assert tfjs.status == "validation_failed" and "control flow (a recurrent layer's while loop)" in tfjs.error
     m = Manifest.load(tmp_path / "out")
     assert all((tmp_path / "out" / a.path).exists() for a in m.artifacts if a.ok)
+
+
+def test_inspect_names_layers_operators_and_what_a_format_cannot_take(sequences, digits_run):
+    from conftest import edgekit_cli
+
+    r = edgekit_cli("inspect", digits_run)
+    assert r.returncode == 0, r.stderr
+    assert "1,035,520 MACs" in r.stdout and "Conv2D" in r.stdout and "every operator is supported" in r.stdout
+    models, _ = sequences
+    r = edgekit_cli("inspect", models["gru"], "--json")
+    import json
+
+    info = json.loads(r.stdout)
+    assert info["operators"]["While"]["tfjs"] is False and info["operators"]["While"]["tflite"] is True
+    assert any(b.startswith("While (in bidirectional") for b in info["blockers"]["tfjs"]), info["blockers"]
+    r = edgekit_cli("inspect", "nope.keras")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1

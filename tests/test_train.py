@@ -84,6 +84,14 @@ def test_custom_model_file_trains_exports_and_benches(tmp_path):
     rows = json.loads((tmp_path / "b.json").read_text())["rows"]
     assert [row["runtime"] for row in rows] == ["keras", "litert", "litert"]
     assert all(row["accuracy"] > 0.6 for row in rows)
+    # the custom layer also goes to ONNX and TF.js, with parity, and inspect names it
+    r = edgekit_cli("export", run, "--format", "onnx,tfjs", "--quant", "fp32", "--out", tmp_path / "exp2")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = edgekit_cli("inspect", run, "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert "Gain" in [layer["type"] for layer in info["layers"]] and info["formats"] == {"tflite": True, "onnx": True, "tfjs": True}
+    assert info["macs"] == 64 * 32 + 32 * 10 and info["params"] == 64 * 32 + 32 + 32 * 10 + 10
 
 
 def test_model_file_without_build_model(tmp_path):

@@ -44,6 +44,7 @@ def _root(
 from edgekit.cli import bench as _bench  # noqa: E402
 from edgekit.cli import check as _check  # noqa: E402
 from edgekit.cli import export as _export  # noqa: E402
+from edgekit.cli import inspect as _inspect  # noqa: E402
 from edgekit.cli import package as _package  # noqa: E402
 from edgekit.cli import profiles as _profiles  # noqa: E402
 from edgekit.cli import train as _train  # noqa: E402
@@ -74,6 +75,7 @@ app.command("export", help=_help(_export.HELP), no_args_is_help=True)(_export.ex
 app.command("bench", help=_help(_bench.HELP), no_args_is_help=True)(_bench.bench)
 app.command("check", help=_help(_check.CHECK_HELP), no_args_is_help=True)(_check.check)
 app.command("baseline", help=_help(_check.BASELINE_HELP), no_args_is_help=True)(_check.baseline)
+app.command("inspect", help=_help(_inspect.HELP), no_args_is_help=True)(_inspect.inspect)
 app.command("package", help=_help(_package.PACKAGE_HELP), no_args_is_help=True)(_package.package)
 app.command("serve", help=_help(_package.SERVE_HELP), no_args_is_help=True)(_package.serve)
 app.add_typer(_profiles.app, name="profiles")

@@ -1,0 +1,60 @@
+"""``edgekit inspect MODEL``: what a model is made of, and which formats can take it, before converting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+HELP = """Show a model's layers, operators, parameters and MACs, and which formats and runtimes can take
+each operator, before any conversion.
+
+Example: edgekit inspect runs/demo
+"""
+
+
+def inspect(
+    model: Path = typer.Argument(..., help="A .keras, Keras 2 .h5, SavedModel or run folder."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    unsafe: bool = typer.Option(False, "--unsafe", help="Allow Python code (Lambda layers) in .keras files you trust."),
+) -> int:
+    from rich.table import Table
+
+    from edgekit.cli.output import console, quiet_tensorflow
+    from edgekit.inspect_model import inspect_model
+
+    quiet_tensorflow()
+    info = inspect_model(model, safe_mode=not unsafe)
+    if json_out:
+        import json
+
+        print(json.dumps(info, indent=2))
+        return 0
+    con = console(width=120)
+    params = f"{info['params']:,}" if info["params"] is not None else "-"
+    macs = f"{info['macs']:,}" if info["macs"] else "-"
+    con.print(f"[bold]{model}[/bold] ({info['kind']}, {info['framework']}): input {info['input_shape']}, "
+              f"output {info['output_shape']}, {params} parameters, {macs} MACs per inference")
+    if info["layers"]:
+        t = Table(title="layers")
+        for c in ("layer", "type", "output shape", "params"):
+            t.add_column(c, justify="right" if c == "params" else "left")
+        for layer in info["layers"]:
+            t.add_row(layer["name"], layer["type"], str(layer["output_shape"]), f"{layer['params']:,}")
+        con.print(t)
+    t = Table(title="operators (frozen TF graph, batch 1)")
+    for c in ("operator", "count", "used by", "tflite", "onnx", "tfjs"):
+        t.add_column(c, justify="right" if c == "count" else "left")
+    mark = {True: "yes", False: "[red]NO[/red]"}
+    for op, o in info["operators"].items():
+        t.add_row(op, str(o["count"]), ", ".join(o["layers"]), mark[o["tflite"]], mark[o["onnx"]], mark[o["tfjs"]])
+    con.print(t)
+    for fmt, blockers in info["blockers"].items():
+        runtimes = ", ".join(info["runtimes"][fmt])
+        if blockers:
+            con.print(f"{fmt} ({runtimes}): cannot take {', '.join(blockers)}", highlight=False)
+        else:
+            con.print(f"{fmt} ({runtimes}): every operator is supported", highlight=False)
+    con.print("tflite support is edgekit's list of TF ops that become TFLite builtins; `edgekit export` is the proof.",
+              highlight=False)
+    return 0

@@ -1,0 +1,127 @@
+"""``edgekit inspect MODEL``: layers, operators, parameters, MACs, and which formats can take each operator.
+
+Before any conversion: the model's TF graph (frozen, batch 1) is read, and each operator is
+looked up in what each converter declares it handles: the TF.js converter's op lists (shipped in
+``tensorflowjs/op_list``), tf2onnx's handler registry, and for TFLite a list of TF operators that
+legalize to TFLite builtin ops (curated here: the converter publishes no list; conversion is
+the proof, and `edgekit export` runs it).
+
+Example:
+    >>> info = inspect_model("runs/demo")                 # doctest: +SKIP
+    >>> info["macs"], info["operators"]["Conv2D"]["tflite"]   # doctest: +SKIP
+    (1035520, True)
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+# TF operators the TFLite converter legalizes to builtin ops (TF 2.21), for the common layers.
+TFLITE_BUILTIN_TF_OPS = frozenset("""
+Abs Add AddV2 AvgPool BatchMatMul BatchMatMulV2 BatchMatMulV3 BiasAdd Cast Ceil ConcatV2 Conv2D Conv2DBackpropInput Conv3D
+Cos Cumsum DepthToSpace DepthwiseConv2dNative Einsum Elu Equal Erf Exp ExpandDims Fill Floor FloorDiv FloorMod
+FusedBatchNormV3 GatherV2 Gelu Greater GreaterEqual Identity IdentityN LeakyRelu Less LessEqual Log LogSoftmax LogicalAnd
+LogicalNot LogicalOr MatMul Max MaxPool Maximum Mean Min Minimum MirrorPad Mul Neg NotEqual Pack Pad PadV2 Pow Prod
+RandomUniform Range Rank RealDiv Relu Relu6 Reshape ResizeBilinear ResizeNearestNeighbor ReverseV2 Round Rsqrt Select
+SelectV2 Selu Shape Sigmoid Sign Sin Slice Softmax Softplus SpaceToDepth Split SplitV Sqrt Square SquaredDifference Squeeze
+StopGradient StridedSlice Sub Sum Tanh Tile TopKV2 Transpose Unpack Where While ZerosLike OnesLike
+TensorListReserve TensorListFromTensor TensorListGetItem TensorListSetItem TensorListStack TensorListLength
+TensorListElementShape Enter Exit Merge Switch NextIteration LoopCond StatelessWhile PartitionedCall
+StatefulPartitionedCall Placeholder Const NoOp ReadVariableOp
+""".split())
+# Operators a converter accepts but whose result does not run, as found here (format -> op -> why).
+KNOWN_FAILURES = {
+    "tfjs": {op: "converts, but TF.js 4.22 cannot run the loop (seen with Keras LSTM and GRU)"
+             for op in ("While", "StatelessWhile")},
+}
+# Operators that are graph plumbing, not computation: not listed.
+_PLUMBING = {"Placeholder", "Const", "NoOp", "Identity", "IdentityN", "ReadVariableOp"}
+
+
+def _tfjs_ops() -> set[str]:
+    import importlib.util
+
+    spec = importlib.util.find_spec("tensorflowjs")
+    if spec is None or not spec.submodule_search_locations:
+        return set()
+    ops: set[str] = set()
+    for f in (Path(next(iter(spec.submodule_search_locations))) / "op_list").glob("*.json"):
+        ops.update(e["tfOpName"] for e in json.loads(f.read_text()))
+    return ops
+
+
+def _onnx_ops() -> set[str]:
+    try:
+        import tf2onnx.onnx_opset  # noqa: F401  (registers the handlers)
+        from tf2onnx.handler import tf_op
+    except ImportError:
+        return set()
+    ops: set[str] = set()
+    for opset in tf_op.get_opsets().get("", []):
+        ops.update(opset.keys())
+    return ops
+
+
+def _frozen_ops(source) -> tuple[Counter, dict[str, list[str]]]:
+    """Operator counts of the frozen batch-1 graph, and for each op type the layers (name scopes) using it."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    from edgekit.tf_env import import_tensorflow
+
+    tf = import_tensorflow()
+    shape = [1, *[d or 1 for d in source.input_shape]]
+    fn = tf.function(source.call).get_concrete_function(tf.TensorSpec(shape, tf.float32))
+    # lower_control_flow=False keeps a recurrent layer's loop as the While op the converters see.
+    graph_def = convert_variables_to_constants_v2(fn, lower_control_flow=False).graph.as_graph_def()
+    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+    counts: Counter = Counter()
+    where: dict[str, list[str]] = {}
+    for n in nodes:
+        if n.op in _PLUMBING:
+            continue
+        counts[n.op] += 1
+        scope = n.name.split("/")
+        layer = scope[1] if len(scope) > 2 else scope[0]
+        if layer not in where.setdefault(n.op, []) and len(where[n.op]) < 5:
+            where[n.op].append(layer)
+    return counts, where
+
+
+def inspect_model(model: str | Path, *, safe_mode: bool = True) -> dict[str, Any]:
+    from edgekit.macs import graph_macs
+    from edgekit.source_model import load_source
+
+    source = load_source(model, safe_mode=safe_mode)
+    try:
+        layers = []
+        km = source.keras_model if source.framework in ("keras3", "tf_keras") else None
+        for layer in getattr(km, "layers", []) or []:
+            try:
+                out = layer.output.shape
+                out_shape = [d for d in (out.as_list() if hasattr(out, "as_list") else out)]
+            except Exception:
+                out_shape = None
+            layers.append({"name": layer.name, "type": type(layer).__name__, "output_shape": out_shape,
+                           "params": int(layer.count_params())})
+        counts, where = _frozen_ops(source)
+        tfjs, onnx = _tfjs_ops(), _onnx_ops()
+        operators = {op: {"count": n, "layers": where.get(op, []), "tflite": op in TFLITE_BUILTIN_TF_OPS,
+                          "onnx": op in onnx, "tfjs": op in tfjs and op not in KNOWN_FAILURES["tfjs"]}
+                     for op, n in counts.most_common()}
+        params = sum(layer["params"] for layer in layers) if layers else None
+        formats = {f: all(o[f] for o in operators.values()) for f in ("tflite", "onnx", "tfjs")}
+        return {
+            "model": str(model), "kind": source.kind, "framework": source.framework,
+            "input_shape": [None, *source.input_shape], "output_shape": [None, *source.output_shape],
+            "params": params, "macs": graph_macs(source), "layers": layers, "operators": operators,
+            "formats": formats,
+            "runtimes": {"tflite": ["litert"], "onnx": ["onnxruntime"], "tfjs": ["tfjs-node", "tfjs-browser"]},
+            "blockers": {f: [f"{op} (in {', '.join(o['layers']) or 'the graph'})"
+                             + (f": {KNOWN_FAILURES[f][op]}" if op in KNOWN_FAILURES.get(f, {}) else "")
+                             for op, o in operators.items() if not o[f]] for f in ("tflite", "onnx", "tfjs")},
+        }
+    finally:
+        source.close()
