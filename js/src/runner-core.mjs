@@ -161,11 +161,11 @@ export function makeRunner(tf, host) {
 
   async function time(req) {
     const {x, invoke: invokeSync, invokeAsync} = bind(req);
-    await invokeAsync();  // settles asyncMode
-    if (asyncMode) return timeAsync(req, x, invokeAsync);
-    const invoke = invokeSync;
     try {
-      for (let i = 0; i < (req.warmup ?? 10); i++) invoke();
+      await invokeAsync();  // settles asyncMode
+      // Sync graphs are timed without an await per call; control-flow graphs need one.
+      const call = asyncMode ? invokeAsync : invokeSync;
+      for (let i = 0; i < (req.warmup ?? 10); i++) if (asyncMode) await call(); else call();
       const runs = req.runs ?? 100;
       const minMs = (req.min_time_s ?? 0.5) * 1000;
       const maxMs = (req.max_time_s ?? 30) * 1000;
@@ -173,35 +173,14 @@ export function makeRunner(tf, host) {
       const start = host.now();
       for (;;) {
         const a = host.now();
-        invoke();
+        const r = call();
+        if (asyncMode) await r;
         const b = host.now();
         samples.push(b - a);
         if (samples.length >= runs && b - start >= minMs) break;
         if (samples.length >= 100000 || (b - start >= maxMs && samples.length >= 1)) break;
       }
-      return {samples_ms: samples};
-    } finally {
-      x.dispose();
-    }
-  }
-
-  async function timeAsync(req, x, invoke) {
-    try {
-      for (let i = 0; i < (req.warmup ?? 10); i++) await invoke();
-      const runs = req.runs ?? 100;
-      const minMs = (req.min_time_s ?? 0.5) * 1000;
-      const maxMs = (req.max_time_s ?? 30) * 1000;
-      const samples = [];
-      const start = host.now();
-      for (;;) {
-        const a = host.now();
-        await invoke();
-        const b = host.now();
-        samples.push(b - a);
-        if (samples.length >= runs && b - start >= minMs) break;
-        if (samples.length >= 100000 || (b - start >= maxMs && samples.length >= 1)) break;
-      }
-      return {samples_ms: samples, async: true};
+      return {samples_ms: samples, async: asyncMode};
     } finally {
       x.dispose();
     }
