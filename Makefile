@@ -6,7 +6,7 @@ STAMP := $(VENV)/.edgekit-installed
 JS_STAMP := js/node_modules/.edgekit-installed
 RUN ?= runs/demo
 
-.PHONY: install chromium demo test bench lint clean
+.PHONY: install chromium demo test bench fuzz lint clean
 
 install: $(STAMP) $(JS_STAMP) chromium
 
@@ -46,6 +46,11 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
+
+# Bounded fuzzing of the loaders of untrusted files (not part of make test): FUZZ_EXAMPLES=200.
+fuzz: install
+	$(BIN)/python -m pip install -q "hypothesis>=6.100"
+	$(BIN)/python -m pytest -q -p no:cacheprovider fuzz
 
 lint: install
 	$(BIN)/ruff check edgekit tests benchmarks

@@ -71,14 +71,16 @@ class Manifest:
 
     @classmethod
     def load(cls, folder: Path) -> Manifest:
-        d = read_json(Path(folder) / MANIFEST_NAME, what="Manifest")
-        if not isinstance(d, dict) or "artifacts" not in d:
-            raise InputError(f"{Path(folder) / MANIFEST_NAME} is not an edgekit manifest", hint="re-run `edgekit export`")
+        where = Path(folder) / MANIFEST_NAME
+        d = read_json(where, what="Manifest")
+        bad = _manifest_problem(d)
+        if bad:
+            raise InputError(f"{where} is not an edgekit manifest: {bad}", hint="re-run `edgekit export`")
         return cls(
-            source=d.get("source", {}),
+            source=d.get("source") or {},
             artifacts=[Artifact.from_dict(a) for a in d["artifacts"]],
             run=d.get("run"),
-            versions=d.get("versions", {}),
+            versions=d.get("versions") or {},
         )
 
     def merge(self, newer: Manifest) -> Manifest:
@@ -86,3 +88,25 @@ class Manifest:
         paths = {a.path for a in newer.artifacts}
         kept = [a for a in self.artifacts if a.path not in paths]
         return Manifest(newer.source, kept + newer.artifacts, newer.run, newer.versions)
+
+
+def _manifest_problem(d: Any) -> str | None:
+    """What is wrong with a manifest read from disk (it may come from anywhere), or None."""
+    if not isinstance(d, dict) or not isinstance(d.get("artifacts"), list):
+        return "no 'artifacts' list"
+    for key, kind in (("source", dict), ("run", dict), ("versions", dict)):
+        if d.get(key) is not None and not isinstance(d[key], kind):
+            return f"'{key}' should be a mapping"
+    for i, a in enumerate(d["artifacts"]):
+        if not isinstance(a, dict):
+            return f"artifact {i} is not a mapping"
+        for key in ("format", "quant", "path"):
+            if not isinstance(a.get(key), str):
+                return f"artifact {i} has no '{key}' string"
+        p = Path(a["path"])
+        if p.is_absolute() or ".." in p.parts:
+            return f"artifact {i} path '{a['path']}' leaves the manifest's folder"
+        for key in ("parity", "details"):
+            if a.get(key) is not None and not isinstance(a[key], dict):
+                return f"artifact {i} '{key}' should be a mapping"
+    return None

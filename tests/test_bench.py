@@ -56,3 +56,16 @@ def test_authors_int8_file_runs_with_generated_inputs(tmp_path):
 def test_wrong_data_shape_is_a_usage_error(digits_export):
     r = edgekit_cli("bench", digits_export / "model_fp32.tflite", "--data", str(mlperf("calibration_samples.npz")))
     assert r.returncode == 2 and "shape" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_manifest_naming_files_outside_its_folder_is_refused(digits_export, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "exp"
+    shutil.copytree(digits_export, folder)
+    m = json.loads((folder / "manifest.json").read_text())
+    m["artifacts"][0]["path"] = "../../../etc/passwd"
+    (folder / "manifest.json").write_text(json.dumps(m))
+    r = edgekit_cli("bench", folder)
+    assert r.returncode == 2 and "leaves the manifest's folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1
