@@ -53,7 +53,7 @@ fuzz: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider fuzz
 
 lint: install
-	$(BIN)/ruff check edgekit tests benchmarks
+	$(BIN)/ruff check edgekit tests benchmarks fuzz
 
 clean:
 	rm -rf runs .pytest_cache
