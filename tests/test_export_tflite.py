@@ -139,3 +139,14 @@ def test_interrupt_mid_export_leaves_nothing(digits_run, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         export_model(digits_run, ["tflite"], ["fp32", "fp16"], out, log=lambda s: None)
     assert not out.exists()
+
+
+def test_staging_left_by_a_crashed_export_is_cleaned_up(digits_run, tmp_path):
+    """A converter crash kills the process before it can clean up; the next export removes what it left."""
+    out = tmp_path / "exp"
+    stale = out / ".edgekit-staging-4194399"  # above Linux's largest pid: that process cannot be alive
+    stale.mkdir(parents=True)
+    (stale / "model_fp32.tflite").write_bytes(b"half")
+    r = edgekit_cli("export", digits_run, "--format", "tflite", "--quant", "fp32", "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_fp32.tflite"]

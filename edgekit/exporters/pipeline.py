@@ -73,6 +73,7 @@ def export_model(
         calibration, parity_inputs, data_note = _data_for(source, calib, plan, parity_samples)
         created_out = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
+        _remove_stale_staging(out)
         staging = out / f".edgekit-staging-{os.getpid()}"
         staging.mkdir(exist_ok=True)
         try:
@@ -124,6 +125,24 @@ def export_model(
         return manifest
     finally:
         source.close()
+
+
+def _remove_stale_staging(out: Path) -> None:
+    """Remove staging folders left in OUT by an export that died (a converter crash kills the
+    process before it can clean up); a folder of a process still running is left alone."""
+    for d in out.glob(".edgekit-staging-*"):
+        try:
+            pid = int(d.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's live process
 
 
 def _move_into_place(src: Path, dst: Path) -> None:
