@@ -150,3 +150,16 @@ def test_staging_left_by_a_crashed_export_is_cleaned_up(digits_run, tmp_path):
     r = edgekit_cli("export", digits_run, "--format", "tflite", "--quant", "fp32", "--out", out)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_fp32.tflite"]
+
+
+def test_a_converter_crash_costs_one_artifact_not_the_export(digits_run, tmp_path):
+    """A converter that dies from a signal (fault injected: SIGSEGV while converting tflite fp16)."""
+    out = tmp_path / "exp"
+    r = edgekit_cli("export", digits_run, "--format", "tflite,onnx", "--quant", "fp32,fp16", "--out", out,
+                    env={"EDGEKIT_FAULT_INJECT": "tflite:fp16"})
+    assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr
+    assert "the converter crashed (SIGSEGV)" in r.stdout
+    arts = {(a.format, a.quant): a for a in Manifest.load(out).artifacts}
+    assert arts[("tflite", "fp16")].status == "export_failed" and "crashed (SIGSEGV)" in arts[("tflite", "fp16")].error
+    assert all(arts[k].ok for k in (("tflite", "fp32"), ("onnx", "fp32"), ("onnx", "fp16")))
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_fp16.onnx", "model_fp32.onnx", "model_fp32.tflite"]

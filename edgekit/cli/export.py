@@ -43,21 +43,19 @@ def export(
     quants = parse_choices(quant, all_quant_modes(formats), what="quant mode", flag="--quant")
     out = out or model.parent / f"{model.name.removesuffix(model.suffix) or model.name}_export"
 
-    from edgekit.cli.output import console, quiet_tensorflow, status
-
-    quiet_tensorflow()
+    from edgekit.cli.output import console
     from edgekit.exporters.base import ExportOptions
-    from edgekit.exporters.pipeline import export_model
+    from edgekit.exporters.supervised import export_supervised
     from edgekit.files import atomic_write_json
 
     con = console()
-    manifest = export_model(
+    # In a child process: a converter that crashes costs one artifact, not the whole command.
+    manifest = export_supervised(
         model, formats, quants, out, calib=calib,
         options=ExportOptions(calib_samples=calib_samples, int8_io=int8_io, opset=opset, batch=batch,
                               fp16_io=fp16_io, per_tensor=per_tensor, calib_method=calib_method),
         parity_samples=parity_samples, min_agreement=min_agreement, safe_mode=not unsafe,
         log=lambda line: con.print(line, style=None if "success" in line else "bold red"),
-        progress=status,
     )
     if json_out:
         atomic_write_json(json_out, manifest.to_dict())

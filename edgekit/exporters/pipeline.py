@@ -52,6 +52,8 @@ def export_model(
     safe_mode: bool = True,
     log: Callable[[str], None] = print,
     progress: Callable[[str], object] | None = None,
+    on_start: Callable[[str, str], None] | None = None,
+    failed_before: dict[tuple[str, str], str] | None = None,
 ) -> Manifest:
     """Export ``model`` to each format x quant into ``out``; returns the written manifest."""
     options = options or ExportOptions()
@@ -81,6 +83,16 @@ def export_model(
             classifier = is_classifier(reference)
             artifacts = []
             for fmt, quant in plan:
+                if failed_before and (fmt, quant) in failed_before:  # crashed an earlier attempt (supervised.py)
+                    from edgekit.artifact import Artifact
+
+                    art = Artifact(format=fmt, quant=quant, path="", status="export_failed",
+                                   error=failed_before[(fmt, quant)], seconds=0.0)
+                    artifacts.append(art)
+                    log(_summary_line(art, out))
+                    continue
+                if on_start:
+                    on_start(fmt, quant)
                 label = f"{fmt} {quant}"
                 ctx = progress(f"exporting {label}") if progress else None
                 if ctx is not None:
