@@ -145,3 +145,15 @@ def test_mobilenet_v2_estimate_on_raspberry_pi_4_lands_near_the_published_44_ms(
     row = next(r for r in report["rows"] if r["profile"] == "raspberry-pi-4")
     assert row["macs"] == pytest.approx(300.8e6, rel=0.01)
     assert 44 * 0.7 <= row["estimate"]["latency_ms"] <= 44 * 1.3, row["estimate"]
+
+
+def test_a_model_larger_than_the_devices_memory_is_not_run_there(digits_export, tmp_path):
+    board = tmp_path / "tiny.yaml"
+    board.write_text(open(load_profile("raspberry-pi-4").path).read().replace("name: raspberry-pi-4", "name: tiny")
+                     .replace("memory_mb: 1024", "memory_mb: 0.1"))
+    r = edgekit_cli("bench", digits_export / "model_fp32.tflite", "--profile", f"host,{board}", "--repeats", "1",
+                    "--json", tmp_path / "b.json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "b.json").read_text())
+    assert [row["profile"] for row in report["rows"]] == ["host", "host"]
+    assert any("is larger than the device's memory (0.1 MB): not run" in n for n in report["notes"])

@@ -64,6 +64,10 @@ def plan(targets: list[BenchTarget], profiles: list[Profile], *, threads: int | 
             if not ok or t.format not in profile.formats:
                 skipped.append(t)
                 continue
+            if profile.memory_mb and t.size_bytes / 1e6 > profile.memory_mb:
+                notes.append(f"{profile.name}: {t.name} ({t.size_bytes / 1e6:.0f} MB) is larger than the device's memory "
+                             f"({profile.memory_mb:g} MB): not run for this profile")
+                continue
             used = min(profile.threads or threads or 1, host_cores())
             jobs.append(Job(profile, dataclasses.replace(t, runtime=ok[0], notes=list(t.notes)), used))
         if skipped:
