@@ -1,0 +1,108 @@
+"""Bad input over every command: one line naming the problem, a non-zero exit, no traceback, nothing written.
+
+Each case builds its input in a fresh folder, runs the real CLI, and checks the four promises.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from conftest import edgekit_cli
+
+
+def _corrupt(src, dst, how):
+    data = src.read_bytes()
+    dst.write_bytes({"truncated": data[: len(data) // 3], "flipped": bytes(b ^ 0xFF if i % 97 == 0 else b for i, b in enumerate(data)),
+                     "empty": b"", "random": os.urandom(2048)}[how])
+    return dst
+
+
+def _cases(digits_run, digits_export, t):
+    """(command, args) pairs; ``t`` is a fresh folder; OUT paths live under t/out*."""
+    tfl = digits_export / "model_fp32.tflite"
+    nan = t / "nan.npz"
+    import numpy as np
+
+    x = np.random.default_rng(0).uniform(0, 16, (20, 8, 8, 1)).astype(np.float32)
+    x[3, 2, 2, 0] = np.nan
+    np.savez(nan, x_train=x, x_test=x)
+    wrong = t / "wrong.npz"
+    np.savez(wrong, x_train=np.zeros((10, 5, 5, 3), np.float32), x_test=np.zeros((10, 5, 5, 3), np.float32))
+    badyaml = t / "bad.yaml"
+    badyaml.write_text("name: [b\n")
+    ro = t / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    return {
+        "train missing data": ["train", "cnn", "--data", t / "nope.npz", "--out", t / "out1"],
+        "train unknown recipe": ["train", "cnnn", "--data", "builtin:digits", "--out", t / "out2"],
+        "train folder as file": ["train", "cnn", "--data", t, "--out", t / "out3"],
+        "export missing model": ["export", t / "missing.keras", "--out", t / "out4"],
+        "export empty .keras": ["export", _corrupt(tfl, t / "empty.keras", "empty"), "--out", t / "out5"],
+        "export random .keras": ["export", _corrupt(tfl, t / "random.keras", "random"), "--out", t / "out6"],
+        "export truncated .h5": ["export", _corrupt(tfl, t / "trunc.h5", "truncated"), "--out", t / "out7"],
+        "export NaN calibration": ["export", digits_run, "--quant", "int8", "--calib", nan, "--out", t / "out8"],
+        "export wrong-shape calibration": ["export", digits_run, "--quant", "int8", "--calib", wrong, "--out", t / "out9"],
+        "export unwritable out": ["export", digits_run, "--out", ro / "sub"],
+        "export unknown flag": ["export", digits_run, "--quantt", "int8", "--out", t / "out10"],
+        "export bad uniform calib": ["export", digits_run, "--quant", "int8", "--calib", "uniform:5,1", "--out", t / "out11"],
+        "bench truncated .tflite": ["bench", _corrupt(tfl, t / "trunc.tflite", "truncated")],
+        "bench bit-flipped .tflite": ["bench", _corrupt(tfl, t / "flip.tflite", "flipped")],
+        "bench random .onnx": ["bench", _corrupt(tfl, t / "rand.onnx", "random")],
+        "bench empty model.json": ["bench", _empty_tfjs(t)],
+        "bench wrong data shape": ["bench", tfl, "--data", wrong],
+        "bench bad profile YAML": ["bench", tfl, "--profile", badyaml],
+        "bench unknown profile": ["bench", tfl, "--profile", "raspberry-pi-6"],
+        "bench zero runs": ["bench", tfl, "--runs", "0"],
+        "inspect missing": ["inspect", t / "missing.keras"],
+        "inspect .tflite": ["inspect", tfl],
+        "profiles show missing file": ["profiles", "show", t / "nope.yaml"],
+        "check missing report": ["check", t / "nope.json", "--baseline", t / "b.json"],
+        "check not a report": ["check", _text(t / "r.json", "[1, 2]"), "--baseline", t / "b.json"],
+        "baseline not JSON": ["baseline", _text(t / "r2.json", "{oops"), "--out", t / "out12.json"],
+        "package unknown target": ["package", tfl, "--target", "watch", "--out", t / "out13"],
+        "package missing artifact": ["package", t / "nope.tflite", "--target", "rpi", "--out", t / "out14"],
+        "serve not a package": ["serve", t],
+    }
+
+
+def _text(path, text):
+    path.write_text(text)
+    return path
+
+
+def _empty_tfjs(t):
+    d = t / "empty_tfjs"
+    d.mkdir()
+    (d / "model.json").write_text("")
+    return d
+
+
+CASES = ["train missing data", "train unknown recipe", "train folder as file", "export missing model",
+         "export empty .keras", "export random .keras", "export truncated .h5", "export NaN calibration",
+         "export wrong-shape calibration", "export unwritable out", "export unknown flag", "export bad uniform calib",
+         "bench truncated .tflite", "bench bit-flipped .tflite", "bench random .onnx", "bench empty model.json",
+         "bench wrong data shape", "bench bad profile YAML", "bench unknown profile", "bench zero runs", "inspect missing",
+         "inspect .tflite", "profiles show missing file", "check missing report", "check not a report",
+         "baseline not JSON", "package unknown target", "package missing artifact", "serve not a package"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_clean_line(case, digits_run, digits_export, tmp_path):
+    if case == "export unwritable out" and os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    args = _cases(digits_run, digits_export, tmp_path)[case]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = edgekit_cli(*args, timeout=300)
+    assert r.returncode != 0, f"{case}: exit 0\n{r.stdout}"
+    assert "Traceback" not in r.stdout + r.stderr, f"{case}:\n{r.stderr}"
+    errors = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    if r.returncode == 2 or not r.stdout.strip():  # usage and input errors: exactly one line on stderr
+        assert len(errors) == 1 and errors[0].startswith("edgekit: error:"), f"{case}:\n{r.stderr}"
+    else:  # a failed row (exit 1): the report says which, in words
+        assert "failed" in r.stdout or "error" in r.stdout, f"{case}:\n{r.stdout}"
+    after = sorted(p.name for p in tmp_path.iterdir())
+    assert after == before, f"{case} left {set(after) - set(before)}"
+    staging = list(tmp_path.rglob(".edgekit-staging-*"))
+    assert not staging, f"{case} left a staging folder {staging}"
