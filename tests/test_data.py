@@ -82,3 +82,32 @@ def test_unknown_builtin_and_unknown_file(tmp_path):
     f.write_text("x")
     with pytest.raises(InputError, match="not a data set"):
         load_data(str(f))
+
+
+def test_image_folder_decodes_only_what_is_asked_for(tmp_path, monkeypatch):
+    """Export calibrates on a few hundred samples however large the folder: only those are decoded."""
+    from PIL import Image
+
+    import edgekit.data.loaders as loaders
+
+    for cls, color in (("red", (255, 0, 0)), ("blue", (0, 0, 255))):
+        (tmp_path / cls).mkdir()
+        for i in range(30):
+            Image.new("RGB", (20, 10), color).save(tmp_path / cls / f"{i}.png")
+    decoded = []
+    real = loaders._decode_image
+    monkeypatch.setattr(loaders, "_decode_image", lambda f, size: decoded.append(f) or real(f, size))
+    ds = load_data(str(tmp_path), image_size=16)
+    assert len(decoded) <= 1  # the first image, read to fail early on an unreadable folder
+    x = ds.prepared("train", limit=5)
+    assert x.shape == (5, 16, 16, 3) and x.dtype == np.float32 and len(decoded) <= 6
+    assert 0.0 <= x.min() and x.max() <= 1.0
+    assert ds.prepared("test").shape[0] == len(ds.y_test)  # everything, when asked
+
+
+def test_unreadable_image_is_named(tmp_path):
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        (tmp_path / cls / "x.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="cannot be read"):
+        load_data(str(tmp_path))

@@ -163,3 +163,15 @@ def test_a_converter_crash_costs_one_artifact_not_the_export(digits_run, tmp_pat
     assert arts[("tflite", "fp16")].status == "export_failed" and "crashed (SIGSEGV)" in arts[("tflite", "fp16")].error
     assert all(arts[k].ok for k in (("tflite", "fp32"), ("onnx", "fp32"), ("onnx", "fp16")))
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_fp16.onnx", "model_fp32.onnx", "model_fp32.tflite"]
+
+
+def test_lambda_layer_code_is_refused_unless_unsafe(tmp_path):
+    import keras
+
+    i = keras.Input((4,))
+    keras.Model(i, keras.layers.Dense(2)(keras.layers.Lambda(lambda x: x * 2)(i))).save(tmp_path / "lambda.keras")
+    r = edgekit_cli("export", tmp_path / "lambda.keras", "--out", tmp_path / "a")
+    assert r.returncode == 2 and "safe mode refuses" in r.stderr and "--unsafe" in r.stderr
+    assert not (tmp_path / "a").exists()
+    r = edgekit_cli("export", tmp_path / "lambda.keras", "--unsafe", "--out", tmp_path / "b")
+    assert r.returncode == 0, r.stderr

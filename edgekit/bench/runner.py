@@ -247,7 +247,7 @@ def _eval_inputs(target: BenchTarget, data: str | None, samples: int, cache: dic
     image_size = (prep_dict or {}).get("image_size")
     ds = load_data(spec, image_size=image_size[0] if image_size else None)
     prep = Preprocessing.from_dict(prep_dict) if prep_dict else ds.preprocessing
-    x = ds.prepared("test", prep)[:samples]
+    x = ds.prepared("test", prep, limit=samples)
     got = tuple(x.shape[1:])
     if not fits(shape, got):
         raise ShapeError(f"Data {spec} has samples of shape {got}, but {target.name} takes {shape}",

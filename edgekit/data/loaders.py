@@ -57,10 +57,15 @@ class Dataset:
     def has_labels(self) -> bool:
         return self.y_test is not None
 
-    def prepared(self, split: str, preprocessing: Preprocessing | None = None) -> np.ndarray:
-        """Model-ready float32 inputs of ``split`` ('train', 'val' or 'test')."""
+    def prepared(self, split: str, preprocessing: Preprocessing | None = None, *, limit: int | None = None) -> np.ndarray:
+        """Model-ready float32 inputs of ``split`` ('train', 'val' or 'test'), the first ``limit`` of them.
+
+        Image folders are read lazily: only the samples asked for are decoded (export calibrates
+        on 200 and checks parity on 200, however large the folder)."""
         x = {"train": self.x_train, "val": self.x_val, "test": self.x_test}[split]
-        return (preprocessing or self.preprocessing).apply(x)
+        if limit is not None:
+            x = x[:limit]
+        return (preprocessing or self.preprocessing).apply(np.asarray(x))
 
     def labels_of(self, split: str) -> np.ndarray | None:
         return {"train": self.y_train, "val": self.y_val, "test": self.y_test}[split]
@@ -199,30 +204,76 @@ def _class_indices(y: np.ndarray, path: Path) -> np.ndarray:
     return y.astype(np.int64)
 
 
-def _load_image_folder(path: Path, size: int) -> Dataset:
+class ImageFiles:
+    """Images on disk, decoded (RGB, resized to ``size``) only when asked for.
+
+    Indexing with a slice or an index array gives another ImageFiles; ``np.asarray`` decodes.
+
+    Example:
+        >>> files = ImageFiles([], 32)
+        >>> files.shape, len(files[:10])
+        ((0, 32, 32, 3), 0)
+    """
+
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, files: list[Path], size: int):
+        self.files, self.size = list(files), size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.files), self.size, self.size, 3)
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return ImageFiles(self.files[idx], self.size)
+        idx = np.asarray(idx)
+        if idx.ndim == 0:
+            return _decode_image(self.files[int(idx)], self.size)
+        return ImageFiles([self.files[int(i)] for i in idx], self.size)
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.empty(self.shape, dtype=np.uint8)
+        for i, f in enumerate(self.files):
+            out[i] = _decode_image(f, self.size)
+        return out if dtype is None else out.astype(dtype)
+
+
+def _decode_image(f: Path, size: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
+    try:
+        with Image.open(f) as im:
+            return np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as e:
+        raise InputError(f"Image {f} cannot be read: {e}") from None
+
+
+def _load_image_folder(path: Path, size: int) -> Dataset:
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
         raise InputError(
             f"Image folder {path} needs one sub-folder per class (found {len(classes)})",
             hint="lay it out as DATA/cat/*.png, DATA/dog/*.png",
         )
-    xs, ys = [], []
+    files, ys = [], []
     for label, cls in enumerate(classes):
         for f in sorted((path / cls).iterdir()):
             if f.suffix.lower() not in IMAGE_SUFFIXES:
                 continue
-            try:
-                with Image.open(f) as im:
-                    im = im.convert("RGB").resize((size, size), Image.BILINEAR)
-                    xs.append(np.asarray(im, dtype=np.uint8))
-            except (UnidentifiedImageError, OSError) as e:
-                raise InputError(f"Image {f} cannot be read: {e}") from None
+            files.append(f)
             ys.append(label)
-    if not xs:
+    if not files:
         raise InputError(f"Image folder {path} holds no images", hint=f"add {sorted(IMAGE_SUFFIXES)} files")
-    x, y = np.stack(xs), np.asarray(ys, dtype=np.int64)
+    _decode_image(files[0], size)  # a folder of unreadable files fails here, not half-way through
+    x, y = ImageFiles(files, size), np.asarray(ys, dtype=np.int64)
     x_tr, y_tr, x_te, y_te = _split(x, y, TEST_FRACTION)
     prep = Preprocessing(scale=1 / 255, image_size=[size, size], notes="RGB resized, scaled to 0..1")
     return _from_train_test(str(path), x_tr, y_tr, x_te, y_te, classes, prep)

@@ -72,7 +72,7 @@ def export_model(
     check_writable_dir(out, flag="--out")
     source = load_source(model, safe_mode=safe_mode)
     try:
-        calibration, parity_inputs, data_note = _data_for(source, calib, plan, parity_samples)
+        calibration, parity_inputs, data_note = _data_for(source, calib, plan, parity_samples, options.calib_samples)
         created_out = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         _remove_stale_staging(out)
@@ -175,7 +175,7 @@ def _plan(formats: list[str], quants: list[str]) -> list[tuple[str, str]]:
     return plan
 
 
-def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int):
+def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int, calib_samples: int = 200):
     """Calibration inputs (train split) and held-out parity inputs (test split), prepared."""
     run = source.run
     spec = calib or (run.data.get("spec") if run else None)
@@ -199,7 +199,7 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int)
         prep = run.prep  # the run's own data: exactly the preprocessing training used
     else:
         prep = ds.preprocessing
-    calibration = ds.prepared("train", prep)
+    calibration = ds.prepared("train", prep, limit=calib_samples)
     got = tuple(calibration.shape[1:])
     if not fits(want, got):
         raise ShapeError(
@@ -208,7 +208,7 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int)
         )
     if not np.isfinite(calibration).all():
         raise ShapeError(f"Calibration data {spec} contains NaN or inf", hint="clean the data first")
-    parity = ds.prepared("test", prep)[:parity_samples]
+    parity = ds.prepared("test", prep, limit=parity_samples)
     return calibration, parity, f"{spec} (test split, {len(parity)} samples)"
 
 

@@ -13,9 +13,9 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import pickle  # noqa: S403  (only the parent's own request, written to a private temp folder)
 import signal
 import subprocess
 import sys
@@ -45,9 +45,11 @@ def export_supervised(model, formats: list[str], quants: list[str], out, *, log:
     while True:
         with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
             tmp = Path(tmp)
+            options = kwargs.get("options")
             request = {"model": str(model), "formats": formats, "quants": quants, "out": str(out),
-                       "kwargs": kwargs, "failed_before": failed}
-            (tmp / "request.pkl").write_bytes(pickle.dumps(request))
+                       "kwargs": {**kwargs, "options": dataclasses.asdict(options) if options else None},
+                       "failed_before": [[f, q, why] for (f, q), why in failed.items()]}
+            (tmp / "request.json").write_text(json.dumps(request))
             proc = subprocess.Popen([sys.executable, "-m", "edgekit.exporters.supervised", str(tmp)],
                                     stdout=subprocess.PIPE, text=True, bufsize=1, stdin=subprocess.DEVNULL)
             try:
@@ -81,7 +83,11 @@ def export_supervised(model, formats: list[str], quants: list[str], out, *, log:
 
 def _child(folder: str) -> int:
     tmp = Path(folder)
-    request = pickle.loads((tmp / "request.pkl").read_bytes())  # noqa: S301  (written by our parent)
+    request = json.loads((tmp / "request.json").read_text())
+    from edgekit.exporters.base import ExportOptions
+
+    if request["kwargs"].get("options") is not None:
+        request["kwargs"]["options"] = ExportOptions(**request["kwargs"]["options"])
     fault = os.environ.get(FAULT_ENV)
 
     def on_start(fmt: str, quant: str) -> None:
@@ -97,7 +103,7 @@ def _child(folder: str) -> int:
     try:
         export_model(request["model"], request["formats"], request["quants"], request["out"],
                      log=lambda line: print(line, flush=True), on_start=on_start,
-                     failed_before={tuple(k): v for k, v in request["failed_before"].items()},
+                     failed_before={(f, q): why for f, q, why in request["failed_before"]},
                      **request["kwargs"])
         reply = {"ok": True}
     except KeyboardInterrupt:
