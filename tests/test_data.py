@@ -111,3 +111,20 @@ def test_unreadable_image_is_named(tmp_path):
         (tmp_path / cls / "x.png").write_bytes(b"not a png")
     with pytest.raises(InputError, match="cannot be read"):
         load_data(str(tmp_path))
+
+
+def test_npz_is_memory_mapped_and_read_only_where_used(tmp_path):
+    """An .npz saved with np.savez stays on disk: splits are index views, export reads its rows only."""
+    from edgekit.data.loaders import Rows
+
+    x = np.random.default_rng(0).uniform(0, 1, (500, 8, 8, 1)).astype(np.float32)
+    y = np.arange(500) % 3
+    np.savez(tmp_path / "d.npz", x_train=x[:400], y_train=y[:400], x_test=x[400:], y_test=y[400:])
+    np.savez_compressed(tmp_path / "c.npz", x_train=x[:400], y_train=y[:400], x_test=x[400:], y_test=y[400:])
+    ds = load_data(str(tmp_path / "d.npz"))
+    assert isinstance(ds.x_train, Rows) and isinstance(ds.x_test, np.memmap)
+    dc = load_data(str(tmp_path / "c.npz"))  # compressed: read whole, same data, same split
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(ds.prepared(split), dc.prepared(split))
+    np.testing.assert_array_equal(ds.prepared("train", limit=7), dc.prepared("train")[:7])
+    assert ds.fingerprint() == dc.fingerprint()

@@ -118,14 +118,60 @@ def load_data(spec: str, *, image_size: int | None = None) -> Dataset:
     )
 
 
-def _split(x: np.ndarray, y: np.ndarray | None, fraction: float) -> tuple:
-    """Deterministic, stratified-when-possible split into (rest, held-out)."""
+class Rows:
+    """Rows ``idx`` of an array on disk (a memory-mapped .npz member), read only when asked for.
+
+    Example:
+        >>> r = Rows(np.arange(10).reshape(5, 2), np.array([4, 0]))
+        >>> r.shape, np.asarray(r[:1]).tolist()
+        ((2, 2), [[8, 9]])
+    """
+
+    def __init__(self, base, idx: np.ndarray):
+        self.base, self.idx = base, np.asarray(idx)
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.idx), *self.base.shape[1:])
+
+    @property
+    def dtype(self):
+        return self.base.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice) or np.asarray(idx).ndim:
+            return Rows(self.base, self.idx[idx])
+        return np.asarray(self.base[int(self.idx[idx])])
+
+    def __array__(self, dtype=None, copy=None):
+        out = np.asarray(self.base[np.sort(self.idx)])[np.argsort(np.argsort(self.idx))] if len(self.idx) else \
+            np.empty(self.shape, self.base.dtype)
+        return out if dtype is None else out.astype(dtype)
+
+
+def _split(x, y: np.ndarray | None, fraction: float) -> tuple:
+    """Deterministic, stratified-when-possible split into (rest, held-out). Arrays on disk
+    (memory-mapped) and image files stay on disk: their splits are index views."""
     n = len(x)
     rng = np.random.default_rng(SPLIT_SEED)
     order = rng.permutation(n)
     n_out = max(1, int(round(n * fraction))) if n > 1 else 0
     out, rest = order[:n_out], order[n_out:]
-    pick = lambda a, idx: None if a is None else a[idx]  # noqa: E731
+
+    def pick(a, idx):
+        if a is None:
+            return None
+        if isinstance(a, np.memmap):
+            return Rows(a, idx)
+        return a[idx]
+
     return pick(x, rest), pick(y, rest), pick(x, out), pick(y, out)
 
 
@@ -147,15 +193,49 @@ def _load_digits(spec: str) -> Dataset:
     return _from_train_test(spec, x_tr, y_tr, x_te, y_te, [str(i) for i in range(10)], prep)
 
 
+def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an .npz. Members stored uncompressed (``np.savez``) are memory-mapped, so
+    only the rows used are ever read; compressed ones (``np.savez_compressed``) are read whole."""
+    import zipfile
+
+    arrays: dict[str, np.ndarray] = {}
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                continue
+            name = info.filename[:-4]
+            if info.compress_type != zipfile.ZIP_STORED:
+                with zf.open(info) as member:
+                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+                continue
+            fh.seek(info.header_offset)
+            local = fh.read(30)
+            start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+            fh.seek(start)
+            version = np.lib.format.read_magic(fh)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(fh)
+            if dtype.hasobject:
+                raise ValueError("object arrays are not read (no pickles)")
+            if not shape or 0 in shape:
+                arrays[name] = np.zeros(shape, dtype)
+            else:
+                arrays[name] = np.memmap(path, dtype=dtype, mode="r", offset=fh.tell(), shape=shape,
+                                         order="F" if fortran else "C")
+    return arrays
+
+
 def _load_npz(path: Path) -> Dataset:
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
+        arrays = _npz_arrays(path)
     except Exception as e:  # zipfile/pickle/format errors all mean "not a readable npz"
         raise InputError(f"Data {path} is not a readable .npz file: {type(e).__name__}") from None
     if not arrays:
         raise InputError(f"Data {path} holds no arrays", hint="save x_train/y_train/x_test/y_test")
     labels_arr = arrays.pop("labels", None)
+    for k in ("y_train", "y_test", "y"):  # labels are small: in memory
+        if k in arrays:
+            arrays[k] = np.asarray(arrays[k])
     if "x_train" in arrays:
         missing = [k for k in ("x_test",) if k not in arrays]
         if missing:
