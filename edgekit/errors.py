@@ -61,6 +61,21 @@ class RuntimeFailure(EdgekitError):
     exit_code = 1
 
 
+def first_line(e: BaseException, *, with_type: bool = False, limit: int = 300) -> str:
+    """The first meaningful line of an exception's message (rules of ``=`` skipped), for one-line errors.
+
+    Example:
+        >>> first_line(ValueError("bad shape\\nmore detail"), with_type=True)
+        'ValueError: bad shape'
+        >>> first_line(RuntimeError())
+        'RuntimeError'
+    """
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not set(ln.strip()) <= {"="}]
+    if not lines:
+        return type(e).__name__
+    return f"{type(e).__name__}: {lines[0][:limit]}" if with_type else lines[0][:limit]
+
+
 def suggest(value: str, choices: Iterable[str]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""``.
 

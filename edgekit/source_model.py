@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import InputError, ModelLoadError
+from edgekit.errors import InputError, ModelLoadError, first_line
 from edgekit.files import sha256_path
 from edgekit.run_record import CUSTOM_CODE_NAME, MODEL_NAME, RunRecord, is_run_dir
 
@@ -175,14 +175,9 @@ def _load_keras3(path: Path, *, safe_mode: bool):
                 f"{path} holds Python code (a Lambda layer) that safe mode refuses to run",
                 hint="only if you trust the file, pass --unsafe",
             ) from None
-        raise ModelLoadError(f"{path} cannot be loaded by Keras: {_first_line(e)}") from None
+        raise ModelLoadError(f"{path} cannot be loaded by Keras: {first_line(e, with_type=True)}") from None
     except Exception as e:
-        raise ModelLoadError(f"{path} cannot be loaded by Keras: {_first_line(e)}") from None
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0][:300]}" if text else type(e).__name__
+        raise ModelLoadError(f"{path} cannot be loaded by Keras: {first_line(e, with_type=True)}") from None
 
 
 def _from_keras3(path: Path, model, *, kind: str, run: RunRecord | None = None, sha: str | None = None) -> SourceModel:
@@ -224,11 +219,11 @@ def _load_h5(path: Path) -> SourceModel:
     try:
         import tf_keras
     except ImportError:
-        raise ModelLoadError(f"{path} needs tf_keras to load (Keras 3 refused it: {_first_line(keras3_error)})", hint="pip install tf-keras==2.21.0 --no-deps") from None
+        raise ModelLoadError(f"{path} needs tf_keras to load (Keras 3 refused it: {first_line(keras3_error, with_type=True)})", hint="pip install tf-keras==2.21.0 --no-deps") from None
     try:
         model = tf_keras.models.load_model(str(path), compile=False)
     except Exception as e:
-        raise ModelLoadError(f"{path} cannot be loaded by Keras 3 nor tf_keras: {_first_line(e)}") from None
+        raise ModelLoadError(f"{path} cannot be loaded by Keras 3 nor tf_keras: {first_line(e, with_type=True)}") from None
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ModelLoadError(f"{path} has several inputs or outputs; edgekit handles single-input, single-output models for now")
 
@@ -247,7 +242,7 @@ def _load_saved_model(path: Path) -> SourceModel:
     try:
         loaded = tf.saved_model.load(str(path))
     except Exception as e:
-        raise ModelLoadError(f"SavedModel {path} cannot be loaded: {_first_line(e)}") from None
+        raise ModelLoadError(f"SavedModel {path} cannot be loaded: {first_line(e, with_type=True)}") from None
     fn = loaded.signatures.get("serving_default") if hasattr(loaded, "signatures") else None
     if fn is None:
         raise ModelLoadError(f"SavedModel {path} has no 'serving_default' signature", hint="export it with a serving signature")

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.artifact import Manifest
-from edgekit.errors import EdgekitError, ModelLoadError
+from edgekit.errors import EdgekitError, ModelLoadError, first_line
+from edgekit.files import atomic_write_json
 
 FAULT_ENV = "EDGEKIT_FAULT_INJECT"  # "tflite:fp16": the child kills itself with SIGSEGV there (tests)
 
@@ -111,9 +112,8 @@ def _child(folder: str) -> int:
     except EdgekitError as e:
         reply = {"ok": False, "error": str(e), "exit_code": e.exit_code}
     except Exception as e:  # a bug, not a crash of a converter: say so, as the CLI does
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        reply = {"ok": False, "error": f"internal error: {type(e).__name__}: {first} (please report it)", "exit_code": 3}
-    (tmp / "reply.json").write_text(json.dumps(reply))
+        reply = {"ok": False, "error": f"internal error: {first_line(e, with_type=True)} (please report it)", "exit_code": 3}
+    atomic_write_json(tmp / "reply.json", reply)
     return 0
 
 

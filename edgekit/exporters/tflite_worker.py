@@ -8,7 +8,6 @@ The reply (``reply.json`` beside the request) says ok, or the converter's error.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -18,9 +17,10 @@ import numpy as np
 def main(argv: list[str]) -> int:
     req_path = Path(argv[1])
     req = json.loads(req_path.read_text())
-    from edgekit.errors import EdgekitError
+    from edgekit.errors import EdgekitError, first_line
     from edgekit.exporters.base import ExportOptions
     from edgekit.exporters.tflite import convert
+    from edgekit.files import atomic_write_json
     from edgekit.tf_env import import_tensorflow
 
     details: dict = {}
@@ -34,10 +34,8 @@ def main(argv: list[str]) -> int:
     except EdgekitError as e:
         reply = {"ok": False, "error": e.message}
     except Exception as e:  # the converter's own exceptions: say what it said
-        reply = {"ok": False, "error": f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300] if str(e).strip() else ''}"}
-    tmp = req_path.with_name("reply.json.partial")
-    tmp.write_text(json.dumps(reply))
-    os.replace(tmp, req_path.with_name("reply.json"))
+        reply = {"ok": False, "error": first_line(e, with_type=True)}
+    atomic_write_json(req_path.with_name("reply.json"), reply)
     return 0
 
 

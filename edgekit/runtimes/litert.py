@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import ModelLoadError, ShapeError
+from edgekit.errors import ModelLoadError, ShapeError, first_line
 from edgekit.macs import tflite_macs
 from edgekit.runtimes.base import PackageRuntime
 
@@ -37,7 +37,7 @@ class LiteRTSession:
             self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
             self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as e:
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            msg = first_line(e)
             raise ModelLoadError(f"{path} is not a valid .tflite model: {msg}") from None
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()

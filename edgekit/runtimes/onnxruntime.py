@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import ModelLoadError, ShapeError
+from edgekit.errors import ModelLoadError, ShapeError, first_line
 from edgekit.runtimes.base import PackageRuntime
 from edgekit.shapes import fits
 
@@ -51,7 +51,7 @@ class ONNXSession:
         try:
             self.session = ort.InferenceSession(self.path, sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as e:
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            msg = first_line(e)
             raise ModelLoadError(f"{path} cannot be loaded by ONNX Runtime: {msg[:300]}") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:

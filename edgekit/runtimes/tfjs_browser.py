@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import ModelLoadError, RuntimeFailure
+from edgekit.errors import ModelLoadError, RuntimeFailure, first_line
 from edgekit.runtimes.js_env import MissingDependency, chromium_binary, js_dir, node_available, npm_version
 from edgekit.runtimes.process_tree import cmdline, descendants, status_kb
 from edgekit.runtimes.tfjs_common import TFJSSession
@@ -166,7 +166,7 @@ class TFJSBrowserSession(TFJSSession):
             self.page.wait_for_function("window.edgekit !== undefined")
         except PlaywrightError as e:
             self.close()
-            raise RuntimeFailure(f"Chromium could not open edgekit's page: {_first_line(e)}") from None
+            raise RuntimeFailure(f"Chromium could not open edgekit's page: {first_line(e)}") from None
         self.environment = self.page.evaluate("window.edgekit.environment()")
 
     def _call(self, cmd: str, payload: dict[str, Any], data: np.ndarray | None = None):
@@ -177,7 +177,7 @@ class TFJSBrowserSession(TFJSSession):
         try:
             reply = self.page.evaluate(f"req => window.edgekit.{cmd}(req)", payload)
         except PlaywrightError as e:
-            msg = _first_line(e)
+            msg = first_line(e)
             if cmd == "load":
                 if "backend could not start" in msg:
                     raise RuntimeFailure(f"TF.js in Chromium: {msg.split('Error: ')[-1]}") from None
@@ -212,11 +212,6 @@ class TFJSBrowserSession(TFJSSession):
             except Exception:
                 pass
             setattr(self, name, None)
-
-
-def _first_line(e: Exception) -> str:
-    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith("=")]
-    return (lines[0] if lines else type(e).__name__)[:300]
 
 
 def _renderer_peak_mb() -> float | None:

@@ -108,23 +108,23 @@ def main(argv: list[str]) -> int:
     if request.get("cpus") and hasattr(os, "sched_setaffinity"):
         # CPU affinity, as a device profile asks: the runtime (and Node or Chromium it starts) stays on these cores.
         os.sched_setaffinity(0, request["cpus"])
+    from edgekit.files import atomic_write_json
+
     try:
         reply = serve(request)
     except Exception as e:
-        from edgekit.errors import EdgekitError
+        from edgekit.errors import EdgekitError, first_line
 
         if isinstance(e, EdgekitError):
             reply = {"ok": False, "error": e.message, "error_type": type(e).__name__}
         else:
             reply = {
                 "ok": False,
-                "error": f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}",
+                "error": first_line(e, with_type=True),
                 "error_type": type(e).__name__,
                 "traceback": traceback.format_exc(limit=5),
             }
-    tmp = req_path.with_name("result.json.partial")
-    tmp.write_text(json.dumps(reply))
-    os.replace(tmp, req_path.with_name("result.json"))
+    atomic_write_json(req_path.with_name("result.json"), reply)
     return 0
 
 
