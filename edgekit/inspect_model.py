@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from pathlib import Path
@@ -34,7 +35,8 @@ StatefulPartitionedCall Placeholder Const NoOp ReadVariableOp
 """.split())
 # Operators a converter accepts but whose result does not run, as found here (format -> op -> why).
 KNOWN_FAILURES = {
-    "tfjs": {op: "converts, but TF.js 4.22 cannot run the loop (seen with Keras LSTM and GRU)"
+    "tfjs": {op: "converts, but TF.js 4.22 cannot run a converted while loop (seen with recurrent layers "
+                   "of Keras 2 files and SavedModels; Keras 3 ones are unrolled)"
              for op in ("While", "StatelessWhile")},
 }
 # Operators that are graph plumbing, not computation: not listed.
@@ -69,12 +71,15 @@ def _frozen_ops(source) -> tuple[Counter, dict[str, list[str]]]:
     """Operator counts of the frozen batch-1 graph, and for each op type the layers (name scopes) using it."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
+    from edgekit.exporters.recurrent import static_recurrent_tracing
     from edgekit.tf_env import import_tensorflow
 
     tf = import_tensorflow()
     shape = [1, *[d or 1 for d in source.input_shape]]
-    fn = tf.function(source.call).get_concrete_function(tf.TensorSpec(shape, tf.float32))
-    # lower_control_flow=False keeps a recurrent layer's loop as the While op the converters see.
+    # Keras 3 recurrent layers are traced as the exporters trace them (fused LSTMs, unrolled loops);
+    # lower_control_flow=False keeps any other recurrent loop as the While op the converters see.
+    with static_recurrent_tracing(unroll_loops=True) if source.has_recurrent_layers else contextlib.nullcontext():
+        fn = tf.function(source.call).get_concrete_function(tf.TensorSpec(shape, tf.float32))
     graph_def = convert_variables_to_constants_v2(fn, lower_control_flow=False).graph.as_graph_def()
     nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
     counts: Counter = Counter()
@@ -112,12 +117,21 @@ def inspect_model(model: str | Path, *, safe_mode: bool = True) -> dict[str, Any
                           "onnx": op in onnx, "tfjs": op in tfjs and op not in KNOWN_FAILURES["tfjs"]}
                      for op, n in counts.most_common()}
         params = sum(layer["params"] for layer in layers) if layers else None
+        recurrent = {}
+        if source.has_recurrent_layers:
+            from edgekit.exporters.recurrent import plan
+
+            tflite_plan = plan(source.keras_model, unroll_loops=False)
+            recurrent = {name: {"tflite": {"fused LSTM": "fused UNIDIRECTIONAL_SEQUENCE_LSTM"}.get(how, "WHILE loop (int8: unrolled)"
+                                           if how == "loop" else how),
+                                "tfjs": plan(source.keras_model)[name], "onnx": "tf2onnx: an ONNX LSTM/GRU/RNN op, or a Loop"}
+                         for name, how in tflite_plan.items()}
         formats = {f: all(o[f] for o in operators.values()) for f in ("tflite", "onnx", "tfjs")}
         return {
             "model": str(model), "kind": source.kind, "framework": source.framework,
             "input_shape": [None, *source.input_shape], "output_shape": [None, *source.output_shape],
             "params": params, "macs": graph_macs(source), "layers": layers, "operators": operators,
-            "formats": formats,
+            "formats": formats, "recurrent": recurrent,
             "runtimes": {"tflite": ["litert"], "onnx": ["onnxruntime"], "tfjs": ["tfjs-node", "tfjs-browser"]},
             "blockers": {f: [f"{op} (in {', '.join(o['layers']) or 'the graph'})"
                              + (f": {KNOWN_FAILURES[f][op]}" if op in KNOWN_FAILURES.get(f, {}) else "")

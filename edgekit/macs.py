@@ -1,9 +1,11 @@
 """Multiply-accumulates per inference (batch 1): what device estimates and rooflines are scaled by.
 
-Counted for convolutions (regular, depthwise, transposed), fully connected layers and matrix
-multiplications: the operators that hold nearly all of a vision or audio model's work.
-Element-wise ops, pooling and the insides of recurrent loops are not counted, so the figure
-is a lower bound for recurrent models.
+Counted for convolutions (regular, depthwise, transposed), fully connected layers, matrix
+multiplications and fused LSTMs: the operators that hold nearly all of a vision, audio or
+sequence model's work. Element-wise ops and pooling are not counted, nor the insides of a
+recurrent loop that stays a loop (a TFLite WHILE, a tf_keras GRU), so the figure is a lower
+bound there. Keras 3 recurrent layers are counted step by step, traced as the exporters trace
+them (edgekit.exporters.recurrent).
 
 Example:
     >>> tflite_macs("pretrainedResnet.tflite")   # doctest: +SKIP
@@ -12,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -42,6 +45,10 @@ def tflite_macs(path: str | Path, interpreter=None) -> int | None:
             total += per_sample * w[1] * w[2]
         elif name == "FULLY_CONNECTED" and w:  # weights [units, in]
             total += per_sample * w[1]
+        elif name in ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM") and w and len(ins) > 5:
+            rec = shapes.get(ins[5])  # input_to_input [units, in], recurrent_to_input [units, out]
+            if rec:  # every output step: 4 gates x (in + out) MACs per unit (batch 1: these exports)
+                total += math.prod(out) * 4 * (w[1] + rec[1])
         elif name == "BATCH_MATMUL" and w:
             a = shapes.get(ins[0])
             k = a[-1] if a else 0
@@ -58,13 +65,17 @@ def graph_macs(source) -> int | None:
     from edgekit.tf_env import import_tensorflow
 
     tf = import_tensorflow()
+    from edgekit.exporters.recurrent import static_recurrent_tracing
+
     shape = [1, *[d or 1 for d in source.input_shape]]
+    recurrent = source.has_recurrent_layers
     try:
-        fn = tf.function(source.call).get_concrete_function(tf.TensorSpec(shape, tf.float32))
+        with static_recurrent_tracing(unroll_loops=True) if recurrent else contextlib.nullcontext():
+            fn = tf.function(source.call).get_concrete_function(tf.TensorSpec(shape, tf.float32))
     except Exception:
         return None
     total = sum(_op_macs(op) for op in fn.graph.get_operations())
-    if total == 0:  # a SavedModel's signature calls nested functions: inline them by freezing
+    if total == 0 or recurrent:  # nested functions (a SavedModel's signature, a fused LSTM): inline them by freezing
         try:
             from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 

@@ -47,20 +47,29 @@ class SourceModel:
     run: RunRecord | None = None
     _saved_model_dir: Path | None = None
     _tmp: list[Path] = field(default_factory=list)
-    _fixed_batch_dirs: dict[int, Path] = field(default_factory=dict)
+    _fixed_batch_dirs: dict[tuple[int, bool], Path] = field(default_factory=dict)
+
+    @property
+    def has_recurrent_layers(self) -> bool:
+        """True for a Keras 3 model with LSTM/GRU/SimpleRNN layers (traced specially for the converters)."""
+        from edgekit.exporters.recurrent import recurrent_layers
+
+        return self.framework == "keras3" and bool(recurrent_layers(self.keras_model))
 
     def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Run the source model on a batch of prepared inputs; returns float32 outputs."""
         outs = [np.asarray(self.call(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
         return np.concatenate(outs).astype(np.float32)
 
-    def saved_model_dir(self, batch: int | None = None) -> Path:
+    def saved_model_dir(self, batch: int | None = None, *, unroll_loops: bool = False) -> Path:
         """A TF SavedModel of this model (made once, in a temp folder), for the converters.
 
         ``batch`` fixes the batch axis (static shapes: what the TFLite converter needs to turn a
-        recurrent layer's loop into TFLite ops); only Keras models can be re-exported that way."""
+        recurrent layer's loop into TFLite ops); only Keras models can be re-exported that way.
+        Keras 3 LSTMs are then traced as fused LSTMs, and with ``unroll_loops`` other recurrent
+        loops are unrolled (:mod:`edgekit.exporters.recurrent`)."""
         if batch is not None:
-            return self._fixed_batch_saved_model(batch)
+            return self._fixed_batch_saved_model(batch, unroll_loops)
         if self._saved_model_dir is None:
             tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-"))
             self._tmp.append(tmp)
@@ -73,11 +82,11 @@ class SourceModel:
             self._saved_model_dir = out
         return self._saved_model_dir
 
-    def _fixed_batch_saved_model(self, batch: int) -> Path:
+    def _fixed_batch_saved_model(self, batch: int, unroll_loops: bool) -> Path:
         import tensorflow as tf
 
-        if batch in self._fixed_batch_dirs:
-            return self._fixed_batch_dirs[batch]
+        if (batch, unroll_loops) in self._fixed_batch_dirs:
+            return self._fixed_batch_dirs[batch, unroll_loops]
         if self.framework not in ("keras3", "tf_keras"):
             raise InputError(f"{self.path} is a SavedModel: it cannot be re-exported with a fixed batch size",
                              hint="export it from its Keras model instead")
@@ -87,7 +96,10 @@ class SourceModel:
         spec = [tf.TensorSpec([batch, *self.input_shape], tf.float32)]
         with contextlib.redirect_stdout(io.StringIO()):
             if self.framework == "keras3":
-                self.keras_model.export(str(out), format="tf_saved_model", input_signature=spec, verbose=False)
+                from edgekit.exporters.recurrent import static_recurrent_tracing
+
+                with static_recurrent_tracing(unroll_loops=unroll_loops):
+                    self.keras_model.export(str(out), format="tf_saved_model", input_signature=spec, verbose=False)
             else:
                 import tf_keras
 
@@ -95,7 +107,7 @@ class SourceModel:
                 archive.track(self.keras_model)
                 archive.add_endpoint("serve", self.keras_model.__call__, input_signature=spec)
                 archive.write_out(str(out))
-        self._fixed_batch_dirs[batch] = out
+        self._fixed_batch_dirs[batch, unroll_loops] = out
         return out
 
     def describe(self) -> dict[str, Any]:

@@ -42,6 +42,13 @@ def inspect(
         for layer in info["layers"]:
             t.add_row(layer["name"], layer["type"], str(layer["output_shape"]), f"{layer['params']:,}")
         con.print(t)
+    if info["recurrent"]:
+        t = Table(title="recurrent layers: how each format gets them")
+        for c in ("layer", "tflite", "tfjs", "onnx"):
+            t.add_column(c)
+        for name, how in info["recurrent"].items():
+            t.add_row(name, how["tflite"], how["tfjs"], how["onnx"])
+        con.print(t)
     t = Table(title="operators (frozen TF graph, batch 1)")
     for c in ("operator", "count", "used by", "tflite", "onnx", "tfjs"):
         t.add_column(c, justify="right" if c == "count" else "left")

@@ -29,6 +29,7 @@ import numpy as np
 from edgekit.artifact import Artifact
 from edgekit.errors import ExportError, UsageError
 from edgekit.exporters.base import ExportOptions, artifact_name
+from edgekit.exporters.recurrent import recurrent_details
 from edgekit.files import captured_stderr_fd
 from edgekit.source_model import SourceModel
 from edgekit.tfjs_model import read_tfjs_model
@@ -61,9 +62,13 @@ class TFJSExporter:
         target = Path(out_dir) / name
         partial = Path(out_dir) / f".{name}.partial"
         shutil.rmtree(partial, ignore_errors=True)
+        # Keras 3 recurrent layers: traced with batch 1 and their loops unrolled, since TF.js
+        # cannot run a converted while loop (edgekit.exporters.recurrent).
+        recurrent = source.has_recurrent_layers
+        saved_model = source.saved_model_dir(batch=1, unroll_loops=True) if recurrent else source.saved_model_dir()
         try:
             with captured_stderr_fd():
-                convert(str(source.saved_model_dir()), str(partial), quantization_dtype_map=_QUANT_MAPS[quant])
+                convert(str(saved_model), str(partial), quantization_dtype_map=_QUANT_MAPS[quant])
         except Exception as e:
             shutil.rmtree(partial, ignore_errors=True)
             raise ExportError(f"TF.js converter failed for {quant}: {_converter_message(e)}") from None
@@ -79,6 +84,8 @@ class TFJSExporter:
             "output_dtype": "float32",
             "shards": len(model.shards),
         }
+        if recurrent:
+            details.update({k: v for k, v in recurrent_details(source, unroll_loops=True).items() if k != "state"})
         return Artifact(format=self.name, quant=quant, path=name, details=details)
 
 
@@ -95,7 +102,11 @@ def _converter():
         from edgekit.tf_env import import_tensorflow
 
         import_tensorflow()
+        from tensorflowjs.converters import normalize_bias_add
         from tensorflowjs.converters.tf_saved_model_conversion_v2 import convert_tf_saved_model
+
+        if not getattr(normalize_bias_add.normalize_bias_add_op, "edgekit", False):
+            normalize_bias_add.normalize_bias_add_op = _vector_bias_adds_only(normalize_bias_add.normalize_bias_add_op)
     except ImportError as e:
         raise ExportError(f"the tensorflowjs converter is not installed ({e})", hint="run `make install`") from None
     finally:
@@ -103,6 +114,31 @@ def _converter():
             if sys.modules.get(mod) is not None and getattr(sys.modules[mod], "__file__", None) is None:
                 del sys.modules[mod]
     return convert_tf_saved_model
+
+
+def _vector_bias_adds_only(normalize):
+    """Wrap the converter's Add -> BiasAdd pass so that it keeps only adds of a constant vector.
+
+    The pass turns every ``Add(MatMul(...), y)`` into a BiasAdd, which grappler then fuses into
+    ``_FusedMatMul``; TF.js runs that op only with a rank-1 bias, so an unrolled recurrent cell
+    (``x @ W + b + h @ U``) converts to a graph that fails at run time ("_FusedMatMul only
+    supports rank-1 bias"). Adds whose second input is not a 1-D constant are put back.
+    """
+
+    def normalize_bias_add_op(graph_def):
+        before = {node.name: node.op for node in graph_def.node}
+        nodes = {node.name: node for node in graph_def.node}
+        graph_def = normalize(graph_def)
+        for node in graph_def.node:
+            if node.op == "BiasAdd" and before.get(node.name) in ("Add", "AddV2"):
+                bias = nodes.get(node.input[1].split(":")[0].lstrip("^"))
+                if bias is None or bias.op != "Const" or len(bias.attr["value"].tensor.tensor_shape.dim) != 1:
+                    node.op = before[node.name]
+                    del node.attr["data_format"]
+        return graph_def
+
+    normalize_bias_add_op.edgekit = True
+    return normalize_bias_add_op
 
 
 def _no_jax(*args, **kwargs):

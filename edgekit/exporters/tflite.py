@@ -18,6 +18,7 @@ import numpy as np
 from edgekit.artifact import Artifact
 from edgekit.errors import ExportError, UsageError
 from edgekit.exporters.base import ExportOptions, artifact_name
+from edgekit.exporters.recurrent import recurrent_details
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.source_model import SourceModel
 
@@ -46,15 +47,24 @@ class TFLiteExporter:
         tf = import_tensorflow()
 
         details = {"weights": "float32", "compute": "float32", "input_dtype": "float32", "output_dtype": "float32"}
-        try:
-            flatbuffer = self._convert(tf, source.saved_model_dir(), quant, calibration, options, details)
-        except ExportError as e:
-            if not _needs_static_shapes(e.message) or source.framework not in ("keras3", "tf_keras"):
-                raise
-            # Recurrent layers: the converter turns their loop into TFLite ops only with static
-            # shapes, so the model is re-exported with batch 1 (what on-device inference uses).
-            flatbuffer = self._convert(tf, source.saved_model_dir(batch=1), quant, calibration, options, details)
-            details["batch"] = "fixed at 1: recurrent layers need static shapes in TFLite"
+        if source.has_recurrent_layers:
+            # Keras 3 recurrent layers, traced with batch 1 (edgekit.exporters.recurrent): LSTMs become
+            # the fused UNIDIRECTIONAL_SEQUENCE_LSTM builtin; other loops stay a WHILE op (the smaller
+            # file), except for int8, whose calibration crashes on loops: there they are unrolled.
+            unroll = quant == "int8"
+            flatbuffer = self._convert(tf, source.saved_model_dir(batch=1, unroll_loops=unroll), quant, calibration,
+                                       options, details)
+            details.update(recurrent_details(source, unroll_loops=unroll))
+        else:
+            try:
+                flatbuffer = self._convert(tf, source.saved_model_dir(), quant, calibration, options, details)
+            except ExportError as e:
+                if not _needs_static_shapes(e.message) or source.framework not in ("keras3", "tf_keras"):
+                    raise
+                # tf_keras recurrent layers: the converter fuses or converts their loop only with
+                # static shapes, so the model is re-exported with batch 1 (what on-device inference uses).
+                flatbuffer = self._convert(tf, source.saved_model_dir(batch=1), quant, calibration, options, details)
+                details["batch"] = "fixed at 1: recurrent layers need static shapes in TFLite"
         name = artifact_name(source, quant, self.suffix)
         atomic_write_bytes(Path(out_dir) / name, flatbuffer)
         return Artifact(format=self.name, quant=quant, path=name, details=details)

@@ -58,6 +58,8 @@ def package_spec(artifact: Path, labels_file: Path | None = None) -> dict[str, A
                                                      "offset": 0.0, "mean": None, "std": None},
         "parity": art.parity if art else None,
         "data": data.get("spec"),
+        # A fused LSTM's state persists between invocations: reset it before each independent input.
+        "stateful": bool(art and "state" in (art.details or {})),
     }
 
 

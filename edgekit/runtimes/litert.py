@@ -18,6 +18,10 @@ from edgekit.errors import ModelLoadError, ShapeError, first_line
 from edgekit.macs import tflite_macs
 from edgekit.runtimes.base import PackageRuntime
 
+# Builtin ops whose state lives in variable tensors that persist between invocations.
+STATEFUL_OPS = frozenset({"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_RNN",
+                          "BIDIRECTIONAL_SEQUENCE_RNN", "SVDF", "LSTM"})
+
 
 class LiteRTRuntime(PackageRuntime):
     module = "ai_edge_litert.interpreter"
@@ -44,6 +48,10 @@ class LiteRTSession:
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelLoadError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs; edgekit handles one of each for now")
         self._in, self._out = inputs[0], outputs[0]
+        # Fused sequence ops keep their state in variable tensors that persist between invocations
+        # (made for streaming); each input here is independent, so the state is reset before each.
+        ops = {op["op_name"] for op in self._ops_details()}
+        self.stateful = bool(ops & STATEFUL_OPS)
         self.input_shape = tuple(int(d) if d > 0 else None for d in self._in["shape_signature"][1:])
         self._batch_shape = tuple(int(d) for d in self._in["shape"])
 
@@ -70,6 +78,8 @@ class LiteRTSession:
         self._check(x)
         it, outs = self.interpreter, []
         for i in range(len(x)):
+            if self.stateful:
+                it.reset_all_variables()
             it.set_tensor(self._in["index"], self._quantize(x[i : i + 1]))
             it.invoke()
             outs.append(self._dequantize(it.get_tensor(self._out["index"])))
@@ -78,15 +88,26 @@ class LiteRTSession:
     def bind(self, x: np.ndarray) -> Callable[[], Any]:
         self._check(x)
         self.interpreter.set_tensor(self._in["index"], self._quantize(x[:1]))
-        return self.interpreter.invoke
+        if not self.stateful:
+            return self.interpreter.invoke
+        reset, invoke = self.interpreter.reset_all_variables, self.interpreter.invoke
+
+        def invoke_from_zero_state():
+            reset()
+            invoke()
+
+        return invoke_from_zero_state
+
+    def _ops_details(self) -> list[dict]:
+        try:
+            return self.interpreter._get_ops_details()
+        except Exception:
+            return []
 
     def describe(self) -> dict[str, Any]:
         tensors = self.interpreter.get_tensor_details()
         dtypes = Counter(np.dtype(t["dtype"]).name for t in tensors)
-        try:
-            ops = Counter(op["op_name"] for op in self.interpreter._get_ops_details())
-        except Exception:
-            ops = Counter()
+        ops = Counter(op["op_name"] for op in self._ops_details())
         in_dt = np.dtype(self._in["dtype"]).name
         if in_dt in ("int8", "uint8"):
             guess = "int8"
