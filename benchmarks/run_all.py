@@ -15,12 +15,14 @@ import int8_digits  # noqa: E402
 import mlperf_vs_authors  # noqa: E402
 import onnx_targets  # noqa: E402
 import profile_targets  # noqa: E402
+import recurrent  # noqa: E402
 import tfjs_targets  # noqa: E402
 
 
 def main() -> int:
     ok = True
-    for bench in (cli_startup, harness_overhead, int8_digits, onnx_targets, tfjs_targets, profile_targets, mlperf_vs_authors):
+    for bench in (cli_startup, harness_overhead, int8_digits, onnx_targets, tfjs_targets, profile_targets, mlperf_vs_authors,
+                  recurrent):
         ok = bench.main() and ok
     print("all targets met" if ok else "some targets missed")
     return 0 if ok else 1

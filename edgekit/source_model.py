@@ -47,7 +47,7 @@ class SourceModel:
     run: RunRecord | None = None
     _saved_model_dir: Path | None = None
     _tmp: list[Path] = field(default_factory=list)
-    _fixed_batch_dirs: dict[tuple[int, bool], Path] = field(default_factory=dict)
+    _fixed_batch_dirs: dict[tuple[int, bool, bool], Path] = field(default_factory=dict)
 
     @property
     def has_recurrent_layers(self) -> bool:
@@ -61,15 +61,15 @@ class SourceModel:
         outs = [np.asarray(self.call(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
         return np.concatenate(outs).astype(np.float32)
 
-    def saved_model_dir(self, batch: int | None = None, *, unroll_loops: bool = False) -> Path:
+    def saved_model_dir(self, batch: int | None = None, *, unroll_loops: bool = False, fuse_lstm: bool = True) -> Path:
         """A TF SavedModel of this model (made once, in a temp folder), for the converters.
 
         ``batch`` fixes the batch axis (static shapes: what the TFLite converter needs to turn a
         recurrent layer's loop into TFLite ops); only Keras models can be re-exported that way.
-        Keras 3 LSTMs are then traced as fused LSTMs, and with ``unroll_loops`` other recurrent
-        loops are unrolled (:mod:`edgekit.exporters.recurrent`)."""
+        Keras 3 LSTMs are then traced as fused LSTMs (unless not ``fuse_lstm``), and with
+        ``unroll_loops`` other recurrent loops are unrolled (:mod:`edgekit.exporters.recurrent`)."""
         if batch is not None:
-            return self._fixed_batch_saved_model(batch, unroll_loops)
+            return self._fixed_batch_saved_model(batch, unroll_loops, fuse_lstm)
         if self._saved_model_dir is None:
             tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-"))
             self._tmp.append(tmp)
@@ -82,11 +82,12 @@ class SourceModel:
             self._saved_model_dir = out
         return self._saved_model_dir
 
-    def _fixed_batch_saved_model(self, batch: int, unroll_loops: bool) -> Path:
+    def _fixed_batch_saved_model(self, batch: int, unroll_loops: bool, fuse_lstm: bool) -> Path:
         import tensorflow as tf
 
-        if (batch, unroll_loops) in self._fixed_batch_dirs:
-            return self._fixed_batch_dirs[batch, unroll_loops]
+        key = (batch, unroll_loops, fuse_lstm)
+        if key in self._fixed_batch_dirs:
+            return self._fixed_batch_dirs[key]
         if self.framework not in ("keras3", "tf_keras"):
             raise InputError(f"{self.path} is a SavedModel: it cannot be re-exported with a fixed batch size",
                              hint="export it from its Keras model instead")
@@ -98,7 +99,7 @@ class SourceModel:
             if self.framework == "keras3":
                 from edgekit.exporters.recurrent import static_recurrent_tracing
 
-                with static_recurrent_tracing(unroll_loops=unroll_loops):
+                with static_recurrent_tracing(unroll_loops=unroll_loops, fuse_lstm=fuse_lstm):
                     self.keras_model.export(str(out), format="tf_saved_model", input_signature=spec, verbose=False)
             else:
                 import tf_keras
@@ -107,7 +108,7 @@ class SourceModel:
                 archive.track(self.keras_model)
                 archive.add_endpoint("serve", self.keras_model.__call__, input_signature=spec)
                 archive.write_out(str(out))
-        self._fixed_batch_dirs[batch, unroll_loops] = out
+        self._fixed_batch_dirs[key] = out
         return out
 
     def describe(self) -> dict[str, Any]:

@@ -29,6 +29,7 @@ def export(
     batch: int = typer.Option(None, "--batch", help="ONNX: fix the batch size (default: dynamic)."),
     fp16_io: str = typer.Option("float16", "--fp16-io", help="ONNX fp16 input/output type: float16 or float32."),
     per_tensor: bool = typer.Option(False, "--per-tensor", help="int8 (and TFLite dynamic): per-tensor weight scales, smaller files (default per-channel, more accurate)."),
+    unroll: bool = typer.Option(False, "--unroll", help="TFLite: unroll recurrent layers instead of the fused LSTM op (often faster on CPU, larger file)."),
     calib_method: str = typer.Option("minmax", "--calib-method", help="ONNX int8 calibration: minmax, entropy or percentile."),
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: MODEL_export beside MODEL)."),
     parity_samples: int = typer.Option(200, "--parity-samples", help="Held-out inputs each artifact is checked on."),
@@ -53,7 +54,8 @@ def export(
     manifest = export_supervised(
         model, formats, quants, out, calib=calib,
         options=ExportOptions(calib_samples=calib_samples, int8_io=int8_io, opset=opset, batch=batch,
-                              fp16_io=fp16_io, per_tensor=per_tensor, calib_method=calib_method),
+                              fp16_io=fp16_io, per_tensor=per_tensor, calib_method=calib_method,
+                              unroll=unroll),
         parity_samples=parity_samples, min_agreement=min_agreement, safe_mode=not unsafe,
         log=lambda line: con.print(line, style=None if "success" in line else "bold red"),
     )

@@ -44,7 +44,7 @@ def recurrent_layers(model: Any) -> list[Any]:
     return [layer for layer in flatten(include_self=False, recursive=True) if isinstance(layer, RNN)]
 
 
-def plan(model: Any, *, unroll_loops: bool = True) -> dict[str, str]:
+def plan(model: Any, *, unroll_loops: bool = True, fuse_lstm: bool = True) -> dict[str, str]:
     """What tracing does to each recurrent layer: ``fused LSTM``, ``unrolled loop`` or ``loop``."""
     import keras
 
@@ -52,7 +52,7 @@ def plan(model: Any, *, unroll_loops: bool = True) -> dict[str, str]:
     for layer in recurrent_layers(model):
         steps = _sequence_length(layer)
         cell = getattr(layer, "cell", None)
-        fusable = (type(layer).__name__ == "LSTM" and cell is not None and cell.use_bias and not layer.unroll
+        fusable = (fuse_lstm and type(layer).__name__ == "LSTM" and cell is not None and cell.use_bias and not layer.unroll
                    and not cell.recurrent_dropout and layer.use_cudnn in ("auto", True)
                    and cell.activation is keras.activations.tanh
                    and cell.recurrent_activation is keras.activations.sigmoid and steps is not None)
@@ -72,9 +72,9 @@ def _sequence_length(layer: Any) -> int | None:
 
 
 @contextlib.contextmanager
-def static_recurrent_tracing(*, unroll_loops: bool = True) -> Iterator[None]:
-    """While tracing with a fixed input shape, Keras 3 LSTMs become fused-LSTM functions and, with
-    ``unroll_loops``, other recurrent loops of at most ``MAX_UNROLL_STEPS`` steps are unrolled (see :func:`plan`)."""
+def static_recurrent_tracing(*, unroll_loops: bool = True, fuse_lstm: bool = True) -> Iterator[None]:
+    """While tracing with a fixed input shape, Keras 3 LSTMs become fused-LSTM functions (unless not
+    ``fuse_lstm``) and, with ``unroll_loops``, other recurrent loops of at most ``MAX_UNROLL_STEPS`` steps are unrolled (see :func:`plan`)."""
     import keras
     from keras.src import backend as keras_backend
 
@@ -82,7 +82,7 @@ def static_recurrent_tracing(*, unroll_loops: bool = True) -> Iterator[None]:
 
     def lstm(inputs, initial_state_h, initial_state_c, mask, kernel, recurrent_kernel, bias, activation,
              recurrent_activation, return_sequences=False, go_backwards=False, unroll=False, time_major=False):
-        if (mask is not None or bias is None or unroll or activation is not keras.activations.tanh
+        if (not fuse_lstm or mask is not None or bias is None or unroll or activation is not keras.activations.tanh
                 or recurrent_activation is not keras.activations.sigmoid or None in inputs.shape):
             raise NotImplementedError  # Keras falls back to its generic loop (unrolled below)
         return _fused_lstm(inputs, initial_state_h, initial_state_c, kernel, recurrent_kernel, bias,
@@ -103,9 +103,9 @@ def static_recurrent_tracing(*, unroll_loops: bool = True) -> Iterator[None]:
         keras_backend.lstm, keras_backend.rnn = original_lstm, original_rnn
 
 
-def recurrent_details(source: Any, *, unroll_loops: bool) -> dict[str, str]:
+def recurrent_details(source: Any, *, unroll_loops: bool, fuse_lstm: bool = True) -> dict[str, str]:
     """Manifest details for an artifact traced with :func:`static_recurrent_tracing`."""
-    done = Counter(plan(source.keras_model, unroll_loops=unroll_loops).values())
+    done = Counter(plan(source.keras_model, unroll_loops=unroll_loops, fuse_lstm=fuse_lstm).values())
     parts = [f"{n} {what}{'s' if n > 1 else ''}" for what, n in sorted(done.items())]
     details = {"batch": "fixed at 1: recurrent layers are traced with static shapes"}
     if parts:

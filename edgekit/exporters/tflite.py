@@ -51,10 +51,11 @@ class TFLiteExporter:
             # Keras 3 recurrent layers, traced with batch 1 (edgekit.exporters.recurrent): LSTMs become
             # the fused UNIDIRECTIONAL_SEQUENCE_LSTM builtin; other loops stay a WHILE op (the smaller
             # file), except for int8, whose calibration crashes on loops: there they are unrolled.
-            unroll = quant == "int8"
-            flatbuffer = self._convert(tf, source.saved_model_dir(batch=1, unroll_loops=unroll), quant, calibration,
-                                       options, details)
-            details.update(recurrent_details(source, unroll_loops=unroll))
+            # --unroll: every recurrent layer unrolled (no fused op; faster with XNNPACK, larger).
+            unroll, fuse = quant == "int8" or options.unroll, not options.unroll
+            saved_model = source.saved_model_dir(batch=1, unroll_loops=unroll, fuse_lstm=fuse)
+            flatbuffer = self._convert(tf, saved_model, quant, calibration, options, details)
+            details.update(recurrent_details(source, unroll_loops=unroll, fuse_lstm=fuse))
         else:
             try:
                 flatbuffer = self._convert(tf, source.saved_model_dir(), quant, calibration, options, details)
