@@ -63,6 +63,24 @@ def test_csv_standardised_with_string_labels(tmp_path):
     np.testing.assert_allclose(restored.apply(ds.x_test), ds.prepared("test"))
 
 
+def test_csv_is_parsed_to_disk_and_ragged_rows_are_named(tmp_path):
+    from edgekit.data.loaders import Rows
+
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,c,label\n" + "\n".join(f"{i},{i % 5},{i * 0.5},{i % 3}" for i in range(300)) + "\n")
+    ds = load_data(str(path))
+    assert isinstance(ds.x_train, Rows) and isinstance(ds.x_test, Rows) and ds.input_shape == (3,)
+    full = np.array([[i, i % 5, i * 0.5] for i in range(300)], np.float32)
+    assert sorted(map(tuple, np.concatenate([np.asarray(ds.x_train), np.asarray(ds.x_val), np.asarray(ds.x_test)]).tolist())) \
+        == sorted(map(tuple, full.tolist()))
+    fit_rows = np.concatenate([np.asarray(ds.x_train), np.asarray(ds.x_val)]).astype(np.float64)  # before the val split
+    np.testing.assert_allclose(ds.preprocessing.mean, fit_rows.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(ds.preprocessing.std, fit_rows.std(axis=0), rtol=1e-4)
+    path.write_text("a,b,label\n1,2,0\n3,1\n4,5,1\n")
+    with pytest.raises(InputError, match="line 3 has 2 values, the header 3"):
+        load_data(str(path))
+
+
 def test_image_folder(tmp_path):
     from PIL import Image
 
@@ -123,7 +141,8 @@ def test_npz_is_memory_mapped_and_read_only_where_used(tmp_path):
     np.savez_compressed(tmp_path / "c.npz", x_train=x[:400], y_train=y[:400], x_test=x[400:], y_test=y[400:])
     ds = load_data(str(tmp_path / "d.npz"))
     assert isinstance(ds.x_train, Rows) and isinstance(ds.x_test, np.memmap)
-    dc = load_data(str(tmp_path / "c.npz"))  # compressed: read whole, same data, same split
+    dc = load_data(str(tmp_path / "c.npz"))  # compressed: decompressed to an unnamed file and mapped
+    assert isinstance(dc.x_train, Rows) and isinstance(dc.x_test, np.memmap)
     for split in ("train", "val", "test"):
         np.testing.assert_array_equal(ds.prepared(split), dc.prepared(split))
     np.testing.assert_array_equal(ds.prepared("train", limit=7), dc.prepared("train")[:7])

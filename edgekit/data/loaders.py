@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.data.preprocessing import Preprocessing
+from edgekit.data.spill import spill_rows, spill_stream
 from edgekit.errors import InputError, UsageError, suggest
 
 BUILTINS = ("digits",)
@@ -74,8 +75,9 @@ class Dataset:
         """A short hash of the raw data, so a run records exactly what it learned from."""
         h = hashlib.sha256()
         for a in (self.x_train, self.y_train, self.x_val, self.y_val, self.x_test, self.y_test):
-            if a is not None:
-                h.update(np.ascontiguousarray(a).tobytes())
+            if a is not None:  # a chunk of rows at a time: data on disk stays on disk
+                for i in range(0, len(a), 4096):
+                    h.update(np.ascontiguousarray(np.asarray(a[i : i + 4096])).tobytes())
         return h.hexdigest()[:16]
 
     def split_info(self) -> dict:
@@ -194,8 +196,9 @@ def _load_digits(spec: str) -> Dataset:
 
 
 def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of an .npz. Members stored uncompressed (``np.savez``) are memory-mapped, so
-    only the rows used are ever read; compressed ones (``np.savez_compressed``) are read whole."""
+    """The arrays of an .npz, memory-mapped: only the rows used are ever read. Members stored
+    uncompressed (``np.savez``) are mapped where they lie; compressed ones (``np.savez_compressed``)
+    are decompressed a chunk at a time into an unnamed temporary file (edgekit.data.spill)."""
     import zipfile
 
     arrays: dict[str, np.ndarray] = {}
@@ -205,24 +208,31 @@ def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
                 continue
             name = info.filename[:-4]
             if info.compress_type != zipfile.ZIP_STORED:
-                with zf.open(info) as member:
-                    arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
+                with zf.open(info) as member:  # decompressed as it streams to an unnamed file, then mapped
+                    version = np.lib.format.read_magic(member)
+                    shape, fortran, dtype = _read_npy_header(member, version)
+                    arrays[name] = spill_stream(member, shape, dtype, fortran=fortran)
                 continue
             fh.seek(info.header_offset)
             local = fh.read(30)
             start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
             fh.seek(start)
             version = np.lib.format.read_magic(fh)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read_header(fh)
-            if dtype.hasobject:
-                raise ValueError("object arrays are not read (no pickles)")
+            shape, fortran, dtype = _read_npy_header(fh, version)
             if not shape or 0 in shape:
                 arrays[name] = np.zeros(shape, dtype)
             else:
                 arrays[name] = np.memmap(path, dtype=dtype, mode="r", offset=fh.tell(), shape=shape,
                                          order="F" if fortran else "C")
     return arrays
+
+
+def _read_npy_header(fh, version) -> tuple:
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read_header(fh)
+    if dtype.hasobject:
+        raise ValueError("object arrays are not read (no pickles)")
+    return shape, fortran, dtype
 
 
 def _load_npz(path: Path) -> Dataset:
@@ -360,32 +370,53 @@ def _load_image_folder(path: Path, size: int) -> Dataset:
 
 
 def _load_csv(path: Path) -> Dataset:
+    """Features parsed a line at a time into an unnamed temporary file (edgekit.data.spill),
+    memory-mapped; only the labels (one string per row) are held in memory."""
+    raw_labels: list[str] = []
     try:
         with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    except (OSError, UnicodeDecodeError) as e:
+            reader = (r for r in csv.reader(fh) if r)
+            header = next(reader, None)
+            if header is None:
+                raise InputError(f"Data {path} needs a header row and at least two samples")
+            label_col = header.index("label") if "label" in header else len(header) - 1
+            width = len(header) - 1
+
+            def features():
+                for line, r in enumerate(reader, start=2):
+                    if len(r) != len(header):
+                        raise InputError(f"Data {path}: line {line} has {len(r)} values, the header {len(header)}",
+                                         hint="every row needs one value per column")
+                    raw_labels.append(r[label_col])
+                    try:
+                        yield [float(v) for i, v in enumerate(r) if i != label_col]
+                    except ValueError as e:
+                        raise InputError(f"Data {path}: a feature on line {line} is not a number ({e})",
+                                         hint="features must be numeric; the label column is 'label' or the last one") from None
+
+            feats = spill_rows(features(), width)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"Data {path} cannot be read as CSV: {e}") from None
-    rows = [r for r in rows if r]
-    if len(rows) < 3:
+    if len(raw_labels) < 2:
         raise InputError(f"Data {path} needs a header row and at least two samples")
-    header, body = rows[0], rows[1:]
-    label_col = header.index("label") if "label" in header else len(header) - 1
-    try:
-        feats = np.asarray(
-            [[float(v) for i, v in enumerate(r) if i != label_col] for r in body], dtype=np.float32
-        )
-    except ValueError as e:
-        raise InputError(f"Data {path}: a feature is not a number ({e})", hint="features must be numeric; the label column is 'label' or the last one") from None
-    raw_labels = [r[label_col] for r in body]
     classes = sorted(set(raw_labels), key=lambda s: (not _is_int(s), int(s) if _is_int(s) else 0, s))
     index = {c: i for i, c in enumerate(classes)}
     y = np.asarray([index[v] for v in raw_labels], dtype=np.int64)
     x_tr, y_tr, x_te, y_te = _split(feats, y, TEST_FRACTION)
-    mean = x_tr.mean(axis=0)
-    std = x_tr.std(axis=0)
+    mean, std = _mean_std(x_tr)
     std[std == 0] = 1.0
     prep = Preprocessing(mean=mean.tolist(), std=std.tolist(), notes="features standardised on train")
     return _from_train_test(str(path), x_tr, y_tr, x_te, y_te, classes, prep)
+
+
+def _mean_std(x, chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and standard deviation of rows on disk, a chunk of rows at a time."""
+    n, total, squares = 0, 0.0, 0.0
+    for i in range(0, len(x), chunk):
+        part = np.asarray(x[i : i + chunk], dtype=np.float64)
+        n, total, squares = n + len(part), total + part.sum(axis=0), squares + (part**2).sum(axis=0)
+    mean = total / max(n, 1)
+    return mean.astype(np.float32), np.sqrt(np.maximum(squares / max(n, 1) - mean**2, 0)).astype(np.float32)
 
 
 def _is_int(s: str) -> bool:

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from edgekit.data import load_data
 from edgekit.errors import InputError, UsageError
 from edgekit.files import check_writable_dir
@@ -80,9 +82,11 @@ def train(
     keras.utils.set_random_seed(seed)
     log(f"training on {device_info['device']}")
 
-    x_train, y_train = ds.prepared("train"), ds.y_train
-    x_val, y_val = ds.prepared("val"), ds.y_val
-    x_test, y_test = ds.prepared("test"), ds.y_test
+    from edgekit.data.batches import fit_arguments, predict_arguments
+
+    # Data read lazily (image folders, .npz, .csv) is fed a batch at a time; digits whole.
+    fit_data = fit_arguments(ds, batch_size=batch_size, seed=seed)
+    test_data, y_test = predict_arguments(ds, "test"), np.asarray(ds.y_test)
 
     with strat.scope():
         if custom_module is not None:
@@ -108,12 +112,12 @@ def train(
         stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         t0 = time.perf_counter()
         history = model.fit(
-            x_train, y_train, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+            **fit_data, epochs=epochs,
             callbacks=[checkpoint, stop], verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
         )
         train_s = time.perf_counter() - t0
         best = keras.saving.load_model(str(staging / MODEL_NAME), compile=False)
-        probs = best.predict(x_test, batch_size=256, verbose=0)
+        probs = best.predict(**test_data, verbose=0)
         test_acc = float((probs.argmax(axis=1) == y_test).mean())
         hist = {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()}
         record = RunRecord(
