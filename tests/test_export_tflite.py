@@ -165,6 +165,18 @@ def test_a_converter_crash_costs_one_artifact_not_the_export(digits_run, tmp_pat
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_fp16.onnx", "model_fp32.onnx", "model_fp32.tflite"]
 
 
+def test_the_python_api_export_is_isolated_too(digits_run, tmp_path, monkeypatch):
+    """edgekit.export runs the converters in a child: a crash there leaves the caller's process alive."""
+    import edgekit
+
+    monkeypatch.setenv("EDGEKIT_FAULT_INJECT", "tflite:fp16")
+    lines = []
+    manifest = edgekit.export(digits_run, ["tflite"], ["fp32", "fp16"], tmp_path / "exp", log=lines.append)
+    arts = {a.quant: a for a in manifest.artifacts}
+    assert arts["fp32"].ok and arts["fp16"].status == "export_failed" and "SIGSEGV" in arts["fp16"].error
+    assert any("crashed (SIGSEGV)" in line for line in lines)
+
+
 def test_lambda_layer_code_is_refused_unless_unsafe(tmp_path):
     import keras
 
