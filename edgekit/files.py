@@ -124,5 +124,14 @@ def check_writable_dir(path: Path, *, flag: str) -> None:
     probe = path
     while not probe.exists():
         probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(f"{flag} {path} is under {probe}, a file, not a folder", hint="pick a folder path")
     if not os.access(probe, os.W_OK):
         raise InputError(f"{flag} {path} cannot be written", hint="pick a folder you can write to")
+    try:  # permissions can say yes where the filesystem says no (read-only mounts, /proc, root)
+        import tempfile
+
+        os.rmdir(tempfile.mkdtemp(prefix=".edgekit-probe-", dir=probe))
+    except OSError as e:
+        raise InputError(f"{flag} {path} cannot be written ({e.strerror or type(e).__name__})",
+                         hint="pick a folder you can write to") from None

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from edgekit.errors import EdgekitError
@@ -134,3 +134,79 @@ def _model_bytes_target(name: str, runtime: str, suffix: str):
 
 test_tflite_bytes = _model_bytes_target("ad01_int8.tflite", "litert", ".tflite")
 test_onnx_bytes = _model_bytes_target("ad01_int8.tflite", "onnxruntime", ".onnx")
+
+
+def _small_keras_model(tmp: Path) -> tuple[bytes, bytes]:
+    """A small Conv + Dense model saved as .keras and as .h5: seeds for the source-model targets."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    i = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(i)
+    m = keras.Model(i, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x)))
+    m.save(tmp / "seed.keras")
+    m.save(tmp / "seed.h5")
+    return (tmp / "seed.keras").read_bytes(), (tmp / "seed.h5").read_bytes()
+
+
+_SEEDS: dict[str, bytes] = {}
+
+
+def _seed(suffix: str) -> bytes:
+    if not _SEEDS:
+        with tempfile.TemporaryDirectory() as tmp:
+            _SEEDS[".keras"], _SEEDS[".h5"] = _small_keras_model(Path(tmp))
+    return _SEEDS[suffix]
+
+
+def _source_target(suffix: str):
+    @settings(max_examples=max(N // 4, 5), deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(flips=st.lists(st.tuples(st.integers(0, 10**7), st.integers(0, 255)), max_size=8),
+           cut=st.none() | st.integers(0, 40000))
+    def target(flips, cut):
+        """Mutated model files through the loader every command uses: a model or one clean error."""
+        from edgekit.source_model import load_source
+
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp) / f"fuzz{suffix}"
+            p.write_bytes(_mutate(_seed(suffix), flips, cut))
+            try:
+                load_source(p).close()
+                event("loaded")
+            except EdgekitError as e:
+                event(f"refused: {type(e).__name__}")
+
+    return target
+
+
+test_keras_source_bytes = _source_target(".keras")
+test_h5_source_bytes = _source_target(".h5")
+
+
+@settings(max_examples=max(N // 40, 3), deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(flips=st.lists(st.tuples(st.integers(0, 10**7), st.integers(0, 255)), min_size=1, max_size=6),
+       suffix=st.sampled_from([".keras", ".h5"]))
+def test_converters_on_mutated_models(flips, suffix):
+    """The converters themselves, on mutated models (weights turned to NaN or huge, broken configs):
+    edgekit.export (a supervised child) returns a manifest or raises one clean error; a manifest
+    lists only files that are whole, and no staging folder is left behind."""
+    import edgekit
+    from edgekit.artifact import Manifest
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model = tmp / f"fuzz{suffix}"
+        model.write_bytes(_mutate(_seed(suffix), flips, None))
+        out = tmp / "out"
+        try:
+            manifest = edgekit.export(model, ["tflite", "onnx"], ["fp32", "int8"], out, calib="uniform:0,1",
+                                      log=lambda line: None)
+        except EdgekitError as e:
+            event(f"refused: {type(e).__name__}")
+            assert not out.exists() or not any(p.name.startswith(".edgekit-staging") for p in out.iterdir())
+            return
+        for a in Manifest.load(out).artifacts:
+            event(f"artifact {a.status}")
+            if a.ok:
+                assert (out / a.path).is_file() and (out / a.path).stat().st_size == a.size_bytes
+        assert manifest is not None and not any(p.name.startswith(".edgekit-staging") for p in out.iterdir())

@@ -31,6 +31,19 @@ def _cases(digits_run, digits_export, t):
     np.savez(wrong, x_train=np.zeros((10, 5, 5, 3), np.float32), x_test=np.zeros((10, 5, 5, 3), np.float32))
     badyaml = t / "bad.yaml"
     badyaml.write_text("name: [b\n")
+    typo = t / "typo.yaml"
+    typo.write_text("name: myboard\ncpu_cors: 4\n")
+    empty = t / "empty.npz"
+    np.savez(empty, x_train=np.zeros((0, 8, 8, 1), np.float32), y_train=np.zeros(0, np.int64),
+             x_test=np.zeros((0, 8, 8, 1), np.float32), y_test=np.zeros(0, np.int64))
+    inf = t / "inf.npz"
+    x_inf = x.copy()
+    x_inf[3] = 0
+    x_inf[5, 1, 1, 0] = np.inf
+    np.savez(inf, x_train=x_inf, x_test=x_inf)
+    labels20 = t / "labels20.npz"
+    np.savez(labels20, x_train=x[:10], y_train=np.arange(10) + 10, x_test=x[:10], y_test=np.arange(10) + 10)
+    a_file = _text(t / "a_file", "x")
     ro = t / "ro"
     ro.mkdir()
     ro.chmod(0o500)
@@ -45,6 +58,10 @@ def _cases(digits_run, digits_export, t):
         "export NaN calibration": ["export", digits_run, "--quant", "int8", "--calib", nan, "--out", t / "out8"],
         "export wrong-shape calibration": ["export", digits_run, "--quant", "int8", "--calib", wrong, "--out", t / "out9"],
         "export unwritable out": ["export", digits_run, "--out", ro / "sub"],
+        "export out is a file": ["export", digits_run, "--out", a_file],
+        "export out on a read-only filesystem": ["export", digits_run, "--out", "/proc/edgekit-out"],
+        "export inf calibration": ["export", digits_run, "--quant", "int8", "--calib", inf, "--out", t / "out15"],
+        "train empty data set": ["train", "cnn", "--data", empty, "--out", t / "out16"],
         "export unknown flag": ["export", digits_run, "--quantt", "int8", "--out", t / "out10"],
         "export bad uniform calib": ["export", digits_run, "--quant", "int8", "--calib", "uniform:5,1", "--out", t / "out11"],
         "bench truncated .tflite": ["bench", _corrupt(tfl, t / "trunc.tflite", "truncated")],
@@ -54,6 +71,8 @@ def _cases(digits_run, digits_export, t):
         "bench wrong data shape": ["bench", tfl, "--data", wrong],
         "bench bad profile YAML": ["bench", tfl, "--profile", badyaml],
         "bench unknown profile": ["bench", tfl, "--profile", "raspberry-pi-6"],
+        "bench mistyped profile key": ["bench", tfl, "--profile", typo],
+        "bench labels that do not match the model": ["bench", tfl, "--data", labels20],
         "bench zero runs": ["bench", tfl, "--runs", "0"],
         "inspect missing": ["inspect", t / "missing.keras"],
         "inspect .tflite": ["inspect", tfl],
@@ -81,9 +100,12 @@ def _empty_tfjs(t):
 
 CASES = ["train missing data", "train unknown recipe", "train folder as file", "export missing model",
          "export empty .keras", "export random .keras", "export truncated .h5", "export NaN calibration",
-         "export wrong-shape calibration", "export unwritable out", "export unknown flag", "export bad uniform calib",
+         "export wrong-shape calibration", "export unwritable out", "export out is a file",
+         "export out on a read-only filesystem", "export inf calibration", "train empty data set",
+         "export unknown flag", "export bad uniform calib",
          "bench truncated .tflite", "bench bit-flipped .tflite", "bench random .onnx", "bench empty model.json",
-         "bench wrong data shape", "bench bad profile YAML", "bench unknown profile", "bench zero runs", "inspect missing",
+         "bench wrong data shape", "bench bad profile YAML", "bench unknown profile", "bench mistyped profile key",
+         "bench labels that do not match the model", "bench zero runs", "inspect missing",
          "inspect .tflite", "profiles show missing file", "check missing report", "check not a report",
          "baseline not JSON", "package unknown target", "package missing artifact", "serve not a package"]
 
@@ -97,6 +119,7 @@ def test_bad_input_is_one_clean_line(case, digits_run, digits_export, tmp_path):
     r = edgekit_cli(*args, timeout=300)
     assert r.returncode != 0, f"{case}: exit 0\n{r.stdout}"
     assert "Traceback" not in r.stdout + r.stderr, f"{case}:\n{r.stderr}"
+    assert r.returncode != 3 and "internal error" not in r.stderr, f"{case}: a bug, not a clean error:\n{r.stderr}"
     errors = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
     if r.returncode == 2 or not r.stdout.strip():  # usage and input errors: exactly one line on stderr
         assert len(errors) == 1 and errors[0].startswith("edgekit: error:"), f"{case}:\n{r.stderr}"

@@ -263,6 +263,9 @@ def _load_npz(path: Path) -> Dataset:
         )
     if x_tr.ndim < 2 or x_te.ndim < 2:
         raise InputError(f"Data {path} inputs must have a sample axis; got shape {x_tr.shape}")
+    if len(x_tr) == 0 or len(x_te) == 0:
+        raise InputError(f"Data {path} holds no samples (x_train {x_tr.shape}, x_test {x_te.shape})",
+                         hint="save at least one sample in each split")
     if x_tr.shape[1:] != x_te.shape[1:]:
         raise InputError(f"Data {path}: x_train {x_tr.shape} and x_test {x_te.shape} differ")
     for name, x_, y_ in (("train", x_tr, y_tr), ("test", x_te, y_te)):
