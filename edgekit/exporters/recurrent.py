@@ -36,12 +36,12 @@ MAX_UNROLL_STEPS = 512  # longer sequences keep their loop: an unrolled graph gr
 
 def recurrent_layers(model: Any) -> list[Any]:
     """The recurrent layers of a Keras 3 model, inside Bidirectional wrappers and nested models too."""
-    flatten = getattr(model, "_flatten_layers", None)
-    if flatten is None or not type(model).__module__.startswith("keras"):
-        return []  # a tf_keras model or a loaded SavedModel: traced as it is
-    from keras.layers import RNN
+    import keras
 
-    return [layer for layer in flatten(include_self=False, recursive=True) if isinstance(layer, RNN)]
+    if not isinstance(model, keras.Model):
+        return []  # a tf_keras model or a loaded SavedModel: traced as it is
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, keras.layers.RNN)]
 
 
 def plan(model: Any, *, unroll_loops: bool = True, fuse_lstm: bool = True) -> dict[str, str]:
