@@ -121,10 +121,10 @@ def inspect_model(model: str | Path, *, safe_mode: bool = True) -> dict[str, Any
         if source.has_recurrent_layers:
             from edgekit.exporters.recurrent import plan
 
-            tflite_plan = plan(source.keras_model, unroll_loops=False)
-            recurrent = {name: {"tflite": {"fused LSTM": "fused UNIDIRECTIONAL_SEQUENCE_LSTM"}.get(how, "WHILE loop (int8: unrolled)"
-                                           if how == "loop" else how),
-                                "tfjs": plan(source.keras_model)[name], "onnx": "tf2onnx: an ONNX LSTM/GRU/RNN op, or a Loop"}
+            tflite_plan, tfjs_plan = plan(source.keras_model, unroll_loops=False), plan(source.keras_model)
+            recurrent = {name: {"tflite": "fused UNIDIRECTIONAL_SEQUENCE_LSTM" if how == "fused LSTM"
+                                else "WHILE loop (int8: unrolled)" if how == "loop" else how,
+                                "tfjs": tfjs_plan[name], "onnx": "tf2onnx: an ONNX LSTM/GRU/RNN op, or a Loop"}
                          for name, how in tflite_plan.items()}
         formats = {f: all(o[f] for o in operators.values()) for f in ("tflite", "onnx", "tfjs")}
         return {

@@ -34,8 +34,7 @@ def fit_arguments(ds, *, batch_size: int, seed: int = 0) -> dict:
 
 def predict_arguments(ds, split: str, *, batch_size: int = 256) -> dict:
     """``model.predict`` keyword arguments for ``split``'s inputs."""
-    x = {"train": ds.x_train, "val": ds.x_val, "test": ds.x_test}[split]
-    if not is_lazy(x):
+    if not is_lazy(ds.inputs_of(split)):
         return {"x": ds.prepared(split), "batch_size": batch_size}
     return {"x": SplitBatches(ds, split, batch_size=batch_size, with_labels=False)}
 
@@ -46,7 +45,7 @@ class SplitBatches(keras.utils.PyDataset):
     def __init__(self, ds, split: str, *, batch_size: int, shuffle: bool = False, seed: int = 0,
                  with_labels: bool = True):
         super().__init__()
-        self.x = {"train": ds.x_train, "val": ds.x_val, "test": ds.x_test}[split]
+        self.x = ds.inputs_of(split)
         self.y = ds.labels_of(split) if with_labels else None
         self.prep, self.batch_size, self.shuffle = ds.preprocessing, batch_size, shuffle
         self.order = np.arange(len(self.x))

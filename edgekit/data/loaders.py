@@ -63,10 +63,14 @@ class Dataset:
 
         Image folders are read lazily: only the samples asked for are decoded (export calibrates
         on 200 and checks parity on 200, however large the folder)."""
-        x = {"train": self.x_train, "val": self.x_val, "test": self.x_test}[split]
+        x = self.inputs_of(split)
         if limit is not None:
             x = x[:limit]
         return (preprocessing or self.preprocessing).apply(np.asarray(x))
+
+    def inputs_of(self, split: str):
+        """The raw inputs of ``split`` as stored: an array, or rows still on disk."""
+        return {"train": self.x_train, "val": self.x_val, "test": self.x_test}[split]
 
     def labels_of(self, split: str) -> np.ndarray | None:
         return {"train": self.y_train, "val": self.y_val, "test": self.y_test}[split]

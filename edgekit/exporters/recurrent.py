@@ -10,9 +10,10 @@ While a model is traced under :func:`static_recurrent_tracing` (batch and sequen
   ``UNIDIRECTIONAL_SEQUENCE_LSTM`` builtin, which has float and int8 kernels. The function's
   body, which every other consumer runs (TF.js, the SavedModel itself), is the same LSTM
   unrolled over the time steps: plain MatMul/Sigmoid/Tanh ops, no loop.
-- every other recurrent layer (GRU, SimpleRNN, an LSTM with other activations) is unrolled
-  (Keras's own ``unroll=True``) when its sequence length is known and at most
-  ``MAX_UNROLL_STEPS``; longer ones keep their loop.
+- with ``unroll_loops`` (TFLite int8, TF.js, ``--unroll``), every other recurrent layer (GRU,
+  SimpleRNN, an LSTM with other activations) is unrolled (Keras's own ``unroll=True``) when its
+  sequence length is known and at most ``MAX_UNROLL_STEPS``; longer ones keep their loop.
+- with ``fuse_lstm=False`` (``--unroll``) LSTMs are unrolled like the rest.
 
 The traced graph computes exactly what the Keras model computes (tests compare them).
 
