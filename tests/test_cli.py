@@ -116,3 +116,42 @@ def test_ctrl_c_mid_export_is_one_line_and_leaves_nothing(digits_run, tmp_path):
     assert proc.returncode == 130, (proc.returncode, err)
     assert err.strip() == "edgekit: error: interrupted; nothing half-written was left behind"
     assert not out.exists()
+
+
+_HALF_BUILT = """
+import os, signal, sys, time
+from edgekit.interrupts import quiet_after_ctrl_c
+if sys.argv[1] == "quiet":
+    quiet_after_ctrl_c()
+
+class Options:  # like TensorFlow's ScopedTFImportGraphDefOptions: __del__ needs what __init__ sets last
+    def __init__(self):
+        print("building", flush=True)
+        time.sleep(30)
+        self.options = 1
+    def __del__(self):
+        self.options
+
+try:
+    Options()
+except KeyboardInterrupt:
+    print("edgekit: error: interrupted", file=sys.stderr)
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_inside_a_half_built_object_prints_no_clean_up_traceback(tmp_path):
+    """The race CI once hit: Ctrl-C inside a TensorFlow wrapper's __init__ printed 'Exception ignored' from its __del__."""
+    import signal
+
+    script = tmp_path / "half_built.py"
+    script.write_text(_HALF_BUILT)
+    errs = {}
+    for mode in ("python-default", "quiet"):
+        proc = subprocess.Popen([sys.executable, str(script), mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "building"
+        proc.send_signal(signal.SIGINT)
+        _, errs[mode] = proc.communicate(timeout=30)
+        assert proc.returncode == 130, (mode, errs[mode])
+    assert "Exception ignored" in errs["python-default"]  # the noise is real without the handler
+    assert errs["quiet"].strip() == "edgekit: error: interrupted"

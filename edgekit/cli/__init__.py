@@ -89,7 +89,9 @@ def _fail(message: str, code: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``edgekit`` console script: one line per error, never a traceback."""
     from edgekit.errors import EdgekitError
+    from edgekit.interrupts import quiet_after_ctrl_c
 
+    quiet_after_ctrl_c()
     command = typer.main.get_command(app)
     args = sys.argv[1:] if argv is None else argv
     try:

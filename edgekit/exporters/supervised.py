@@ -51,21 +51,26 @@ def export_supervised(model, formats: list[str], quants: list[str], out, *, log:
                        "kwargs": {**kwargs, "options": dataclasses.asdict(options) if options else None},
                        "failed_before": [[f, q, why] for (f, q), why in failed.items()]}
             (tmp / "request.json").write_text(json.dumps(request))
-            proc = subprocess.Popen([sys.executable, "-m", "edgekit.exporters.supervised", str(tmp)],
-                                    stdout=subprocess.PIPE, text=True, bufsize=1, stdin=subprocess.DEVNULL)
-            try:
-                for line in proc.stdout:
-                    log(line.rstrip("\n"))
-                code = proc.wait()
-            except BaseException:  # Ctrl-C: make sure the child stops too and cleans up, then stop
+            with open(tmp / "stderr.txt", "w+") as child_stderr:
+                proc = subprocess.Popen([sys.executable, "-m", "edgekit.exporters.supervised", str(tmp)],
+                                        stdout=subprocess.PIPE, stderr=child_stderr, text=True, bufsize=1,
+                                        stdin=subprocess.DEVNULL)
                 try:
-                    proc.send_signal(signal.SIGINT)  # a terminal's Ctrl-C already sent it; a `kill -INT` did not
-                    proc.wait(timeout=60)
-                except (subprocess.TimeoutExpired, ProcessLookupError):
-                    proc.kill()
-                raise
-            reply = json.loads((tmp / "reply.json").read_text()) if (tmp / "reply.json").is_file() else None
-            started = (tmp / "started").read_text().strip() if (tmp / "started").is_file() else None
+                    for line in proc.stdout:
+                        log(line.rstrip("\n"))
+                    code = proc.wait()
+                except BaseException:  # Ctrl-C: make sure the child stops too and cleans up, then stop
+                    try:
+                        proc.send_signal(signal.SIGINT)  # a terminal's Ctrl-C already sent it; a `kill -INT` did not
+                        proc.wait(timeout=60)
+                    except (subprocess.TimeoutExpired, ProcessLookupError):
+                        proc.kill()
+                    raise  # the child's stderr is dropped: after a Ctrl-C it is clean-up noise
+                reply = json.loads((tmp / "reply.json").read_text()) if (tmp / "reply.json").is_file() else None
+                started = (tmp / "started").read_text().strip() if (tmp / "started").is_file() else None
+                if not (reply or {}).get("interrupted"):  # what a converter said on stderr, passed on
+                    child_stderr.seek(0)
+                    sys.stderr.write(child_stderr.read())
         if reply is not None:
             if reply["ok"]:
                 return Manifest.load(Path(out))
@@ -83,6 +88,9 @@ def export_supervised(model, formats: list[str], quants: list[str], out, *, log:
 
 
 def _child(folder: str) -> int:
+    from edgekit.interrupts import quiet_after_ctrl_c
+
+    quiet_after_ctrl_c()
     tmp = Path(folder)
     request = json.loads((tmp / "request.json").read_text())
     from edgekit.exporters.base import ExportOptions
