@@ -1,15 +1,16 @@
 """Recurrent layers in TFLite: edgekit's fused LSTM against the converter's WHILE loop.
 
-A Keras 3 LSTM and a GRU classifier are trained on real data (the built-in digits, read as
+A Keras 3 LSTM and a GRU classifier (and a tf_keras GRU) are trained on real data (the built-in digits, read as
 8 rows of 8 pixels: a sequence of 8 steps), then exported by edgekit. The baseline is what
-the TFLite converter makes of the same Keras 3 model without edgekit's tracing: the layer's
+the TFLite converter makes of the same model without edgekit's tracing: the layer's
 loop as a ``WHILE`` op (the batch fixed at 1 as well, which the converter needs). Same runtime
 (LiteRT, 1 thread), same run, interleaved.
 
 Targets: the fused LSTM no larger than the WHILE loop, ``--unroll`` no slower; int8 exports
 (it crashed the converter on loops) and keeps accuracy within 2 points of Keras on the real test
 set, fused and ``--unroll``; TF.js exports and agrees. Informational: ``--unroll`` against the
-default (latency, size), a GRU (no fused op in TFLite: WHILE for float, unrolled for int8).
+default (latency, size), a GRU (no fused op in TFLite: WHILE for float, unrolled for int8),
+and the same GRU in a Keras 2 (tf_keras) file, traced the same way.
 """
 
 from __future__ import annotations
@@ -24,11 +25,16 @@ from edgekit.runtimes.isolated import run_isolated
 
 
 def trained(kind: str, x: np.ndarray, y: np.ndarray, path: Path) -> Path:
-    import keras
+    """An LSTM(64) or GRU(64) classifier trained on ``x``; ``keras2-`` kinds are built with tf_keras (a .h5)."""
+    if kind.startswith("keras2-"):
+        import tf_keras as keras
 
+        path = path.with_suffix(".h5")
+    else:
+        import keras
     keras.utils.set_random_seed(0)
     i = keras.Input(x.shape[1:])
-    h = keras.layers.LSTM(64)(i) if kind == "lstm" else keras.layers.GRU(64)(i)
+    h = keras.layers.LSTM(64)(i) if kind.endswith("lstm") else keras.layers.GRU(64)(i)
     model = keras.Model(i, keras.layers.Dense(10, activation="softmax")(h))
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=30 if x.shape[1] <= 8 else 10, batch_size=64, verbose=0)
@@ -37,14 +43,23 @@ def trained(kind: str, x: np.ndarray, y: np.ndarray, path: Path) -> Path:
 
 
 def while_loop_tflite(model_path: Path, out: Path, shape: tuple[int, ...]) -> Path:
-    """The baseline: the converter's own handling of a Keras 3 recurrent layer (a WHILE op)."""
-    import keras
+    """The baseline: the converter's own handling of a recurrent layer (a WHILE op), batch fixed at 1."""
     import tensorflow as tf
 
-    model = keras.saving.load_model(model_path)
     sm = out.with_suffix(".savedmodel")
-    model.export(str(sm), format="tf_saved_model", input_signature=[tf.TensorSpec([1, *shape], tf.float32)],
-                 verbose=False)
+    spec = [tf.TensorSpec([1, *shape], tf.float32)]
+    if model_path.suffix == ".h5":
+        import tf_keras
+
+        model = tf_keras.models.load_model(model_path)
+        archive = tf_keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serve", model.__call__, input_signature=spec)
+        archive.write_out(str(sm))
+    else:
+        import keras
+
+        keras.saving.load_model(model_path).export(str(sm), format="tf_saved_model", input_signature=spec, verbose=False)
     out.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(sm)).convert())
     return out
 
@@ -55,7 +70,8 @@ def p50_us(path: Path, x: np.ndarray, runtime: str = "litert") -> float:
     return r.reply["latency_ms"]["p50"] * 1e3
 
 
-CASES = [("lstm", 8), ("lstm", 64), ("gru", 8)]  # layer, sequence steps (digits as 8 rows, or 64 pixels)
+# layer, sequence steps (digits as 8 rows, or 64 pixels); keras2-: a tf_keras (Keras 2) .h5 file
+CASES = [("lstm", 8), ("lstm", 64), ("gru", 8), ("keras2-gru", 8)]
 
 
 def main() -> bool:
@@ -99,7 +115,7 @@ def main() -> bool:
                 res.add(f"{name}: {how} int8 accuracy {acc[f'{how} int8']:.3f} vs Keras {keras_acc:.3f} (real test set)",
                         f"{(acc[f'{how} int8'] - keras_acc) * 100:+.1f} pt", "within 2 pt", acc[f"{how} int8"] >= keras_acc - 0.02)
             f, w, u = "edgekit fp32", "WHILE fp32", "--unroll fp32"
-            if kind == "lstm":
+            if kind.endswith("lstm"):
                 res.add(f"{name}: fused LSTM fp32 size {size[f]} B vs WHILE {size[w]} B", f"{size[f] / size[w]:.2f}x", "<= 1.0x",
                         size[f] <= size[w])
                 res.add(f"{name}: fused LSTM fp32 p50 {p[f]:.1f} us vs WHILE {p[w]:.1f} us", f"{p[f] / p[w]:.2f}x",

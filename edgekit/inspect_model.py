@@ -36,7 +36,7 @@ StatefulPartitionedCall Placeholder Const NoOp ReadVariableOp
 # Operators a converter accepts but whose result does not run, as found here (format -> op -> why).
 KNOWN_FAILURES = {
     "tfjs": {op: "converts, but TF.js 4.22 cannot run a converted while loop (seen with recurrent layers "
-                   "of Keras 2 files and SavedModels; Keras 3 ones are unrolled)"
+                   "of SavedModels; those of Keras files are unrolled)"
              for op in ("While", "StatelessWhile")},
 }
 # Operators that are graph plumbing, not computation: not listed.
@@ -76,9 +76,9 @@ def _frozen_ops(source) -> tuple[Counter, dict[str, list[str]]]:
 
     tf = import_tensorflow()
     shape = [1, *[d or 1 for d in source.input_shape]]
-    # Keras 3 recurrent layers are traced as the exporters trace them (fused LSTMs, unrolled loops);
+    # Keras recurrent layers are traced as the exporters trace them (fused LSTMs, unrolled loops);
     # lower_control_flow=False keeps any other recurrent loop as the While op the converters see.
-    with static_recurrent_tracing(unroll_loops=True) if source.has_recurrent_layers else contextlib.nullcontext():
+    with static_recurrent_tracing(source.keras_model, unroll_loops=True) if source.has_recurrent_layers else contextlib.nullcontext():
         fn = tf.function(source.call).get_concrete_function(tf.TensorSpec(shape, tf.float32))
     graph_def = convert_variables_to_constants_v2(fn, lower_control_flow=False).graph.as_graph_def()
     nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]

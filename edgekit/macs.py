@@ -3,9 +3,9 @@
 Counted for convolutions (regular, depthwise, transposed), fully connected layers, matrix
 multiplications and fused LSTMs: the operators that hold nearly all of a vision, audio or
 sequence model's work. Element-wise ops and pooling are not counted, nor the insides of a
-recurrent loop that stays a loop (a TFLite WHILE, a tf_keras GRU), so the figure is a lower
-bound there. Keras 3 recurrent layers are counted step by step, traced as the exporters trace
-them (edgekit.exporters.recurrent).
+recurrent loop that stays a loop (a TFLite WHILE, a SavedModel's GRU), so the figure is a lower
+bound there. The recurrent layers of Keras models (Keras 3 or tf_keras) are counted step by
+step, traced as the exporters trace them (edgekit.exporters.recurrent).
 
 Example:
     >>> tflite_macs("pretrainedResnet.tflite")   # doctest: +SKIP
@@ -70,7 +70,7 @@ def graph_macs(source) -> int | None:
     shape = [1, *[d or 1 for d in source.input_shape]]
     recurrent = source.has_recurrent_layers
     try:
-        with static_recurrent_tracing(unroll_loops=True) if recurrent else contextlib.nullcontext():
+        with static_recurrent_tracing(source.keras_model, unroll_loops=True) if recurrent else contextlib.nullcontext():
             fn = tf.function(source.call).get_concrete_function(tf.TensorSpec(shape, tf.float32))
     except Exception:
         return None

@@ -51,10 +51,10 @@ class SourceModel:
 
     @property
     def has_recurrent_layers(self) -> bool:
-        """True for a Keras 3 model with LSTM/GRU/SimpleRNN layers (traced specially for the converters)."""
+        """True for a Keras 3 or tf_keras model with LSTM/GRU/SimpleRNN layers (traced specially for the converters)."""
         from edgekit.exporters.recurrent import recurrent_layers
 
-        return self.framework == "keras3" and bool(recurrent_layers(self.keras_model))
+        return self.framework in ("keras3", "tf_keras") and bool(recurrent_layers(self.keras_model))
 
     def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """Run the source model on a batch of prepared inputs; returns float32 outputs."""
@@ -66,7 +66,7 @@ class SourceModel:
 
         ``batch`` fixes the batch axis (static shapes: what the TFLite converter needs to turn a
         recurrent layer's loop into TFLite ops); only Keras models can be re-exported that way.
-        Keras 3 LSTMs are then traced as fused LSTMs (unless not ``fuse_lstm``), and with
+        Keras LSTMs are then traced as fused LSTMs (unless not ``fuse_lstm``), and with
         ``unroll_loops`` other recurrent loops are unrolled (:mod:`edgekit.exporters.recurrent`)."""
         if batch is not None:
             return self._fixed_batch_saved_model(batch, unroll_loops, fuse_lstm)
@@ -95,12 +95,12 @@ class SourceModel:
         self._tmp.append(tmp)
         out = tmp / "saved_model"
         spec = [tf.TensorSpec([batch, *self.input_shape], tf.float32)]
-        with contextlib.redirect_stdout(io.StringIO()):
-            if self.framework == "keras3":
-                from edgekit.exporters.recurrent import static_recurrent_tracing
+        from edgekit.exporters.recurrent import static_recurrent_tracing
 
-                with static_recurrent_tracing(unroll_loops=unroll_loops, fuse_lstm=fuse_lstm):
-                    self.keras_model.export(str(out), format="tf_saved_model", input_signature=spec, verbose=False)
+        tracing = static_recurrent_tracing(self.keras_model, unroll_loops=unroll_loops, fuse_lstm=fuse_lstm)
+        with contextlib.redirect_stdout(io.StringIO()), tracing:
+            if self.framework == "keras3":
+                self.keras_model.export(str(out), format="tf_saved_model", input_signature=spec, verbose=False)
             else:
                 import tf_keras
 

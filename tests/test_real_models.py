@@ -63,6 +63,13 @@ def sequences(tmp_path_factory):
             x = keras.layers.LSTM(8, go_backwards=True)(x)
         keras.Model(i, keras.layers.Dense(4, activation="softmax")(x)).save(tmp / f"{kind}.keras")
         models[kind] = tmp / f"{kind}.keras"
+    import tf_keras  # a Keras 2 file: tf_keras's own LSTM and GRU functions, not Keras 3's
+
+    i = tf_keras.Input((20, 8))
+    x = tf_keras.layers.Bidirectional(tf_keras.layers.GRU(4, return_sequences=True))(i)
+    x = tf_keras.layers.Dense(4, activation="softmax")(tf_keras.layers.LSTM(8)(x))
+    tf_keras.Model(i, x).save(tmp / "keras2.h5")
+    models["keras2"] = tmp / "keras2.h5"
     x = np.random.default_rng(0).normal(size=(300, 20, 8)).astype(np.float32)
     np.savez(tmp / "seq.npz", x_train=x[:200], x_test=x[200:])
     return models, tmp / "seq.npz"
@@ -72,7 +79,7 @@ def _ops(artifact) -> set[str]:
     return set(artifact.details["operators"])
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru", "bilstm"])
+@pytest.mark.parametrize("kind", ["lstm", "gru", "bilstm", "keras2"])
 def test_recurrent_models_export_to_every_format_with_parity(sequences, tmp_path, kind):
     models, data = sequences
     quants = ["fp32", "int8"] if kind != "bilstm" else ["fp32"]
@@ -86,12 +93,15 @@ def test_recurrent_models_export_to_every_format_with_parity(sequences, tmp_path
             assert a.parity["max_abs_diff"] < 1e-5, (key, a.parity)
     tflite = arts[("tflite", "fp32")]
     assert "static shapes" in tflite.details["batch"]
-    if kind == "gru":  # no fused GRU in TFLite: a WHILE loop, unrolled for int8 (calibration crashes on loops)
+    if kind in ("gru", "keras2"):  # no fused GRU in TFLite: a WHILE loop, unrolled for int8 (calibration crashes on loops)
         assert "WHILE" in _ops(tflite) and "WHILE" not in _ops(arts[("tflite", "int8")])
         assert arts[("tflite", "int8")].details["compute"] == "int8"
-    else:  # LSTMs become the fused builtin, whose state edgekit resets between inputs
-        assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in _ops(tflite) and "WHILE" not in _ops(tflite), _ops(tflite)
+    if kind != "gru":  # LSTMs become the fused builtin (int8 too), whose state edgekit resets between inputs
+        for quant in quants:
+            assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in _ops(arts[("tflite", quant)]), (quant, _ops(arts[("tflite", quant)]))
         assert "reset" in tflite.details["state"]
+    if kind in ("lstm", "bilstm"):
+        assert "WHILE" not in _ops(tflite), _ops(tflite)
     # TF.js runs the loops unrolled (it cannot run a converted while loop).
     assert not {"While", "StatelessWhile"} & _ops(arts[("tfjs", "fp32")])
     m = Manifest.load(tmp_path / "out")
@@ -125,11 +135,15 @@ def test_inspect_names_layers_operators_and_what_a_format_cannot_take(sequences,
     info = json.loads(edgekit_cli("inspect", models["lstm"], "--json").stdout)
     assert info["macs"] == 18 * 16 * 3 * 8 + 18 * 4 * 16 * (16 + 16) + 16 * 4  # Conv1D + LSTM step by step + Dense
     assert info["recurrent"]["lstm"]["tflite"] == "fused UNIDIRECTIONAL_SEQUENCE_LSTM" and all(info["formats"].values())
-    # A Keras 2 GRU keeps its while loop, which TF.js cannot run: inspect says so before converting.
+    info = json.loads(edgekit_cli("inspect", models["keras2"], "--json").stdout)  # Keras 2 layers are planned too
+    assert info["recurrent"]["forward_gru"] == {"tflite": "WHILE loop (int8: unrolled)", "tfjs": "unrolled loop",
+                                                "onnx": "tf2onnx: an ONNX LSTM/GRU/RNN op, or a Loop"}, info["recurrent"]
+    assert info["recurrent"]["lstm"]["tflite"] == "fused UNIDIRECTIONAL_SEQUENCE_LSTM" and all(info["formats"].values())
+    # A SavedModel's GRU keeps its while loop, which TF.js cannot run: inspect says so before converting.
     i = tf_keras.Input((20, 8))
-    tf_keras.Model(i, tf_keras.layers.GRU(4)(i)).save(tmp_path / "gru_keras2.h5")
-    info = json.loads(edgekit_cli("inspect", tmp_path / "gru_keras2.h5", "--json").stdout)
+    tf_keras.Model(i, tf_keras.layers.GRU(4)(i)).export(str(tmp_path / "gru_saved_model"))
+    info = json.loads(edgekit_cli("inspect", tmp_path / "gru_saved_model", "--json").stdout)
     assert info["operators"]["StatelessWhile"]["tfjs"] is False and info["operators"]["StatelessWhile"]["tflite"] is True
-    assert any(b.startswith("StatelessWhile (in gru") for b in info["blockers"]["tfjs"]), info["blockers"]
+    assert any(b.startswith("StatelessWhile (in") for b in info["blockers"]["tfjs"]), info["blockers"]
     r = edgekit_cli("inspect", "nope.keras")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1

@@ -29,7 +29,7 @@ class ExportOptions:
     fp16_io: str = "float16"  # ONNX fp16: float16 | float32 inputs and outputs
     per_tensor: bool = False  # int8 (TFLite, ONNX) and TFLite dynamic: per-tensor instead of per-channel weight scales
     calib_method: str = "minmax"  # ONNX int8: minmax | entropy | percentile
-    unroll: bool = False  # TFLite: unroll Keras 3 recurrent layers instead of fusing LSTMs (faster on XNNPACK, larger)
+    unroll: bool = False  # TFLite: unroll Keras recurrent layers instead of fusing LSTMs (faster on XNNPACK, larger)
 
     def validate(self) -> None:
         """Raise UsageError for a bad value before any work starts."""

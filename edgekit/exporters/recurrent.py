@@ -1,15 +1,15 @@
 """Recurrent layers traced for converters: fused LSTMs and unrolled loops instead of while loops.
 
-Keras 3 runs a recurrent layer as a TF while loop. Converters handle loops badly: TFLite keeps
-a ``WHILE`` op that its int8 calibration crashes on, and TF.js 4.22 cannot run the loop at all.
+Keras runs a recurrent layer as a TF while loop. Converters handle loops badly: TFLite keeps a
+``WHILE`` op that its int8 calibration crashes on, and TF.js 4.22 cannot run the loop at all.
 While a model is traced under :func:`static_recurrent_tracing` (batch and sequence length fixed):
 
 - every ``LSTM`` (tanh/sigmoid, with bias, no mask) becomes a ``tf.function`` carrying the
-  attributes tf.keras (Keras 2) gives its own LSTM (``api_implements="lstm_<uuid>"``,
-  ``time_major``, ``go_backwards``): the TFLite converter replaces that function with the fused
-  ``UNIDIRECTIONAL_SEQUENCE_LSTM`` builtin, which has float and int8 kernels. The function's
-  body, which every other consumer runs (TF.js, the SavedModel itself), is the same LSTM
-  unrolled over the time steps: plain MatMul/Sigmoid/Tanh ops, no loop.
+  attributes ``api_implements="lstm_<uuid>"``, ``time_major``, ``go_backwards``: the TFLite
+  converter replaces that function with the fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` builtin,
+  which has float and int8 kernels. Keras 3 LSTMs get such a function from edgekit; Keras 2
+  (tf_keras) LSTMs have their own. The function's body, which every other consumer runs (TF.js,
+  the SavedModel itself), is the same LSTM, unrolled with ``unroll_loops``.
 - with ``unroll_loops`` (TFLite int8, TF.js, ``--unroll``), every other recurrent layer (GRU,
   SimpleRNN, an LSTM with other activations) is unrolled (Keras's own ``unroll=True``) when its
   sequence length is known and at most ``MAX_UNROLL_STEPS``; longer ones keep their loop.
@@ -20,13 +20,14 @@ The traced graph computes exactly what the Keras model computes (tests compare t
 Example:
     >>> plan(model)                                                # doctest: +SKIP
     {'lstm': 'fused LSTM', 'gru': 'unrolled loop'}
-    >>> with static_recurrent_tracing():                           # doctest: +SKIP
+    >>> with static_recurrent_tracing(model):                      # doctest: +SKIP
     ...     model.export("sm", format="tf_saved_model", input_signature=[spec])
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -36,50 +37,93 @@ MAX_UNROLL_STEPS = 512  # longer sequences keep their loop: an unrolled graph gr
 
 
 def recurrent_layers(model: Any) -> list[Any]:
-    """The recurrent layers of a Keras 3 model, inside Bidirectional wrappers and nested models too."""
+    """The recurrent layers of a Keras 3 or tf_keras model, inside Bidirectional wrappers and nested models too."""
+    rnn = _rnn_class(model)
+    if rnn is None:
+        return []  # a loaded SavedModel: traced as it is
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True) if isinstance(layer, rnn)]
+
+
+def _rnn_class(model: Any) -> type | None:
+    """keras.layers.RNN or tf_keras.layers.RNN, whichever built ``model``; None for anything else."""
     import keras
 
-    if not isinstance(model, keras.Model):
-        return []  # a tf_keras model or a loaded SavedModel: traced as it is
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-            if isinstance(layer, keras.layers.RNN)]
+    if isinstance(model, keras.Model):
+        return keras.layers.RNN
+    if _is_tf_keras(model):
+        import tf_keras
+
+        return tf_keras.layers.RNN
+    return None
+
+
+def _is_tf_keras(model: Any) -> bool:
+    return type(model).__module__.startswith("tf_keras.") and "tf_keras" in sys.modules
 
 
 def plan(model: Any, *, unroll_loops: bool = True, fuse_lstm: bool = True) -> dict[str, str]:
     """What tracing does to each recurrent layer: ``fused LSTM``, ``unrolled loop`` or ``loop``."""
-    import keras
+    return {layer.name: how for layer, how in _decisions(model, unroll_loops, fuse_lstm)}
 
-    out = {}
+
+def _decisions(model: Any, unroll_loops: bool, fuse_lstm: bool) -> list[tuple[Any, str]]:
+    steps_of = _sequence_lengths(model)
+    out = []
     for layer in recurrent_layers(model):
-        steps = _sequence_length(layer)
-        cell = getattr(layer, "cell", None)
-        fusable = (fuse_lstm and type(layer).__name__ == "LSTM" and cell is not None and cell.use_bias and not layer.unroll
-                   and not cell.recurrent_dropout and layer.use_cudnn in ("auto", True)
-                   and cell.activation is keras.activations.tanh
-                   and cell.recurrent_activation is keras.activations.sigmoid and steps is not None)
-        if fusable:
-            out[layer.name] = "fused LSTM"
+        steps = steps_of.get(id(layer))
+        if fuse_lstm and steps is not None and _fusable_lstm(layer):
+            out.append((layer, "fused LSTM"))
         elif layer.unroll or (unroll_loops and steps is not None and steps <= MAX_UNROLL_STEPS):
-            out[layer.name] = "unrolled loop"
+            out.append((layer, "unrolled loop"))
         else:
-            out[layer.name] = "loop"
+            out.append((layer, "loop"))
     return out
 
 
-def _sequence_length(layer: Any) -> int | None:
-    shapes = getattr(layer, "_build_shapes_dict", None) or {}
-    shape = next(iter(shapes.values()), None)
+def _fusable_lstm(layer: Any) -> bool:
+    if type(layer).__name__ != "LSTM":
+        return False
+    if _is_tf_keras(layer):
+        return bool(getattr(layer, "_could_use_gpu_kernel", False))  # tf_keras's own test for its fused path
+    import keras
+
+    cell = layer.cell
+    return (cell.use_bias and not layer.unroll and not cell.recurrent_dropout and layer.use_cudnn in ("auto", True)
+            and cell.activation is keras.activations.tanh and cell.recurrent_activation is keras.activations.sigmoid)
+
+
+def _sequence_lengths(model: Any) -> dict[int, int | None]:
+    """id(layer) -> the time steps of its input, for every recurrent layer whose input shape is known."""
+    out: dict[int, int | None] = {}
+    for layer in model._flatten_layers(include_self=False, recursive=True) if _rnn_class(model) else []:
+        steps = _steps(layer)
+        inner = [getattr(layer, "forward_layer", None), getattr(layer, "backward_layer", None)]  # Bidirectional
+        for child in [layer, *[c for c in inner if c is not None]]:
+            out.setdefault(id(child), steps)
+    return out
+
+
+def _steps(layer: Any) -> int | None:
+    shapes = getattr(layer, "_build_shapes_dict", None)  # Keras 3
+    if shapes:
+        shape = next(iter(shapes.values()), None)
+    else:
+        try:  # tf_keras: layers called in a functional graph
+            shape = layer.input_shape
+        except (AttributeError, RuntimeError, ValueError):
+            shape = None
+    if shape and isinstance(shape[0], (list, tuple)):  # several inputs (initial states): the sequence is first
+        shape = shape[0]
     return shape[1] if shape is not None and len(shape) >= 3 else None
 
 
 @contextlib.contextmanager
-def static_recurrent_tracing(*, unroll_loops: bool = True, fuse_lstm: bool = True) -> Iterator[None]:
-    """While tracing with a fixed input shape, Keras 3 LSTMs become fused-LSTM functions (unless not
-    ``fuse_lstm``) and, with ``unroll_loops``, other recurrent loops of at most ``MAX_UNROLL_STEPS`` steps are unrolled (see :func:`plan`)."""
+def static_recurrent_tracing(model: Any, *, unroll_loops: bool = True, fuse_lstm: bool = True) -> Iterator[None]:
+    """While tracing ``model`` with a fixed input shape, its LSTMs become fused-LSTM functions (unless not
+    ``fuse_lstm``) and, with ``unroll_loops``, other recurrent loops of at most ``MAX_UNROLL_STEPS`` steps
+    are unrolled (see :func:`plan`)."""
     import keras
     from keras.src import backend as keras_backend
-
-    original_lstm, original_rnn = keras_backend.lstm, keras_backend.rnn
 
     def lstm(inputs, initial_state_h, initial_state_c, mask, kernel, recurrent_kernel, bias, activation,
              recurrent_activation, return_sequences=False, go_backwards=False, unroll=False, time_major=False):
@@ -90,18 +134,36 @@ def static_recurrent_tracing(*, unroll_loops: bool = True, fuse_lstm: bool = Tru
                            return_sequences=return_sequences, go_backwards=go_backwards, time_major=time_major,
                            unroll=unroll_loops)
 
-    def rnn(step_function, inputs, initial_states, *args, **kwargs):
-        first = inputs if not isinstance(inputs, (list, tuple)) else inputs[0]
-        steps = first.shape[0 if kwargs.get("time_major") else 1]
-        if unroll_loops and steps is not None and steps <= MAX_UNROLL_STEPS:
-            kwargs["unroll"] = True
-        return original_rnn(step_function, inputs, initial_states, *args, **kwargs)
+    def unrolled(original_rnn):
+        def rnn(step_function, inputs, initial_states, *args, **kwargs):
+            first = inputs if not isinstance(inputs, (list, tuple)) else inputs[0]
+            steps = first.shape[0 if kwargs.get("time_major") else 1]
+            if unroll_loops and steps is not None and steps <= MAX_UNROLL_STEPS:
+                kwargs["unroll"] = True
+            return original_rnn(step_function, inputs, initial_states, *args, **kwargs)
+        return rnn
 
-    keras_backend.lstm, keras_backend.rnn = lstm, rnn
-    try:
+    with contextlib.ExitStack() as undo:
+        _patch(undo, keras_backend, lstm=lstm, rnn=unrolled(keras_backend.rnn))
+        if _is_tf_keras(model):
+            from tf_keras.src import backend as tf_keras_backend
+
+            # tf_keras LSTMs fuse by themselves: their function carries api_implements. Their body and
+            # tf_keras GRUs' (which have such a function too, never fused) call backend.rnn.
+            _patch(undo, tf_keras_backend, rnn=unrolled(tf_keras_backend.rnn))
+            if not fuse_lstm:  # off the fused-function path, onto the generic (unrolled) loop
+                for layer in recurrent_layers(model):
+                    if type(layer).__name__ == "LSTM" and hasattr(layer, "_could_use_gpu_kernel"):
+                        _patch(undo, layer, _could_use_gpu_kernel=False)
         yield
-    finally:
-        keras_backend.lstm, keras_backend.rnn = original_lstm, original_rnn
+
+
+def _patch(undo: contextlib.ExitStack, target: Any, **values: Any) -> None:
+    """Set attributes of ``target`` until ``undo`` closes."""
+    originals = {name: getattr(target, name) for name in values}
+    for name, value in values.items():
+        setattr(target, name, value)
+    undo.callback(lambda: [setattr(target, n, v) for n, v in originals.items()])
 
 
 def recurrent_details(source: Any, *, unroll_loops: bool, fuse_lstm: bool = True) -> dict[str, str]:

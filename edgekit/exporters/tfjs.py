@@ -62,7 +62,7 @@ class TFJSExporter:
         target = Path(out_dir) / name
         partial = Path(out_dir) / f".{name}.partial"
         shutil.rmtree(partial, ignore_errors=True)
-        # Keras 3 recurrent layers: traced with batch 1 and their loops unrolled, since TF.js
+        # Keras recurrent layers: traced with batch 1 and their loops unrolled, since TF.js
         # cannot run a converted while loop (edgekit.exporters.recurrent).
         recurrent = source.has_recurrent_layers
         saved_model = source.saved_model_dir(batch=1, unroll_loops=True) if recurrent else source.saved_model_dir()

@@ -48,7 +48,7 @@ class TFLiteExporter:
 
         details = {"weights": "float32", "compute": "float32", "input_dtype": "float32", "output_dtype": "float32"}
         if source.has_recurrent_layers:
-            # Keras 3 recurrent layers, traced with batch 1 (edgekit.exporters.recurrent): LSTMs become
+            # Keras recurrent layers (Keras 3 or tf_keras), traced with batch 1 (edgekit.exporters.recurrent): LSTMs become
             # the fused UNIDIRECTIONAL_SEQUENCE_LSTM builtin; other loops stay a WHILE op (the smaller
             # file), except for int8, whose calibration crashes on loops: there they are unrolled.
             # --unroll: every recurrent layer unrolled (no fused op; faster with XNNPACK, larger).
@@ -62,8 +62,8 @@ class TFLiteExporter:
             except ExportError as e:
                 if not _needs_static_shapes(e.message) or source.framework not in ("keras3", "tf_keras"):
                     raise
-                # tf_keras recurrent layers: the converter fuses or converts their loop only with
-                # static shapes, so the model is re-exported with batch 1 (what on-device inference uses).
+                # other layers the converter takes only with static shapes (recurrent ones inside
+                # a layer edgekit does not look into): re-exported with batch 1, what devices use.
                 flatbuffer = self._convert(tf, source.saved_model_dir(batch=1), quant, calibration, options, details)
                 details["batch"] = "fixed at 1: recurrent layers need static shapes in TFLite"
         name = artifact_name(source, quant, self.suffix)
