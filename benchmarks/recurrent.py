@@ -15,6 +15,8 @@ and the same GRU in a Keras 2 (tf_keras) file, traced the same way.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 from pathlib import Path
 
@@ -55,7 +57,8 @@ def while_loop_tflite(model_path: Path, out: Path, shape: tuple[int, ...]) -> Pa
         archive = tf_keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint("serve", model.__call__, input_signature=spec)
-        archive.write_out(str(sm))
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints the endpoint's signature
+            archive.write_out(str(sm))
     else:
         import keras
 
