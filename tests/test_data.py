@@ -147,3 +147,28 @@ def test_npz_is_memory_mapped_and_read_only_where_used(tmp_path):
         np.testing.assert_array_equal(ds.prepared(split), dc.prepared(split))
     np.testing.assert_array_equal(ds.prepared("train", limit=7), dc.prepared("train")[:7])
     assert ds.fingerprint() == dc.fingerprint()
+
+
+def test_large_prepared_inputs_are_spilled_to_disk_and_run_from_it(tmp_path, monkeypatch, digits_export):
+    """Inputs over the in-memory bound (bench --samples on large images) are prepared a block at a
+    time onto disk: a memmap with the same values, which the isolated runtime reads mapped."""
+    import edgekit.data.loaders as loaders
+    import edgekit.data.spill as spill
+    from edgekit.runtimes.isolated import run_isolated
+
+    x = np.random.default_rng(0).integers(0, 255, (300, 8, 8, 1)).astype(np.uint8)
+    np.savez(tmp_path / "d.npz", x_train=x[:200], y_train=np.arange(200) % 10, x_test=x[200:], y_test=np.arange(100) % 10)
+    ds = load_data(str(tmp_path / "d.npz"))
+    whole = ds.prepared("test")
+    assert not isinstance(whole, np.memmap)
+    monkeypatch.setattr(loaders, "PREPARED_IN_MEMORY_BYTES", 1024)
+    monkeypatch.setattr(spill, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(loaders, "CHUNK_BYTES", 4096)  # 16 rows per block, 7 blocks
+    spilled = ds.prepared("test")
+    assert isinstance(spilled, np.memmap) and spilled.dtype == np.float32
+    np.testing.assert_array_equal(spilled, whole)
+    assert ds.prepared("test", limit=3).shape == (3, 8, 8, 1)
+    model = digits_export / "model_fp32.tflite"
+    from_disk, from_memory = run_isolated("litert", model, spilled), run_isolated("litert", model, whole)
+    assert from_disk.ok and from_disk.outputs.shape == (100, 10), from_disk.error
+    np.testing.assert_array_equal(from_disk.outputs, from_memory.outputs)

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.data.preprocessing import Preprocessing
-from edgekit.data.spill import spill_rows, spill_stream
+from edgekit.data.spill import CHUNK_BYTES, spill_blocks, spill_rows, spill_stream
 from edgekit.errors import InputError, UsageError, suggest
 
 BUILTINS = ("digits",)
@@ -30,6 +30,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
 VAL_FRACTION = 0.1
+PREPARED_IN_MEMORY_BYTES = 64 << 20  # larger prepared inputs are spilled to disk and memory-mapped
 
 
 @dataclass
@@ -62,11 +63,20 @@ class Dataset:
         """Model-ready float32 inputs of ``split`` ('train', 'val' or 'test'), the first ``limit`` of them.
 
         Image folders are read lazily: only the samples asked for are decoded (export calibrates
-        on 200 and checks parity on 200, however large the folder)."""
+        on 200 and checks parity on 200, however large the folder). Inputs over
+        ``PREPARED_IN_MEMORY_BYTES`` are prepared a block of rows at a time onto disk and come
+        back memory-mapped (``bench --samples`` on large inputs)."""
         x = self.inputs_of(split)
         if limit is not None:
             x = x[:limit]
-        return (preprocessing or self.preprocessing).apply(np.asarray(x))
+        preprocessing = preprocessing or self.preprocessing
+        row_shape = tuple(x.shape[1:])  # preprocessing is element-wise: float32 rows of the same shape
+        row_bytes = 4 * int(np.prod(row_shape))
+        if len(x) * row_bytes <= PREPARED_IN_MEMORY_BYTES:
+            return preprocessing.apply(np.asarray(x))
+        per_block = max(1, CHUNK_BYTES // row_bytes)
+        blocks = (preprocessing.apply(np.asarray(x[i : i + per_block])) for i in range(0, len(x), per_block))
+        return spill_blocks(blocks, row_shape, np.float32)
 
     def inputs_of(self, split: str):
         """The raw inputs of ``split`` as stored: an array, or rows still on disk."""

@@ -41,19 +41,38 @@ def spill_stream(stream: BinaryIO, shape: tuple[int, ...], dtype, *, fortran: bo
 def spill_rows(rows: Iterable[np.ndarray], width: int, dtype=np.float32) -> np.ndarray:
     """Write rows of ``width`` values to disk as they come (e.g. parsed CSV lines); map them (n, width)."""
     dtype = np.dtype(dtype)
-    with tempfile.TemporaryFile(prefix="edgekit-spill-") as fh:
-        n, block = 0, []
+    per_block = max(1, CHUNK_BYTES // max(1, width * dtype.itemsize))
+
+    def blocks():
+        block = []
         for row in rows:
             block.append(row)
-            if len(block) * width * dtype.itemsize >= CHUNK_BYTES:
-                fh.write(np.asarray(block, dtype).tobytes())
-                n, block = n + len(block), []
+            if len(block) == per_block:
+                yield np.asarray(block, dtype)
+                block = []
         if block:
-            fh.write(np.asarray(block, dtype).tobytes())
+            yield np.asarray(block, dtype)
+
+    return spill_blocks(blocks(), (width,), dtype)
+
+
+def spill_blocks(blocks: Iterable[np.ndarray], row_shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+    """Write blocks of rows (each ``(k, *row_shape)``) to disk as they come; map them ``(n, *row_shape)``.
+
+    Example:
+        >>> spill_blocks((np.ones((2, 3)), np.zeros((1, 3))), (3,)).shape
+        (3, 3)
+    """
+    dtype, row_shape = np.dtype(dtype), tuple(row_shape)
+    with tempfile.TemporaryFile(prefix="edgekit-spill-") as fh:
+        n = 0
+        for block in blocks:
+            block = np.ascontiguousarray(block, dtype)
+            if block.shape[1:] != row_shape:
+                raise ValueError(f"a block of rows shaped {block.shape[1:]} among rows shaped {row_shape}")
+            fh.write(block.tobytes())
             n += len(block)
-        if n == 0:
-            return np.zeros((0, width), dtype)
-        return _map(fh, (n, width), dtype, False)
+        return _map(fh, (n, *row_shape), dtype, False)
 
 
 def _map(fh, shape, dtype, fortran: bool) -> np.ndarray:

@@ -23,6 +23,7 @@ from edgekit.errors import ShapeError
 from edgekit.shapes import fits
 from edgekit.tfjs_model import TFJSModel, read_tfjs_model
 
+RUN_BLOCK_ROWS = 256  # rows sent to the JS runner per message by run()
 QUANT_OF_WEIGHTS = {"float32": "fp32", "float16": "fp16", "uint8": "uint8", "uint16": "uint16"}
 
 
@@ -61,9 +62,12 @@ class TFJSSession:
         return np.ascontiguousarray(x, dtype="<f4")
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        x = self._check(x)
-        reply, y = self._call("run", {"shape": list(x.shape)}, x)
-        return y.reshape(reply["shape"])
+        outs = []
+        for i in range(0, max(len(x), 1), RUN_BLOCK_ROWS):  # a block at a time: x may be memory-mapped
+            block = self._check(x[i : i + RUN_BLOCK_ROWS])
+            reply, y = self._call("run", {"shape": list(block.shape)}, block)
+            outs.append(y.reshape(reply["shape"]))
+        return np.concatenate(outs)
 
     def first_ms(self, x: np.ndarray) -> float:
         x = self._check(x[:1])

@@ -50,7 +50,8 @@ def _peak_rss_mb() -> float:
 def serve(request: dict) -> dict:
     from edgekit.runtimes import get_runtime
 
-    x = np.load(request["inputs"], allow_pickle=False) if request.get("inputs") else None
+    # memory-mapped: a large evaluation set is paged in as the runtime reads it, not loaded whole
+    x = np.load(request["inputs"], mmap_mode="r", allow_pickle=False) if request.get("inputs") else None
     kwargs = {"safe_mode": request.get("safe_mode", True)} if request["runtime"] == "keras" else {}
     runtime = get_runtime(request["runtime"], **kwargs)
     rss_before = _rss_mb()
