@@ -47,7 +47,8 @@ test: install
 bench: install
 	$(BIN)/python benchmarks/run_all.py
 
-# Bounded fuzzing of the loaders of untrusted files (not part of make test): FUZZ_EXAMPLES=200.
+# Bounded fuzzing of the loaders of untrusted files and of the converters with generated
+# architectures (not part of make test): FUZZ_EXAMPLES=200.
 fuzz: install
 	$(BIN)/python -m pip install -q "hypothesis>=6.100"
 	$(BIN)/python -m pytest -q -p no:cacheprovider fuzz

@@ -119,9 +119,10 @@ def inspect_model(model: str | Path, *, safe_mode: bool = True) -> dict[str, Any
         params = sum(layer["params"] for layer in layers) if layers else None
         recurrent = {}
         if source.has_recurrent_layers:
-            from edgekit.exporters.recurrent import plan
+            from edgekit.exporters.recurrent import fused_lstm_beside_loop, plan
 
-            tflite_plan, tfjs_plan = plan(source.keras_model, unroll_loops=False), plan(source.keras_model)
+            km = source.keras_model
+            tflite_plan, tfjs_plan = plan(km, unroll_loops=fused_lstm_beside_loop(km)), plan(km)
             recurrent = {name: {"tflite": "fused UNIDIRECTIONAL_SEQUENCE_LSTM" if how == "fused LSTM"
                                 else "WHILE loop (int8: unrolled)" if how == "loop" else how,
                                 "tfjs": tfjs_plan[name], "onnx": "tf2onnx: an ONNX LSTM/GRU/RNN op, or a Loop"}

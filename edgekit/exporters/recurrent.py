@@ -66,6 +66,16 @@ def plan(model: Any, *, unroll_loops: bool = True, fuse_lstm: bool = True) -> di
     return {layer.name: how for layer, how in _decisions(model, unroll_loops, fuse_lstm)}
 
 
+def fused_lstm_beside_loop(model: Any) -> bool:
+    """True when a model would get a fused LSTM and a recurrent loop in the same TFLite graph.
+
+    LiteRT computes such a graph wrong (an LSTM(return_sequences) into a SimpleRNN or GRU: max
+    abs diff 0.04 against Keras, found by ``make fuzz``; each part alone is exact), so the
+    TFLite exporter unrolls the loops of such a model in every quant mode.
+    """
+    return {"fused LSTM", "loop"} <= set(plan(model, unroll_loops=False).values())
+
+
 def _decisions(model: Any, unroll_loops: bool, fuse_lstm: bool) -> list[tuple[Any, str]]:
     steps_of = _sequence_lengths(model)
     out = []

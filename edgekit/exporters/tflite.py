@@ -18,7 +18,7 @@ import numpy as np
 from edgekit.artifact import Artifact
 from edgekit.errors import ExportError, UsageError
 from edgekit.exporters.base import ExportOptions, artifact_name
-from edgekit.exporters.recurrent import recurrent_details
+from edgekit.exporters.recurrent import fused_lstm_beside_loop, recurrent_details
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.source_model import SourceModel
 
@@ -52,7 +52,9 @@ class TFLiteExporter:
             # the fused UNIDIRECTIONAL_SEQUENCE_LSTM builtin; other loops stay a WHILE op (the smaller
             # file), except for int8, whose calibration crashes on loops: there they are unrolled.
             # --unroll: every recurrent layer unrolled (no fused op; faster with XNNPACK, larger).
-            unroll, fuse = quant == "int8" or options.unroll, not options.unroll
+            # A fused LSTM beside a WHILE loop computes wrong in LiteRT: then the loops are unrolled too.
+            unroll = quant == "int8" or options.unroll or fused_lstm_beside_loop(source.keras_model)
+            fuse = not options.unroll
             saved_model = source.saved_model_dir(batch=1, unroll_loops=unroll, fuse_lstm=fuse)
             flatbuffer = self._convert(tf, saved_model, quant, calibration, options, details)
             details.update(recurrent_details(source, unroll_loops=unroll, fuse_lstm=fuse))
