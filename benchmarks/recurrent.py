@@ -15,8 +15,6 @@ and the same GRU in a Keras 2 (tf_keras) file, traced the same way.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import tempfile
 from pathlib import Path
 
@@ -48,21 +46,11 @@ def while_loop_tflite(model_path: Path, out: Path, shape: tuple[int, ...]) -> Pa
     """The baseline: the converter's own handling of a recurrent layer (a WHILE op), batch fixed at 1."""
     import tensorflow as tf
 
+    from edgekit.source_model import export_saved_model, load_source
+
     sm = out.with_suffix(".savedmodel")
-    spec = [tf.TensorSpec([1, *shape], tf.float32)]
-    if model_path.suffix == ".h5":
-        import tf_keras
-
-        model = tf_keras.models.load_model(model_path)
-        archive = tf_keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint("serve", model.__call__, input_signature=spec)
-        with contextlib.redirect_stdout(io.StringIO()):  # it prints the endpoint's signature
-            archive.write_out(str(sm))
-    else:
-        import keras
-
-        keras.saving.load_model(model_path).export(str(sm), format="tf_saved_model", input_signature=spec, verbose=False)
+    source = load_source(model_path)  # loaded only: none of edgekit's recurrent tracing
+    export_saved_model(source.keras_model, sm, input_signature=[tf.TensorSpec([1, *shape], tf.float32)])
     out.write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(sm)).convert())
     return out
 

@@ -74,11 +74,7 @@ class SourceModel:
             tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-"))
             self._tmp.append(tmp)
             out = tmp / "saved_model"
-            with contextlib.redirect_stdout(io.StringIO()):  # tf_keras prints the signature
-                if self.framework == "keras3":
-                    self.keras_model.export(str(out), format="tf_saved_model", verbose=False)
-                else:  # tf_keras
-                    self.keras_model.export(str(out))
+            export_saved_model(self.keras_model, out)
             self._saved_model_dir = out
         return self._saved_model_dir
 
@@ -97,17 +93,8 @@ class SourceModel:
         spec = [tf.TensorSpec([batch, *self.input_shape], tf.float32)]
         from edgekit.exporters.recurrent import static_recurrent_tracing
 
-        tracing = static_recurrent_tracing(self.keras_model, unroll_loops=unroll_loops, fuse_lstm=fuse_lstm)
-        with contextlib.redirect_stdout(io.StringIO()), tracing:
-            if self.framework == "keras3":
-                self.keras_model.export(str(out), format="tf_saved_model", input_signature=spec, verbose=False)
-            else:
-                import tf_keras
-
-                archive = tf_keras.export.ExportArchive()
-                archive.track(self.keras_model)
-                archive.add_endpoint("serve", self.keras_model.__call__, input_signature=spec)
-                archive.write_out(str(out))
+        with static_recurrent_tracing(self.keras_model, unroll_loops=unroll_loops, fuse_lstm=fuse_lstm):
+            export_saved_model(self.keras_model, out, input_signature=spec)
         self._fixed_batch_dirs[key] = out
         return out
 
@@ -126,6 +113,30 @@ class SourceModel:
         for t in self._tmp:
             shutil.rmtree(t, ignore_errors=True)
         self._tmp.clear()
+
+
+def export_saved_model(keras_model: Any, out: Path, *, input_signature: list | None = None) -> None:
+    """Write a Keras 3 or tf_keras model as a TF SavedModel at ``out`` (its ``serve`` endpoint).
+
+    ``input_signature`` (a list of ``tf.TensorSpec``) fixes the input shape, batch included.
+
+    Example:
+        >>> export_saved_model(model, Path("sm"), input_signature=[tf.TensorSpec([1, 8, 8, 1])])   # doctest: +SKIP
+    """
+    import keras
+
+    with contextlib.redirect_stdout(io.StringIO()):  # tf_keras prints the endpoint's signature
+        if isinstance(keras_model, keras.Model):
+            keras_model.export(str(out), format="tf_saved_model", input_signature=input_signature, verbose=False)
+        elif input_signature is None:
+            keras_model.export(str(out))
+        else:
+            import tf_keras
+
+            archive = tf_keras.export.ExportArchive()
+            archive.track(keras_model)
+            archive.add_endpoint("serve", keras_model.__call__, input_signature=input_signature)
+            archive.write_out(str(out))
 
 
 def load_source(path: str | Path, *, safe_mode: bool = True) -> SourceModel:
