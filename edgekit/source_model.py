@@ -90,7 +90,7 @@ class SourceModel:
         tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-b1-"))
         self._tmp.append(tmp)
         out = tmp / "saved_model"
-        spec = [tf.TensorSpec([batch, *self.input_shape], tf.float32)]
+        spec = [tf.TensorSpec([batch, *self.input_shape], tf.as_dtype(self.input_dtype))]
         from edgekit.exporters.recurrent import static_recurrent_tracing
 
         with static_recurrent_tracing(self.keras_model, unroll_loops=unroll_loops, fuse_lstm=fuse_lstm):
@@ -127,7 +127,7 @@ def export_saved_model(keras_model: Any, out: Path, *, input_signature: list | N
 
     with contextlib.redirect_stdout(io.StringIO()):  # tf_keras prints the endpoint's signature
         if isinstance(keras_model, keras.Model):
-            keras_model.export(str(out), format="tf_saved_model", input_signature=input_signature, verbose=False)
+            _export_keras3_inference(keras_model, out, input_signature)
         elif input_signature is None:
             keras_model.export(str(out))
         else:
@@ -137,6 +137,26 @@ def export_saved_model(keras_model: Any, out: Path, *, input_signature: list | N
             archive.track(keras_model)
             archive.add_endpoint("serve", keras_model.__call__, input_signature=input_signature)
             archive.write_out(str(out))
+
+
+def _export_keras3_inference(model: Any, out: Path, input_signature: list | None) -> None:
+    """``model.export(format="tf_saved_model")``, with the endpoint calling ``model(x, training=False)``.
+
+    ``model.export`` traces ``model.__call__`` with ``training`` unset; a model nested in another
+    (keras.applications inside a user's functional model) then kept its ``Dropout``'s random ops in
+    the graph, which the TFLite converter refuses. An inference graph holds no training-only op."""
+    import keras
+    from keras.src.export.export_utils import get_input_signature
+
+    signature = input_signature if input_signature is not None else get_input_signature(model)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+
+    def serve(inputs):
+        return model(inputs, training=False)
+
+    archive.add_endpoint("serve", serve, input_signature=signature)  # one argument: the model's input structure
+    archive.write_out(str(out), verbose=False)
 
 
 def load_source(path: str | Path, *, safe_mode: bool = True) -> SourceModel:

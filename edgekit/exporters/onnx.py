@@ -27,6 +27,7 @@ from edgekit.artifact import Artifact
 from edgekit.errors import ExportError, UsageError
 from edgekit.exporters.base import ExportOptions, artifact_name
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
+from edgekit.generated_inputs import is_integer
 from edgekit.source_model import SourceModel
 
 MIN_OPSET = 13  # QDQ per-channel quantization needs 13
@@ -93,7 +94,7 @@ class ONNXExporter:
             raise UsageError(f"ONNX has no quant mode '{quant}'; choose from {', '.join(self.quant_modes)}")
         opset = check_opset(options.opset) if options.opset is not None else default_opset()
         fp32 = self._convert(source, opset, options.batch)
-        details: dict = {"opset": opset, "weights": "float32", "compute": "float32", "input_dtype": "float32",
+        details: dict = {"opset": opset, "weights": "float32", "compute": "float32", "input_dtype": _io_dtype(source),
                          "output_dtype": "float32", "batch": options.batch or "dynamic"}
         with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
             tmp = Path(tmp)
@@ -102,14 +103,14 @@ class ONNXExporter:
             elif quant == "fp16":
                 model = self._fp16(fp32, keep_io=options.fp16_io == "float32")
                 io = "float32" if options.fp16_io == "float32" else "float16"
-                details.update(weights="float16", compute="float16", input_dtype=io, output_dtype=io)
+                details.update(weights="float16", compute="float16", input_dtype=_io_dtype(source, io), output_dtype=io)
             elif quant == "dynamic":
                 model = self._dynamic(fp32, tmp)
                 details.update(weights="int8", compute="int8 matmul/conv with activations quantized at run time")
             else:
                 if calibration is None or len(calibration) == 0:
                     raise UsageError("int8 export needs calibration data", hint="pass --calib DATA")
-                samples = calibration[: options.calib_samples].astype(np.float32)
+                samples = calibration[: options.calib_samples].astype(source.input_dtype)
                 model = self._static(fp32, tmp, samples, options)
                 details.update(weights="int8", compute="int8 (QDQ)", per_channel=not options.per_tensor,
                                calibration_method=options.calib_method, calibration_samples=len(samples))
@@ -129,17 +130,18 @@ class ONNXExporter:
         from edgekit.tf_env import import_tensorflow
 
         tf = import_tensorflow()
-        import tf2onnx
 
         shape = (batch, *source.input_shape)
-        spec = [tf.TensorSpec(shape, tf.float32, name="input")]
+        spec = [tf.TensorSpec(shape, tf.as_dtype(source.input_dtype), name="input")]
         captured: list[str] = []
         try:
             with captured_stderr_fd() as captured:
-                model, _ = tf2onnx.convert.from_function(tf.function(source.call), input_signature=spec, opset=opset)
+                model = _from_function(tf, tf.function(source.call), spec, opset)
         except Exception as e:
             raise ExportError(f"tf2onnx failed: {_unsupported(str(e), captured)}") from None
         graph = model.graph
+        _rewrite_exact(graph)
+        _refuse_unconverted(graph, opset)
         # Readable, stable names: input 'input' with batch axis 'batch', output 'output'.
         dim = graph.input[0].type.tensor_type.shape.dim[0]
         if batch is None:
@@ -217,6 +219,68 @@ class ONNXExporter:
         except Exception as e:
             raise ExportError(f"ONNX int8 quantization failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
         return onnx.load(dst)
+
+
+def _io_dtype(source: SourceModel, float_dtype: str = "float32") -> str:
+    """The artifact's input dtype: an integer input (token ids) stays what it is; a float one is ``float_dtype``."""
+    return source.input_dtype if is_integer(source.input_dtype) else float_dtype
+
+
+def _from_function(tf, function, spec: list, opset: int):
+    """``tf2onnx.convert.from_function``, with the graph inputs being the function's arguments only.
+
+    tf2onnx names every non-resource input of the concrete function as a graph input, and that
+    includes the tensors the function *captures*: a Keras 3 ``Normalization`` layer loaded from a
+    file holds its mean and variance as constant tensors, so keras.applications EfficientNets came
+    out with 3 inputs. The captures are frozen into the graph as constants (initializers) here."""
+    from tf2onnx import tf_loader
+    from tf2onnx.convert import _convert_common, tensor_names_from_structed
+
+    concrete = function.get_concrete_function(*spec)
+    n_args = len(concrete.inputs) - len(concrete.captured_inputs)
+    input_names = [t.name for t in concrete.inputs[:n_args] if t.dtype != tf.dtypes.resource]
+    output_names = [t.name for t in concrete.outputs if t.dtype != tf.dtypes.resource]
+    renames = tensor_names_from_structed(concrete, input_names, output_names)
+    with tf.device("/cpu:0"):
+        frozen = tf_loader.from_function(concrete, input_names, output_names, large_model=False)
+        model, _ = _convert_common(frozen, name=concrete.name, continue_on_error=True, opset=opset,
+                                   input_names=input_names, output_names=output_names, tensors_to_rename=renames)
+    return model
+
+
+def _rewrite_exact(graph) -> None:
+    """Rewrite TF ops tf2onnx passes through unconverted into exact ONNX equivalents.
+
+    ``Erfc(x) = 1 - Erf(x)``: Keras 3's exact GELU (``approximate=False``) reaches the converter as
+    ``Erfc``, which ONNX does not have."""
+    from onnx import TensorProto, helper
+
+    for i, node in enumerate(list(graph.node)):
+        if node.op_type != "Erfc" or node.domain not in ("", "ai.onnx"):
+            continue
+        one, erf = f"{node.name}__one", f"{node.name}__erf"
+        graph.initializer.append(helper.make_tensor(one, TensorProto.FLOAT, [], [1.0]))
+        new = [helper.make_node("Erf", [node.input[0]], [erf], name=f"{node.name}__Erf"),
+               helper.make_node("Sub", [one, erf], [node.output[0]], name=f"{node.name}__Sub")]
+        graph.node.remove(node)
+        for k, n in enumerate(new):
+            graph.node.insert(i + k, n)
+
+
+def _refuse_unconverted(graph, opset: int) -> None:
+    """An ExportError naming the layer and the TF op tf2onnx left in the graph unconverted."""
+    import onnx
+
+    for node in graph.node:
+        domain = node.domain or ""
+        if domain not in ("", "ai.onnx") or onnx.defs.has(node.op_type, domain):
+            continue
+        layer = "/".join(node.name.split("/")[:-1]) or node.name
+        raise ExportError(
+            f"ONNX has no operator for TensorFlow's {node.op_type} (in layer {layer}) at opset {opset}, and tf2onnx "
+            "left it unconverted",
+            hint=f"replace the layer that computes {node.op_type} with standard Keras ops, or export to TFLite/TF.js",
+        )
 
 
 def _short_names(graph) -> None:

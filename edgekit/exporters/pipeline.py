@@ -28,6 +28,7 @@ from edgekit.errors import EdgekitError, ExportError, ShapeError, UsageError
 from edgekit.exporters import EXPORTERS, get_exporter
 from edgekit.exporters.base import ExportOptions
 from edgekit.files import check_writable_dir, path_size, sha256_path
+from edgekit.generated_inputs import generate, id_range, is_integer
 from edgekit.parity import check as check_parity
 from edgekit.parity import compare, is_classifier
 from edgekit.run_record import tool_versions
@@ -187,11 +188,13 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int,
                 f"{', '.join(f'{f} {q}' for f, q in plan if q == 'int8')} needs calibration data",
                 hint="pass --calib DATA (an .npz, an image folder, a .csv, builtin:digits, or uniform:LO,HI for generated inputs)",
             )
-        rng = np.random.default_rng(0)
-        shape = (GENERATED_SAMPLES, *[d or 1 for d in want])
-        return None, rng.uniform(0, 1, size=shape).astype(np.float32), "generated uniform(0,1) inputs"
+        if is_integer(source.input_dtype):
+            ids = id_range(source.keras_model)
+            return (None, generate(want, source.input_dtype, GENERATED_SAMPLES, id_range=ids),
+                    f"generated integer ids in [{ids[0]}, {ids[1]}]")
+        return None, generate(want, "float32", GENERATED_SAMPLES), "generated uniform(0,1) inputs"
     if spec.startswith("uniform:"):
-        return _uniform_data(spec, want, parity_samples)
+        return _uniform_data(spec, want, parity_samples, source.input_dtype)
     ds = load_data(spec, image_size=(run.prep.image_size or [None])[0] if run else None)
     if run is None:
         prep = Preprocessing()  # a bare model: --calib data is taken as model-ready inputs
@@ -212,20 +215,20 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int,
     return calibration, parity, f"{spec} (test split, {len(parity)} samples)"
 
 
-def _uniform_data(spec: str, shape, parity_samples: int):
+def _uniform_data(spec: str, shape, parity_samples: int, dtype: str = "float32"):
     """``uniform:LO,HI``: seeded inputs shaped like the model's, uniform in [LO, HI]: for models that come
-    without data (calibration then covers the range you name; parity on such inputs is weaker evidence)."""
+    without data (calibration then covers the range you name; parity on such inputs is weaker evidence).
+    For an integer input (token ids) they are integers in [LO, HI]."""
     try:
         lo, hi = (float(v) for v in spec.split(":", 1)[1].split(","))
     except ValueError:
         raise UsageError(f"--calib {spec} should be uniform:LO,HI, e.g. uniform:0,255") from None
     if not lo < hi:
         raise UsageError(f"--calib {spec}: LO must be below HI")
-    rng = np.random.default_rng(0)
-    dims = [d or 1 for d in shape]
-    calibration = rng.uniform(lo, hi, size=(200, *dims)).astype(np.float32)
-    parity = rng.uniform(lo, hi, size=(parity_samples, *dims)).astype(np.float32)
-    return calibration, parity, f"generated uniform({lo:g},{hi:g}) inputs ({len(parity)} held out)"
+    calibration = generate(shape, dtype, 200, value_range=(lo, hi), id_range=(lo, hi), seed=0)
+    parity = generate(shape, dtype, parity_samples, value_range=(lo, hi), id_range=(lo, hi), seed=1)
+    kind = "integer ids" if is_integer(dtype) else "inputs"
+    return calibration, parity, f"generated uniform({lo:g},{hi:g}) {kind} ({len(parity)} held out)"
 
 
 def _export_one(exporter, source, staging, quant, calibration, options, parity_inputs, reference, classifier, min_agreement):

@@ -31,6 +31,7 @@ from edgekit.errors import ExportError, UsageError
 from edgekit.exporters.base import ExportOptions, artifact_name
 from edgekit.exporters.recurrent import recurrent_details
 from edgekit.files import captured_stderr_fd
+from edgekit.generated_inputs import is_integer
 from edgekit.source_model import SourceModel
 from edgekit.tfjs_model import read_tfjs_model
 
@@ -80,7 +81,7 @@ class TFJSExporter:
             "compute": "float32",
             "quantization": {"fp32": "none", "fp16": "weight-only: float16 weights, float32 compute",
                              "uint8": "weight-only: uint8 affine per tensor, dequantized to float32 at load"}[quant],
-            "input_dtype": "float32",
+            "input_dtype": source.input_dtype if is_integer(source.input_dtype) else "float32",
             "output_dtype": "float32",
             "shards": len(model.shards),
         }

@@ -20,6 +20,7 @@ from edgekit.errors import ExportError, UsageError
 from edgekit.exporters.base import ExportOptions, artifact_name
 from edgekit.exporters.recurrent import fused_lstm_beside_loop, recurrent_details
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
+from edgekit.generated_inputs import is_integer
 from edgekit.source_model import SourceModel
 
 
@@ -46,7 +47,10 @@ class TFLiteExporter:
 
         tf = import_tensorflow()
 
-        details = {"weights": "float32", "compute": "float32", "input_dtype": "float32", "output_dtype": "float32"}
+        in_dtype = source.input_dtype if is_integer(source.input_dtype) else "float32"
+        details = {"weights": "float32", "compute": "float32", "input_dtype": in_dtype, "output_dtype": "float32"}
+        if calibration is not None:  # integer inputs (token ids) are fed to the converter as the integers they are
+            calibration = np.asarray(calibration).astype(source.input_dtype, copy=False)
         if source.has_recurrent_layers:
             # Keras recurrent layers (Keras 3 or tf_keras), traced with batch 1 (edgekit.exporters.recurrent): LSTMs become
             # the fused UNIDIRECTIONAL_SEQUENCE_LSTM builtin; other loops stay a WHILE op (the smaller
@@ -107,7 +111,9 @@ def convert(tf, saved_model: Path, quant: str, calibration, options: ExportOptio
     elif quant == "dynamic":
         details.update(weights="int8", compute="int8 where kernels allow, activations quantized at run time")
     elif quant == "int8":
-        samples = calibration[: options.calib_samples].astype(np.float32)
+        samples = calibration[: options.calib_samples]
+        integer_input = np.issubdtype(samples.dtype, np.integer)
+        samples = samples if integer_input else samples.astype(np.float32)
 
         def representative():
             for i in range(len(samples)):
@@ -117,15 +123,17 @@ def convert(tf, saved_model: Path, quant: str, calibration, options: ExportOptio
         if float_fallback:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
             details.update(weights="int8", compute="int8 where int8 kernels exist, float32 elsewhere",
-                           input_dtype="float32", output_dtype="float32", calibration_samples=len(samples))
+                           input_dtype=samples.dtype.name if integer_input else "float32", output_dtype="float32",
+                           calibration_samples=len(samples))
         else:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             io = {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[options.int8_io]
             converter.inference_input_type = io
             converter.inference_output_type = io
             io_name = "float32" if options.int8_io == "float" else options.int8_io
-            details.update(weights="int8", compute="int8", input_dtype=io_name, output_dtype=io_name,
-                           calibration_samples=len(samples))
+            # an integer input (token ids) is never quantized: it keeps its own type
+            details.update(weights="int8", compute="int8", input_dtype=samples.dtype.name if integer_input else io_name,
+                           output_dtype=io_name, calibration_samples=len(samples))
     if quant in ("int8", "dynamic"):
         # Per-channel weight scales are the converter's default (better accuracy); per-tensor
         # scales make smaller files for dense-heavy models (MLPerf ad01: 311 KB -> 272 KB).
@@ -153,7 +161,8 @@ def _convert_in_child(saved_model: Path, calibration: np.ndarray, options: Expor
 
     with tempfile.TemporaryDirectory(prefix="edgekit-tflite-") as tmp:
         tmp = Path(tmp)
-        np.save(tmp / "calibration.npy", np.ascontiguousarray(calibration[: options.calib_samples], dtype=np.float32))
+        calib = calibration[: options.calib_samples]
+        np.save(tmp / "calibration.npy", np.ascontiguousarray(calib, dtype=calib.dtype if np.issubdtype(calib.dtype, np.integer) else np.float32))
         request = {"saved_model": str(saved_model), "calibration": str(tmp / "calibration.npy"),
                    "out": str(tmp / "model.tflite"), "options": dataclasses.asdict(options), "float_fallback": float_fallback}
         (tmp / "request.json").write_text(json.dumps(request))

@@ -23,7 +23,7 @@ from edgekit.runtimes.base import PackageRuntime
 from edgekit.shapes import fits
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
-           "tensor(int8)": np.int8, "tensor(uint8)": np.uint8}
+           "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(int32)": np.int32, "tensor(int64)": np.int64}
 
 
 class ONNXRuntime(PackageRuntime):

@@ -116,6 +116,11 @@ export function makeRunner(tf, host) {
     }
   }
 
+  // Inputs travel as float32 (integer ids up to 2^24 exactly); an int32 input (token ids) gets int32.
+  function inputDtype() {
+    return info.input.dtype === "int32" ? "int32" : "float32";
+  }
+
   async function run(req) {
     needModel();
     const shape = req.shape;
@@ -134,7 +139,7 @@ export function makeRunner(tf, host) {
         slice = padded;
         rows = fixed;
       }
-      const x = tf.tensor(slice, [rows, ...shape.slice(1)], "float32");
+      const x = tf.tensor(slice, [rows, ...shape.slice(1)], inputDtype());
       const {out, shape: ys} = await predict(x);
       x.dispose();
       const perOut = ys.slice(1).reduce((a, b) => a * b, 1);
@@ -155,7 +160,7 @@ export function makeRunner(tf, host) {
     const rows = info.input.shape[0] > 0 ? info.input.shape[0] : 1;
     const data = new Float32Array(rows * per);
     for (let r = 0; r < rows; r++) data.set(req.data.subarray(0, per), r * per);
-    const x = tf.tensor(data, [rows, ...req.shape.slice(1)], "float32");
+    const x = tf.tensor(data, [rows, ...req.shape.slice(1)], inputDtype());
     return {x, invoke: () => predictSync(x), invokeAsync: () => predict(x)};
   }
 
