@@ -47,7 +47,7 @@ class SourceModel:
     run: RunRecord | None = None
     _saved_model_dir: Path | None = None
     _tmp: list[Path] = field(default_factory=list)
-    _fixed_batch_dirs: dict[tuple[int, bool, bool], Path] = field(default_factory=dict)
+    _variant_dirs: dict[tuple[int | None, bool, bool, bool], Path] = field(default_factory=dict)
 
     @property
     def has_recurrent_layers(self) -> bool:
@@ -61,41 +61,47 @@ class SourceModel:
         outs = [np.asarray(self.call(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
         return np.concatenate(outs).astype(np.float32)
 
-    def saved_model_dir(self, batch: int | None = None, *, unroll_loops: bool = False, fuse_lstm: bool = True) -> Path:
-        """A TF SavedModel of this model (made once, in a temp folder), for the converters.
+    def saved_model_dir(self, batch: int | None = None, *, unroll_loops: bool = False, fuse_lstm: bool = True,
+                        portable: bool = False) -> Path:
+        """A TF SavedModel of this model (made once per variant, in a temp folder), for the converters.
 
         ``batch`` fixes the batch axis (static shapes: what the TFLite converter needs to turn a
         recurrent layer's loop into TFLite ops); only Keras models can be re-exported that way.
         Keras LSTMs are then traced as fused LSTMs (unless not ``fuse_lstm``), and with
-        ``unroll_loops`` other recurrent loops are unrolled (:mod:`edgekit.exporters.recurrent`)."""
-        if batch is not None:
-            return self._fixed_batch_saved_model(batch, unroll_loops, fuse_lstm)
-        if self._saved_model_dir is None:
-            tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-"))
-            self._tmp.append(tmp)
-            out = tmp / "saved_model"
-            export_saved_model(self.keras_model, out)
-            self._saved_model_dir = out
-        return self._saved_model_dir
-
-    def _fixed_batch_saved_model(self, batch: int, unroll_loops: bool, fuse_lstm: bool) -> Path:
-        import tensorflow as tf
-
-        key = (batch, unroll_loops, fuse_lstm)
-        if key in self._fixed_batch_dirs:
-            return self._fixed_batch_dirs[key]
-        if self.framework not in ("keras3", "tf_keras"):
+        ``unroll_loops`` other recurrent loops are unrolled (:mod:`edgekit.exporters.recurrent`).
+        ``portable`` traces exact GELU with ``Erf`` and einsums with matmuls (:mod:`edgekit.exporters.portable_ops`);
+        a SavedModel source is used as it is."""
+        keras_source = self.framework in ("keras3", "tf_keras")
+        portable = portable and keras_source
+        if batch is None and not portable:
+            if self._saved_model_dir is None:
+                self._saved_model_dir = self._export_variant(None, False, True, False)
+            return self._saved_model_dir
+        if batch is not None and not keras_source:
             raise InputError(f"{self.path} is a SavedModel: it cannot be re-exported with a fixed batch size",
                              hint="export it from its Keras model instead")
-        tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-b1-"))
-        self._tmp.append(tmp)
-        out = tmp / "saved_model"
-        spec = [tf.TensorSpec([batch, *self.input_shape], tf.as_dtype(self.input_dtype))]
+        key = (batch, unroll_loops, fuse_lstm, portable)
+        if key not in self._variant_dirs:
+            self._variant_dirs[key] = self._export_variant(*key)
+        return self._variant_dirs[key]
+
+    def _export_variant(self, batch: int | None, unroll_loops: bool, fuse_lstm: bool, portable: bool) -> Path:
+        import tensorflow as tf
+
+        from edgekit.exporters.portable_ops import portable_tracing
         from edgekit.exporters.recurrent import static_recurrent_tracing
 
-        with static_recurrent_tracing(self.keras_model, unroll_loops=unroll_loops, fuse_lstm=fuse_lstm):
+        tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-"))
+        self._tmp.append(tmp)
+        out = tmp / "saved_model"
+        spec = None if batch is None else [tf.TensorSpec([batch, *self.input_shape], tf.as_dtype(self.input_dtype))]
+        with contextlib.ExitStack() as stack:
+            if batch is not None:
+                stack.enter_context(static_recurrent_tracing(self.keras_model, unroll_loops=unroll_loops,
+                                                             fuse_lstm=fuse_lstm))
+            if portable:
+                stack.enter_context(portable_tracing())
             export_saved_model(self.keras_model, out, input_signature=spec)
-        self._fixed_batch_dirs[key] = out
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -225,20 +231,41 @@ def _load_keras3(path: Path, *, safe_mode: bool):
 
 
 def _from_keras3(path: Path, model, *, kind: str, run: RunRecord | None = None, sha: str | None = None) -> SourceModel:
-    inputs = model.inputs
-    if len(inputs) != 1 or len(model.outputs) != 1:
-        raise ModelLoadError(
-            f"{path} has {len(inputs)} inputs and {len(model.outputs)} outputs; "
-            "edgekit handles single-input, single-output models for now"
-        )
-    in_shape = tuple(inputs[0].shape[1:])
-    out_shape = tuple(model.outputs[0].shape[1:])
-    dtype = str(getattr(inputs[0], "dtype", "float32")).replace("tf.", "")
+    try:
+        functional = bool(model.inputs)
+    except AttributeError:  # a subclassed model has no symbolic inputs
+        functional = False
+    if not functional:
+        in_shape, dtype, out_shape = _subclassed_io(path, model)
+    else:
+        inputs = model.inputs
+        if len(inputs) != 1 or len(model.outputs) != 1:
+            raise ModelLoadError(
+                f"{path} has {len(inputs)} inputs and {len(model.outputs)} outputs; "
+                "edgekit handles single-input, single-output models for now"
+            )
+        in_shape = tuple(inputs[0].shape[1:])
+        out_shape = tuple(model.outputs[0].shape[1:])
+        dtype = str(getattr(inputs[0], "dtype", "float32")).replace("tf.", "")
 
     def call(x):
         return model(x, training=False)
 
     return SourceModel(path, kind, "keras3", in_shape, dtype, out_shape, sha or sha256_path(path), call, model, run)
+
+
+def _subclassed_io(path: Path, model) -> tuple[tuple, str, tuple]:
+    """Input shape, input dtype and output shape of a subclassed Keras 3 model, from the shape it was built with."""
+    import keras
+
+    shape = (model.get_build_config() or {}).get("input_shape") if model.built else None
+    if not shape or not isinstance(shape[0], (int, type(None))) or isinstance(shape, dict):
+        raise ModelLoadError(f"{path} is a subclassed model saved without the input shape it was built with",
+                             hint="call the model on one batch (or model.build(shape)) before saving it")
+    spec = model.compute_output_spec(keras.KerasTensor((None, *shape[1:]), "float32"))
+    if not hasattr(spec, "shape"):
+        raise ModelLoadError(f"{path} returns several outputs; edgekit handles single-input, single-output models for now")
+    return tuple(shape[1:]), "float32", tuple(spec.shape[1:])
 
 
 def _load_h5(path: Path) -> SourceModel:

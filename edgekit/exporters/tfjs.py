@@ -29,6 +29,7 @@ import numpy as np
 from edgekit.artifact import Artifact
 from edgekit.errors import ExportError, UsageError
 from edgekit.exporters.base import ExportOptions, artifact_name
+from edgekit.exporters.portable_ops import NOT_PORTABLE
 from edgekit.exporters.recurrent import recurrent_details
 from edgekit.files import captured_stderr_fd
 from edgekit.generated_inputs import is_integer
@@ -66,13 +67,19 @@ class TFJSExporter:
         # Keras recurrent layers: traced with batch 1 and their loops unrolled, since TF.js
         # cannot run a converted while loop (edgekit.exporters.recurrent).
         recurrent = source.has_recurrent_layers
-        saved_model = source.saved_model_dir(batch=1, unroll_loops=True) if recurrent else source.saved_model_dir()
+        batch = 1 if recurrent else None
+        keras_source = source.framework in ("keras3", "tf_keras")
         try:
-            with captured_stderr_fd():
-                convert(str(saved_model), str(partial), quantization_dtype_map=_QUANT_MAPS[quant])
-        except Exception as e:
+            _convert_saved_model(convert, source.saved_model_dir(batch, unroll_loops=recurrent), partial, quant)
+            retrace = keras_source and bool(_graph_ops(partial) & set(NOT_PORTABLE))
+        except ExportError as e:
+            if not keras_source or not any(op in e.message for op in NOT_PORTABLE):
+                raise
+            retrace = True
+        if retrace:  # exact GELU's Erfc, attention's Einsum: traced again with ops TF.js runs, the same function
             shutil.rmtree(partial, ignore_errors=True)
-            raise ExportError(f"TF.js converter failed for {quant}: {_converter_message(e)}") from None
+            _convert_saved_model(convert, source.saved_model_dir(batch, unroll_loops=recurrent, portable=True),
+                                 partial, quant)
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)  # the folder appears whole or not at all
         model = read_tfjs_model(target)
@@ -146,11 +153,33 @@ def _no_jax(*args, **kwargs):
     raise ExportError("edgekit converts SavedModels to TF.js; JAX conversion is not part of it")
 
 
+def _graph_ops(folder: Path) -> set[str]:
+    """The op names in a converted TF.js graph model (its functions included)."""
+    import json
+
+    topology = json.loads((folder / "model.json").read_text()).get("modelTopology", {})
+    nodes = list(topology.get("node", []))
+    for fn in topology.get("library", {}).get("function", []):
+        nodes += fn.get("nodeDef", [])
+    return {n.get("op", "") for n in nodes}
+
+
+def _convert_saved_model(convert, saved_model: Path, partial: Path, quant: str) -> None:
+    try:
+        with captured_stderr_fd():
+            convert(str(saved_model), str(partial), quantization_dtype_map=_QUANT_MAPS[quant])
+    except Exception as e:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise ExportError(f"TF.js converter failed for {quant}: {_converter_message(e)}") from None
+
+
 def _converter_message(e: Exception) -> str:
     """The converter's own words, naming the unsupported op when it says which."""
     text = str(e).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    for ln in lines:
+    for i, ln in enumerate(lines):
         if "Unsupported Ops" in ln or "unsupported" in ln.lower():
-            return ln[:400]
+            # the converter names the ops on the lines that follow ("Erfc (Unsupported TF Op) ...")
+            ops = [x.split(" ")[0] for x in lines[i + 1 : i + 6]]
+            return (ln + (f": {', '.join(dict.fromkeys(ops))}" if ops else ""))[:400]
     return (lines[0][:400] if lines else type(e).__name__)
