@@ -23,7 +23,7 @@ from typing import Any
 # TF operators the TFLite converter legalizes to builtin ops (TF 2.21), for the common layers.
 TFLITE_BUILTIN_TF_OPS = frozenset("""
 Abs Add AddV2 AvgPool BatchMatMul BatchMatMulV2 BatchMatMulV3 BiasAdd Cast Ceil ConcatV2 Conv2D Conv2DBackpropInput Conv3D
-Cos Cumsum DepthToSpace DepthwiseConv2dNative Einsum Elu Equal Erf Exp ExpandDims Fill Floor FloorDiv FloorMod
+Cos Cumsum DepthToSpace DepthwiseConv2dNative Einsum Elu Equal Erf Erfc Exp ExpandDims Fill Floor FloorDiv FloorMod
 FusedBatchNormV3 GatherV2 Gelu Greater GreaterEqual Identity IdentityN LeakyRelu Less LessEqual Log LogSoftmax LogicalAnd
 LogicalNot LogicalOr MatMul Max MaxPool Maximum Mean Min Minimum MirrorPad Mul Neg NotEqual Pack Pad PadV2 Pow Prod
 RandomUniform Range Rank RealDiv Relu Relu6 Reshape ResizeBilinear ResizeNearestNeighbor ReverseV2 Round Rsqrt Select
@@ -38,6 +38,11 @@ KNOWN_FAILURES = {
     "tfjs": {op: "converts, but TF.js 4.22 cannot run a converted while loop (seen with recurrent layers "
                    "of SavedModels; those of Keras files are unrolled)"
              for op in ("While", "StatelessWhile")},
+}
+# Operators a format lacks that edgekit replaces with an exact equivalent (format -> op -> how).
+REWRITES = {
+    "onnx": {"Erfc": "rewritten as 1 - Erf (exact GELU)"},
+    "tfjs": {"Erfc": "traced as Erf (exact GELU)", "Einsum": "traced as transposes and batched matmuls (TF.js wasm has no Einsum)"},
 }
 # Operators that are graph plumbing, not computation: not listed.
 _PLUMBING = {"Placeholder", "Const", "NoOp", "Identity", "IdentityN", "ReadVariableOp"}
@@ -79,7 +84,7 @@ def _frozen_ops(source) -> tuple[Counter, dict[str, list[str]]]:
     # Keras recurrent layers are traced as the exporters trace them (fused LSTMs, unrolled loops);
     # lower_control_flow=False keeps any other recurrent loop as the While op the converters see.
     with static_recurrent_tracing(source.keras_model, unroll_loops=True) if source.has_recurrent_layers else contextlib.nullcontext():
-        fn = tf.function(source.call).get_concrete_function(tf.TensorSpec(shape, tf.float32))
+        fn = tf.function(source.call).get_concrete_function(tf.TensorSpec(shape, tf.as_dtype(source.input_dtype)))
     graph_def = convert_variables_to_constants_v2(fn, lower_control_flow=False).graph.as_graph_def()
     nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
     counts: Counter = Counter()
@@ -114,8 +119,11 @@ def inspect_model(model: str | Path, *, safe_mode: bool = True) -> dict[str, Any
         counts, where = _frozen_ops(source)
         tfjs, onnx = _tfjs_ops(), _onnx_ops()
         operators = {op: {"count": n, "layers": where.get(op, []), "tflite": op in TFLITE_BUILTIN_TF_OPS,
-                          "onnx": op in onnx, "tfjs": op in tfjs and op not in KNOWN_FAILURES["tfjs"]}
+                          "onnx": op in onnx or op in REWRITES["onnx"],
+                          "tfjs": (op in tfjs or op in REWRITES["tfjs"]) and op not in KNOWN_FAILURES["tfjs"]}
                      for op, n in counts.most_common()}
+        rewrites = {f: [f"{op} (in {', '.join(where.get(op, [])) or 'the graph'}): {how}"
+                        for op, how in REWRITES[f].items() if op in counts] for f in REWRITES}
         params = sum(layer["params"] for layer in layers) if layers else None
         recurrent = {}
         if source.has_recurrent_layers:
@@ -132,7 +140,7 @@ def inspect_model(model: str | Path, *, safe_mode: bool = True) -> dict[str, Any
             "model": str(model), "kind": source.kind, "framework": source.framework,
             "input_shape": [None, *source.input_shape], "output_shape": [None, *source.output_shape],
             "params": params, "macs": graph_macs(source), "layers": layers, "operators": operators,
-            "formats": formats, "recurrent": recurrent,
+            "formats": formats, "recurrent": recurrent, "rewrites": {f: r for f, r in rewrites.items() if r},
             "runtimes": {"tflite": ["litert"], "onnx": ["onnxruntime"], "tfjs": ["tfjs-node", "tfjs-browser"]},
             "blockers": {f: [f"{op} (in {', '.join(o['layers']) or 'the graph'})"
                              + (f": {KNOWN_FAILURES[f][op]}" if op in KNOWN_FAILURES.get(f, {}) else "")

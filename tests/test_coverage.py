@@ -127,3 +127,14 @@ def test_layer_families_export_to_every_format_exactly(family, tmp_path):
     for art in manifest.artifacts:
         assert art.ok, f"{art.format}: {art.error}"
         assert art.parity["max_abs_diff"] < 1e-4, (art.format, art.parity)
+
+
+def test_inspect_says_which_ops_edgekit_rewrites_before_converting(tmp_path):
+    from edgekit.inspect_model import inspect_model
+
+    path = tmp_path / "vit.keras"
+    zoo.attention_exact_gelu().save(path)
+    info = inspect_model(path)
+    assert all(info["formats"].values()), info["blockers"]
+    assert any(r.startswith("Erfc") for r in info["rewrites"]["onnx"])
+    assert {r.split(" ")[0] for r in info["rewrites"]["tfjs"]} == {"Erfc", "Einsum"}

@@ -62,6 +62,8 @@ def inspect(
             con.print(f"{fmt} ({runtimes}): cannot take {', '.join(blockers)}", highlight=False)
         else:
             con.print(f"{fmt} ({runtimes}): every operator is supported", highlight=False)
+        for rewrite in info.get("rewrites", {}).get(fmt, []):
+            con.print(f"{fmt}: edgekit rewrites {rewrite}", highlight=False)
     con.print("tflite support is edgekit's list of TF ops that become TFLite builtins; `edgekit export` is the proof.",
               highlight=False)
     return 0
