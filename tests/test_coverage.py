@@ -49,14 +49,15 @@ def test_onnx_artifact_has_exactly_the_source_inputs_with_an_adapted_normalizati
 
 
 def test_a_nested_model_with_dropout_converts_to_tflite_with_no_training_op(tmp_path):
-    """MobileNetV3 nested in a user's model kept its Dropout's random ops: the TFLite converter refused them."""
+    """MobileNetV3 nested in a user's model behind a Resizing layer kept its Dropout's random ops (the
+    SavedModel was traced with ``training`` unset): the TFLite converter refused them."""
     import keras
 
     inner_in = keras.Input((8, 8, 3))
     h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inner_in))
     inner = keras.Model(inner_in, keras.layers.Dense(3)(keras.layers.Dropout(0.5)(h)))
-    inp = keras.Input((8, 8, 3))
-    model = keras.Model(inp, inner(keras.layers.Rescaling(1 / 255)(inp)))
+    inp = keras.Input((6, 6, 3))
+    model = keras.Model(inp, inner(keras.layers.Resizing(8, 8)(keras.layers.Rescaling(1 / 255)(inp))))
     manifest = _export(model, tmp_path, ["tflite"], ["fp32"])
     art = _one(manifest, "tflite", "fp32")
     assert art.ok, art.error
