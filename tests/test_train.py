@@ -129,3 +129,57 @@ def test_training_on_data_on_disk_reads_it_a_batch_at_a_time(tmp_path, monkeypat
                    log=lambda s: None)
     assert sizes and max(sizes) <= 32 and len(sizes) >= 3 * (1400 * 0.9 // 32)
     assert record.metrics["test_accuracy"] > 0.8  # mlp on digits; scaled by the npz's own preprocessing
+
+
+def test_augmented_training_writes_history_and_exports_no_augmentation(tmp_path):
+    """--augment is active in training only: model.keras and every artifact hold none of its layers or ops."""
+    import keras
+
+    run = tmp_path / "run"
+    r = edgekit_cli("train", "cnn", "--data", "builtin:digits", "--out", run, "--epochs", "3", "--augment")
+    assert r.returncode == 0, r.stderr
+    rec = RunRecord.load(run)
+    assert rec.training["augment"] is True and rec.training["samples_per_s"] > 0
+    model = keras.saving.load_model(run / "model.keras")
+    assert not [layer for layer in model.layers if type(layer).__name__.startswith("Random")]
+    history = json.loads((run / "history.json").read_text())
+    assert set(history) >= {"loss", "val_loss", "accuracy", "val_accuracy"} and len(history["loss"]) == 3
+    assert (run / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = edgekit_cli("export", run, "--format", "tflite,onnx", "--quant", "fp32", "--out", tmp_path / "exp")
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((tmp_path / "exp" / "manifest.json").read_text())
+    for art in manifest["artifacts"]:
+        ops = " ".join(art["details"]["operators"]).lower()
+        assert "random" not in ops and "imageprojectivetransform" not in ops, art["details"]["operators"]
+
+
+def test_augment_on_feature_vectors_is_one_line(tmp_path):
+    csv = tmp_path / "f.csv"
+    csv.write_text("a,b,label\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(40)) + "\n")
+    r = edgekit_cli("train", "mlp", "--data", csv, "--out", tmp_path / "r", "--augment")
+    assert r.returncode == 2 and "--augment applies to images" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "r").exists()
+
+
+def test_training_that_diverges_says_so_and_exits_1(tmp_path):
+    """A learning rate of 1e6 makes the loss NaN: train must not call that a success."""
+    run = tmp_path / "run"
+    r = edgekit_cli("train", "mlp", "--data", "builtin:digits", "--out", run, "--epochs", "3", "--lr", "1e6")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "train FAILED" in r.stderr and "lower the learning rate" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert RunRecord.load(run).training["problems"]
+
+
+def test_diagnosis_names_validation_at_chance_and_early_stopping_without_improvement():
+    from edgekit.trainer.diagnosis import diagnose
+
+    chance = {"loss": [2.0, 0.6, 0.3, 0.2], "accuracy": [0.4, 0.85, 0.93, 0.96],
+              "val_loss": [2.3, 2.4, 2.6, 2.7], "val_accuracy": [0.1, 0.096, 0.1, 0.095]}
+    problems = diagnose(chance, num_classes=10, epochs_requested=30)
+    assert any("stayed at chance" in p and "BatchNormalization" in p for p in problems)
+    assert any("never improved on epoch 1" in p for p in problems)
+    sound = {"loss": [1.0, 0.5, 0.3], "accuracy": [0.7, 0.85, 0.9], "val_loss": [0.8, 0.5, 0.4],
+             "val_accuracy": [0.75, 0.85, 0.88]}
+    assert diagnose(sound, num_classes=10, epochs_requested=3) == []
+    assert diagnose({"loss": [1.0, float("nan")]}, num_classes=2, epochs_requested=5)[0].startswith("the loss became NaN")

@@ -9,11 +9,12 @@ import typer
 HELP = """Train a recipe (mlp, cnn, ds-cnn, mobilenet-v2, resnet8) or your own model file on DATA.
 
 RECIPE is a built-in name or a .py file defining build_model(input_shape, num_classes).
-DATA is builtin:digits, an .npz (x_train/y_train/x_test/y_test), an image folder with one
+DATA is builtin:digits, builtin:mnist (10,000 real 28x28 digits), an .npz (x_train/y_train/x_test/y_test), an image folder with one
 sub-folder per class, or a .csv. Writes RUN_DIR/model.keras (best checkpoint) and
-RUN_DIR/edgekit.json.
+RUN_DIR/edgekit.json, history.json and history.png. A run that did not learn (NaN loss,
+validation at chance while training learns) says why and exits 1.
 
-Example: edgekit train cnn --data builtin:digits --out runs/demo
+Example: edgekit train cnn --data builtin:mnist --out runs/demo
 """
 
 
@@ -28,6 +29,7 @@ def train(
     width: float = typer.Option(1.0, "--width", help="Width multiplier of the recipe."),
     strategy: str = typer.Option("default", "--strategy", help="default or mirrored (all local GPUs, or CPUs)."),
     mixed_precision: bool = typer.Option(False, "--mixed-precision", help="mixed_float16 on a GPU."),
+    augment: bool = typer.Option(False, "--augment", help="Images: random translation, rotation, zoom, contrast (training only)."),
     image_size: int = typer.Option(None, "--image-size", help="Resize image-folder data to this size (default 32)."),
     seed: int = typer.Option(0, "--seed"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run folder."),
@@ -39,7 +41,7 @@ def train(
 
     run_training(
         recipe, data, out, epochs=epochs, batch_size=batch_size, learning_rate=lr, patience=patience,
-        width=width, strategy=strategy, mixed_precision=mixed_precision, image_size=image_size,
+        width=width, strategy=strategy, mixed_precision=mixed_precision, augment=augment, image_size=image_size,
         seed=seed, overwrite=overwrite,
     )
     return 0

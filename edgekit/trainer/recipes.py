@@ -35,18 +35,23 @@ def mlp(input_shape, num_classes, *, width: float = 1.0):
 
 
 def cnn(input_shape, num_classes, *, width: float = 1.0):
-    """A small CNN: two conv blocks, global pooling, a dense head."""
+    """A small CNN: conv/conv/max-pool blocks (32, 64, then 128 filters) until the map is 7x7 or smaller,
+    then flatten, dropout and a softmax layer (Keras's "Simple MNIST convnet" layout, one conv deeper)."""
     k = _keras()
     L = k.layers
     inp = k.Input(input_shape)
     x = _as_image(inp, input_shape)
-    x = L.Conv2D(int(32 * width), 3, padding="same", activation="relu")(x)
-    x = L.Conv2D(int(32 * width), 3, padding="same", activation="relu")(x)
-    x = L.MaxPooling2D(2)(x) if x.shape[1] >= 4 else x
-    x = L.Conv2D(int(64 * width), 3, padding="same", activation="relu")(x)
-    # Small maps (digits: 4x4) keep their layout through Flatten; larger ones are pooled.
-    x = L.Flatten()(x) if x.shape[1] * x.shape[2] <= 16 else L.GlobalAveragePooling2D()(x)
-    x = L.Dense(int(128 * width), activation="relu")(x)
+    filters = 32
+    for block in range(4):
+        x = L.Conv2D(int(filters * width), 3, padding="same", activation="relu")(x)
+        x = L.Conv2D(int(filters * width), 3, padding="same", activation="relu")(x)
+        if min(x.shape[1], x.shape[2]) >= 4 and (block == 0 or x.shape[1] * x.shape[2] > 49):
+            x = L.MaxPooling2D(2)(x)
+        if x.shape[1] * x.shape[2] <= 49:
+            break
+        filters = min(filters * 2, 128)
+    x = L.Flatten()(x)
+    x = L.Dropout(0.5)(x)
     out = L.Dense(num_classes, activation="softmax")(x)
     return k.Model(inp, out, name="cnn")
 
@@ -58,7 +63,10 @@ def ds_cnn(input_shape, num_classes, *, width: float = 1.0):
     f = int(64 * width)
     inp = k.Input(input_shape)
     x = _as_image(inp, input_shape)
-    x = L.Conv2D(f, 3, padding="same", use_bias=False)(x)
+    # The first convolution strides 2 on inputs of 16 or more (the KWS DS-CNN strides its spectrogram too):
+    # the four separable blocks then run on a quarter of the positions.
+    stride = 2 if min(x.shape[1], x.shape[2]) >= 16 else 1
+    x = L.Conv2D(f, 3, strides=stride, padding="same", use_bias=False)(x)
     x = L.BatchNormalization()(x)
     x = L.ReLU()(x)
     for _ in range(4):
@@ -152,7 +160,7 @@ def _as_image(inp, input_shape):
 
 RECIPES: dict[str, tuple[Callable, str]] = {
     "mlp": (mlp, "two dense layers; any input"),
-    "cnn": (cnn, "small CNN, three conv layers (the demo model)"),
+    "cnn": (cnn, "small CNN, conv/conv/pool blocks, flatten, dropout (the demo model)"),
     "ds-cnn": (ds_cnn, "depthwise-separable CNN, as for keyword spotting"),
     "mobilenet-v2": (mobilenet_v2, "MobileNetV2-style inverted residuals; --width scales it"),
     "resnet8": (resnet8, "ResNet-8, the MLPerf Tiny image-classification net"),
