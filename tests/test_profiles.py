@@ -124,8 +124,9 @@ def test_browser_profile_runs_tfjs_in_chromium_and_html_report_renders(profile_r
         browser.close()
     assert [ok for _, ok in images] == [True] * len(images)
     alts = [a for a, _ in images]
-    assert alts == ["host: accuracy vs latency", "raspberry-pi-4: accuracy vs latency", "tiny-board: accuracy vs latency",
-                    "browser-desktop: accuracy vs latency", "latency histograms"]
+    assert alts[:5] == ["host: accuracy vs latency", "raspberry-pi-4: accuracy vs latency", "tiny-board: accuracy vs latency",
+                        "browser-desktop: accuracy vs latency", "latency histograms"]
+    assert alts[5:] == [f"training history of {report['rows'][0]['source']}"]  # the run's history.png, shown
     assert "Profile browser-desktop (estimates)" in headings
     assert "### profile raspberry-pi-4" in (tmp / "b.md").read_text()
 

@@ -116,6 +116,19 @@ def _img(b64: str | None, alt: str) -> str:
     return f'<img class=chart alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
 
 
+def _training_histories(report: dict[str, Any]) -> list[str]:
+    """The training history plot of each run folder the report's artifacts came from, when it is on disk."""
+    from edgekit.trainer.history import HISTORY_PNG
+
+    parts = []
+    for source in dict.fromkeys(r.get("source") for r in report.get("rows", []) if r.get("source")):
+        png = Path(source) / HISTORY_PNG
+        if png.is_file():
+            parts += [f"<h2>Training history: {html.escape(str(source))}</h2>",
+                      _img(base64.b64encode(png.read_bytes()).decode(), f"training history of {source}")]
+    return parts
+
+
 def to_html(report: dict[str, Any]) -> str:
     m = report.get("machine", {})
     parts = [
@@ -146,6 +159,7 @@ def to_html(report: dict[str, Any]) -> str:
             seen.add((r["artifact"], r["runtime"], r.get("threads")))
             measured.append(r)
     parts += ["<h2>Latency distributions (measured here)</h2>", _img(_histograms(measured), "latency histograms")]
+    parts += _training_histories(report)
     if report.get("notes"):
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in report["notes"]) + "</ul>")
     parts.append("</body></html>")
