@@ -108,6 +108,23 @@ def decoder():
     return keras.Model(inp, layers.Dense(4, activation="softmax")(x))
 
 
+def convnext_block():
+    """ConvNeXt-style blocks: a 7x7 grouped (depthwise) Conv2D, LayerNormalization, an exact-GELU MLP, and a
+    grouped 3x3 convolution with 4 groups."""
+    import keras
+
+    layers = keras.layers
+    inp = keras.Input((16, 16, 1))
+    x = layers.Conv2D(16, 4, strides=4)(inp)
+    for _ in range(2):
+        h = layers.Conv2D(16, 7, padding="same", groups=16)(x)
+        h = layers.LayerNormalization(epsilon=1e-6)(h)
+        h = layers.Dense(32, activation="gelu")(h)
+        x = x + layers.Dense(16)(h)
+    x = layers.Conv2D(16, 3, padding="same", groups=4, activation="relu")(x)
+    return keras.Model(inp, layers.Dense(4, activation="softmax")(layers.GlobalAveragePooling2D()(x)))
+
+
 def text(body: str):
     """int32 token ids (vocabulary 1000, 20 steps) into an ``Embedding``, then ``body``: conv1d | lstm | gru | attention."""
     import keras
@@ -162,6 +179,7 @@ FAMILIES = {
     "attention-gelu": attention_exact_gelu,
     "activations-custom-layer": activations_mix,
     "decoder": decoder,
+    "convnext-grouped-conv": convnext_block,
     "embedding-conv1d": text("conv1d"),
     "embedding-lstm": text("lstm"),
     "embedding-gru": text("gru"),

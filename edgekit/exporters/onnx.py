@@ -134,8 +134,11 @@ class ONNXExporter:
         shape = (batch, *source.input_shape)
         spec = [tf.TensorSpec(shape, tf.as_dtype(source.input_dtype), name="input")]
         captured: list[str] = []
-        try:
-            with captured_stderr_fd() as captured:
+        from edgekit.exporters.portable_ops import portable_tracing
+
+        keras_source = source.framework in ("keras3", "tf_keras")
+        try:  # grouped convolutions traced without XLA, which tf2onnx cannot see into (edgekit.exporters.portable_ops)
+            with captured_stderr_fd() as captured, (portable_tracing(einsum=False) if keras_source else contextlib.nullcontext()):
                 model = _from_function(tf, tf.function(source.call), spec, opset)
         except Exception as e:
             raise ExportError(f"tf2onnx failed: {_unsupported(str(e), captured)}") from None

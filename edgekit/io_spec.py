@@ -1,0 +1,95 @@
+"""Inputs and outputs by name: what a model takes and returns, and batches of them.
+
+A single-input model takes a NumPy array; a model with several inputs takes a :data:`Batch`, a
+dict of arrays keyed by the Keras input names (the ``name=`` of each ``keras.Input``). Outputs
+come back the same way: an array for a single output, a dict keyed by the Keras output names
+(``model.output_names``) for several. Every artifact binds its inputs and outputs by these names,
+never by position: converters reorder outputs and rename them (``StatefulPartitionedCall:1``).
+
+Example:
+    >>> import numpy as np
+    >>> b = {"image": np.zeros((4, 8, 8, 1)), "features": np.ones((4, 5))}
+    >>> rows(b), rows(take(b, 1, 3))
+    (4, 2)
+    >>> sorted(concat([take(b, 0, 1), take(b, 1, 4)])["features"].shape)
+    [4, 5]
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Union
+
+import numpy as np
+
+Batch = Union[np.ndarray, dict]  # noqa: UP007  (an array for one tensor, {name: array} for several)
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output: its source name, shape without the batch axis (``None`` = any), dtype."""
+
+    name: str
+    shape: tuple
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["shape"] = list(self.shape)
+        return d
+
+
+def is_multi(batch: Batch) -> bool:
+    return isinstance(batch, dict)
+
+
+def rows(batch: Batch) -> int:
+    """The number of samples in a batch."""
+    if isinstance(batch, dict):
+        return len(next(iter(batch.values()))) if batch else 0
+    return len(batch)
+
+
+def take(batch: Batch, start: int, stop: int | None = None) -> Batch:
+    """Rows ``start:stop`` of every tensor."""
+    if isinstance(batch, dict):
+        return {k: v[start:stop] for k, v in batch.items()}
+    return batch[start:stop]
+
+
+def concat(batches: list[Batch]) -> Batch:
+    """Batches joined along the batch axis."""
+    if batches and isinstance(batches[0], dict):
+        return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+    return np.concatenate(batches)
+
+
+def as_float32(batch: Batch) -> Batch:
+    if isinstance(batch, dict):
+        return {k: np.asarray(v, dtype=np.float32) for k, v in batch.items()}
+    return np.asarray(batch, dtype=np.float32)
+
+
+def check_batch(batch: Batch, specs: list[TensorSpec], *, what: str = "data") -> None:
+    """A ShapeError naming the keys and shapes the model expects when ``batch`` does not fit ``specs``."""
+    from edgekit.errors import ShapeError
+    from edgekit.generated_inputs import is_integer
+    from edgekit.shapes import fits
+
+    expected = ", ".join(f"{s.name} {tuple(s.shape)} {s.dtype}" for s in specs)
+    if len(specs) == 1 and not isinstance(batch, dict):
+        batch = {specs[0].name: batch}
+    if not isinstance(batch, dict) or set(batch) != {s.name for s in specs}:
+        got = ", ".join(sorted(batch)) if isinstance(batch, dict) else "one unnamed array"
+        raise ShapeError(f"{what} has inputs {got}, but the model takes {expected}",
+                         hint="name each input array after the model's input (an .npz key per input)")
+    for s in specs:
+        x = batch[s.name]
+        if not fits(s.shape, x.shape[1:]):
+            raise ShapeError(f"{what}: input '{s.name}' has samples of shape {tuple(x.shape[1:])}, but the model takes "
+                             f"{tuple(s.shape)} (expected: {expected})")
+        if is_integer(s.dtype):
+            values = np.asarray(x[: min(len(x), 4096)])
+            if values.dtype.kind == "f" and not np.array_equal(values, np.round(values)):
+                raise ShapeError(f"{what}: input '{s.name}' takes integer ids ({s.dtype}) but was given fractional "
+                                 "values", hint="pass the ids themselves, not scaled or normalised values")
