@@ -17,7 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
@@ -93,3 +95,31 @@ def check_batch(batch: Batch, specs: list[TensorSpec], *, what: str = "data") ->
             if values.dtype.kind == "f" and not np.array_equal(values, np.round(values)):
                 raise ShapeError(f"{what}: input '{s.name}' takes integer ids ({s.dtype}) but was given fractional "
                                  "values", hint="pass the ids themselves, not scaled or normalised values")
+
+
+def save_batch(stem: Path, batch: Batch, *, float_dtype=np.float32) -> None:
+    """Write a batch for another process: ``STEM.npy`` for one array, a folder ``STEM/`` of ``NAME.npy`` for
+    several (each memory-mappable). Float inputs are written as ``float_dtype``, integer ones as they are."""
+    stem = Path(stem)
+
+    def typed(a):
+        a = np.asarray(a)
+        return np.ascontiguousarray(a if np.issubdtype(a.dtype, np.integer) else a.astype(float_dtype))
+
+    if isinstance(batch, dict):
+        stem.mkdir(parents=True, exist_ok=True)
+        (stem / "names.json").write_text(json.dumps(list(batch)))
+        for i, a in enumerate(batch.values()):
+            np.save(stem / f"{i}.npy", typed(a))
+    else:
+        np.save(stem.with_suffix(".npy"), typed(batch))
+
+
+def load_batch(stem: Path, *, mmap_mode: str | None = None) -> Batch:
+    """Read what :func:`save_batch` wrote (``STEM`` with or without ``.npy``)."""
+    stem = Path(stem)
+    if stem.is_dir():
+        names = json.loads((stem / "names.json").read_text())
+        return {n: np.load(stem / f"{i}.npy", mmap_mode=mmap_mode, allow_pickle=False) for i, n in enumerate(names)}
+    path = stem if stem.suffix == ".npy" else stem.with_suffix(".npy")
+    return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)

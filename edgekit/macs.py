@@ -67,11 +67,12 @@ def graph_macs(source) -> int | None:
     tf = import_tensorflow()
     from edgekit.exporters.recurrent import static_recurrent_tracing
 
-    shape = [1, *[d or 1 for d in source.input_shape]]
+    specs = {t.name: tf.TensorSpec([1, *[d or 1 for d in t.shape]], tf.as_dtype(t.dtype)) for t in source.inputs}
+    spec = specs if source.multi_input else next(iter(specs.values()))
     recurrent = source.has_recurrent_layers
     try:
         with static_recurrent_tracing(source.keras_model, unroll_loops=True) if recurrent else contextlib.nullcontext():
-            fn = tf.function(source.call).get_concrete_function(tf.TensorSpec(shape, tf.float32))
+            fn = tf.function(source.call).get_concrete_function(spec)
     except Exception:
         return None
     total = sum(_op_macs(op) for op in fn.graph.get_operations())

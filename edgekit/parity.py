@@ -25,8 +25,53 @@ THRESHOLDS: dict[str, dict[str, float]] = {
 }
 
 
-def compare(reference: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
-    """Top-1 agreement, max/mean absolute difference and mean per-sample cosine similarity."""
+# Several outputs: an output that is not a probability row (a regression value, boxes, sigmoid scores)
+# is also judged on its mean absolute error relative to the spread (std) of the source's values.
+RELATIVE_ERROR = {"fp32": 1e-3, "fp16": 2e-2, "dynamic": 0.1, "int8": 0.2, "uint8": 0.2}
+
+
+def compare(reference, outputs) -> dict[str, Any]:
+    """Top-1 agreement, max/mean absolute difference and mean per-sample cosine similarity.
+
+    For several outputs (dicts by output name) each output is compared on its own (``"outputs"``),
+    and the top-level keys hold the worst of them, so that reports and the gate keep their keys;
+    ``"worst_output"`` names the output with the lowest cosine."""
+    if isinstance(reference, dict):
+        return _compare_outputs(reference, outputs)
+    return _compare_one(reference, outputs)
+
+
+def _compare_outputs(reference: dict, outputs: dict) -> dict[str, Any]:
+    missing = [n for n in reference if n not in outputs]
+    if missing:
+        raise ValueError(f"the artifact returns no output named {', '.join(missing)} (it has {', '.join(outputs)})")
+    per = {}
+    for name, ref in reference.items():
+        m = _compare_one(ref, outputs[name])
+        flat = np.asarray(ref, np.float64).reshape(len(ref), -1)
+        if flat.shape[1] == 1 and m["finite"]:  # one value per sample: cosine over the batch, not of 1-vectors
+            out = np.asarray(outputs[name], np.float64).reshape(-1)
+            den = np.linalg.norm(flat) * np.linalg.norm(out)
+            m["cosine"] = round(float((flat.reshape(-1) @ out) / den), 6) if den > 0 else 1.0
+        m["kind"] = "probabilities" if is_classifier(ref) else (
+            "scores" if bool((flat >= 0).all() and (flat <= 1).all()) else "values")
+        m["relative_error"] = float(f"{m['mean_abs_diff'] / max(float(flat.std()), 1e-12):.4g}") if m["finite"] else float("nan")
+        per[name] = m
+    worst = min(per, key=lambda n: (per[n]["finite"], per[n]["cosine"]))
+    probs = [m["top1_agreement"] for m in per.values() if m["kind"] == "probabilities"]
+    return {
+        "samples": next(iter(per.values()))["samples"],
+        "top1_agreement": min(probs) if probs else per[worst]["top1_agreement"],
+        "max_abs_diff": max(m["max_abs_diff"] for m in per.values()),
+        "mean_abs_diff": max(m["mean_abs_diff"] for m in per.values()),
+        "cosine": per[worst]["cosine"],
+        "finite": all(m["finite"] for m in per.values()),
+        "worst_output": worst,
+        "outputs": per,
+    }
+
+
+def _compare_one(reference: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
     ref = reference.reshape(len(reference), -1).astype(np.float64)
     out = outputs.reshape(len(outputs), -1).astype(np.float64)
     finite = bool(np.isfinite(out).all())
@@ -44,14 +89,28 @@ def compare(reference: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
     }
 
 
-def is_classifier(reference: np.ndarray) -> bool:
-    """True when outputs look like class probabilities (non-negative rows summing to 1)."""
+def is_classifier(reference) -> bool:
+    """True when outputs look like class probabilities (non-negative rows summing to 1); for several outputs,
+    when any of them does."""
+    if isinstance(reference, dict):
+        return any(is_classifier(v) for v in reference.values())
     ref = reference.reshape(len(reference), -1)
     return ref.shape[1] > 1 and bool((ref >= -1e-6).all()) and bool(np.allclose(ref.sum(1), 1.0, atol=1e-3))
 
 
 def check(parity: dict[str, Any], quant: str, *, classifier: bool, min_agreement: float | None = None) -> list[str]:
-    """Reasons the parity fails its thresholds (empty when it passes)."""
+    """Reasons the parity fails its thresholds (empty when it passes). With several outputs every output
+    is checked on its own (top-1 agreement for probability outputs, relative error for the others) and
+    each reason names its output."""
+    if "outputs" in parity:
+        problems = []
+        for name, m in parity["outputs"].items():
+            mine = check(m, quant, classifier=m["kind"] == "probabilities", min_agreement=min_agreement)
+            limit = RELATIVE_ERROR.get(quant, RELATIVE_ERROR["int8"])
+            if m["kind"] != "probabilities" and m.get("finite", True) and m["relative_error"] > limit:
+                mine.append(f"mean error {m['relative_error']:.3g} of the values' spread > {limit}")
+            problems += [f"output '{name}': {p}" for p in mine]
+        return problems
     if not parity.get("finite", True):
         return ["outputs contain NaN or inf"]
     limits = dict(THRESHOLDS.get(quant, THRESHOLDS["int8"]))

@@ -28,6 +28,7 @@ import numpy as np
 
 from edgekit.errors import InputError, ModelLoadError, first_line
 from edgekit.files import sha256_path
+from edgekit.io_spec import Batch, TensorSpec, as_float32, concat, rows, take
 from edgekit.run_record import CUSTOM_CODE_NAME, MODEL_NAME, RunRecord, is_run_dir
 
 MODEL_KINDS = "a .keras file, a Keras 2 .h5 file, a TF SavedModel folder, or a run folder from `edgekit train`"
@@ -48,6 +49,27 @@ class SourceModel:
     _saved_model_dir: Path | None = None
     _tmp: list[Path] = field(default_factory=list)
     _variant_dirs: dict[tuple[int | None, bool, bool, bool], Path] = field(default_factory=dict)
+    inputs: list[TensorSpec] = field(default_factory=list)  # by the Keras input names; one: [TensorSpec("input", ...)]
+    outputs: list[TensorSpec] = field(default_factory=list)  # by the Keras output names; one: [TensorSpec("output", ...)]
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            self.inputs = [TensorSpec("input", tuple(self.input_shape), self.input_dtype)]
+        if not self.outputs:
+            self.outputs = [TensorSpec("output", tuple(self.output_shape))]
+
+    @property
+    def multi_input(self) -> bool:
+        return len(self.inputs) > 1
+
+    @property
+    def multi_output(self) -> bool:
+        return len(self.outputs) > 1
+
+    @property
+    def multi_io(self) -> bool:
+        """Several inputs or outputs: batches are dicts by name (:mod:`edgekit.io_spec`)."""
+        return self.multi_input or self.multi_output
 
     @property
     def has_recurrent_layers(self) -> bool:
@@ -56,10 +78,22 @@ class SourceModel:
 
         return self.framework in ("keras3", "tf_keras") and bool(recurrent_layers(self.keras_model))
 
-    def predict(self, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
-        """Run the source model on a batch of prepared inputs; returns float32 outputs."""
-        outs = [np.asarray(self.call(x[i : i + batch_size])) for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs).astype(np.float32)
+    def predict(self, x: Batch, batch_size: int = 64) -> Batch:
+        """Run the source model on prepared inputs (an array, or a dict by input name for several inputs);
+        returns float32 outputs (an array, or a dict by output name for several outputs)."""
+        outs = []
+        for i in range(0, rows(x), batch_size):
+            y = self.call(take(x, i, i + batch_size))
+            outs.append({k: np.asarray(v) for k, v in y.items()} if isinstance(y, dict) else np.asarray(y))
+        return as_float32(concat(outs))
+
+    def tf_input_signature(self, batch: int | None = None) -> list:
+        """The ``input_signature`` of this model's forward pass: ``[TensorSpec]``, or ``[{name: TensorSpec}]``."""
+        import tensorflow as tf
+
+        if not self.multi_input:
+            return [tf.TensorSpec([batch, *self.input_shape], tf.as_dtype(self.input_dtype))]
+        return [{s.name: tf.TensorSpec([batch, *s.shape], tf.as_dtype(s.dtype), name=s.name) for s in self.inputs}]
 
     def saved_model_dir(self, batch: int | None = None, *, unroll_loops: bool = False, fuse_lstm: bool = True,
                         portable: bool = False) -> Path:
@@ -73,7 +107,7 @@ class SourceModel:
         a SavedModel source is used as it is."""
         keras_source = self.framework in ("keras3", "tf_keras")
         portable = portable and keras_source
-        if batch is None and not portable:
+        if batch is None and not portable and not (self.multi_io and keras_source):
             if self._saved_model_dir is None:
                 self._saved_model_dir = self._export_variant(None, False, True, False)
             return self._saved_model_dir
@@ -86,7 +120,6 @@ class SourceModel:
         return self._variant_dirs[key]
 
     def _export_variant(self, batch: int | None, unroll_loops: bool, fuse_lstm: bool, portable: bool) -> Path:
-        import tensorflow as tf
 
         from edgekit.exporters.portable_ops import portable_tracing
         from edgekit.exporters.recurrent import static_recurrent_tracing
@@ -94,14 +127,15 @@ class SourceModel:
         tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-"))
         self._tmp.append(tmp)
         out = tmp / "saved_model"
-        spec = None if batch is None else [tf.TensorSpec([batch, *self.input_shape], tf.as_dtype(self.input_dtype))]
+        spec = None if batch is None and not self.multi_io else self.tf_input_signature(batch)
+        names = [o.name for o in self.outputs] if self.multi_output else None
         with contextlib.ExitStack() as stack:
             if batch is not None:
                 stack.enter_context(static_recurrent_tracing(self.keras_model, unroll_loops=unroll_loops,
                                                              fuse_lstm=fuse_lstm))
             if portable:
                 stack.enter_context(portable_tracing())
-            export_saved_model(self.keras_model, out, input_signature=spec)
+            export_saved_model(self.keras_model, out, input_signature=spec, output_names=names)
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -113,6 +147,8 @@ class SourceModel:
             "input_shape": list(self.input_shape),
             "input_dtype": self.input_dtype,
             "output_shape": list(self.output_shape),
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
         }
 
     def close(self) -> None:
@@ -121,10 +157,14 @@ class SourceModel:
         self._tmp.clear()
 
 
-def export_saved_model(keras_model: Any, out: Path, *, input_signature: list | None = None) -> None:
+def export_saved_model(keras_model: Any, out: Path, *, input_signature: list | None = None,
+                       output_names: list[str] | None = None) -> None:
     """Write a Keras 3 or tf_keras model as a TF SavedModel at ``out`` (its ``serve`` endpoint).
 
-    ``input_signature`` (a list of ``tf.TensorSpec``) fixes the input shape, batch included.
+    ``input_signature`` (a list of ``tf.TensorSpec``, or of one ``{name: TensorSpec}`` for several
+    inputs) fixes the input shapes, batch included. With ``output_names`` the endpoint returns a dict
+    of the outputs by those names (the model's own), whatever structure the model returns: the
+    signature then names every output as the source does.
 
     Example:
         >>> export_saved_model(model, Path("sm"), input_signature=[tf.TensorSpec([1, 8, 8, 1])])   # doctest: +SKIP
@@ -133,19 +173,34 @@ def export_saved_model(keras_model: Any, out: Path, *, input_signature: list | N
 
     with contextlib.redirect_stdout(io.StringIO()):  # tf_keras prints the endpoint's signature
         if isinstance(keras_model, keras.Model):
-            _export_keras3_inference(keras_model, out, input_signature)
-        elif input_signature is None:
+            _export_keras3_inference(keras_model, out, input_signature, output_names)
+        elif input_signature is None and output_names is None:
             keras_model.export(str(out))
         else:
             import tf_keras
 
             archive = tf_keras.export.ExportArchive()
             archive.track(keras_model)
-            archive.add_endpoint("serve", keras_model.__call__, input_signature=input_signature)
+
+            def serve(inputs):
+                return named_outputs(keras_model(inputs, training=False), output_names)
+
+            archive.add_endpoint("serve", serve if output_names else keras_model.__call__, input_signature=input_signature)
             archive.write_out(str(out))
 
 
-def _export_keras3_inference(model: Any, out: Path, input_signature: list | None) -> None:
+def named_outputs(outputs: Any, names: list[str] | None) -> Any:
+    """A model's outputs as a dict by ``names`` (a dict, list or tuple of tensors); as they are when ``names`` is None."""
+    if names is None:
+        return outputs
+    if isinstance(outputs, dict):
+        return {n: outputs[n] for n in names}
+    if isinstance(outputs, (list, tuple)):
+        return dict(zip(names, outputs, strict=True))
+    return {names[0]: outputs}
+
+
+def _export_keras3_inference(model: Any, out: Path, input_signature: list | None, output_names: list[str] | None) -> None:
     """``model.export(format="tf_saved_model")``, with the endpoint calling ``model(x, training=False)``.
 
     ``model.export`` traces ``model.__call__`` with ``training`` unset; a model nested in another
@@ -159,7 +214,7 @@ def _export_keras3_inference(model: Any, out: Path, input_signature: list | None
     archive.track(model)
 
     def serve(inputs):
-        return model(inputs, training=False)
+        return named_outputs(model(inputs, training=False), output_names)
 
     archive.add_endpoint("serve", serve, input_signature=signature)  # one argument: the model's input structure
     archive.write_out(str(out), verbose=False)
@@ -238,20 +293,50 @@ def _from_keras3(path: Path, model, *, kind: str, run: RunRecord | None = None, 
     if not functional:
         in_shape, dtype, out_shape = _subclassed_io(path, model)
     else:
-        inputs = model.inputs
-        if len(inputs) != 1 or len(model.outputs) != 1:
-            raise ModelLoadError(
-                f"{path} has {len(inputs)} inputs and {len(model.outputs)} outputs; "
-                "edgekit handles single-input, single-output models for now"
-            )
-        in_shape = tuple(inputs[0].shape[1:])
-        out_shape = tuple(model.outputs[0].shape[1:])
-        dtype = str(getattr(inputs[0], "dtype", "float32")).replace("tf.", "")
+        inputs, outputs = _keras_io(model)
+        if len(inputs) > 1 or len(outputs) > 1:
+            return _multi_io_source(path, kind, "keras3", model, inputs, outputs, sha or sha256_path(path), run)
+        in_shape, dtype, out_shape = inputs[0].shape, inputs[0].dtype, outputs[0].shape
 
     def call(x):
         return model(x, training=False)
 
     return SourceModel(path, kind, "keras3", in_shape, dtype, out_shape, sha or sha256_path(path), call, model, run)
+
+
+def _keras_io(model) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """A functional Keras 3 or tf_keras model's inputs and outputs, by their Keras names."""
+    inputs = [TensorSpec(_tensor_name(t, f"input_{i}"), tuple(t.shape[1:]), _dtype_name(t))
+              for i, t in enumerate(model.inputs)]
+    names = list(getattr(model, "output_names", None) or [f"output_{i}" for i in range(len(model.outputs))])
+    if len(names) != len(model.outputs) or len(set(names)) != len(names):
+        names = [f"output_{i}" for i in range(len(model.outputs))]
+    outputs = [TensorSpec(n, tuple(t.shape[1:])) for n, t in zip(names, model.outputs, strict=True)]
+    return inputs, outputs
+
+
+def _tensor_name(t, default: str) -> str:
+    name = str(getattr(t, "name", "") or default).split(":")[0]
+    return name or default
+
+
+def _dtype_name(t) -> str:
+    dtype = getattr(t, "dtype", "float32")
+    return str(getattr(dtype, "name", dtype)).replace("tf.", "")
+
+
+def _multi_io_source(path: Path, kind: str, framework: str, model, inputs: list[TensorSpec], outputs: list[TensorSpec],
+                     sha: str, run: RunRecord | None = None) -> SourceModel:
+    """A Keras model with several inputs or outputs: called with a dict by input name (one input: an array),
+    returning a dict by output name (one output: a tensor)."""
+    out_names = [o.name for o in outputs] if len(outputs) > 1 else None
+
+    def call(x):
+        return named_outputs(model(x, training=False), out_names)
+
+    first_in, first_out = inputs[0], outputs[0]
+    return SourceModel(path, kind, framework, first_in.shape, first_in.dtype, first_out.shape, sha, call, model, run,
+                       inputs=inputs, outputs=outputs)
 
 
 def _subclassed_io(path: Path, model) -> tuple[tuple, str, tuple]:
@@ -295,8 +380,9 @@ def _load_h5(path: Path) -> SourceModel:
         model = tf_keras.models.load_model(str(path), compile=False)
     except Exception as e:
         raise ModelLoadError(f"{path} cannot be loaded by Keras 3 nor tf_keras: {first_line(e, with_type=True)}") from None
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise ModelLoadError(f"{path} has several inputs or outputs; edgekit handles single-input, single-output models for now")
+    inputs, outputs = _keras_io(model)
+    if len(inputs) > 1 or len(outputs) > 1:
+        return _multi_io_source(path, "h5-tf_keras", "tf_keras", model, inputs, outputs, sha256_path(path))
 
     def call(x):
         return model(x, training=False)
@@ -318,17 +404,24 @@ def _load_saved_model(path: Path) -> SourceModel:
     if fn is None:
         raise ModelLoadError(f"SavedModel {path} has no 'serving_default' signature", hint="export it with a serving signature")
     specs = fn.structured_input_signature[1]
-    if len(specs) != 1 or len(fn.structured_outputs) != 1:
-        raise ModelLoadError(f"SavedModel {path} has {len(specs)} inputs and {len(fn.structured_outputs)} outputs; edgekit handles single-input, single-output models for now")
+    if not specs or not isinstance(fn.structured_outputs, dict) or not fn.structured_outputs:
+        raise ModelLoadError(f"SavedModel {path}'s serving signature has no named inputs or outputs",
+                             hint="export it with a signature of named tensors")
+    inputs = [TensorSpec(n, tuple(s.shape[1:]), s.dtype.name) for n, s in specs.items()]
+    outputs = [TensorSpec(n, tuple(s.shape[1:])) for n, s in fn.structured_outputs.items()]
     in_name, in_spec = next(iter(specs.items()))
     out_name, out_spec = next(iter(fn.structured_outputs.items()))
+    multi_in, multi_out = len(inputs) > 1, len(outputs) > 1
 
     def call(x):
-        return fn(**{in_name: tf.cast(x, in_spec.dtype)})[out_name]
+        feeds = {n: tf.cast(x[n], s.dtype) for n, s in specs.items()} if multi_in else {in_name: tf.cast(x, in_spec.dtype)}
+        result = fn(**feeds)
+        return {o.name: result[o.name] for o in outputs} if multi_out else result[out_name]
 
     src = SourceModel(
         path, "saved_model", "tensorflow", tuple(in_spec.shape[1:]), in_spec.dtype.name,
         tuple(out_spec.shape[1:]), sha256_path(path), call, keras_model=loaded,
+        inputs=inputs if multi_in or multi_out else [], outputs=outputs if multi_in or multi_out else [],
     )
     src._saved_model_dir = path
     return src

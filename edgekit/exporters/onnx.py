@@ -28,6 +28,7 @@ from edgekit.errors import ExportError, UsageError
 from edgekit.exporters.base import ExportOptions, artifact_name
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.generated_inputs import is_integer
+from edgekit.io_spec import rows, take
 from edgekit.source_model import SourceModel
 
 MIN_OPSET = 13  # QDQ per-channel quantization needs 13
@@ -108,9 +109,9 @@ class ONNXExporter:
                 model = self._dynamic(fp32, tmp)
                 details.update(weights="int8", compute="int8 matmul/conv with activations quantized at run time")
             else:
-                if calibration is None or len(calibration) == 0:
+                if calibration is None or rows(calibration) == 0:
                     raise UsageError("int8 export needs calibration data", hint="pass --calib DATA")
-                samples = calibration[: options.calib_samples].astype(source.input_dtype)
+                samples = _typed(take(calibration, 0, options.calib_samples), source)
                 model = self._static(fp32, tmp, samples, options)
                 details.update(weights="int8", compute="int8 (QDQ)", per_channel=not options.per_tensor,
                                calibration_method=options.calib_method, calibration_samples=len(samples))
@@ -131,8 +132,10 @@ class ONNXExporter:
 
         tf = import_tensorflow()
 
-        shape = (batch, *source.input_shape)
-        spec = [tf.TensorSpec(shape, tf.as_dtype(source.input_dtype), name="input")]
+        if source.multi_input:
+            spec = source.tf_input_signature(batch)
+        else:
+            spec = [tf.TensorSpec((batch, *source.input_shape), tf.as_dtype(source.input_dtype), name="input")]
         captured: list[str] = []
         from edgekit.exporters.portable_ops import portable_tracing
 
@@ -145,17 +148,11 @@ class ONNXExporter:
         graph = model.graph
         _rewrite_exact(graph)
         _refuse_unconverted(graph, opset)
-        # Readable, stable names: input 'input' with batch axis 'batch', output 'output'.
-        dim = graph.input[0].type.tensor_type.shape.dim[0]
-        if batch is None:
-            dim.dim_param = "batch"
-        old_out = graph.output[0].name
-        for node in graph.node:
-            node.output[:] = ["output" if o == old_out else o for o in node.output]
-        graph.output[0].name = "output"
-        graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch" if batch is None else ""
-        if batch is not None:
-            graph.output[0].type.tensor_type.shape.dim[0].dim_value = batch
+        # Readable, stable names: one input 'input' and one output 'output', else the source's own names;
+        # the batch axis is 'batch'.
+        in_names = [i.name for i in source.inputs] if source.multi_input else ["input"]
+        out_names = [o.name for o in source.outputs] if source.multi_output else ["output"]
+        _name_graph_io(graph, in_names, out_names, batch)
         _toposort(graph)  # before renaming: tf2onnx may emit a Loop before the nodes its body reads
         _short_names(graph)
         return model
@@ -201,14 +198,17 @@ class ONNXExporter:
         src, pre, dst = tmp / "fp32.onnx", tmp / "pre.onnx", tmp / "int8.onnx"
         onnx.save(model, src)
         input_name = model.graph.input[0].name
+        n = rows(samples)
 
         class Reader(CalibrationDataReader):
             def __init__(self):
-                self._it = iter(samples[i : i + 1] for i in range(len(samples)))
+                self._it = iter(range(n))
 
             def get_next(self):
-                x = next(self._it, None)
-                return None if x is None else {input_name: x}
+                i = next(self._it, None)
+                if i is None:
+                    return None
+                return take(samples, i, i + 1) if isinstance(samples, dict) else {input_name: samples[i : i + 1]}
 
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[options.calib_method]
@@ -222,6 +222,44 @@ class ONNXExporter:
         except Exception as e:
             raise ExportError(f"ONNX int8 quantization failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
         return onnx.load(dst)
+
+
+def _typed(batch, source: SourceModel):
+    """Calibration inputs in the dtypes of the model's inputs (integer ids stay integers)."""
+    if isinstance(batch, dict):
+        return {s.name: np.asarray(batch[s.name]).astype(s.dtype) for s in source.inputs}
+    return np.asarray(batch).astype(source.input_dtype)
+
+
+def _name_graph_io(graph, in_names: list[str], out_names: list[str], batch: int | None) -> None:
+    """Name the graph's inputs and outputs (in the order tf2onnx made them: the function's arguments and its
+    structured outputs) and give each a 'batch' axis, or the fixed ``batch``."""
+    def rename(old: str, new: str) -> None:
+        if old == new:
+            return
+        for node in graph.node:
+            node.input[:] = [new if i == old else i for i in node.input]
+            node.output[:] = [new if o == old else o for o in node.output]
+
+    by_name = {i.name.split(":")[0]: i for i in graph.input}
+    ordered_in = [by_name[n] for n in in_names] if set(by_name) == set(in_names) else list(graph.input)
+    for value, name in zip(ordered_in, in_names, strict=True):
+        rename(value.name, name)
+        value.name = name
+    by_name = {o.name.split(":")[0]: o for o in graph.output}
+    ordered_out = [by_name[n] for n in out_names] if set(by_name) == set(out_names) else list(graph.output)
+    for value, name in zip(ordered_out, out_names, strict=True):
+        rename(value.name, name)
+        value.name = name
+    for value in [*graph.input, *graph.output]:
+        dims = value.type.tensor_type.shape.dim
+        if not dims:
+            continue
+        if batch is None:
+            dims[0].dim_param = "batch"
+        else:
+            dims[0].dim_param = ""
+            dims[0].dim_value = batch
 
 
 def _io_dtype(source: SourceModel, float_dtype: str = "float32") -> str:

@@ -182,6 +182,8 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int,
     spec = calib or (run.data.get("spec") if run else None)
     needs_calib = any(q in get_exporter(f).needs_calibration for f, q in plan)
     want = tuple(d for d in source.input_shape)
+    if source.multi_input:
+        return _named_data_for(source, spec, needs_calib, plan, parity_samples, calib_samples)
     if spec is None:
         if needs_calib:
             raise UsageError(
@@ -213,6 +215,29 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int,
         raise ShapeError(f"Calibration data {spec} contains NaN or inf", hint="clean the data first")
     parity = ds.prepared("test", prep, limit=parity_samples)
     return calibration, parity, f"{spec} (test split, {len(parity)} samples)"
+
+
+def _named_data_for(source: SourceModel, spec: str | None, needs_calib: bool, plan, parity_samples: int,
+                    calib_samples: int):
+    """Several inputs: calibration and parity inputs as dicts by input name (edgekit.data.named_inputs)."""
+    from edgekit.data.named_inputs import generated, load_named_npz, parse_ranges
+
+    names = [t.name for t in source.inputs]
+    if spec is None:
+        if needs_calib:
+            raise UsageError(
+                f"{', '.join(f'{f} {q}' for f, q in plan if q == 'int8')} needs calibration data",
+                hint=f"pass --calib DATA (an .npz with arrays {', '.join(names)}, or uniform:LO,HI)")
+        return None, generated(source.inputs, GENERATED_SAMPLES, keras_model=source.keras_model), "generated inputs"
+    if spec.startswith("uniform:"):
+        ranges = parse_ranges(spec, names)
+        calibration = generated(source.inputs, 200, ranges=ranges, seed=0)
+        parity = generated(source.inputs, parity_samples, ranges=ranges, seed=1)
+        return calibration, parity, f"generated {spec} inputs ({parity_samples} held out)"
+    train, test, _ = load_named_npz(spec, source.inputs)
+    calibration = {k: v[:calib_samples] for k, v in train.items()}
+    parity = {k: v[:parity_samples] for k, v in test.items()}
+    return calibration, parity, f"{spec} (test split, {len(next(iter(parity.values())))} samples)"
 
 
 def _uniform_data(spec: str, shape, parity_samples: int, dtype: str = "float32"):
@@ -250,7 +275,13 @@ def _export_one(exporter, source, staging, quant, calibration, options, parity_i
         return art
     art.details["runtime"] = result.reply.get("runtime")
     art.details.setdefault("operators", result.reply.get("artifact_info", {}).get("ops", {}))
-    art.parity = compare(reference, result.outputs)
+    if result.reply.get("artifact_info", {}).get("io"):  # each input and output: source and artifact names, dtype, int8 params
+        art.details["io"] = result.reply["artifact_info"]["io"]
+    try:
+        art.parity = compare(reference, result.outputs)
+    except ValueError as e:  # an output missing by name
+        art.status, art.error = "validation_failed", f"the exported file's outputs do not match the source's: {e}"
+        return art
     problems = check_parity(art.parity, quant, classifier=classifier, min_agreement=min_agreement)
     if problems:
         art.status, art.error = "validation_failed", "parity with the source failed: " + "; ".join(problems)
@@ -271,6 +302,8 @@ def _summary_line(art, out: Path) -> str:
     p = art.parity or {}
     parity = (f"agreement {p.get('top1_agreement', float('nan')):.3f}, max diff {p.get('max_abs_diff', float('nan')):.2g}, "
               f"cosine {p.get('cosine', float('nan')):.4f}") if p else "not run"
+    if p.get("outputs"):
+        parity += f" ({len(p['outputs'])} outputs, worst: {p['worst_output']})"
     verdict = "export success" if art.ok else "export FAILED validation"
     if str(art.details.get("quantization", "")).startswith("weight-only"):
         verdict += " (weight-only quantization: compute stays float32)"

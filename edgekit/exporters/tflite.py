@@ -21,6 +21,7 @@ from edgekit.exporters.base import ExportOptions, artifact_name
 from edgekit.exporters.recurrent import fused_lstm_beside_loop, recurrent_details
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.generated_inputs import is_integer
+from edgekit.io_spec import rows, save_batch, take
 from edgekit.source_model import SourceModel
 
 
@@ -50,7 +51,10 @@ class TFLiteExporter:
         in_dtype = source.input_dtype if is_integer(source.input_dtype) else "float32"
         details = {"weights": "float32", "compute": "float32", "input_dtype": in_dtype, "output_dtype": "float32"}
         if calibration is not None:  # integer inputs (token ids) are fed to the converter as the integers they are
-            calibration = np.asarray(calibration).astype(source.input_dtype, copy=False)
+            if isinstance(calibration, dict):
+                calibration = {t.name: np.asarray(calibration[t.name]).astype(t.dtype, copy=False) for t in source.inputs}
+            else:
+                calibration = np.asarray(calibration).astype(source.input_dtype, copy=False)
         if source.has_recurrent_layers:
             # Keras recurrent layers (Keras 3 or tf_keras), traced with batch 1 (edgekit.exporters.recurrent): LSTMs become
             # the fused UNIDIRECTIONAL_SEQUENCE_LSTM builtin; other loops stay a WHILE op (the smaller
@@ -83,7 +87,7 @@ class TFLiteExporter:
         # Full-integer calibration runs the model inside the converter, and can crash it (a
         # recurrent layer's loop, seen: SIGSEGV). It runs in a child process, so a crash is an
         # error here; then ops without int8 kernels are allowed to stay float, and the manifest says so.
-        if calibration is None or len(calibration) == 0:
+        if calibration is None or rows(calibration) == 0:
             raise UsageError("int8 export needs calibration data", hint="pass --calib DATA")
         try:
             return _convert_in_child(saved_model, calibration, options, details, float_fallback=False)
@@ -111,20 +115,25 @@ def convert(tf, saved_model: Path, quant: str, calibration, options: ExportOptio
     elif quant == "dynamic":
         details.update(weights="int8", compute="int8 where kernels allow, activations quantized at run time")
     elif quant == "int8":
-        samples = calibration[: options.calib_samples]
-        integer_input = np.issubdtype(samples.dtype, np.integer)
-        samples = samples if integer_input else samples.astype(np.float32)
+        samples = take(calibration, 0, options.calib_samples)
+        if isinstance(samples, dict):  # several inputs: fed by signature name
+            samples = {k: v if np.issubdtype(v.dtype, np.integer) else v.astype(np.float32) for k, v in samples.items()}
+            integer_input = all(np.issubdtype(v.dtype, np.integer) for v in samples.values())
+        else:
+            integer_input = np.issubdtype(samples.dtype, np.integer)
+            samples = samples if integer_input else samples.astype(np.float32)
 
         def representative():
-            for i in range(len(samples)):
-                yield [samples[i : i + 1]]
+            for i in range(rows(samples)):
+                row = take(samples, i, i + 1)
+                yield row if isinstance(row, dict) else [row]
 
         converter.representative_dataset = representative
         if float_fallback:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
             details.update(weights="int8", compute="int8 where int8 kernels exist, float32 elsewhere",
-                           input_dtype=samples.dtype.name if integer_input else "float32", output_dtype="float32",
-                           calibration_samples=len(samples))
+                           input_dtype=_dtype_of(samples) if integer_input else "float32", output_dtype="float32",
+                           calibration_samples=rows(samples))
         else:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             io = {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[options.int8_io]
@@ -132,8 +141,8 @@ def convert(tf, saved_model: Path, quant: str, calibration, options: ExportOptio
             converter.inference_output_type = io
             io_name = "float32" if options.int8_io == "float" else options.int8_io
             # an integer input (token ids) is never quantized: it keeps its own type
-            details.update(weights="int8", compute="int8", input_dtype=samples.dtype.name if integer_input else io_name,
-                           output_dtype=io_name, calibration_samples=len(samples))
+            details.update(weights="int8", compute="int8", input_dtype=_dtype_of(samples) if integer_input else io_name,
+                           output_dtype=io_name, calibration_samples=rows(samples))
     if quant in ("int8", "dynamic"):
         # Per-channel weight scales are the converter's default (better accuracy); per-tensor
         # scales make smaller files for dense-heavy models (MLPerf ad01: 311 KB -> 272 KB).
@@ -161,9 +170,9 @@ def _convert_in_child(saved_model: Path, calibration: np.ndarray, options: Expor
 
     with tempfile.TemporaryDirectory(prefix="edgekit-tflite-") as tmp:
         tmp = Path(tmp)
-        calib = calibration[: options.calib_samples]
-        np.save(tmp / "calibration.npy", np.ascontiguousarray(calib, dtype=calib.dtype if np.issubdtype(calib.dtype, np.integer) else np.float32))
-        request = {"saved_model": str(saved_model), "calibration": str(tmp / "calibration.npy"),
+        calib = take(calibration, 0, options.calib_samples)
+        save_batch(tmp / "calibration", calib)
+        request = {"saved_model": str(saved_model), "calibration": str(tmp / "calibration"),
                    "out": str(tmp / "model.tflite"), "options": dataclasses.asdict(options), "float_fallback": float_fallback}
         (tmp / "request.json").write_text(json.dumps(request))
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -183,6 +192,10 @@ def _convert_in_child(saved_model: Path, calibration: np.ndarray, options: Expor
             raise ExportError(reply["error"])
         details.update(reply["details"])
         return (tmp / "model.tflite").read_bytes()
+
+
+def _dtype_of(samples) -> str:
+    return next(iter(samples.values())).dtype.name if isinstance(samples, dict) else samples.dtype.name
 
 
 def _needs_static_shapes(message: str) -> bool:

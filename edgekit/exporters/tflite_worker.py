@@ -11,8 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 
 def main(argv: list[str]) -> int:
     req_path = Path(argv[1])
@@ -21,12 +19,13 @@ def main(argv: list[str]) -> int:
     from edgekit.exporters.base import ExportOptions
     from edgekit.exporters.tflite import convert
     from edgekit.files import atomic_write_json
+    from edgekit.io_spec import load_batch
     from edgekit.tf_env import import_tensorflow
 
     details: dict = {}
     try:
         tf = import_tensorflow()
-        calibration = np.load(req["calibration"], allow_pickle=False)
+        calibration = load_batch(Path(req["calibration"]))
         flatbuffer = convert(tf, Path(req["saved_model"]), "int8", calibration, ExportOptions(**req["options"]), details,
                              float_fallback=req["float_fallback"])
         Path(req["out"]).write_bytes(flatbuffer)

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from edgekit.io_spec import Batch, load_batch, save_batch
 from edgekit.runtimes.process_tree import kill_tree
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -30,7 +29,7 @@ DEFAULT_TIMEOUT_S = 300.0
 class WorkerResult:
     ok: bool
     reply: dict[str, Any] = field(default_factory=dict)
-    outputs: np.ndarray | None = None
+    outputs: Batch | None = None
     error: str | None = None
     error_type: str | None = None
 
@@ -38,7 +37,7 @@ class WorkerResult:
 def run_isolated(
     runtime: str,
     artifact: str | Path,
-    inputs: np.ndarray | None,
+    inputs: Batch | None,
     *,
     threads: int | None = None,
     timing: dict[str, Any] | None = None,
@@ -50,15 +49,15 @@ def run_isolated(
     """Load ``artifact`` in ``runtime`` in a fresh process, run ``inputs``, and time it."""
     with tempfile.TemporaryDirectory(prefix="edgekit-worker-") as tmp:
         tmp = Path(tmp)
-        if inputs is not None:
-            np.save(tmp / "inputs.npy", np.ascontiguousarray(inputs, dtype=np.float32))
+        if inputs is not None:  # one .npy, or a folder of one .npy per named input
+            save_batch(tmp / "inputs", inputs)
         want_outputs = want_outputs and inputs is not None
         request = {
             "runtime": runtime,
             "artifact": str(Path(artifact).resolve()),
             "threads": threads,
-            "inputs": str(tmp / "inputs.npy") if inputs is not None else None,
-            "outputs": str(tmp / "outputs.npy") if want_outputs else None,
+            "inputs": str(tmp / "inputs") if inputs is not None else None,
+            "outputs": str(tmp / "outputs") if want_outputs else None,
             "timing": timing,
             "safe_mode": safe_mode,
             "cpus": _cpus(threads) if pin_cpus else None,
@@ -88,7 +87,7 @@ def run_isolated(
         reply = json.loads(result_file.read_text())
         if not reply.get("ok"):
             return WorkerResult(False, reply, error=reply.get("error"), error_type=reply.get("error_type"))
-        outputs = np.load(tmp / "outputs.npy") if want_outputs else None
+        outputs = load_batch(tmp / "outputs") if want_outputs else None
         return WorkerResult(True, reply, outputs)
 
 

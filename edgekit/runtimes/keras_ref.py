@@ -14,9 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from edgekit.errors import ShapeError
+from edgekit.io_spec import check_batch, take
 from edgekit.runtimes.base import PackageRuntime
 from edgekit.shapes import fits
 
@@ -54,24 +53,29 @@ class KerasSession:
         self.input_shape = tuple(source.input_shape)
         self._graph_fn = tf.function(source.call, reduce_retracing=True)
 
-    def _check(self, x: np.ndarray) -> None:
-        if not fits(self.input_shape, x.shape[1:]):
+    def _check(self, x) -> None:
+        if self.source.multi_input:
+            check_batch(x, self.source.inputs, what="the inputs")
+        elif not fits(self.input_shape, x.shape[1:]):
             raise ShapeError(f"input shape {tuple(x.shape[1:])} does not fit the model's {self.input_shape}")
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x):
         self._check(x)
         return self.source.predict(x)
 
-    def bind(self, x: np.ndarray) -> Callable[[], Any]:
+    def bind(self, x) -> Callable[[], Any]:
         import tensorflow as tf
 
         self._check(x)
-        xt = tf.constant(x[:1])
+        first = take(x, 0, 1)
+        xt = {k: tf.constant(v) for k, v in first.items()} if isinstance(first, dict) else tf.constant(first)
         fn = self._graph_fn
         return lambda: fn(xt)
 
     def describe(self) -> dict[str, Any]:
         from edgekit.macs import graph_macs
 
-        return {"input_dtype": self.source.input_dtype, "input_shape": [None, *self.input_shape], "quant_guess": "fp32",
-                "framework": self.source.framework, "macs": graph_macs(self.source)}
+        io = {"inputs": [t.to_dict() for t in self.source.inputs], "outputs": [t.to_dict() for t in self.source.outputs]}
+        return {"io": io, "input_dtype": self.source.input_dtype, "input_shape": [None, *self.input_shape],
+                "quant_guess": "fp32", "framework": self.source.framework,
+                "macs": graph_macs(self.source)}

@@ -45,9 +45,18 @@ class LiteRTSession:
             raise ModelLoadError(f"{path} is not a valid .tflite model: {msg}") from None
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelLoadError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs; edgekit handles one of each for now")
-        self._in, self._out = inputs[0], outputs[0]
+        self.multi = len(inputs) > 1 or len(outputs) > 1
+        if self.multi:  # bound by name through the signature (converters reorder and rename tensors)
+            signatures = self.interpreter.get_signature_list()
+            if not signatures:
+                raise ModelLoadError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs but no signature to "
+                                     "bind them by name", hint="convert it from a SavedModel or Keras model (a serving signature)")
+            key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+            runner = self.interpreter.get_signature_runner(key)
+            self._ins, self._outs = runner.get_input_details(), runner.get_output_details()
+        else:
+            self._ins, self._outs = {"input": inputs[0]}, {"output": outputs[0]}
+        self._in, self._out = next(iter(self._ins.values())), next(iter(self._outs.values()))
         # Fused sequence ops keep their state in variable tensors that persist between invocations
         # (made for streaming); each input here is independent, so the state is reset before each.
         ops = {op["op_name"] for op in self._ops_details()}
@@ -55,39 +64,58 @@ class LiteRTSession:
         self.input_shape = tuple(int(d) if d > 0 else None for d in self._in["shape_signature"][1:])
         self._batch_shape = tuple(int(d) for d in self._in["shape"])
 
-    def _quantize(self, x: np.ndarray) -> np.ndarray:
-        dtype = self._in["dtype"]
+    def _quantize(self, x: np.ndarray, detail: dict | None = None) -> np.ndarray:
+        detail = detail or self._in
+        dtype = detail["dtype"]
         if dtype in (np.int8, np.uint8):
-            scale, zero = self._in["quantization"]
+            scale, zero = detail["quantization"]
             info = np.iinfo(dtype)
             return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
         return x.astype(dtype, copy=False)
 
-    def _dequantize(self, y: np.ndarray) -> np.ndarray:
-        if self._out["dtype"] in (np.int8, np.uint8):
-            scale, zero = self._out["quantization"]
+    def _dequantize(self, y: np.ndarray, detail: dict | None = None) -> np.ndarray:
+        detail = detail or self._out
+        if detail["dtype"] in (np.int8, np.uint8):
+            scale, zero = detail["quantization"]
             return (y.astype(np.float32) - zero) * scale
         return y.astype(np.float32, copy=False)
 
-    def _check(self, x: np.ndarray) -> None:
-        want = self._batch_shape[1:]
-        if tuple(x.shape[1:]) != want:
-            raise ShapeError(f"input shape {tuple(x.shape[1:])} does not fit the model's {want}")
+    def _feeds(self, x) -> dict[str, np.ndarray]:
+        """Inputs by signature name, each checked against its shape."""
+        if not self.multi:
+            want = self._batch_shape[1:]
+            if tuple(x.shape[1:]) != want:
+                raise ShapeError(f"input shape {tuple(x.shape[1:])} does not fit the model's {want}")
+            return {"input": x}
+        if not isinstance(x, dict):
+            x = {next(iter(self._ins)): x}
+        missing = [n for n in self._ins if n not in x]
+        if missing:
+            raise ShapeError(f"no data for input {', '.join(missing)}; the model takes {', '.join(self._ins)}")
+        for name, d in self._ins.items():
+            want = tuple(int(v) for v in d["shape"][1:])
+            if tuple(x[name].shape[1:]) != want:
+                raise ShapeError(f"input '{name}' has shape {tuple(x[name].shape[1:])}, the model's is {want}")
+        return {n: x[n] for n in self._ins}
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        self._check(x)
-        it, outs = self.interpreter, []
-        for i in range(len(x)):
+    def run(self, x):
+        feeds = self._feeds(x)
+        it, outs = self.interpreter, {n: [] for n in self._outs}
+        for i in range(len(next(iter(feeds.values())))):
             if self.stateful:
                 it.reset_all_variables()
-            it.set_tensor(self._in["index"], self._quantize(x[i : i + 1]))
+            for name, d in self._ins.items():
+                it.set_tensor(d["index"], self._quantize(feeds[name][i : i + 1], d))
             it.invoke()
-            outs.append(self._dequantize(it.get_tensor(self._out["index"])))
-        return np.concatenate(outs)
+            for name, d in self._outs.items():
+                outs[name].append(self._dequantize(it.get_tensor(d["index"]), d))
+        joined = {n: np.concatenate(v) for n, v in outs.items()}
+        return joined if len(joined) > 1 else next(iter(joined.values()))
 
-    def bind(self, x: np.ndarray) -> Callable[[], Any]:
-        self._check(x)
-        self.interpreter.set_tensor(self._in["index"], self._quantize(x[:1]))
+    def bind(self, x) -> Callable[[], Any]:
+        feeds = self._feeds(x)
+        for name, d in self._ins.items():
+            self.interpreter.set_tensor(d["index"], self._quantize(feeds[name][:1], d))
         if not self.stateful:
             return self.interpreter.invoke
         reset, invoke = self.interpreter.reset_all_variables, self.interpreter.invoke
@@ -118,6 +146,8 @@ class LiteRTSession:
         else:
             guess = "fp32"
         return {
+            "io": {"inputs": [_io_entry(n, d) for n, d in self._ins.items()],
+                   "outputs": [_io_entry(n, d) for n, d in self._outs.items()]},
             "input_dtype": in_dt,
             "output_dtype": np.dtype(self._out["dtype"]).name,
             "input_shape": [int(d) for d in self._in["shape_signature"]],
@@ -126,3 +156,14 @@ class LiteRTSession:
             "quant_guess": guess,
             "macs": tflite_macs(None, self.interpreter),
         }
+
+
+def _io_entry(name: str, detail: dict) -> dict[str, Any]:
+    """One input or output as the manifest records it: source name, the artifact's tensor name, shape, dtype, int8 params."""
+    scale, zero = detail.get("quantization", (0.0, 0))
+    entry = {"name": name, "artifact_name": detail["name"],
+             "shape": [int(d) for d in detail.get("shape_signature", detail["shape"])],
+             "dtype": np.dtype(detail["dtype"]).name}
+    if scale:
+        entry["quantization"] = {"scale": float(scale), "zero_point": int(zero)}
+    return entry

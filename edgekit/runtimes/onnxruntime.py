@@ -54,8 +54,8 @@ class ONNXSession:
             msg = first_line(e)
             raise ModelLoadError(f"{path} cannot be loaded by ONNX Runtime: {msg[:300]}") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise ModelLoadError(f"{path} has {len(inputs)} inputs and {len(outputs)} outputs; edgekit handles one of each for now")
+        self.multi = len(inputs) > 1 or len(outputs) > 1  # bound by graph input/output names
+        self._ins, self._outs = inputs, outputs
         self._in, self._out = inputs[0], outputs[0]
         self._in_dtype = _DTYPES.get(self._in.type, np.float32)
         self.input_shape = tuple(d if isinstance(d, int) and d > 0 else None for d in self._in.shape[1:])
@@ -64,7 +64,34 @@ class ONNXSession:
         if not fits(self.input_shape, x.shape[1:]):
             raise ShapeError(f"input shape {tuple(x.shape[1:])} does not fit the model's {self.input_shape}")
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def _feeds(self, x) -> dict[str, np.ndarray]:
+        if not isinstance(x, dict):
+            x = {self._in.name: x}
+        missing = [i.name for i in self._ins if i.name not in x]
+        if missing:
+            raise ShapeError(f"no data for input {', '.join(missing)}; the model takes {', '.join(i.name for i in self._ins)}")
+        for i in self._ins:
+            want = tuple(d if isinstance(d, int) and d > 0 else None for d in i.shape[1:])
+            if not fits(want, x[i.name].shape[1:]):
+                raise ShapeError(f"input '{i.name}' has shape {tuple(x[i.name].shape[1:])}, the model's is {want}")
+        return {i.name: x[i.name] for i in self._ins}
+
+    def _run_multi(self, x):
+        feeds = self._feeds(x)
+        n = len(next(iter(feeds.values())))
+        names = [o.name for o in self._outs]
+        outs: dict[str, list] = {name: [] for name in names}
+        for i in range(0, n, 64):
+            chunk = {k: v[i : i + 64].astype(_DTYPES.get(t.type, np.float32), copy=False)
+                     for (k, v), t in zip(feeds.items(), self._ins, strict=True)}
+            for name, y in zip(names, self.session.run(names, chunk), strict=True):
+                outs[name].append(np.asarray(y).astype(np.float32, copy=False))
+        joined = {k: np.concatenate(v) for k, v in outs.items()}
+        return joined if len(joined) > 1 else next(iter(joined.values()))
+
+    def run(self, x):
+        if self.multi:
+            return self._run_multi(x)
         self._check(x)
         batch = self._in.shape[0] if isinstance(self._in.shape[0], int) else None
         step = batch or 64
@@ -79,7 +106,18 @@ class ONNXSession:
             outs.append(y.astype(np.float32, copy=False))
         return np.concatenate(outs)
 
-    def bind(self, x: np.ndarray) -> Callable[[], Any]:
+    def bind(self, x) -> Callable[[], Any]:
+        if self.multi:
+            feeds = {k: np.ascontiguousarray(v[:1].astype(_DTYPES.get(t.type, np.float32)))
+                     for (k, v), t in zip(self._feeds(x).items(), self._ins, strict=True)}
+            self._bound = feeds
+            binding = self.session.io_binding()
+            for k, v in feeds.items():
+                binding.bind_cpu_input(k, v)
+            for o in self._outs:
+                binding.bind_output(o.name, "cpu")
+            run = self.session.run_with_iobinding
+            return lambda: run(binding)
         self._check(x)
         batch = self._in.shape[0] if isinstance(self._in.shape[0], int) else 1
         x = np.ascontiguousarray(np.repeat(x[:1], batch, axis=0).astype(self._in_dtype))
@@ -93,6 +131,8 @@ class ONNXSession:
     def describe(self) -> dict[str, Any]:
         meta = self.session.get_modelmeta()
         info: dict[str, Any] = {
+            "io": {"inputs": [_io_entry(t, "input" if not self.multi else t.name) for t in self._ins],
+                   "outputs": [_io_entry(t, "output" if not self.multi else t.name) for t in self._outs]},
             "input_dtype": np.dtype(self._in_dtype).name,
             "output_dtype": np.dtype(_DTYPES.get(self._out.type, np.float32)).name,
             "input_shape": [d if isinstance(d, int) else None for d in self._in.shape],
@@ -113,3 +153,9 @@ class ONNXSession:
         except Exception:
             info["quant_guess"] = "?"
         return info
+
+
+def _io_entry(t, name: str) -> dict[str, Any]:
+    """One graph input or output as the manifest records it: source name, graph name, shape, dtype."""
+    return {"name": name, "artifact_name": t.name, "shape": [d if isinstance(d, int) else None for d in t.shape],
+            "dtype": np.dtype(_DTYPES.get(t.type, np.float32)).name}

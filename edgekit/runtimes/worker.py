@@ -19,8 +19,6 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
-
 
 def _status_mb(field: str) -> float | None:
     try:
@@ -48,10 +46,11 @@ def _peak_rss_mb() -> float:
 
 
 def serve(request: dict) -> dict:
+    # memory-mapped: a large evaluation set is paged in as the runtime reads it, not loaded whole
+    from edgekit.io_spec import load_batch
     from edgekit.runtimes import get_runtime
 
-    # memory-mapped: a large evaluation set is paged in as the runtime reads it, not loaded whole
-    x = np.load(request["inputs"], mmap_mode="r", allow_pickle=False) if request.get("inputs") else None
+    x = load_batch(Path(request["inputs"]), mmap_mode="r") if request.get("inputs") else None
     kwargs = {"safe_mode": request.get("safe_mode", True)} if request["runtime"] == "keras" else {}
     runtime = get_runtime(request["runtime"], **kwargs)
     rss_before = _rss_mb()
@@ -77,6 +76,7 @@ def serve(request: dict) -> dict:
 def _measure(session, x, request: dict, reply: dict) -> None:
     """First inference, outputs and timed runs. Sessions that live in another program (TF.js)
     time themselves (``time_calls``), so the samples are the inference there, not the pipe."""
+    from edgekit.io_spec import save_batch, take
     from edgekit.runtimes.harness import latency_histogram, latency_stats, time_calls
 
     hosted = hasattr(session, "time_calls")
@@ -84,15 +84,15 @@ def _measure(session, x, request: dict, reply: dict) -> None:
         if hosted:
             reply["first_ms"] = round(session.first_ms(x), 3)
         else:
-            invoke = session.bind(x[:1])
+            invoke = session.bind(take(x, 0, 1))
             t0 = time.perf_counter()
             invoke()
             reply["first_ms"] = round((time.perf_counter() - t0) * 1e3, 3)
         if request.get("outputs"):
-            np.save(request["outputs"], session.run(x))
+            save_batch(Path(request["outputs"]), session.run(x))
         timing = request.get("timing")
         if timing:
-            samples = session.time_calls(x, **timing) if hosted else time_calls(session.bind(x[:1]), **timing)
+            samples = session.time_calls(x, **timing) if hosted else time_calls(session.bind(take(x, 0, 1)), **timing)
             reply["latency_ms"] = latency_stats(samples)
             reply["latency_histogram"] = latency_histogram(samples)
     # The memory of the program the model runs in: this process, or the session's own (Node, Chromium).
