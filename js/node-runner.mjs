@@ -56,9 +56,9 @@ async function loadArtifacts() {
   });
 }
 
-function readFloat32(file, shape) {
+function readFloat32(file, shape, shapes) {
   const b = fs.readFileSync(file);
-  const n = shape.reduce((a, c) => a * c, 1);
+  const n = (shapes || [shape]).reduce((sum, s) => sum + s.reduce((a, c) => a * c, 1), 0);
   if (b.byteLength !== n * 4) throw new Error(`${file} holds ${b.byteLength} bytes, expected ${n * 4} for shape [${shape}]`);
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
@@ -70,14 +70,14 @@ async function handle(req) {
     case "load":
       return await runner.load(req);
     case "run": {
-      const {output, shape} = await runner.run({data: readFloat32(req.input, req.shape), shape: req.shape});
+      const {output, shape, shapes, names} = await runner.run({...req, data: readFloat32(req.input, req.shape, req.shapes)});
       fs.writeFileSync(req.output, Buffer.from(output.buffer, output.byteOffset, output.byteLength));
-      return {shape};
+      return {shape, shapes, names};
     }
     case "first":
-      return await runner.first({data: readFloat32(req.input, req.shape), shape: req.shape});
+      return await runner.first({...req, data: readFloat32(req.input, req.shape, req.shapes)});
     case "time":
-      return await runner.time({...req, data: readFloat32(req.input, req.shape)});
+      return await runner.time({...req, data: readFloat32(req.input, req.shape, req.shapes)});
     case "memory":
       return {rss_mb: process.memoryUsage().rss / 1048576};
     default:

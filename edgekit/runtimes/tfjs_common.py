@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ShapeError
+from edgekit.io_spec import concat, rows, take
 from edgekit.shapes import fits
 from edgekit.tfjs_model import TFJSModel, read_tfjs_model
 
@@ -44,6 +45,9 @@ class TFJSSession:
             raise
         shape = self.info["input"]["shape"]
         self.input_shape = tuple(d if isinstance(d, int) and d > 0 else None for d in shape[1:])
+        self._ins = self.info.get("inputs") or [self.info["input"]]
+        self._outs = self.info.get("outputs") or [self.info["output"]]
+        self.multi = len(self._ins) > 1 or len(self._outs) > 1  # bound by the signature's names
 
     # -- transport, supplied by subclasses --------------------------------------------------
     def _start(self) -> None:
@@ -61,7 +65,37 @@ class TFJSSession:
             raise ShapeError(f"input shape {tuple(x.shape[1:])} does not fit the model's {self.input_shape}")
         return np.ascontiguousarray(x, dtype="<f4")
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def _named(self, x) -> tuple[list[list[int]], np.ndarray]:
+        """Several inputs: their shapes (in the model's order) and one float32 buffer holding them in turn."""
+        if not isinstance(x, dict):
+            x = {self._ins[0]["name"]: x}
+        missing = [t["name"] for t in self._ins if t["name"] not in x]
+        if missing:
+            raise ShapeError(f"no data for input {', '.join(missing)}; the model takes {', '.join(t['name'] for t in self._ins)}")
+        arrays = [np.ascontiguousarray(x[t["name"]], dtype="<f4") for t in self._ins]
+        for t, a in zip(self._ins, arrays, strict=True):
+            want = tuple(d if isinstance(d, int) and d > 0 else None for d in t["shape"][1:])
+            if not fits(want, a.shape[1:]):
+                raise ShapeError(f"input '{t['name']}' has shape {tuple(a.shape[1:])}, the model's is {want}")
+        return [list(a.shape) for a in arrays], np.concatenate([a.reshape(-1) for a in arrays])
+
+    def _run_named(self, x):
+        blocks: list[dict] = []
+        for i in range(0, max(rows(x), 1), RUN_BLOCK_ROWS):
+            shapes, data = self._named(take(x, i, i + RUN_BLOCK_ROWS))
+            reply, y = self._call("run", {"shape": shapes[0], "shapes": shapes}, data)
+            out, offset = {}, 0
+            for name, shape in zip(reply["names"], reply["shapes"], strict=True):
+                n = int(np.prod(shape))
+                out[name] = y[offset : offset + n].reshape(shape)
+                offset += n
+            blocks.append(out)
+        joined = concat(blocks)
+        return joined if len(joined) > 1 else next(iter(joined.values()))
+
+    def run(self, x):
+        if self.multi:
+            return self._run_named(x)
         outs = []
         for i in range(0, max(len(x), 1), RUN_BLOCK_ROWS):  # a block at a time: x may be memory-mapped
             block = self._check(x[i : i + RUN_BLOCK_ROWS])
@@ -69,26 +103,43 @@ class TFJSSession:
             outs.append(y.reshape(reply["shape"]))
         return np.concatenate(outs)
 
-    def first_ms(self, x: np.ndarray) -> float:
+    def first_ms(self, x) -> float:
+        if self.multi:
+            shapes, data = self._named(take(x, 0, 1))
+            return float(self._call("first", {"shape": shapes[0], "shapes": shapes}, data)[0]["first_ms"])
         x = self._check(x[:1])
         return float(self._call("first", {"shape": list(x.shape)}, x)[0]["first_ms"])
 
     def time_calls(self, x: np.ndarray, *, warmup: int = 10, runs: int = 100, min_time_s: float = 0.5,
                    max_time_s: float = 30.0) -> list[int]:
         """Per-inference times (ns), measured in JS around ``execute`` + ``dataSync``."""
+        settings = {"warmup": warmup, "runs": runs, "min_time_s": min_time_s, "max_time_s": max_time_s}
+        if self.multi:
+            shapes, data = self._named(take(x, 0, 1))
+            reply, _ = self._call("time", {"shape": shapes[0], "shapes": shapes, **settings}, data)
+            return [int(round(ms * 1e6)) for ms in reply["samples_ms"]]
         x = self._check(x[:1])
-        reply, _ = self._call("time", {"shape": list(x.shape), "warmup": warmup, "runs": runs,
-                                       "min_time_s": min_time_s, "max_time_s": max_time_s}, x)
+        reply, _ = self._call("time", {"shape": list(x.shape), **settings}, x)
         return [int(round(ms * 1e6)) for ms in reply["samples_ms"]]
 
-    def bind(self, x: np.ndarray) -> Callable[[], Any]:
+    def bind(self, x) -> Callable[[], Any]:
         """One inference per call, through the transport: for checks, not for timing."""
+        if self.multi:
+            first = take(x, 0, 1)
+            return lambda: self.run(first)
         x = self._check(x[:1])
         return lambda: self._call("run", {"shape": list(x.shape)}, x)
 
     def describe(self) -> dict[str, Any]:
         info = self.info
+
+        def entry(t: dict, default: str) -> dict:
+            return {"name": t["name"] if self.multi else default, "artifact_name": t["name"],
+                    "shape": [d if isinstance(d, int) and d > 0 else None for d in t.get("shape") or []],
+                    "dtype": t.get("dtype", "float32")}
+
         return {
+            "io": {"inputs": [entry(t, "input") for t in self._ins], "outputs": [entry(t, "output") for t in self._outs]},
             "input_dtype": info["input"].get("dtype", "float32"),
             "output_dtype": "float32",
             "input_shape": [d if isinstance(d, int) and d > 0 else None for d in info["input"]["shape"]],

@@ -3,6 +3,8 @@
 // A runner holds one graph model on one backend and answers four requests:
 //   load  {backend, threads}       -> facts about the model and the backend actually used
 //   run   {data, shape}            -> outputs for a batch of float32 inputs
+//         {data, shapes}           -> several inputs (info.inputs order, each block whole in data):
+//                                     every output (info.outputs order) in one array, with its shape
 //   first {data, shape}            -> the first inference's time in ms
 //   time  {data, shape, warmup, runs, min_time_s, max_time_s}
 //                                  -> per-inference times in ms, measured here, in JS
@@ -37,8 +39,11 @@ export function makeRunner(tf, host) {
   }
 
   function inputSpec(m) {
-    const inputs = m.inputs.map((t) => ({name: t.name, shape: t.shape, dtype: t.dtype}));
-    const outputs = m.outputs.map((t) => ({name: t.name, shape: t.shape, dtype: t.dtype}));
+    // Bound by name: a converted SavedModel's signature names its inputs and outputs (inputNodes /
+    // outputNodes), whatever its tensors are called (Identity_2, ...).
+    const inNames = m.inputNodes || [], outNames = m.outputNodes || [];
+    const inputs = m.inputs.map((t, i) => ({name: inNames[i] || t.name, shape: t.shape, dtype: t.dtype}));
+    const outputs = m.outputs.map((t, i) => ({name: outNames[i] || t.name, shape: t.shape, dtype: t.dtype}));
     return {inputs, outputs};
   }
 
@@ -50,9 +55,6 @@ export function makeRunner(tf, host) {
     model = await tf.loadGraphModel({load: async () => artifacts});
     const initMs = host.now() - t0;
     const spec = inputSpec(model);
-    if (spec.inputs.length !== 1 || spec.outputs.length !== 1) {
-      throw new Error(`the model has ${spec.inputs.length} inputs and ${spec.outputs.length} outputs; edgekit handles one of each for now`);
-    }
     const weightDtypes = {};
     for (const w of artifacts.weightSpecs || []) {
       const dt = w.quantization ? `${w.quantization.dtype} (${w.dtype} at run time)` : w.dtype;
@@ -74,6 +76,8 @@ export function makeRunner(tf, host) {
       init_ms: initMs,
       input: spec.inputs[0],
       output: spec.outputs[0],
+      inputs: spec.inputs,
+      outputs: spec.outputs,
       weight_dtypes: weightDtypes,
       ops,
     };
@@ -90,14 +94,20 @@ export function makeRunner(tf, host) {
 
   function read(y) {
     // dataSync() waits for the result on every backend, so a timed call covers the whole inference.
+    if (Array.isArray(y)) return y.map(read);
     const out = y.dataSync();
     const shape = y.shape;
     y.dispose();
     return {out, shape};
   }
 
+  function execute(x) {
+    // several inputs: a map by input name, and every output asked for by name
+    return x instanceof tf.Tensor ? model.execute(x) : model.execute(x, info.outputs.map((o) => o.name));
+  }
+
   function predictSync(x) {
-    return read(model.execute(x));
+    return read(execute(x));
   }
 
   async function predict(x) {
@@ -110,7 +120,8 @@ export function makeRunner(tf, host) {
       }
     }
     try {
-      return read(await model.executeAsync(x));
+      return read(x instanceof tf.Tensor ? await model.executeAsync(x)
+        : await model.executeAsync(x, info.outputs.map((o) => o.name)));
     } catch (e) {
       throw new Error(`TF.js cannot run this graph's control flow (a recurrent layer's while loop): ${e.message || e}`);
     }
@@ -121,8 +132,46 @@ export function makeRunner(tf, host) {
     return info.input.dtype === "int32" ? "int32" : "float32";
   }
 
+  // Several inputs: req.shapes gives each input's shape, req.data holds them one after the other.
+  function namedInputs(req, first, rows) {
+    const feeds = {};
+    let offset = 0;
+    req.shapes.forEach((shape, k) => {
+      const spec = info.inputs[k];
+      const per = shape.slice(1).reduce((a, b) => a * b, 1);
+      const block = req.data.subarray(offset + first * per, offset + (first + rows) * per);
+      feeds[spec.name] = tf.tensor(block, [rows, ...shape.slice(1)], spec.dtype === "int32" ? "int32" : "float32");
+      offset += shape[0] * per;
+    });
+    return feeds;
+  }
+
+  function disposeAll(x) {
+    if (x instanceof tf.Tensor) x.dispose(); else Object.values(x).forEach((t) => t.dispose());
+  }
+
+  async function runNamed(req) {
+    const total = req.shapes[0][0];
+    const perOutput = info.outputs.map(() => []);
+    let shapes = null;
+    for (let i = 0; i < total; i += 64) {
+      const n = Math.min(64, total - i);
+      const feeds = namedInputs(req, i, n);
+      const ys = await predict(feeds);
+      disposeAll(feeds);
+      ys.forEach((y, k) => perOutput[k].push(y.out));
+      shapes = ys.map((y) => [total, ...y.shape.slice(1)]);
+    }
+    const size = perOutput.reduce((a, chunks) => a + chunks.reduce((b, c) => b + c.length, 0), 0);
+    const output = new Float32Array(size);
+    let off = 0;
+    for (const chunks of perOutput) for (const c of chunks) { output.set(c, off); off += c.length; }
+    return {output, shape: shapes[0], shapes, names: info.outputs.map((o) => o.name)};
+  }
+
   async function run(req) {
     needModel();
+    if (req.shapes) return await runNamed(req);
     const shape = req.shape;
     const per = shape.slice(1).reduce((a, b) => a * b, 1);
     const fixed = info.input.shape[0] > 0 ? info.input.shape[0] : null;
@@ -156,6 +205,10 @@ export function makeRunner(tf, host) {
   function bind(req) {
     // One sample as input, made once: a timed call is exactly one inference plus reading it.
     needModel();
+    if (req.shapes) {
+      const feeds = namedInputs(req, 0, 1);
+      return {x: {dispose: () => disposeAll(feeds)}, invoke: () => predictSync(feeds), invokeAsync: () => predict(feeds)};
+    }
     const per = req.shape.slice(1).reduce((a, b) => a * b, 1);
     const rows = info.input.shape[0] > 0 ? info.input.shape[0] : 1;
     const data = new Float32Array(rows * per);
