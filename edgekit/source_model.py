@@ -291,7 +291,10 @@ def _from_keras3(path: Path, model, *, kind: str, run: RunRecord | None = None, 
     except AttributeError:  # a subclassed model has no symbolic inputs
         functional = False
     if not functional:
-        in_shape, dtype, out_shape = _subclassed_io(path, model)
+        inputs, outputs = _subclassed_io(path, model)
+        if len(outputs) > 1:
+            return _multi_io_source(path, kind, "keras3", model, inputs, outputs, sha or sha256_path(path), run)
+        in_shape, dtype, out_shape = inputs[0].shape, inputs[0].dtype, outputs[0].shape
     else:
         inputs, outputs = _keras_io(model)
         if len(inputs) > 1 or len(outputs) > 1:
@@ -339,8 +342,9 @@ def _multi_io_source(path: Path, kind: str, framework: str, model, inputs: list[
                        inputs=inputs, outputs=outputs)
 
 
-def _subclassed_io(path: Path, model) -> tuple[tuple, str, tuple]:
-    """Input shape, input dtype and output shape of a subclassed Keras 3 model, from the shape it was built with."""
+def _subclassed_io(path: Path, model) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """The input and outputs of a subclassed Keras 3 model, from the (one) input shape it was built with;
+    several outputs (a dict, list or tuple) are named by their keys, else ``output_0``, ``output_1``..."""
     import keras
 
     shape = (model.get_build_config() or {}).get("input_shape") if model.built else None
@@ -348,9 +352,13 @@ def _subclassed_io(path: Path, model) -> tuple[tuple, str, tuple]:
         raise ModelLoadError(f"{path} is a subclassed model saved without the input shape it was built with",
                              hint="call the model on one batch (or model.build(shape)) before saving it")
     spec = model.compute_output_spec(keras.KerasTensor((None, *shape[1:]), "float32"))
-    if not hasattr(spec, "shape"):
-        raise ModelLoadError(f"{path} returns several outputs; edgekit handles single-input, single-output models for now")
-    return tuple(shape[1:]), "float32", tuple(spec.shape[1:])
+    if isinstance(spec, dict):
+        outputs = [TensorSpec(str(k), tuple(v.shape[1:])) for k, v in spec.items()]
+    elif isinstance(spec, (list, tuple)):
+        outputs = [TensorSpec(f"output_{i}", tuple(v.shape[1:])) for i, v in enumerate(spec)]
+    else:
+        outputs = [TensorSpec("output", tuple(spec.shape[1:]))]
+    return [TensorSpec("input", tuple(shape[1:]))], outputs
 
 
 def _load_h5(path: Path) -> SourceModel:

@@ -116,7 +116,11 @@ def _models(jobs: list[Job], results: dict) -> dict[str, dict[str, Any]]:
         key = str(j.target.source or j.target.path)
         run = j.target.run or {}
         first = results[j.unit][0]
-        n_out = int(first.outputs.shape[-1]) if first.ok and first.outputs is not None and first.outputs.ndim >= 2 else None
+        outs = first.outputs if first.ok else None
+        if isinstance(outs, dict):
+            n_out = {k: list(v.shape[1:]) for k, v in outs.items()}
+        else:
+            n_out = int(outs.shape[-1]) if outs is not None and outs.ndim >= 2 else None
         info = out.setdefault(key, {"task": run.get("task"), "input_shape": j.target.input_shape,
                                     "labels": run.get("labels"), "outputs": n_out})
         if info["outputs"] is None:
@@ -171,7 +175,19 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict) -> 
         row["repeats"] = {"p50_ms": p50s, "p50_cv": _cv(p50s)} if len(p50s) > 1 else None
         row["peak_rss_mb"] = max((r.reply.get("peak_rss_mb") or 0 for r in reps if r.ok), default=None) or row["peak_rss_mb"]
         row["macs"] = (shown.reply or {}).get("artifact_info", {}).get("macs") or j.target.macs
-        if first.ok:
+        if first.ok and isinstance(first.outputs, dict):  # several outputs: metrics per output, the worst on the row
+            out = first.outputs
+            ref = None if j.target.is_reference else ref_outputs.get(_key(j.target.source))
+            if j.target.is_reference:
+                ref_outputs[_key(j.target.source)] = out
+            row["outputs"] = _output_metrics(out, y, ref)
+            accs = [m["accuracy"] for m in row["outputs"].values() if "accuracy" in m]
+            row["accuracy"] = min(accs) if accs else None
+            if ref is not None:
+                p = compare(ref, out)
+                row.update(agreement=p["top1_agreement"], max_abs_diff=p["max_abs_diff"], cosine=p["cosine"],
+                           worst_output=p["worst_output"])
+        elif first.ok:
             out = first.outputs
             if y is not None:
                 if out.ndim == 2 and y.max() >= out.shape[1]:
@@ -234,6 +250,8 @@ def _eval_inputs(target: BenchTarget, data: str | None, samples: int, cache: dic
     if shape is None:
         shape = _describe_shape(target, timeout_s)
         target.input_shape = shape
+    if target.inputs:
+        return _named_eval_inputs(target, data, samples, cache)
     shape = tuple(shape)
     prep_dict = run.get("preprocessing")
     key = json.dumps([spec, prep_dict, list(shape)], default=str)
@@ -257,6 +275,54 @@ def _eval_inputs(target: BenchTarget, data: str | None, samples: int, cache: dic
     return cache[key]
 
 
+def _named_eval_inputs(target: BenchTarget, data: str | None, samples: int, cache: dict):
+    """Several inputs: a dict by input name from an .npz keyed by input names (labels y / y_<output>), else generated."""
+    from edgekit.data.named_inputs import generated, load_named_npz
+    from edgekit.io_spec import TensorSpec
+
+    specs = [TensorSpec(i["name"], tuple(i["shape"]), i.get("dtype", "float32")) for i in target.inputs]
+    spec = data or ((target.run or {}).get("data") or {}).get("spec")
+    key = json.dumps([spec, [s.to_dict() for s in specs]], default=str)
+    if key not in cache:
+        if spec is None:
+            cache[key] = (generated(specs, GENERATED_SAMPLES), None, f"generated inputs, {GENERATED_SAMPLES} samples")
+        else:
+            _, test, labels = load_named_npz(spec, specs)
+            x = {k: v[:samples] for k, v in test.items()}
+            n = len(next(iter(x.values())))
+            cache[key] = (x, {k: v[:samples] for k, v in labels.items()} or None, f"{spec} (test split, {n} samples)")
+    return cache[key]
+
+
+def _output_metrics(out: dict, labels: dict | None, reference: dict | None) -> dict[str, dict]:
+    """Per output: accuracy where the data has its labels (``y_<name>``, or ``y`` for the first probability
+    output), mean absolute error for labelled values, and agreement with the source model's outputs."""
+    from edgekit.parity import is_classifier
+
+    metrics: dict[str, dict] = {name: {} for name in out}
+    labels = dict(labels or {})
+    if "y" in labels:
+        first_probs = next((n for n, v in out.items() if is_classifier(v)), None)
+        if first_probs is not None:
+            labels.setdefault(f"y_{first_probs}", labels["y"])
+    for name, values in out.items():
+        lab = labels.get(f"y_{name}")
+        if lab is None or len(lab) != len(values):
+            continue
+        flat = values.reshape(len(values), -1)
+        if lab.size == len(lab) and flat.shape[1] > 1:  # one class id per sample: a classifier's accuracy
+            metrics[name]["accuracy"] = round(float((flat.argmax(axis=1) == lab.reshape(-1)).mean()), 5)
+        elif lab.size == values.size:  # values, boxes, multi-label scores: mean absolute error
+            metrics[name]["mae"] = float(f"{np.abs(values - lab.reshape(values.shape)).mean():.4g}")
+    if reference is not None:
+        p = compare(reference, out)
+        for name, m in p["outputs"].items():
+            metrics[name].update(max_abs_diff=m["max_abs_diff"], cosine=m["cosine"], kind=m["kind"])
+            if m["kind"] == "probabilities":
+                metrics[name]["agreement"] = m["top1_agreement"]
+    return metrics
+
+
 def _describe_shape(target: BenchTarget, timeout_s: float) -> list:
     r = run_isolated(target.runtime, target.path, None, timeout_s=timeout_s)
     if not r.ok:
@@ -264,6 +330,9 @@ def _describe_shape(target: BenchTarget, timeout_s: float) -> list:
     info = r.reply.get("artifact_info", {})
     if target.quant == "?":
         target.quant = info.get("quant_guess", "?")
+    io_inputs = (info.get("io") or {}).get("inputs") or []
+    if len(io_inputs) > 1:
+        target.inputs = [{**i, "shape": [d if d and d > 0 else None for d in i["shape"][1:]]} for i in io_inputs]
     return [d if d and d > 0 else None for d in info["input_shape"][1:]]
 
 

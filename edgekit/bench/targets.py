@@ -36,6 +36,7 @@ class BenchTarget:
     size_bytes: int = 0
     macs: int | None = None  # from the export manifest, when known
     notes: list[str] = field(default_factory=list)
+    inputs: list[dict] | None = None  # several inputs: [{name, shape, dtype}] by source name (edgekit.io_spec)
 
     @property
     def name(self) -> str:
@@ -104,6 +105,10 @@ def source_target(path: Path) -> BenchTarget:
                        size_bytes=size, input_shape=run["input_shape"] if run else None)
 
 
+def _several(inputs: list | None) -> list | None:
+    return inputs if inputs and len(inputs) > 1 else None
+
+
 def source_path(manifest: Manifest, folder: Path) -> str | None:
     """Where the manifest's source model is now: beside the export folder as it was (the export
     folder may have moved with its run), else the path recorded at export time."""
@@ -128,7 +133,7 @@ def _from_manifest(folder: Path) -> list[BenchTarget]:
         out.append(BenchTarget(
             path, art.format, art.quant, runtimes_for_format(art.format)[0], source=source_path(manifest, folder),
             run=manifest.run, input_shape=manifest.source.get("input_shape"), size_bytes=path_size(path),
-            macs=manifest.source.get("macs"),
+            macs=manifest.source.get("macs"), inputs=_several(manifest.source.get("inputs")),
         ))
     if not out:
         raise InputError(f"{folder / MANIFEST_NAME} lists no artifact that exported successfully")
@@ -145,7 +150,7 @@ def _from_file(path: Path) -> BenchTarget:
                 if art.path == path.name and art.ok:
                     return BenchTarget(path, art.format, art.quant, runtimes_for_format(fmt)[0], source=source_path(m, manifest_dir),
                                        run=m.run, input_shape=m.source.get("input_shape"), size_bytes=path_size(path),
-                                       macs=m.source.get("macs"))
+                                       macs=m.source.get("macs"), inputs=_several(m.source.get("inputs")))
         except InputError:
             pass
     return BenchTarget(path, fmt, "?", runtimes_for_format(fmt)[0], size_bytes=path_size(path))

@@ -75,7 +75,8 @@ class KerasSession:
     def describe(self) -> dict[str, Any]:
         from edgekit.macs import graph_macs
 
-        io = {"inputs": [t.to_dict() for t in self.source.inputs], "outputs": [t.to_dict() for t in self.source.outputs]}
+        io = {k: [{**t.to_dict(), "shape": [None, *t.shape]} for t in specs]  # with the batch axis, as the runtimes say
+              for k, specs in (("inputs", self.source.inputs), ("outputs", self.source.outputs))}
         return {"io": io, "input_dtype": self.source.input_dtype, "input_shape": [None, *self.input_shape],
                 "quant_guess": "fp32", "framework": self.source.framework,
                 "macs": graph_macs(self.source)}

@@ -1,0 +1,231 @@
+"""Models with several inputs and outputs, bound by name in every format and quant mode.
+
+Built here as users build them: a two-input model (image + feature vector) with three heads
+(softmax class, linear regression, sigmoid multi-label), a detector-style head (boxes and scores
+from one backbone), a subclassed model returning a dict, a SavedModel written from a ``tf.Module``
+with a two-input, two-output signature, and a Keras 2 ``.h5`` with two outputs.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import edgekit_cli
+
+ALL = ["fp32", "fp16", "dynamic", "int8", "uint8"]
+
+
+def _data(n: int = 400, seed: int = 0):
+    """Images whose brightest quadrant is the class, features whose sum is the size, tags from both."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    image = rng.uniform(0, 0.5, (n, 8, 8, 1)).astype(np.float32)
+    for i, c in enumerate(y):
+        r, q = divmod(int(c), 2)
+        image[i, r * 4 : (r + 1) * 4, q * 4 : (q + 1) * 4] += 0.5
+    features = rng.uniform(0, 1, (n, 5)).astype(np.float32)
+    size = features.sum(1, keepdims=True).astype(np.float32)
+    tags = np.stack([y == 0, y == 1, features[:, 0] > 0.5, features[:, 1] > 0.5], 1).astype(np.float32)
+    return {"image": image, "features": features}, {"label": y, "size": size, "tags": tags}
+
+
+@pytest.fixture(scope="module")
+def two_input_three_head(tmp_path_factory):
+    """A Keras 3 functional model with dict inputs and outputs, trained briefly, and its .npz data."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    image, features = keras.Input((8, 8, 1), name="image"), keras.Input((5,), name="features")
+    h = keras.layers.Flatten()(keras.layers.Conv2D(8, 3, activation="relu")(image))
+    h = keras.layers.Concatenate()([h, keras.layers.Dense(16, activation="relu")(features)])
+    h = keras.layers.Dense(32, activation="relu")(h)
+    model = keras.Model({"image": image, "features": features}, {
+        "label": keras.layers.Dense(3, activation="softmax", name="label")(h),
+        "size": keras.layers.Dense(1, name="size")(h),
+        "tags": keras.layers.Dense(4, activation="sigmoid", name="tags")(h)})
+    model.compile("adam", {"label": "sparse_categorical_crossentropy", "size": "mse", "tags": "binary_crossentropy"})
+    x, y = _data()
+    model.fit(x, y, epochs=15, batch_size=32, verbose=0)
+    tmp = tmp_path_factory.mktemp("multi")
+    model.save(tmp / "model.keras")
+    np.savez(tmp / "data.npz", image=x["image"], features=x["features"], y_label=y["label"], y_size=y["size"])
+    return tmp
+
+
+def test_a_two_input_three_head_model_exports_to_every_format_and_quant_with_parity_per_output(two_input_three_head):
+    tmp = two_input_three_head
+    r = edgekit_cli("export", tmp / "model.keras", "--format", "all", "--quant", "all", "--calib", tmp / "data.npz",
+                    "--out", tmp / "exp")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "3 outputs, worst:" in r.stdout
+    manifest = json.loads((tmp / "exp" / "manifest.json").read_text())
+    assert [i["name"] for i in manifest["source"]["inputs"]] == ["features", "image"]
+    assert {o["name"] for o in manifest["source"]["outputs"]} == {"label", "size", "tags"}
+    arts = manifest["artifacts"]
+    assert {(a["format"], a["quant"]) for a in arts} == {
+        (f, q) for f, qs in (("tflite", ALL[:4]), ("onnx", ALL[:4]), ("tfjs", ["fp32", "fp16", "uint8"])) for q in qs}
+    for a in arts:
+        assert a["status"] == "ok", (a["format"], a["quant"], a["error"])
+        per = a["parity"]["outputs"]
+        assert set(per) == {"label", "size", "tags"}
+        assert per["label"]["kind"] == "probabilities" and per["tags"]["kind"] == "scores" and per["size"]["kind"] == "values"
+        io = a["details"]["io"]
+        assert {i["name"] for i in io["inputs"]} == {"image", "features"}
+        assert {o["name"] for o in io["outputs"]} == {"label", "size", "tags"}
+        if a["quant"] in ("fp32", "fp16"):
+            assert per["size"]["relative_error"] < 1e-2 and per["label"]["top1_agreement"] == 1.0, (a["path"], per)
+    int8 = next(a for a in arts if a["format"] == "tflite" and a["quant"] == "int8")
+    # the converter renames outputs StatefulPartitionedCall:N; edgekit binds them by the signature's names
+    assert all(o["artifact_name"].startswith("StatefulPartitionedCall") for o in int8["details"]["io"]["outputs"])
+    assert all(o["dtype"] == "int8" and o["quantization"]["scale"] > 0 for o in int8["details"]["io"]["outputs"])
+    assert int8["parity"]["outputs"]["label"]["top1_agreement"] >= 0.95
+
+
+def test_swapped_outputs_fail_parity_so_the_name_map_is_proven(two_input_three_head):
+    """The parity check compares by name: two outputs switched would be caught, not passed."""
+    from edgekit.parity import check, compare
+
+    x, _ = _data(64, seed=3)
+    from edgekit.source_model import load_source
+
+    src = load_source(two_input_three_head / "model.keras")
+    ref = src.predict(x)
+    swapped = dict(ref, label=ref["tags"][:, :3], tags=np.concatenate([ref["label"], ref["label"][:, :1]], 1))
+    assert check(compare(ref, ref), "fp32", classifier=True) == []
+    problems = check(compare(ref, swapped), "fp32", classifier=True)
+    assert any(p.startswith("output 'label'") for p in problems) and any(p.startswith("output 'tags'") for p in problems)
+
+
+def test_bench_feeds_several_inputs_and_reports_accuracy_per_labelled_output(two_input_three_head):
+    tmp = two_input_three_head
+    r = edgekit_cli("export", tmp / "model.keras", "--format", "tflite,onnx", "--quant", "fp32,int8",
+                    "--calib", tmp / "data.npz", "--out", tmp / "exp_bench")
+    assert r.returncode == 0, r.stderr
+    r = edgekit_cli("bench", tmp / "exp_bench", "--data", tmp / "data.npz", "--runs", "20", "--min-time", "0",
+                    "--repeats", "1", "--json", tmp / "b.json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = json.loads((tmp / "b.json").read_text())["rows"]
+    assert {r["runtime"] for r in rows} == {"keras", "litert", "onnxruntime"}
+    for row in rows:
+        assert row["status"] == "ok" and row["latency_ms"]["p50"] > 0, row
+        assert set(row["outputs"]) == {"label", "size", "tags"}
+        assert row["outputs"]["label"]["accuracy"] > 0.8  # learned: the brightest quadrant
+        assert "accuracy" not in row["outputs"]["tags"]  # no y_tags in the data
+        if row["runtime"] != "keras":
+            assert row["outputs"]["label"]["agreement"] >= 0.95
+
+
+def test_a_detector_head_a_subclassed_model_and_a_keras2_h5_with_two_outputs(tmp_path):
+    import keras
+    import tf_keras
+
+    import edgekit
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((16, 16, 3), name="frame")
+    h = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(8, 3, strides=2, activation="relu")(inp))
+    detector = keras.Model(inp, [keras.layers.Dense(8, name="boxes")(h),
+                                 keras.layers.Dense(2, activation="sigmoid", name="scores")(h)])
+    detector.save(tmp_path / "detector.keras")
+
+    @keras.saving.register_keras_serializable(package="edgekit_tests")
+    class TwoHeads(keras.Model):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.body, self.a, self.b = keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3), keras.layers.Dense(2)
+
+        def call(self, x):
+            h = self.body(x)
+            return {"logits": self.a(h), "extra": self.b(h)}
+
+    sub = TwoHeads()
+    sub(np.zeros((1, 6), np.float32))
+    sub.save(tmp_path / "sub.keras")
+
+    i2 = tf_keras.Input((6,), name="x")
+    h2 = tf_keras.layers.Dense(8, activation="relu")(i2)
+    k2 = tf_keras.Model(i2, [tf_keras.layers.Dense(3, activation="softmax", name="cls")(h2),
+                             tf_keras.layers.Dense(1, name="value")(h2)])
+    k2.save(tmp_path / "k2.h5")
+    for name, outputs in (("detector.keras", {"boxes", "scores"}), ("sub.keras", {"logits", "extra"}),
+                          ("k2.h5", {"cls", "value"})):
+        manifest = edgekit.export(str(tmp_path / name), ["tflite", "onnx", "tfjs"], ["fp32", "int8"],
+                                  str(tmp_path / f"out_{name}"), calib="uniform:0,1", isolate=name != "sub.keras",
+                                  log=lambda s: None)
+        assert {o["name"] for o in manifest.source["outputs"]} == outputs
+        for a in manifest.artifacts:
+            assert a.ok, (name, a.format, a.quant, a.error)
+            assert set(a.parity["outputs"]) == outputs
+            if a.quant == "fp32":
+                assert a.parity["max_abs_diff"] < 1e-4, (name, a.format, a.parity)
+
+
+def test_a_savedmodel_with_a_two_input_two_output_signature(tmp_path):
+    import tensorflow as tf
+
+    import edgekit
+
+    class Scorer(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="query"),
+                                      tf.TensorSpec([None, 3], tf.float32, name="bias")])
+        def serve(self, query, bias):
+            logits = tf.matmul(query, self.w) + bias
+            return {"probs": tf.nn.softmax(logits), "norm": tf.norm(query, axis=1, keepdims=True)}
+
+    module = Scorer()
+    tf.saved_model.save(module, str(tmp_path / "sm"), signatures={"serving_default": module.serve})
+    manifest = edgekit.export(str(tmp_path / "sm"), ["tflite", "onnx", "tfjs"], ["fp32", "dynamic"], str(tmp_path / "out"),
+                              log=lambda s: None)
+    assert {i["name"] for i in manifest.source["inputs"]} == {"query", "bias"}
+    for a in manifest.artifacts:
+        assert a.ok, (a.format, a.quant, a.error)
+        assert set(a.parity["outputs"]) == {"probs", "norm"}
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "has keys image, y_label, but the model's inputs are features (5,), image (8, 8, 1)"),
+    ("shape", "input 'features' has samples of shape (4,), but the model takes (5,)"),
+    ("uniform", "--calib uniform:image=0,1;feature=0,1 names no input 'feature'"),
+])
+def test_bad_data_for_several_inputs_is_one_line(two_input_three_head, tmp_path, case, message):
+    tmp = two_input_three_head
+    x, y = _data(40)
+    if case == "missing":
+        np.savez(tmp_path / "d.npz", image=x["image"], y_label=y["label"])
+        calib = str(tmp_path / "d.npz")
+    elif case == "shape":
+        np.savez(tmp_path / "d.npz", image=x["image"], features=x["features"][:, :4])
+        calib = str(tmp_path / "d.npz")
+    else:
+        calib = "uniform:image=0,1;feature=0,1"
+    r = edgekit_cli("export", tmp / "model.keras", "--format", "tflite", "--quant", "int8", "--calib", calib,
+                    "--out", tmp_path / "out")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_floats_fed_to_an_integer_input_are_refused(tmp_path):
+    import keras
+
+    tokens, image = keras.Input((6,), dtype="int32", name="tokens"), keras.Input((4,), name="meta")
+    h = keras.layers.GlobalAveragePooling1D()(keras.layers.Embedding(50, 4)(tokens))
+    model = keras.Model([tokens, image], keras.layers.Dense(2, activation="softmax")(keras.layers.Concatenate()([h, image])))
+    model.save(tmp_path / "m.keras")
+    np.savez(tmp_path / "d.npz", tokens=np.random.default_rng(0).uniform(0, 1, (20, 6)), meta=np.zeros((20, 4)))
+    r = edgekit_cli("export", tmp_path / "m.keras", "--format", "onnx", "--quant", "int8", "--calib", tmp_path / "d.npz",
+                    "--out", tmp_path / "out")
+    assert r.returncode == 2 and "input 'tokens' takes integer ids (int32) but was given fractional values" in r.stderr
+    r = edgekit_cli("export", tmp_path / "m.keras", "--format", "tflite,onnx", "--quant", "fp32,int8",
+                    "--calib", "uniform:tokens=0,49;meta=0,1", "--out", tmp_path / "out")
+    assert r.returncode == 0, r.stdout + r.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    for a in manifest["artifacts"]:
+        tokens_io = next(i for i in a["details"]["io"]["inputs"] if i["name"] == "tokens")
+        assert tokens_io["dtype"] == "int32" and "quantization" not in tokens_io, (a["path"], tokens_io)
