@@ -35,8 +35,9 @@ def mlp(input_shape, num_classes, *, width: float = 1.0):
 
 
 def cnn(input_shape, num_classes, *, width: float = 1.0):
-    """A small CNN: conv/conv/max-pool blocks (32, 64, then 128 filters) until the map is 7x7 or smaller,
-    then flatten, dropout and a softmax layer (Keras's "Simple MNIST convnet" layout, one conv deeper)."""
+    """A small CNN: conv/conv/max-pool blocks (32, 64, then 128 filters; two at least) until the map is 7x7
+    or smaller, then flatten, dropout and a softmax layer (Keras's "Simple MNIST convnet" layout, one conv
+    deeper per block). Digits 8x8: 8 -> 4 -> 4; MNIST 28x28: 28 -> 14 -> 7."""
     k = _keras()
     L = k.layers
     inp = k.Input(input_shape)
@@ -47,7 +48,7 @@ def cnn(input_shape, num_classes, *, width: float = 1.0):
         x = L.Conv2D(int(filters * width), 3, padding="same", activation="relu")(x)
         if min(x.shape[1], x.shape[2]) >= 4 and (block == 0 or x.shape[1] * x.shape[2] > 49):
             x = L.MaxPooling2D(2)(x)
-        if x.shape[1] * x.shape[2] <= 49:
+        if block >= 1 and x.shape[1] * x.shape[2] <= 49:  # two blocks at least, then until the map is 7x7 or smaller
             break
         filters = min(filters * 2, 128)
     x = L.Flatten()(x)
