@@ -80,11 +80,12 @@ def _frozen_ops(source) -> tuple[Counter, dict[str, list[str]]]:
     from edgekit.tf_env import import_tensorflow
 
     tf = import_tensorflow()
-    shape = [1, *[d or 1 for d in source.input_shape]]
+    specs = {t.name: tf.TensorSpec([1, *[d or 1 for d in t.shape]], tf.as_dtype(t.dtype)) for t in source.inputs}
+    spec = specs if source.multi_input else next(iter(specs.values()))
     # Keras recurrent layers are traced as the exporters trace them (fused LSTMs, unrolled loops);
     # lower_control_flow=False keeps any other recurrent loop as the While op the converters see.
     with static_recurrent_tracing(source.keras_model, unroll_loops=True) if source.has_recurrent_layers else contextlib.nullcontext():
-        fn = tf.function(source.call).get_concrete_function(tf.TensorSpec(shape, tf.as_dtype(source.input_dtype)))
+        fn = tf.function(source.call).get_concrete_function(spec)
     graph_def = convert_variables_to_constants_v2(fn, lower_control_flow=False).graph.as_graph_def()
     nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
     counts: Counter = Counter()
@@ -139,6 +140,7 @@ def inspect_model(model: str | Path, *, safe_mode: bool = True) -> dict[str, Any
         return {
             "model": str(model), "kind": source.kind, "framework": source.framework,
             "input_shape": [None, *source.input_shape], "output_shape": [None, *source.output_shape],
+            "inputs": [t.to_dict() for t in source.inputs], "outputs": [t.to_dict() for t in source.outputs],
             "params": params, "macs": graph_macs(source), "layers": layers, "operators": operators,
             "formats": formats, "recurrent": recurrent, "rewrites": {f: r for f, r in rewrites.items() if r},
             "runtimes": {"tflite": ["litert"], "onnx": ["onnxruntime"], "tfjs": ["tfjs-node", "tfjs-browser"]},

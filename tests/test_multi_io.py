@@ -229,3 +229,12 @@ def test_floats_fed_to_an_integer_input_are_refused(tmp_path):
     for a in manifest["artifacts"]:
         tokens_io = next(i for i in a["details"]["io"]["inputs"] if i["name"] == "tokens")
         assert tokens_io["dtype"] == "int32" and "quantization" not in tokens_io, (a["path"], tokens_io)
+
+
+def test_inspect_lists_every_input_and_output(two_input_three_head):
+    r = edgekit_cli("inspect", two_input_three_head / "model.keras", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert {(i["name"], tuple(i["shape"])) for i in info["inputs"]} == {("image", (8, 8, 1)), ("features", (5,))}
+    assert [o["name"] for o in info["outputs"]] == ["label", "size", "tags"]
+    assert info["macs"] > 0 and all(info["formats"].values())

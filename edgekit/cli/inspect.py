@@ -33,8 +33,19 @@ def inspect(
     con = console(width=120)
     params = f"{info['params']:,}" if info["params"] is not None else "-"
     macs = f"{info['macs']:,}" if info["macs"] else "-"
-    con.print(f"[bold]{model}[/bold] ({info['kind']}, {info['framework']}): input {info['input_shape']}, "
-              f"output {info['output_shape']}, {params} parameters, {macs} MACs per inference")
+    if len(info["inputs"]) == 1 and len(info["outputs"]) == 1:
+        con.print(f"[bold]{model}[/bold] ({info['kind']}, {info['framework']}): input {info['input_shape']}, "
+                  f"output {info['output_shape']}, {params} parameters, {macs} MACs per inference")
+    else:
+        con.print(f"[bold]{model}[/bold] ({info['kind']}, {info['framework']}): {len(info['inputs'])} inputs, "
+                  f"{len(info['outputs'])} outputs, {params} parameters, {macs} MACs per inference")
+        t = Table(title="inputs and outputs, by name")
+        for c in ("", "name", "shape", "dtype"):
+            t.add_column(c)
+        for kind in ("inputs", "outputs"):
+            for spec in info[kind]:
+                t.add_row(kind[:-1], spec["name"], str([None, *spec["shape"]]), spec["dtype"])
+        con.print(t)
     if info["layers"]:
         t = Table(title="layers")
         for c in ("layer", "type", "output shape", "params"):
