@@ -37,7 +37,7 @@ chromium:
 	fi
 
 demo: install
-	$(BIN)/edgekit train cnn --data builtin:digits --out $(RUN) --overwrite
+	$(BIN)/edgekit train cnn --data builtin:mnist --epochs 15 --out $(RUN) --overwrite
 	$(BIN)/edgekit export $(RUN) --format all --quant all --out $(RUN)/export
 	$(BIN)/edgekit bench $(RUN)/export --profile all --json $(RUN)/bench.json --markdown $(RUN)/bench.md --html $(RUN)/bench.html
 

@@ -24,7 +24,8 @@ def train(
     out: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
     epochs: int = typer.Option(30, "--epochs", help="Maximum epochs (early stopping may end sooner)."),
     batch_size: int = typer.Option(64, "--batch-size"),
-    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
+    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate (the start of the schedule)."),
+    lr_schedule: str = typer.Option("cosine", "--lr-schedule", help="cosine (from --lr to 1% over --epochs) or constant."),
     patience: int = typer.Option(5, "--patience", help="Early-stopping patience in epochs (val_loss)."),
     width: float = typer.Option(1.0, "--width", help="Width multiplier of the recipe."),
     strategy: str = typer.Option("default", "--strategy", help="default or mirrored (all local GPUs, or CPUs)."),
@@ -40,7 +41,8 @@ def train(
     from edgekit.trainer.fit import train as run_training
 
     run_training(
-        recipe, data, out, epochs=epochs, batch_size=batch_size, learning_rate=lr, patience=patience,
+        recipe, data, out, epochs=epochs, batch_size=batch_size, learning_rate=lr, lr_schedule=lr_schedule,
+        patience=patience,
         width=width, strategy=strategy, mixed_precision=mixed_precision, augment=augment, image_size=image_size,
         seed=seed, overwrite=overwrite,
     )

@@ -29,6 +29,10 @@ from edgekit.trainer.devices import choose_strategy
 from edgekit.trainer.diagnosis import diagnose
 from edgekit.trainer.history import write_history
 
+# cosine: the learning rate follows a cosine from --lr down to 1% of it over --epochs (every step);
+# constant: --lr throughout
+LR_SCHEDULES = ("cosine", "constant")
+
 
 def train(
     recipe: str,
@@ -43,6 +47,7 @@ def train(
     strategy: str = "default",
     mixed_precision: bool = False,
     augment: bool = False,
+    lr_schedule: str = "cosine",
     image_size: int | None = None,
     seed: int = 0,
     overwrite: bool = False,
@@ -58,6 +63,8 @@ def train(
     raises :class:`~edgekit.errors.TrainingFailed` naming the likely cause."""
     out = Path(out)
     _check_args(out, epochs, batch_size, learning_rate, patience, overwrite)
+    if lr_schedule not in LR_SCHEDULES:
+        raise UsageError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got '{lr_schedule}'")
     custom_module = None
     if not recipe.endswith(".py"):
         from edgekit.trainer.recipes import RECIPES, build_recipe
@@ -118,7 +125,10 @@ def train(
 
             trained = with_augmentation(model, ds.input_shape, seed=seed)
         loss = getattr(custom_module, "loss", None) or "sparse_categorical_crossentropy"
-        trained.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=["accuracy"])
+        steps = -(-len(ds.y_train) // batch_size) * epochs
+        rate = (keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.01)
+                if lr_schedule == "cosine" else learning_rate)
+        trained.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, metrics=["accuracy"])
 
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -161,6 +171,7 @@ def train(
                 "epochs_run": len(history.history["loss"]),
                 "batch_size": batch_size,
                 "learning_rate": learning_rate,
+                "lr_schedule": lr_schedule,
                 "width": width,
                 "seed": seed,
                 "seconds": round(train_s, 2),
