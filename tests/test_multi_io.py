@@ -115,6 +115,17 @@ def test_bench_feeds_several_inputs_and_reports_accuracy_per_labelled_output(two
         assert "accuracy" not in row["outputs"]["tags"]  # no y_tags in the data
         if row["runtime"] != "keras":
             assert row["outputs"]["label"]["agreement"] >= 0.95
+    # the gate compares every labelled output on its own
+    r = edgekit_cli("baseline", tmp / "b.json", "--out", tmp / "base.json")
+    assert r.returncode == 0, r.stderr
+    r = edgekit_cli("check", tmp / "b.json", "--baseline", tmp / "base.json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads((tmp / "b.json").read_text())
+    worse = next(row for row in report["rows"] if row["runtime"] == "litert" and row["quant"] == "int8")
+    worse["outputs"]["label"]["accuracy"] -= 0.1
+    (tmp / "worse.json").write_text(json.dumps(report))
+    r = edgekit_cli("check", tmp / "worse.json", "--baseline", tmp / "base.json")
+    assert r.returncode == 1 and "output 'label' accuracy" in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 def test_a_detector_head_a_subclassed_model_and_a_keras2_h5_with_two_outputs(tmp_path):

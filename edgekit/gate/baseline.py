@@ -65,6 +65,9 @@ def make_baseline(report: dict[str, Any]) -> dict[str, Any]:
             "p50_cv": (r.get("repeats") or {}).get("p50_cv"), "size_bytes": r.get("size_bytes"),
             "estimate_ms": (r.get("estimate") or {}).get("latency_ms"),
         }
+        if r.get("outputs"):  # several outputs: each one's accuracy, so the gate compares them one by one
+            rows[row_key(r)]["outputs"] = {n: {"accuracy": m.get("accuracy")} for n, m in r["outputs"].items()
+                                           if m.get("accuracy") is not None}
     if not rows:
         raise InputError("The report has no row that ran; nothing to make a baseline of")
     return {

@@ -100,7 +100,9 @@ def _check_row(r: dict, base: dict | None, ref: dict | None, t: dict, key: str) 
         checks.append(Check("ran", False, "failed", "ok", f"{who} did not run: {r.get('error')}"))
         return RowResult(key, r["name"], "fail", checks, r, base)
     acc = r.get("accuracy")
-    if acc is not None and ref is not None and ref.get("accuracy") is not None:
+    if r.get("outputs"):  # several outputs: every labelled output on its own, against the float model and the baseline
+        checks += _output_checks(who, r, ref, base, t)
+    elif acc is not None and ref is not None and ref.get("accuracy") is not None:
         drop = (ref["accuracy"] - acc) * 100
         checks.append(Check("accuracy vs float", drop <= t["max_accuracy_drop"], f"{round(-drop, 2) + 0.0:+.2f} pt",
                             f">= -{t['max_accuracy_drop']:g} pt",
@@ -111,7 +113,7 @@ def _check_row(r: dict, base: dict | None, ref: dict | None, t: dict, key: str) 
         checks.append(Check("agreement", r["agreement"] >= need, f"{r['agreement']:.4f}", f">= {need:g}",
                             f"{who}: top-1 agreement with the source {r['agreement']:.4f} < {need:g}"))
     if base is not None:
-        if acc is not None and base.get("accuracy") is not None:
+        if acc is not None and base.get("accuracy") is not None and not r.get("outputs"):
             drop = (base["accuracy"] - acc) * 100
             checks.append(Check("accuracy vs baseline", drop <= t["max_accuracy_drop_vs_baseline"], f"{round(-drop, 2) + 0.0:+.2f} pt",
                                 f">= -{t['max_accuracy_drop_vs_baseline']:g} pt",
@@ -138,3 +140,24 @@ def _check_row(r: dict, base: dict | None, ref: dict | None, t: dict, key: str) 
     failed = any(not c.ok for c in checks)
     status = "fail" if failed else ("new" if base is None else "pass")
     return RowResult(key, r["name"], status, checks, r, base)
+
+
+def _output_checks(who: str, r: dict, ref: dict | None, base: dict | None, t: dict) -> list[Check]:
+    """Accuracy of each labelled output against the float source's in the same report and against the baseline."""
+    checks = []
+    for name, m in r["outputs"].items():
+        acc = m.get("accuracy")
+        if acc is None:
+            continue
+        for label, other, limit in (("float", ((ref or {}).get("outputs") or {}).get(name), t["max_accuracy_drop"]),
+                                    ("baseline", ((base or {}).get("outputs") or {}).get(name),
+                                     t["max_accuracy_drop_vs_baseline"])):
+            if not other or other.get("accuracy") is None:
+                continue
+            drop = (other["accuracy"] - acc) * 100
+            whose = "the float model's" if label == "float" else "the baseline's"
+            checks.append(Check(f"accuracy of '{name}' vs {label}", drop <= limit, f"{round(-drop, 2) + 0.0:+.2f} pt",
+                                f">= -{limit:g} pt",
+                                f"{who}: output '{name}' accuracy {acc:.4f} is {drop:.2f} points below {whose} "
+                                f"{other['accuracy']:.4f} (allowed {limit:g})"))
+    return checks
