@@ -390,6 +390,11 @@ WEIGHT_ONLY = {("tfjs", "fp16"), ("tfjs", "uint8")}
 
 def _notes(rows: list[dict]) -> list[str]:
     notes = []
+    several = sorted({len(r["outputs"]) for r in rows if r.get("outputs")})
+    if several:
+        names = next(list(r["outputs"]) for r in rows if r.get("outputs"))
+        notes.append(f"several outputs ({', '.join(names)}): accuracy is the lowest of the labelled outputs', agreement "
+                     "and cosine the worst output's; every output's figures are in --json (rows[i].outputs).")
     if any((r["format"], r["quant"]) in WEIGHT_ONLY for r in rows):
         notes.append("TF.js fp16 and uint8 quantize weights only: they are dequantized to float32 at load and compute "
                      "stays float32, so they gain download size, not speed; check their accuracy and agreement.")
