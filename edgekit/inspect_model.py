@@ -9,7 +9,7 @@ the proof, and `edgekit export` runs it).
 Example:
     >>> info = inspect_model("runs/demo")                 # doctest: +SKIP
     >>> info["macs"], info["operators"]["Conv2D"]["tflite"]   # doctest: +SKIP
-    (1035520, True)
+    (1503232, True)
 """
 
 from __future__ import annotations

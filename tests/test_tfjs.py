@@ -74,7 +74,7 @@ def test_node_runtime_matches_keras_and_times_inside_js(digits_run, tfjs_export)
     assert y.shape == ref.shape == (100, 10)
     assert np.abs(y - ref).max() < 1e-4
     assert len(samples) == 50 and 0 < np.median(samples) < 50e6  # ns, under 50 ms per inference
-    assert info["backend"] == "wasm" and info["quant_guess"] == "fp32" and info["ops"]["_FusedConv2D"] == 3
+    assert info["backend"] == "wasm" and info["quant_guess"] == "fp32" and info["ops"]["_FusedConv2D"] == 4
     assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
 
 
