@@ -123,3 +123,42 @@ def load_batch(stem: Path, *, mmap_mode: str | None = None) -> Batch:
         return {n: np.load(stem / f"{i}.npy", mmap_mode=mmap_mode, allow_pickle=False) for i, n in enumerate(names)}
     path = stem if stem.suffix == ".npy" else stem.with_suffix(".npy")
     return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+
+
+def unknown_dims(specs: list[TensorSpec]) -> list[TensorSpec]:
+    """The inputs with a dimension other than batch left unknown (a sequence length, an audio length)."""
+    return [s for s in specs if any(d is None for d in s.shape)]
+
+
+def parse_input_shapes(text: str, specs: list[TensorSpec], aliases: dict[str, str] | None = None) -> dict[str, tuple[int, ...]]:
+    """``--input-shape``: ``D1,D2`` (one input) or ``NAME=D1,D2;NAME=D1`` (shapes without the batch axis).
+
+    Example:
+        >>> parse_input_shapes("tokens=128", [TensorSpec("tokens", (None,), "int32")])
+        {'tokens': (128,)}
+    """
+    from edgekit.errors import UsageError
+
+    names = [s.name for s in specs]
+    expected = "; ".join(f"{s.name}={','.join('D' if d is None else str(d) for d in s.shape)}" for s in specs)
+    shapes: dict[str, tuple[int, ...]] = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, _, dims = part.rpartition("=")
+        name = name.strip() or (names[0] if len(names) == 1 else "")
+        name = (aliases or {}).get(name, name)  # a single input's Keras name
+        if name not in names:
+            raise UsageError(f"--input-shape {text} names no input '{name}'; the model's inputs are {', '.join(names)}",
+                             hint=f"e.g. --input-shape '{expected}'")
+        try:
+            shapes[name] = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            raise UsageError(f"--input-shape {text}: dimensions must be whole numbers, as in '{expected}'") from None
+    for s in specs:
+        if s.name not in shapes:
+            continue
+        got = shapes[s.name]
+        if len(got) != len(s.shape) or any(k is not None and k != g for k, g in zip(s.shape, got, strict=False)) \
+                or any(g < 1 for g in got):
+            raise UsageError(f"--input-shape {s.name}={','.join(map(str, got))} does not fit the input's shape "
+                             f"{tuple(s.shape)} (without the batch axis)", hint=f"e.g. --input-shape '{expected}'")
+    return shapes

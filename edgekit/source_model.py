@@ -58,6 +58,21 @@ class SourceModel:
         if not self.outputs:
             self.outputs = [TensorSpec("output", tuple(self.output_shape))]
 
+    dynamic_inputs: list[TensorSpec] | None = None  # the inputs as the model declares them, when fix_shapes fixed some
+
+    def fix_shapes(self, shapes: dict[str, tuple[int, ...]]) -> None:
+        """Fix unknown non-batch dimensions (``--input-shape``): TFLite and TF.js are traced at these shapes, parity
+        runs at them; ONNX keeps the model's own dynamic axes (:attr:`dynamic_inputs`)."""
+        if not shapes:
+            return
+        if self.framework not in ("keras3", "tf_keras"):
+            raise InputError(f"{self.path} is a SavedModel: --input-shape needs a Keras model to trace again",
+                             hint="export the SavedModel with fixed shapes, or pass the Keras model")
+        self.dynamic_inputs = list(self.inputs)
+        self.inputs = [TensorSpec(t.name, tuple(shapes.get(t.name, t.shape)), t.dtype) for t in self.inputs]
+        self.input_shape = self.inputs[0].shape
+        self._saved_model_dir = None
+
     @property
     def multi_input(self) -> bool:
         return len(self.inputs) > 1
@@ -87,13 +102,15 @@ class SourceModel:
             outs.append({k: np.asarray(v) for k, v in y.items()} if isinstance(y, dict) else np.asarray(y))
         return as_float32(concat(outs))
 
-    def tf_input_signature(self, batch: int | None = None) -> list:
-        """The ``input_signature`` of this model's forward pass: ``[TensorSpec]``, or ``[{name: TensorSpec}]``."""
+    def tf_input_signature(self, batch: int | None = None, *, dynamic: bool = False) -> list:
+        """The ``input_signature`` of this model's forward pass: ``[TensorSpec]``, or ``[{name: TensorSpec}]``;
+        ``dynamic``: the shapes the model declares, not those ``--input-shape`` fixed."""
         import tensorflow as tf
 
+        specs = (self.dynamic_inputs or self.inputs) if dynamic else self.inputs
         if not self.multi_input:
-            return [tf.TensorSpec([batch, *self.input_shape], tf.as_dtype(self.input_dtype))]
-        return [{s.name: tf.TensorSpec([batch, *s.shape], tf.as_dtype(s.dtype), name=s.name) for s in self.inputs}]
+            return [tf.TensorSpec([batch, *specs[0].shape], tf.as_dtype(self.input_dtype))]
+        return [{s.name: tf.TensorSpec([batch, *s.shape], tf.as_dtype(s.dtype), name=s.name) for s in specs}]
 
     def saved_model_dir(self, batch: int | None = None, *, unroll_loops: bool = False, fuse_lstm: bool = True,
                         portable: bool = False) -> Path:
@@ -107,7 +124,7 @@ class SourceModel:
         a SavedModel source is used as it is."""
         keras_source = self.framework in ("keras3", "tf_keras")
         portable = portable and keras_source
-        if batch is None and not portable and not (self.multi_io and keras_source):
+        if batch is None and not portable and not (self.multi_io and keras_source) and self.dynamic_inputs is None:
             if self._saved_model_dir is None:
                 self._saved_model_dir = self._export_variant(None, False, True, False)
             return self._saved_model_dir
@@ -127,7 +144,8 @@ class SourceModel:
         tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-"))
         self._tmp.append(tmp)
         out = tmp / "saved_model"
-        spec = None if batch is None and not self.multi_io else self.tf_input_signature(batch)
+        fixed = self.dynamic_inputs is not None
+        spec = None if batch is None and not self.multi_io and not fixed else self.tf_input_signature(batch)
         names = [o.name for o in self.outputs] if self.multi_output else None
         with contextlib.ExitStack() as stack:
             if batch is not None:

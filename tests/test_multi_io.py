@@ -249,3 +249,24 @@ def test_inspect_lists_every_input_and_output(two_input_three_head):
     assert {(i["name"], tuple(i["shape"])) for i in info["inputs"]} == {("image", (8, 8, 1)), ("features", (5,))}
     assert [o["name"] for o in info["outputs"]] == ["label", "size", "tags"]
     assert info["macs"] > 0 and all(info["formats"].values())
+
+
+def test_an_unknown_sequence_length_is_fixed_by_input_shape_for_tflite_and_tfjs_and_stays_dynamic_in_onnx(tmp_path):
+    import keras
+
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    h = keras.layers.GlobalAveragePooling1D()(keras.layers.Conv1D(8, 3, padding="same")(keras.layers.Embedding(100, 8)(tokens)))
+    keras.Model(tokens, keras.layers.Dense(3)(h)).save(tmp_path / "seq.keras")
+    r = edgekit_cli("export", tmp_path / "seq.keras", "--format", "tflite,onnx", "--quant", "fp32", "--out", tmp_path / "a")
+    assert r.returncode == 2 and "input 'tokens' has an unknown dimension" in r.stderr and "--input-shape tokens=128" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "a").exists()
+    r = edgekit_cli("export", tmp_path / "seq.keras", "--format", "tflite", "--quant", "fp32", "--input-shape", "words=32",
+                    "--out", tmp_path / "a")
+    assert r.returncode == 2 and "names no input 'words'" in r.stderr
+    r = edgekit_cli("export", tmp_path / "seq.keras", "--format", "all", "--quant", "fp32", "--input-shape", "tokens=32",
+                    "--out", tmp_path / "b")
+    assert r.returncode == 0, r.stdout + r.stderr
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    shapes = {a["format"]: a["details"]["io"]["inputs"][0]["shape"][1:] for a in manifest["artifacts"]}
+    assert shapes == {"tflite": [32], "tfjs": [32], "onnx": [None]}
+    assert all(a["parity"]["max_abs_diff"] < 1e-4 for a in manifest["artifacts"])

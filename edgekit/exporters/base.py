@@ -30,6 +30,7 @@ class ExportOptions:
     per_tensor: bool = False  # int8 (TFLite, ONNX) and TFLite dynamic: per-tensor instead of per-channel weight scales
     calib_method: str = "minmax"  # ONNX int8: minmax | entropy | percentile
     unroll: bool = False  # TFLite: unroll Keras recurrent layers instead of fusing LSTMs (faster on XNNPACK, larger)
+    input_shape: str | None = None  # --input-shape: fixes unknown non-batch dims for TFLite, TF.js and parity
 
     def validate(self) -> None:
         """Raise UsageError for a bad value before any work starts."""

@@ -132,10 +132,11 @@ class ONNXExporter:
 
         tf = import_tensorflow()
 
-        if source.multi_input:
-            spec = source.tf_input_signature(batch)
+        if source.multi_input:  # ONNX keeps the model's own dynamic axes, whatever --input-shape fixed
+            spec = source.tf_input_signature(batch, dynamic=True)
         else:
-            spec = [tf.TensorSpec((batch, *source.input_shape), tf.as_dtype(source.input_dtype), name="input")]
+            shape = (source.dynamic_inputs or source.inputs)[0].shape
+            spec = [tf.TensorSpec((batch, *shape), tf.as_dtype(source.input_dtype), name="input")]
         captured: list[str] = []
         from edgekit.exporters.portable_ops import portable_tracing
 

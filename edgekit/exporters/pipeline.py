@@ -73,6 +73,7 @@ def export_model(
     check_writable_dir(out, flag="--out")
     source = load_source(model, safe_mode=safe_mode)
     try:
+        _fix_input_shapes(source, options.input_shape, plan)
         calibration, parity_inputs, data_note = _data_for(source, calib, plan, parity_samples, options.calib_samples)
         created_out = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
@@ -215,6 +216,27 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int,
         raise ShapeError(f"Calibration data {spec} contains NaN or inf", hint="clean the data first")
     parity = ds.prepared("test", prep, limit=parity_samples)
     return calibration, parity, f"{spec} (test split, {len(parity)} samples)"
+
+
+def _fix_input_shapes(source: SourceModel, text: str | None, plan) -> None:
+    """``--input-shape`` fixes unknown non-batch dims; without it, TFLite and TF.js refuse such an input in one line."""
+    from edgekit.io_spec import parse_input_shapes, unknown_dims
+
+    aliases = {}
+    if not source.multi_input and getattr(source.keras_model, "inputs", None):
+        aliases = {str(source.keras_model.inputs[0].name).split(":")[0]: source.inputs[0].name}
+    shapes = parse_input_shapes(text, source.inputs, aliases) if text else {}
+    open_dims = [s for s in unknown_dims(source.inputs) if s.name not in shapes or None in shapes[s.name]]
+    fixed_formats = sorted({f for f, _ in plan} & {"tflite", "tfjs"})
+    if open_dims and fixed_formats:
+        s = open_dims[0]
+        example = ",".join("128" if d is None else str(d) for d in s.shape)
+        name = next((k for k, v in aliases.items() if v == s.name), s.name)
+        verb = "needs" if len(fixed_formats) == 1 else "need"
+        raise UsageError(f"input '{name}' has an unknown dimension ({', '.join('None' if d is None else str(d) for d in s.shape)} "
+                         f"after the batch axis): {' and '.join(fixed_formats)} {verb} it fixed, and parity a shape to run at",
+                         hint=f"pass --input-shape {name}={example}; ONNX keeps it dynamic")
+    source.fix_shapes(shapes)
 
 
 def _named_data_for(source: SourceModel, spec: str | None, needs_calib: bool, plan, parity_samples: int,
