@@ -72,7 +72,7 @@ def test_custom_model_file_trains_exports_and_benches(tmp_path):
     model_py = tmp_path / "my_model.py"
     model_py.write_text(textwrap.dedent(CUSTOM))
     run = tmp_path / "run"
-    r = edgekit_cli("train", model_py, "--data", "builtin:digits", "--out", run, "--epochs", "4")
+    r = edgekit_cli("train", model_py, "--data", "builtin:digits", "--out", run, "--epochs", "8")
     assert r.returncode == 0, r.stderr
     assert "training on CPU" in r.stdout or "training on GPU" in r.stdout
     rec = json.loads((run / "edgekit.json").read_text())
