@@ -30,7 +30,7 @@ def measure(name: str, recipe: str, tmp: Path) -> dict:
     export_supervised(run, ["tflite"], ["int8"], tmp / f"{name}_export", log=lambda s: None)
     report = run_bench([str(tmp / f"{name}_export")], runs=200, min_time_s=0.5, runtimes=["litert"])
     int8 = next(r for r in report["rows"] if r["quant"] == "int8")
-    row = {"name": name, "accuracy": record.metrics["test_accuracy"], "train_s": record.training["seconds"],
+    row = {"recipe": name, "accuracy": record.metrics["test_accuracy"], "train_s": record.training["seconds"],
            "epochs_run": record.training["epochs_run"], "samples_per_s": record.training.get("samples_per_s"),
            "params": record.metrics["params"], "int8_accuracy": int8.get("accuracy"), "int8_size_bytes": int8["size_bytes"],
            "int8_p50_ms": int8["latency_ms"]["p50"]}
@@ -48,14 +48,14 @@ def main() -> bool:
     base = keras_row["accuracy"]
     for r in rows:
         gap = (base - r["accuracy"]) * 100
-        res.add(f"{r['name']} test accuracy vs Keras example {base:.4f}", f"{r['accuracy']:.4f} ({-gap:+.2f} points)",
+        res.add(f"{r['recipe']} test accuracy vs Keras example {base:.4f}", f"{r['accuracy']:.4f} ({-gap:+.2f} points)",
                 ">= -1 point", gap <= 1.0, **r)
         dominated = (keras_row["accuracy"] >= r["accuracy"] and keras_row["int8_p50_ms"] <= r["int8_p50_ms"]
                      and keras_row["int8_size_bytes"] <= r["int8_size_bytes"])
-        res.add(f"{r['name']} not dominated by the Keras example (accuracy, int8 p50, int8 size)",
+        res.add(f"{r['recipe']} not dominated by the Keras example (accuracy, int8 p50, int8 size)",
                 "dominated" if dominated else "not dominated", "not dominated", not dominated)
     best = max(rows, key=lambda r: r["accuracy"])
-    res.add("best recipe vs Keras example", f"{best['name']} {best['accuracy']:.4f} vs {base:.4f}", ">= Keras example",
+    res.add("best recipe vs Keras example", f"{best['recipe']} {best['accuracy']:.4f} vs {base:.4f}", ">= Keras example",
             best["accuracy"] >= base, keras_example=keras_row)
     return res.save()
 

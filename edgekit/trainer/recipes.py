@@ -110,7 +110,7 @@ def mobilenet_v2(input_shape, num_classes, *, width: float = 1.0):
     x = L.ReLU(6.0)(x)
     for out_c, stride, expand, repeats in [(16, 1, 1, 1), (24, 2, 6, 2), (32, 2, 6, 2), (64, 2, 6, 2)]:
         for i in range(repeats):
-            s = stride if (i == 0 and min(x.shape[1], x.shape[2]) > 2) else 1
+            s = stride if (i == 0 and min(x.shape[1], x.shape[2]) > 7) else 1  # maps stop at 7x7 (MNIST) or more
             x = block(x, ch(out_c), s, expand)
     x = L.Conv2D(ch(320), 1, use_bias=False)(x)
     x = L.BatchNormalization()(x)
