@@ -4,7 +4,7 @@ Every command module is thin: it parses flags and calls the library, importing t
 stacks (TensorFlow, LiteRT) inside the command body.
 
 Example:
-    $ edgekit train cnn --data builtin:digits --out runs/demo
+    $ edgekit train cnn --data builtin:mnist --out runs/demo
     $ edgekit export runs/demo --format tflite --quant all --out runs/demo/export
     $ edgekit bench runs/demo/export --json runs/demo/bench.json
 """

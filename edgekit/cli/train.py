@@ -20,7 +20,7 @@ Example: edgekit train cnn --data builtin:mnist --out runs/demo
 
 def train(
     recipe: str = typer.Argument("cnn", help="Built-in recipe name or a .py model file."),
-    data: str = typer.Option(..., "--data", "-d", help="builtin:digits, .npz, image folder or .csv."),
+    data: str = typer.Option(..., "--data", "-d", help="builtin:mnist, builtin:digits, .npz, image folder or .csv."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
     epochs: int = typer.Option(30, "--epochs", help="Maximum epochs (early stopping may end sooner)."),
     batch_size: int = typer.Option(64, "--batch-size"),

@@ -119,7 +119,7 @@ def load_data(spec: str, *, image_size: int | None = None) -> Dataset:
     if not path.exists():
         raise InputError(
             f"Data {spec} does not exist",
-            hint="pass builtin:digits, an .npz, an image folder or a .csv",
+            hint="pass builtin:mnist, builtin:digits, an .npz, an image folder or a .csv",
         )
     if path.is_dir():
         return _load_image_folder(path, image_size or 32)
@@ -130,7 +130,7 @@ def load_data(spec: str, *, image_size: int | None = None) -> Dataset:
         return _load_csv(path)
     raise InputError(
         f"Data {spec} is not a data set edgekit reads",
-        hint="pass builtin:digits, an .npz with x_train/y_train/x_test/y_test, "
+        hint="pass builtin:mnist, builtin:digits, an .npz with x_train/y_train/x_test/y_test, "
         "an image folder with one sub-folder per class, or a .csv",
     )
 
