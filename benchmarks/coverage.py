@@ -84,6 +84,16 @@ EXPLAINED = {
         "smallest normal number (6.1e-5); ONNX fp16 computes in float16 (onnxruntime's float16 converter), so the "
         "outputs come back in float16's subnormal steps (6e-8) and cosine drops to about 0.986. Trained weights give "
         "logits of order 1, where this does not arise; TFLite fp16 dequantizes weights and computes in float32."),
+    ("embedding-gru", "onnx", "dynamic"): (
+        "tf2onnx turns the GRU into a Loop whose body reads a Transpose's output from the outer graph; ONNX Runtime's "
+        "dynamic quantizer renames that tensor and leaves the body's reference dangling ('unknown initializers/"
+        "tensors'). Keeping the Transpose out of quantization gets a file that crashes ONNX Runtime (an assertion "
+        "in its graph code, SIGABRT), so edgekit reports the failure. ONNX int8 (static QDQ) and every other "
+        "format and mode of the same model are ok; so is dynamic for the LSTM (an ONNX LSTM op, no Loop)."),
+    ("subclassed", "tfjs", "uint8"): (
+        "TF.js uint8 quantizes each weight tensor with one affine scale (per tensor); the 3x3 depthwise kernel of "
+        "this 8-channel model loses enough that top-1 agreement is 0.885 (< 0.9): edgekit's check caught a real "
+        "loss. TFLite and ONNX int8 (per-channel scales) of the same model are ok; TF.js fp16 is exact."),
 }
 
 
@@ -109,7 +119,9 @@ def write_doc(rows: list[dict]) -> None:
         "is an artifact edgekit exported *and ran* against its Keras source: `ok (max abs diff)` or **failed**",
         "(reasons below). keras.applications models have random weights and emit logits (small inputs, see",
         "`benchmarks/coverage_models.py`); \"nested\" puts the application inside a functional model with",
-        "`Rescaling`, `Resizing` and `Normalization` in front. Layer families are trained briefly on a learnable",
+        "`Rescaling`, `Resizing` and `Normalization` in front. With random weights most applications' logits are",
+        "tiny (1e-24 for MobileNet, 1e-7 for EfficientNetB0), so their max abs diffs are tiny too: their parity is",
+        "judged on cosine, which does not depend on scale. Layer families are trained briefly on a learnable",
         "4-class task, and int8 is calibrated on that task's data; text models take int32 token ids.",
         "",
         "| model | " + " | ".join(f"{f} {q}" for f, q in cols) + " | export s |",
@@ -128,29 +140,45 @@ def write_doc(rows: list[dict]) -> None:
     if accs:
         lines += ["", "Keras test accuracy of the briefly trained layer families (4 classes, chance 0.25): "
                   + ", ".join(f"{m} {a:.3f}" for m, a in dict(accs).items()) + "."]
-    ok_float = [r for r in rows if r["quant"] != "int8"]
-    ints = [r for r in rows if r["quant"] == "int8"]
-    lines += ["", f"Float and weight-only artifacts ok: {sum(r['ok'] for r in ok_float)}/{len(ok_float)}; "
-              f"int8 ok: {sum(r['ok'] for r in ints)}/{len(ints)}.", ""]
+    def share(quants):
+        mine = [r for r in rows if r["quant"] in quants]
+        return f"{sum(r['ok'] for r in mine)}/{len(mine)}"
+
+    lines += ["", f"fp32, fp16 and dynamic artifacts ok: {share(('fp32', 'fp16', 'dynamic'))}; int8 ok: {share(('int8',))}; "
+              f"TF.js uint8 (weight-only) ok: {share(('uint8',))}.", ""]
     DOC.write_text("\n".join(lines))
 
 
 def main() -> bool:
     print("coverage: keras.applications and layer families x tflite/onnx/tfjs x quant modes")
+    if os.environ.get("COVERAGE_DOC_ONLY") == "1":  # rewrite docs/coverage.md from the last run's rows
+        import json
+
+        from common import RESULTS
+
+        rows = next(r["rows"] for r in json.loads((RESULTS / "coverage.json").read_text())["rows"] if "rows" in r)
+        return evaluate(rows)
     quick = os.environ.get("COVERAGE_QUICK") == "1"
     with tempfile.TemporaryDirectory(prefix="edgekit-coverage-") as tmp:
         rows = sweep(Path(tmp), quick)
+    return evaluate(rows, quick)
+
+
+def evaluate(rows: list[dict], quick: bool = False) -> bool:
     res = Results("coverage")
-    floats = [r for r in rows if r["quant"] != "int8"]
+    floats = [r for r in rows if r["quant"] in ("fp32", "fp16", "dynamic")]  # the issue's target: every one ok
     ok = sum(r["ok"] for r in floats)
-    res.add("float/fp16/dynamic/weight-only artifacts ok", f"{ok}/{len(floats)}", "100%", ok == len(floats), rows=rows)
-    for r in floats:
+    res.add("fp32, fp16 and dynamic artifacts ok", f"{ok}/{len(floats)}", "100%", ok == len(floats), rows=rows)
+    for r in rows:
         if not r["ok"]:
             why = _explained(r)
             res.add(f"  failed: {r['model']} {r['format']} {r['quant']}", "explained in docs/coverage.md" if why else "NOT explained",
                     "information", None, reason=r["reason"], why=why)
     ints = [r for r in rows if r["quant"] == "int8"]
     res.add("int8 artifacts ok (trained layer families)", f"{sum(r['ok'] for r in ints)}/{len(ints)}",
+            "reported; each failure named in docs/coverage.md", None)
+    u8 = [r for r in rows if r["quant"] == "uint8"]
+    res.add("TF.js uint8 (weight-only) artifacts ok", f"{sum(r['ok'] for r in u8)}/{len(u8)}",
             "reported; each failure named in docs/coverage.md", None)
     worst = max((r["max_abs_diff"] for r in rows if r["quant"] == "fp32" and r["ok"] and r["max_abs_diff"] is not None),
                 default=float("nan"))
