@@ -270,3 +270,14 @@ def test_an_unknown_sequence_length_is_fixed_by_input_shape_for_tflite_and_tfjs_
     shapes = {a["format"]: a["details"]["io"]["inputs"][0]["shape"][1:] for a in manifest["artifacts"]}
     assert shapes == {"tflite": [32], "tfjs": [32], "onnx": [None]}
     assert all(a["parity"]["max_abs_diff"] < 1e-4 for a in manifest["artifacts"])
+
+
+def test_package_refuses_a_multi_output_model_in_one_line(two_input_three_head, tmp_path):
+    tmp = two_input_three_head
+    if not (tmp / "exp_bench" / "model_fp32.tflite").is_file():
+        r = edgekit_cli("export", tmp / "model.keras", "--format", "tflite", "--quant", "fp32", "--calib",
+                        tmp / "data.npz", "--out", tmp / "exp_bench")
+        assert r.returncode == 0, r.stderr
+    r = edgekit_cli("package", tmp / "exp_bench" / "model_fp32.tflite", "--target", "rpi", "--out", tmp_path / "pkg")
+    assert r.returncode == 2 and "has 2 inputs and 3 outputs" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "pkg").exists()

@@ -30,6 +30,12 @@ def package_spec(artifact: Path, labels_file: Path | None = None) -> dict[str, A
     folder = artifact.parent
     manifest = Manifest.load(folder) if (folder / MANIFEST_NAME).is_file() else None
     art = next((a for a in manifest.artifacts if a.path == artifact.name), None) if manifest else None
+    ins, outs = (manifest.source.get("inputs") or [], manifest.source.get("outputs") or []) if manifest else ([], [])
+    if len(ins) > 1 or len(outs) > 1:
+        raise InputError(
+            f"{artifact.name} has {len(ins)} inputs and {len(outs)} outputs; edgekit package builds apps for models with one "
+            "input and one output for now",
+            hint="deploy the artifact itself: its manifest's details.io names every input and output")
     run = (manifest.run if manifest else None) or {}
     labels = run.get("labels")
     if labels_file is not None:
