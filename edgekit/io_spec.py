@@ -41,10 +41,6 @@ class TensorSpec:
         return d
 
 
-def is_multi(batch: Batch) -> bool:
-    return isinstance(batch, dict)
-
-
 def rows(batch: Batch) -> int:
     """The number of samples in a batch."""
     if isinstance(batch, dict):
@@ -140,14 +136,17 @@ def parse_input_shapes(text: str, specs: list[TensorSpec], aliases: dict[str, st
     from edgekit.errors import UsageError
 
     names = [s.name for s in specs]
-    expected = "; ".join(f"{s.name}={','.join('D' if d is None else str(d) for d in s.shape)}" for s in specs)
+    shown = {v: k for k, v in (aliases or {}).items()}  # messages use the name the user knows
+    expected = "; ".join(f"{shown.get(s.name, s.name)}={','.join('D' if d is None else str(d) for d in s.shape)}"
+                         for s in specs)
     shapes: dict[str, tuple[int, ...]] = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         name, _, dims = part.rpartition("=")
         name = name.strip() or (names[0] if len(names) == 1 else "")
         name = (aliases or {}).get(name, name)  # a single input's Keras name
         if name not in names:
-            raise UsageError(f"--input-shape {text} names no input '{name}'; the model's inputs are {', '.join(names)}",
+            raise UsageError(f"--input-shape {text} names no input '{name}'; the model's inputs are "
+                             f"{', '.join(shown.get(n, n) for n in names)}",
                              hint=f"e.g. --input-shape '{expected}'")
         try:
             shapes[name] = tuple(int(d) for d in dims.split(","))
@@ -159,6 +158,6 @@ def parse_input_shapes(text: str, specs: list[TensorSpec], aliases: dict[str, st
         got = shapes[s.name]
         if len(got) != len(s.shape) or any(k is not None and k != g for k, g in zip(s.shape, got, strict=False)) \
                 or any(g < 1 for g in got):
-            raise UsageError(f"--input-shape {s.name}={','.join(map(str, got))} does not fit the input's shape "
+            raise UsageError(f"--input-shape {shown.get(s.name, s.name)}={','.join(map(str, got))} does not fit the input's shape "
                              f"{tuple(s.shape)} (without the batch axis)", hint=f"e.g. --input-shape '{expected}'")
     return shapes
