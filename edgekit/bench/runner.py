@@ -26,6 +26,7 @@ from edgekit.bench.targets import BenchTarget, resolve_targets, runtime_hint, so
 from edgekit.data import load_data
 from edgekit.data.preprocessing import Preprocessing
 from edgekit.errors import InputError, ShapeError, UsageError
+from edgekit.generated_inputs import generate
 from edgekit.parity import compare
 from edgekit.reports.machine import machine_info
 from edgekit.runtimes.isolated import run_isolated
@@ -258,8 +259,7 @@ def _eval_inputs(target: BenchTarget, data: str | None, samples: int, cache: dic
     if key in cache:
         return cache[key]
     if spec is None:
-        rng = np.random.default_rng(0)
-        x = rng.uniform(0, 1, size=(GENERATED_SAMPLES, *[d or 1 for d in shape])).astype(np.float32)
+        x = generate(shape, "float32", GENERATED_SAMPLES)
         cache[key] = (x, None, f"generated uniform(0,1), {GENERATED_SAMPLES} samples")
         return cache[key]
     image_size = (prep_dict or {}).get("image_size")
