@@ -103,10 +103,15 @@ def test_bench_feeds_several_inputs_and_reports_accuracy_per_labelled_output(two
     r = edgekit_cli("export", tmp / "model.keras", "--format", "tflite,onnx", "--quant", "fp32,int8",
                     "--calib", tmp / "data.npz", "--out", tmp / "exp_bench")
     assert r.returncode == 0, r.stderr
+    r = edgekit_cli("bench", tmp / "exp_bench", "--data", tmp / "data.npz", "--output", "sise")
+    assert r.returncode == 2 and "--output sise names no output: the model's outputs are label, size, tags" in r.stderr
     r = edgekit_cli("bench", tmp / "exp_bench", "--data", tmp / "data.npz", "--runs", "20", "--min-time", "0",
-                    "--repeats", "1", "--json", tmp / "b.json")
+                    "--repeats", "1", "--json", tmp / "b.json", "--output", "size", "--markdown", tmp / "b.md")
     assert r.returncode == 0, r.stdout + r.stderr
     rows = json.loads((tmp / "b.json").read_text())["rows"]
+    md = (tmp / "b.md").read_text()
+    assert "those of output 'size'" in md and f"model_int8.onnx {next(r for r in rows if r['name'] == 'model_int8.onnx')['outputs']['size']['mae']:.4g}" in md
+    assert all(r["accuracy"] is not None for r in rows)  # the JSON keeps the worst labelled output's accuracy
     assert {r["runtime"] for r in rows} == {"keras", "litert", "onnxruntime"}
     for row in rows:
         assert row["status"] == "ok" and row["latency_ms"]["p50"] > 0, row
@@ -272,12 +277,105 @@ def test_an_unknown_sequence_length_is_fixed_by_input_shape_for_tflite_and_tfjs_
     assert all(a["parity"]["max_abs_diff"] < 1e-4 for a in manifest["artifacts"])
 
 
-def test_package_refuses_a_multi_output_model_in_one_line(two_input_three_head, tmp_path):
+def test_package_feeds_every_input_by_name_and_shows_every_head(two_input_three_head, tmp_path):
+    """rpi run.py (LiteRT + NumPy only) and the web page (TF.js in Chromium) give every output edgekit gives."""
+    import subprocess
+    import sys
+
+    from edgekit.runtimes.litert import LiteRTRuntime
+
     tmp = two_input_three_head
-    if not (tmp / "exp_bench" / "model_fp32.tflite").is_file():
-        r = edgekit_cli("export", tmp / "model.keras", "--format", "tflite", "--quant", "fp32", "--calib",
-                        tmp / "data.npz", "--out", tmp / "exp_bench")
+    r = edgekit_cli("export", tmp / "model.keras", "--format", "tflite,tfjs", "--quant", "fp32,int8", "--calib",
+                    tmp / "data.npz", "--out", tmp / "exp_pkg")
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "labels.txt").write_text("top left\ntop right\nbottom left\n")
+    for target, art in (("rpi", "model_int8.tflite"), ("android", "model_fp32.tflite"), ("web", "model_fp32_tfjs")):
+        r = edgekit_cli("package", tmp / "exp_pkg" / art, "--target", target, "--out", tmp_path / target,
+                        "--data", tmp / "data.npz", "--labels", tmp_path / "labels.txt")
         assert r.returncode == 0, r.stderr
-    r = edgekit_cli("package", tmp / "exp_bench" / "model_fp32.tflite", "--target", "rpi", "--out", tmp_path / "pkg")
-    assert r.returncode == 2 and "has 2 inputs and 3 outputs" in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "pkg").exists()
+    card = json.loads((tmp_path / "rpi" / "model_card.json").read_text())
+    assert {i["name"] for i in card["inputs"]} == {"image", "features"}
+    heads = {o["name"]: o for o in card["outputs"]}
+    assert {n: o["kind"] for n, o in heads.items()} == {"label": "probabilities", "size": "values", "tags": "scores"}
+    assert heads["label"]["labels"] == ["top left", "top right", "bottom left"] and "labels" not in heads["tags"]
+    assert all(t["artifact_dtype"] == "int8" and t["quantization"]["scale"] > 0 for t in card["inputs"] + card["outputs"])
+    samples = json.loads((tmp_path / "rpi" / "samples.json").read_text())
+    x = {n: np.asarray([s["inputs"][n] for s in samples["samples"]], dtype=np.float32).reshape(-1, *shape)
+         for n, shape in samples["inputs"].items()}
+    assert samples["samples"][0]["labels"]["label"] in heads["label"]["labels"]
+
+    # rpi: the runner, in a Python where importing TensorFlow fails, on an .npz of named inputs
+    want = LiteRTRuntime().load(str(tmp / "exp_pkg" / "model_int8.tflite")).run(x)
+    np.savez(tmp_path / "inputs.npz", **x)
+    code = ("import sys, runpy; sys.modules['tensorflow'] = None; sys.argv = ['run.py', sys.argv[1]]; "
+            "runpy.run_path('run.py', run_name='__main__')")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "inputs.npz")], cwd=tmp_path / "rpi",
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    got = [json.loads(ln)["outputs"] for ln in r.stdout.splitlines() if ln.startswith("{")]
+    assert [g["label"]["label"] for g in got] == [heads["label"]["labels"][i] for i in want["label"].argmax(1)]
+    assert np.allclose([g["size"]["values"][0] for g in got], want["size"][:, 0], atol=1e-5)
+    assert np.allclose([g["tags"]["scores"] for g in got], want["tags"], atol=1e-5)
+    r = subprocess.run([sys.executable, "run.py", str(tmp_path / "labels.txt")], cwd=tmp_path / "rpi",
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "pass an .npz with one array per input (features, image)" in r.stderr
+
+    # android: the README binds by the signature's names
+    readme = (tmp_path / "android" / "README.md").read_text()
+    assert "runSignature" in readme and "| tags |" in readme and "serving_default_image" in readme
+
+    # web: every head on the page, as edgekit's TF.js runtime gives it
+    from edgekit.runtimes.isolated import run_isolated
+
+    ref = run_isolated("tfjs-node", tmp / "exp_pkg" / "model_fp32_tfjs", x)
+    assert ref.ok, ref.error
+    shown = _web_page_outputs(tmp_path / "web", len(samples["samples"]))
+    for name in ("label", "size", "tags"):
+        assert np.allclose([s[name] for s in shown], ref.outputs[name], atol=1e-4), name
+
+
+def _web_page_outputs(folder, n):
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    from edgekit.package.serve import make_server
+    from edgekit.runtimes.js_env import chromium_binary
+    from edgekit.runtimes.tfjs_browser import CHROMIUM_ARGS
+
+    server = make_server(folder, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium_binary(), args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+            page.wait_for_function("window.edgekitReady === true", timeout=60000)
+            shown = []
+            for i in range(n):
+                page.click(f"#sample-{i}")
+                shown.append(page.evaluate("window.lastPrediction.outputs"))
+            assert page.is_visible("#head-tags") and not page.is_visible("#pad")
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert errors == []
+    return shown
+
+
+def test_package_labels_that_fit_no_output_are_one_line(two_input_three_head, tmp_path):
+    tmp = two_input_three_head
+    r = edgekit_cli("export", tmp / "model.keras", "--format", "tflite", "--quant", "fp32", "--calib",
+                    tmp / "data.npz", "--out", tmp_path / "exp")
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "two.txt").write_text("a\nb\n")
+    r = edgekit_cli("package", tmp_path / "exp" / "model_fp32.tflite", "--target", "rpi", "--out", tmp_path / "pkg",
+                    "--labels", tmp_path / "two.txt")
+    assert r.returncode == 2 and "no output of the model has 2 class scores" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "pkg").exists()
+    r = edgekit_cli("package", tmp_path / "exp" / "model_fp32.tflite", "--target", "rpi", "--out", tmp_path / "pkg",
+                    "--data", tmp_path / "missing.npz")
+    assert r.returncode == 2 and "missing.npz does not exist" in r.stderr and not (tmp_path / "pkg").exists()

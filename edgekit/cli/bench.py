@@ -39,18 +39,22 @@ def bench(
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds before a hung runtime is killed."),
     json_out: Path = typer.Option(None, "--json", help="Write the report as JSON."),
     markdown_out: Path = typer.Option(None, "--markdown", help="Write the table as Markdown."),
+    output: str = typer.Option(None, "--output", help="For a model with several outputs: the output whose accuracy "
+                               "and agreement the table shows (default: the worst)."),
 ) -> int:
     from edgekit.bench.runner import run_bench
     from edgekit.cli.output import console, status
     from edgekit.errors import parse_choices
     from edgekit.files import check_writable_dir
-    from edgekit.reports.render import print_table, write_json, write_markdown
+    from edgekit.reports.render import focus_output, print_table, write_json, write_markdown
     from edgekit.runtimes import RUNTIMES
 
     for f in (json_out, markdown_out, html_out):
         if f is not None:
             check_writable_dir(Path(f).parent, flag="--json/--markdown folder")
     runtimes = parse_choices(runtime, list(RUNTIMES), what="runtime", flag="--runtime") if runtime else None
+    if output:
+        _check_output_name(artifacts, output)
     con = console()
     with status("benchmarking"):
         report = run_bench(
@@ -58,12 +62,13 @@ def bench(
             samples=samples, reference=not no_reference, timeout_s=timeout, runtimes=runtimes,
             profiles=profile, repeats=repeats,
         )
-    print_table(report)
+    shown = focus_output(report, output) if output else report
+    print_table(shown)
     if json_out:
         write_json(report, json_out)
         con.print(f"report: {json_out}")
     if markdown_out:
-        write_markdown(report, markdown_out)
+        write_markdown(shown, markdown_out)
         con.print(f"markdown: {markdown_out}")
     if html_out:
         from edgekit.reports.html import write_html
@@ -71,3 +76,18 @@ def bench(
         write_html(report, html_out)
         con.print(f"html: {html_out}")
     return 1 if any(r["status"] != "ok" for r in report["rows"]) else 0
+
+
+def _check_output_name(artifacts: list[str], name: str) -> None:
+    """Refuse ``--output NAME`` before benchmarking when the artifacts' manifests name no such output."""
+    from edgekit.artifact import MANIFEST_NAME, Manifest
+    from edgekit.reports.render import focus_output
+
+    for a in artifacts:
+        folder = Path(a) if Path(a).is_dir() and (Path(a) / MANIFEST_NAME).is_file() else Path(a).parent
+        if (folder / MANIFEST_NAME).is_file():
+            outputs = Manifest.load(folder).source.get("outputs") or []
+            if len(outputs) > 1:
+                focus_output({"rows": [{"outputs": {o["name"]: {} for o in outputs}}]}, name)
+            else:
+                focus_output({"rows": []}, name)

@@ -9,7 +9,9 @@ import typer
 PACKAGE_HELP = """Package an exported model for a web page, an Android or iOS app, or a Raspberry Pi.
 
 web needs a TF.js model folder; android, ios and rpi need a .tflite file. Labels and the
-training preprocessing travel with the model (from the export's manifest, or --labels).
+training preprocessing travel with the model (from the export's manifest, or --labels). A model
+with several inputs and outputs is fed by name and shows every output; --data DATA.npz ships
+samples for it.
 An existing OUT is never half-overwritten.
 
 Example: edgekit package runs/demo/export/model_fp32_tfjs --target web --out dist/web
@@ -27,11 +29,12 @@ def package(
     out: Path = typer.Option(..., "--out", "-o", help="The package folder to write."),
     labels: Path = typer.Option(None, "--labels", help="Labels, one per line (default: from the export's run)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT (atomically)."),
+    data: Path = typer.Option(None, "--data", help="Samples for a model with several inputs: an .npz keyed by input names."),
 ) -> int:
     from edgekit.cli.output import console
     from edgekit.package import TARGETS, package_artifact
 
-    out = package_artifact(artifact, target, out, labels=labels, overwrite=overwrite)
+    out = package_artifact(artifact, target, out, labels=labels, overwrite=overwrite, data=data)
     con = console()
     con.print(f"{target} package: {out} ({TARGETS[target][1]})")
     if target == "web":

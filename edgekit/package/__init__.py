@@ -1,9 +1,11 @@
 """``edgekit package``: the last step, a folder ready for a web page, a phone app or a Raspberry Pi.
 
-Every package carries the model, ``labels.txt``, ``model_card.json`` (input and output spec,
-labels, the training preprocessing, parity) and, where the run's data is known,
-``samples.json`` (raw test samples with labels), so a deployed model gives the answer it gave
-in Python. A package is built in a staging folder and renamed into place whole; an existing
+Every package carries the model, ``labels.txt``, ``model_card.json`` (every input and output by
+name with the artifact's tensor names, shapes, dtypes and int8 parameters, labels, the training
+preprocessing, parity) and, where the run's data is known (or ``data`` is given for a model with
+several inputs), ``samples.json`` (raw test samples with labels), so a deployed model gives the
+answer it gave in Python. A model with several inputs and outputs is fed by name and every output
+(head) is shown. A package is built in a staging folder and renamed into place whole; an existing
 OUT is never half-overwritten (``--overwrite`` swaps it atomically).
 
 Example:
@@ -38,8 +40,12 @@ RPI_REQUIREMENTS = "ai-edge-litert==2.3.0\nnumpy==2.4.6\n# optional, for images:
 
 
 def package_artifact(artifact: str | Path, target: str, out: str | Path, *, labels: str | Path | None = None,
-                     overwrite: bool = False) -> Path:
-    """Build the ``target`` package of ``artifact`` in ``out``; returns ``out``."""
+                     overwrite: bool = False, data: str | Path | None = None) -> Path:
+    """Build the ``target`` package of ``artifact`` in ``out``; returns ``out``.
+
+    ``data``: an ``.npz`` keyed by input names whose test split gives the samples of a model with
+    several inputs (a trained single-input model takes its samples from its run's data).
+    """
     if target not in TARGETS:
         raise UsageError(f"Unknown target '{target}'.{suggest(target, TARGETS)} Targets: {', '.join(TARGETS)}")
     artifact, out = Path(artifact), Path(out)
@@ -60,6 +66,9 @@ def package_artifact(artifact: str | Path, target: str, out: str | Path, *, labe
         raise InputError(f"{out} already exists and is not empty", hint="pick another --out, or pass --overwrite")
     check_writable_dir(out, flag="--out")
     spec = package_spec(artifact, Path(labels) if labels else None)
+    if data is not None and not _multi(spec):
+        raise UsageError("--data ships samples for a model with several inputs; this model's samples come from its run's data",
+                         hint="drop --data")
     if fmt == "tfjs":
         from edgekit.tfjs_model import read_tfjs_model
 
@@ -68,9 +77,10 @@ def package_artifact(artifact: str | Path, target: str, out: str | Path, *, labe
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        samples = raw_samples(spec)
+        samples = raw_samples(spec, data=Path(data) if data else None)
         {"web": _web, "android": _mobile, "ios": _mobile, "rpi": _rpi}[target](artifact, staging, spec, samples, target)
-        (staging / "labels.txt").write_text("\n".join(spec["labels"]) + "\n")
+        if spec["labels"]:
+            (staging / "labels.txt").write_text("\n".join(spec["labels"]) + "\n")
         (staging / "model_card.json").write_text(json.dumps(spec, indent=2))
         if samples:
             (staging / "samples.json").write_text(json.dumps(samples))
@@ -119,8 +129,12 @@ def _mobile(artifact: Path, dst: Path, spec, samples, target) -> None:
     assets = dst / "assets"
     assets.mkdir()
     shutil.copy2(artifact, assets / "model.tflite")
-    shutil.copy2(TEMPLATES / f"{target}_README.md", dst / "README.md")
-    (assets / "labels.txt").write_text("\n".join(spec["labels"]) + "\n")
+    readme = (TEMPLATES / f"{target}_README.md").read_text()
+    if _multi(spec):
+        readme += _named_io_section(spec, target)
+    (dst / "README.md").write_text(readme)
+    if spec["labels"]:
+        (assets / "labels.txt").write_text("\n".join(spec["labels"]) + "\n")
     (assets / "model_card.json").write_text(json.dumps(spec, indent=2))
 
 
@@ -130,3 +144,25 @@ def _rpi(artifact: Path, dst: Path, spec, samples, target) -> None:
     (dst / "requirements.txt").write_text(RPI_REQUIREMENTS)
     shutil.copy2(TEMPLATES / "rpi_edgekit-model.service", dst / "edgekit-model.service")
     shutil.copy2(TEMPLATES / "rpi_README.md", dst / "README.md")
+
+
+def _multi(spec) -> bool:
+    return len(spec["inputs"]) > 1 or len(spec["outputs"]) > 1
+
+
+def _named_io_section(spec, target: str) -> str:
+    """The README part for a model with several inputs or outputs: bind them by signature name."""
+    def rows(ts):
+        return "\n".join(f"| {t['name']} | `{t['artifact_name']}` | {t['shape'][1:]} | {t['artifact_dtype']} | "
+                         + (f"scale {t['quantization']['scale']:.6g}, zero point {t['quantization']['zero_point']}"
+                            if t.get("quantization") else "-") + f" | {t.get('kind', '')} |" for t in ts)
+
+    call = {"android": "`interpreter.runSignature(inputs, outputs)` with maps keyed by these names",
+            "ios": "`try interpreter.signatureRunner(with: \"serving_default\")`, then `invoke(with:)` with "
+                   "inputs keyed by these names"}[target]
+    head = "| name | tensor | shape | dtype | int8 | kind |\n|---|---|---|---|---|---|\n"
+    return (f"\n## This model has {len(spec['inputs'])} inputs and {len(spec['outputs'])} outputs\n\n"
+            "The snippet above takes tensor 0 in and out. This model binds its tensors by the names of its "
+            f"`serving_default` signature, never by position (the converter reorders and renames them): {call}. "
+            "Quantize a float input and dequantize an output with the scale and zero point below where given.\n\n"
+            f"Inputs:\n\n{head}{rows(spec['inputs'])}\n\nOutputs:\n\n{head}{rows(spec['outputs'])}\n")

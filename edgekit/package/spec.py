@@ -26,51 +26,119 @@ SAMPLES = 8
 
 
 def package_spec(artifact: Path, labels_file: Path | None = None) -> dict[str, Any]:
-    """The model card of ``artifact``: from its export manifest, or ``--labels`` for a bare file."""
+    """The model card of ``artifact``: from its export manifest, or ``--labels`` for a bare file.
+
+    Every card lists ``inputs`` and ``outputs`` by source name with the artifact's own tensor name
+    (what an app binds), shape, dtype and int8 scale/zero point. A single-input, single-output
+    card also keeps ``input``, ``output`` and ``labels`` at the top, as the app snippets read them.
+    """
     folder = artifact.parent
     manifest = Manifest.load(folder) if (folder / MANIFEST_NAME).is_file() else None
     art = next((a for a in manifest.artifacts if a.path == artifact.name), None) if manifest else None
-    ins, outs = (manifest.source.get("inputs") or [], manifest.source.get("outputs") or []) if manifest else ([], [])
-    if len(ins) > 1 or len(outs) > 1:
-        raise InputError(
-            f"{artifact.name} has {len(ins)} inputs and {len(outs)} outputs; edgekit package builds apps for models with one "
-            "input and one output for now",
-            hint="deploy the artifact itself: its manifest's details.io names every input and output")
     run = (manifest.run if manifest else None) or {}
+    source = manifest.source if manifest else {}
+    inputs, outputs = _io(artifact, art, source)
+    multi = len(inputs) > 1 or len(outputs) > 1
     labels = run.get("labels")
     if labels_file is not None:
-        if not labels_file.is_file():
-            raise InputError(f"Label file {labels_file} does not exist", hint="pass a text file with one label per line")
-        labels = [ln.strip() for ln in labels_file.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        if not labels:
-            raise InputError(f"Label file {labels_file} is empty", hint="one label per line, in output order")
-    if not labels:
+        labels = _read_labels(labels_file)
+    if not labels and not multi:
         raise InputError(f"No labels for {artifact.name}: it has no export manifest with a training run",
                          hint="pass --labels FILE (one label per line, in output order), or package an export of a run")
-    source = manifest.source if manifest else {}
     data = run.get("data") or {}
-    return {
+    preprocessing = run.get("preprocessing") or {"formula": "((x * scale + offset) - mean) / std", "scale": 1.0,
+                                                 "offset": 0.0, "mean": None, "std": None}
+    if labels:
+        _attach_labels(labels, outputs, labels_file)
+    card = {
         "edgekit_version": edgekit.__version__,
         "artifact": artifact.name,
         "format": art.format if art else None,
         "quant": art.quant if art else None,
         "sha256": art.sha256 if art else None,
         "task": run.get("task", "classification"),
-        "labels": labels,
-        "input": {"shape": [None, *(run.get("input_shape") or source.get("input_shape") or [])], "dtype": "float32",
-                  "raw_max": 16.0 if data.get("spec") == "builtin:digits" else 255.0},
-        "output": {"shape": [None, len(labels)], "dtype": "float32", "meaning": "class scores, in label order"},
-        "preprocessing": run.get("preprocessing") or {"formula": "((x * scale + offset) - mean) / std", "scale": 1.0,
-                                                     "offset": 0.0, "mean": None, "std": None},
+        "labels": labels or None,
+        "inputs": inputs,
+        "outputs": outputs,
         "parity": art.parity if art else None,
         "data": data.get("spec"),
         # A fused LSTM's state persists between invocations: reset it before each independent input.
         "stateful": bool(art and "state" in (art.details or {})),
     }
+    if not multi:
+        card.update({
+            "input": {"shape": [None, *(run.get("input_shape") or source.get("input_shape") or inputs[0]["shape"][1:])],
+                      "dtype": "float32", "raw_max": 16.0 if data.get("spec") == "builtin:digits" else 255.0},
+            "output": {"shape": [None, len(labels)], "dtype": "float32", "meaning": "class scores, in label order"},
+            "preprocessing": preprocessing,
+        })
+        inputs[0]["preprocessing"] = preprocessing
+    return card
 
 
-def raw_samples(spec: dict[str, Any], n: int = SAMPLES) -> dict[str, Any] | None:
-    """A few raw test samples (before preprocessing) with their labels, or None without data."""
+def _read_labels(path: Path) -> list[str]:
+    if not path.is_file():
+        raise InputError(f"Label file {path} does not exist", hint="pass a text file with one label per line")
+    labels = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    if not labels:
+        raise InputError(f"Label file {path} is empty", hint="one label per line, in output order")
+    return labels
+
+
+def _attach_labels(labels: list[str], outputs: list[dict], labels_file: Path | None) -> None:
+    """Labels name the classes of the first class-score output as wide as the label list."""
+    width = len(labels)
+    fits = [o for o in outputs if (o["shape"] or [None])[-1] in (width, None) and o["kind"] != "values"]
+    if not fits and len(outputs) == 1:
+        fits = outputs
+    if not fits:
+        shapes = ", ".join(f"{o['name']} {o['shape'][1:]}" for o in outputs)
+        raise InputError(f"{labels_file or 'The run'} has {width} labels, and no output of the model has {width} "
+                         f"class scores ({shapes})", hint="pass --labels with one label per class of one output")
+    fits[0]["labels"] = labels
+
+
+def _io(artifact: Path, art, source: dict) -> tuple[list[dict], list[dict]]:
+    """Each input and output: source name, artifact name, shape (batch first), dtype, int8 params, kind."""
+    io = (art.details or {}).get("io") if art else None
+    if not io and artifact.suffix == ".tflite":  # a bare file: read it
+        from edgekit.runtimes.litert import LiteRTSession
+
+        io = LiteRTSession(str(artifact)).describe()["io"]
+    if not io:  # a TF.js folder without a manifest: the source's spec
+        io = {"inputs": [{"name": "input", "shape": [None, *(source.get("input_shape") or [])], "dtype": "float32"}],
+              "outputs": [{"name": "output", "shape": [None, *(source.get("output_shape") or [None])],
+                           "dtype": "float32"}]}
+    parity = ((art.parity or {}).get("outputs") or {}) if art else {}
+    source_in = {s["name"]: s for s in source.get("inputs") or []}
+    source_out = {s["name"]: s for s in source.get("outputs") or []}
+
+    def entry(t: dict, kind: str | None = None) -> dict:
+        shape = t["shape"] or [None, *(source_in if kind is None else source_out).get(t["name"], {}).get("shape", [])]
+        e = {"name": t["name"], "artifact_name": t.get("artifact_name", t["name"]),
+             "shape": [d if isinstance(d, int) and d > 0 else None for d in shape],
+             "dtype": source_in.get(t["name"], {}).get("dtype", t["dtype"]) if kind is None else "float32",
+             "artifact_dtype": t["dtype"]}
+        if t.get("quantization"):
+            e["quantization"] = t["quantization"]
+        if kind is not None:
+            e["kind"] = kind
+        return e
+
+    single = len(io["outputs"]) == 1
+    outputs = [entry(t, (parity.get(t["name"]) or {}).get("kind") or ("probabilities" if single else "values"))
+               for t in io["outputs"]]
+    return [entry(t) for t in io["inputs"]], outputs
+
+
+def raw_samples(spec: dict[str, Any], n: int = SAMPLES, data: Path | None = None) -> dict[str, Any] | None:
+    """A few raw test samples (before preprocessing) with their labels, or None without data.
+
+    A model with several inputs takes ``data``: an ``.npz`` keyed by input names, as for export
+    and bench; its test split gives the samples, with ``y_<output>`` labels where present.
+    """
+    if len(spec["inputs"]) > 1 or len(spec["outputs"]) > 1:
+        return _named_samples(spec, n, data) if data else None
     if not spec.get("data"):
         return None
     from edgekit.data import load_data
@@ -88,3 +156,31 @@ def raw_samples(spec: dict[str, Any], n: int = SAMPLES) -> dict[str, Any] | None
     return {"shape": list(x.shape[1:]), "samples": [{"raw": xi.reshape(-1).round(4).tolist(),
                                                       "label": None if yi is None else spec["labels"][int(yi)]}
                                                      for xi, yi in zip(x, y, strict=True)]}
+
+
+def _named_samples(spec: dict[str, Any], n: int, data: Path) -> dict[str, Any]:
+    """``{"inputs": {name: shape}, "samples": [{"inputs": {name: flat values}, "labels": {output: label}}]}``."""
+    from edgekit.data.named_inputs import load_named_npz
+    from edgekit.io_spec import TensorSpec
+
+    specs = [TensorSpec(i["name"], tuple(i["shape"][1:]), i["dtype"]) for i in spec["inputs"]]
+    _, test, labels = load_named_npz(data, specs)
+    rows = min(n, len(next(iter(test.values()))))
+    by_output = {o["name"]: o for o in spec["outputs"]}
+    samples = []
+    for r in range(rows):
+        tagged = {}
+        for key, y in labels.items():
+            name = key[2:] if key.startswith("y_") else spec["outputs"][0]["name"]
+            value = y[r]
+            names = (by_output.get(name) or {}).get("labels")
+            tagged[name] = names[int(value)] if names and np.ndim(value) == 0 else _plain(value, 4)
+        samples.append({"inputs": {k: _plain(np.asarray(v[r]).reshape(-1), 6) for k, v in test.items()},
+                        "labels": tagged})
+    return {"inputs": {k: list(v.shape[1:]) for k, v in test.items()}, "samples": samples}
+
+
+def _plain(value, decimals: int):
+    """JSON-ready numbers: integers as they are, floats rounded (in float64, so 3.3759 stays 3.3759)."""
+    a = np.asarray(value)
+    return a.tolist() if np.issubdtype(a.dtype, np.integer) else a.astype(np.float64).round(decimals).tolist()

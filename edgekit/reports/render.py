@@ -109,6 +109,27 @@ def device_caption(report: dict[str, Any], name: str) -> str:
             + "); LOW below 20%. peak MB is measured here.")
 
 
+def focus_output(report: dict[str, Any], name: str) -> dict[str, Any]:
+    """The report with each row's accuracy and agreement taken from output ``name`` (``bench --output``);
+    the rows' ``outputs`` keep every output. A UsageError when no row has that output."""
+    from edgekit.errors import UsageError, suggest
+
+    known = sorted({o for r in report["rows"] for o in (r.get("outputs") or {})})
+    if name not in known:
+        have = f"the model's outputs are {', '.join(known)}" if known else "these models have one output each"
+        raise UsageError(f"--output {name} names no output: {have}.{suggest(name, known)}")
+    rows = []
+    for r in report["rows"]:
+        m = (r.get("outputs") or {}).get(name)
+        rows.append(r if m is None else {**r, "accuracy": m.get("accuracy"), "agreement": m.get("agreement")})
+    notes = [n for n in report.get("notes", []) if not n.startswith("several outputs")]
+    note = f"accuracy and agreement are those of output '{name}' (--output)"
+    maes = [f"{r['name']} {r['outputs'][name]['mae']:.4g}" for r in report["rows"] if "mae" in (r.get("outputs") or {}).get(name, {})]
+    if maes:
+        note += f"; it holds values, and its mean absolute error is: {', '.join(maes)}"
+    return {**report, "rows": rows, "notes": [note + ".", *notes]}
+
+
 def print_table(report: dict[str, Any], console=None) -> None:
     from rich.console import Console
     from rich.table import Table

@@ -2,11 +2,13 @@
 
     python3 run.py --sample 0                 # one of the test samples shipped in samples.json
     python3 run.py input.npy                  # raw input(s), as in the training data, shape (H, W, C) or (N, H, W, C)
+    python3 run.py inputs.npz                 # a model with several inputs: one array per input name
     python3 run.py photo.jpg                  # an image (needs Pillow), resized to the model's input
-    python3 run.py --watch /var/lib/model/in  # classify every .npy dropped into a folder (the systemd unit does this)
+    python3 run.py --watch /var/lib/model/in  # run every .npy/.npz dropped into a folder (the systemd unit does this)
 
 The preprocessing the model was trained with is in model_card.json and applied here:
-((x * scale + offset) - mean) / std. Prints one JSON line per input: label, score, latency.
+((x * scale + offset) - mean) / std. Prints one JSON line per input: the label, score and
+latency; for a model with several outputs, every output (head) by name.
 """
 
 import argparse
@@ -19,6 +21,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 CARD = json.loads((HERE / "model_card.json").read_text())
+MULTI = len(CARD["inputs"]) > 1 or len(CARD["outputs"]) > 1
 
 
 def interpreter(threads):
@@ -31,8 +34,18 @@ def interpreter(threads):
     return it
 
 
-def preprocess(raw):
-    p = CARD["preprocessing"]
+def tensors(it):
+    """{name: tensor detail} for inputs and outputs. Several are bound by the signature's names,
+    never by position: converters reorder and rename tensors (StatefulPartitionedCall:1)."""
+    if not MULTI:
+        return ({CARD["inputs"][0]["name"]: it.get_input_details()[0]},
+                {CARD["outputs"][0]["name"]: it.get_output_details()[0]})
+    signatures = it.get_signature_list()
+    runner = it.get_signature_runner("serving_default" if "serving_default" in signatures else next(iter(signatures)))
+    return runner.get_input_details(), runner.get_output_details()
+
+
+def preprocess(raw, p):
     x = np.asarray(raw, dtype=np.float32) * np.float32(p.get("scale", 1.0)) + np.float32(p.get("offset", 0.0))
     if p.get("mean") is not None:
         x = x - np.asarray(p["mean"], dtype=np.float32).reshape(x.shape[1:])
@@ -42,16 +55,30 @@ def preprocess(raw):
 
 
 def load(path_or_sample):
-    shape = CARD["input"]["shape"][1:]
+    """{input name: raw batch} from a sample number, an .npy, an .npz or an image."""
     if isinstance(path_or_sample, int):
-        s = json.loads((HERE / "samples.json").read_text())["samples"][path_or_sample]
-        return np.asarray(s["raw"], dtype=np.float32).reshape(1, *shape)
+        s = json.loads((HERE / "samples.json").read_text())
+        sample = s["samples"][path_or_sample]
+        if MULTI:
+            return {i["name"]: np.asarray(sample["inputs"][i["name"]], dtype=i["dtype"]).reshape(1, *s["inputs"][i["name"]])
+                    for i in CARD["inputs"]}
+        return {CARD["inputs"][0]["name"]: np.asarray(sample["raw"], dtype=np.float32).reshape(1, *s["shape"])}
     path = Path(path_or_sample)
     if not path.is_file():
         sys.exit(f"run.py: {path} does not exist")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as d:
+            missing = [i["name"] for i in CARD["inputs"] if i["name"] not in d.files]
+            if missing:
+                sys.exit(f"run.py: {path} has no array for input {', '.join(missing)}; "
+                         f"the model takes {', '.join(i['name'] + str(i['shape'][1:]) for i in CARD['inputs'])}")
+            return {i["name"]: d[i["name"]].reshape(-1, *[v or 1 for v in i["shape"][1:]]) for i in CARD["inputs"]}
+    if MULTI:
+        sys.exit(f"run.py: this model takes {len(CARD['inputs'])} inputs: pass an .npz with one array per input "
+                 f"({', '.join(i['name'] for i in CARD['inputs'])})")
+    shape = CARD["input"]["shape"][1:]
     if path.suffix == ".npy":
-        x = np.load(path, allow_pickle=False).astype(np.float32)
-        return x.reshape(-1, *shape)
+        return {CARD["inputs"][0]["name"]: np.load(path, allow_pickle=False).astype(np.float32).reshape(-1, *shape)}
     try:
         from PIL import Image
     except ImportError:
@@ -60,39 +87,61 @@ def load(path_or_sample):
     channels = shape[2] if len(shape) > 2 else 1
     img = Image.open(path).convert("L" if channels == 1 else "RGB").resize((w, h))
     x = np.asarray(img, dtype=np.float32) / 255.0 * CARD["input"]["raw_max"]
-    return x.reshape(1, *shape)
+    return {CARD["inputs"][0]["name"]: x.reshape(1, *shape)}
+
+
+def to_model(x, detail):
+    if detail["dtype"] in (np.int8, np.uint8) and not np.issubdtype(x.dtype, np.integer):
+        scale, zero = detail["quantization"]  # a full-integer model: quantize at the boundary
+        info = np.iinfo(detail["dtype"])
+        return np.clip(np.round(x / scale + zero), info.min, info.max).astype(detail["dtype"])
+    return x.astype(detail["dtype"])
+
+
+def from_model(y, detail):
+    if detail["dtype"] in (np.int8, np.uint8):
+        scale, zero = detail["quantization"]
+        return (y.astype(np.float32) - zero) * scale
+    return y.astype(np.float32)
+
+
+def summary(y, out):
+    """What one output says: the top class, the scores above 0.5, or the values."""
+    y = y.reshape(-1)
+    labels = out.get("labels")
+    if out.get("kind") == "probabilities" and len(y) > 1:
+        best = int(y.argmax())
+        return {"label": labels[best] if labels else str(best), "index": best, "score": round(float(y[best]), 6)}
+    if out.get("kind") == "scores":
+        on = [labels[i] if labels else str(i) for i in np.flatnonzero(y > 0.5)]
+        return {"scores": [round(float(v), 6) for v in y], "above_0.5": on}
+    return {"values": [round(float(v), 6) for v in y[:64]]}
 
 
 def predict(it, raw):
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    ins, outs = tensors(it)
+    specs = {i["name"]: i for i in CARD["inputs"]}
+    feeds = {name: preprocess(x, specs[name]["preprocessing"]) if specs[name].get("preprocessing") else x
+             for name, x in raw.items()}
     results = []
-    for x in preprocess(raw):
-        x = x[None]
-        if inp["dtype"] in (np.int8, np.uint8):  # a full-integer model: quantize at the boundary
-            scale, zero = inp["quantization"]
-            info = np.iinfo(inp["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(inp["dtype"])
+    for r in range(len(next(iter(feeds.values())))):
         it.reset_all_variables()  # a fused LSTM keeps its state between invocations: start each input from zero
-        it.set_tensor(inp["index"], x)
+        for name, detail in ins.items():
+            it.set_tensor(detail["index"], to_model(feeds[name][r : r + 1], detail))
         t0 = time.perf_counter()
         it.invoke()
-        ms = (time.perf_counter() - t0) * 1e3
-        y = it.get_tensor(out["index"]).astype(np.float32)
-        if out["dtype"] in (np.int8, np.uint8):
-            scale, zero = out["quantization"]
-            y = (y - zero) * scale
-        y = y.reshape(-1)
-        best = int(y.argmax())
-        results.append({"label": CARD["labels"][best], "index": best, "score": round(float(y[best]), 6),
-                        "latency_ms": round(ms, 3)})
+        ms = round((time.perf_counter() - t0) * 1e3, 3)
+        heads = {o["name"]: summary(from_model(it.get_tensor(outs[o["name"]]["index"]), outs[o["name"]]), o)
+                 for o in CARD["outputs"]}
+        results.append({"outputs": heads, "latency_ms": ms} if MULTI else {**next(iter(heads.values())), "latency_ms": ms})
     return results
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Run the packaged model with LiteRT.")
-    ap.add_argument("input", nargs="?", help="an .npy of raw inputs or an image")
+    ap.add_argument("input", nargs="?", help="an .npy or .npz of raw inputs, or an image")
     ap.add_argument("--sample", type=int, help="one of the samples in samples.json")
-    ap.add_argument("--watch", help="classify every .npy that appears in this folder")
+    ap.add_argument("--watch", help="run every .npy or .npz that appears in this folder")
     ap.add_argument("--threads", type=int, default=4)
     a = ap.parse_args(argv)
     it = interpreter(a.threads)
@@ -100,7 +149,7 @@ def main(argv=None):
         folder = Path(a.watch)
         folder.mkdir(parents=True, exist_ok=True)
         while True:
-            for f in sorted(folder.glob("*.npy")):
+            for f in sorted([*folder.glob("*.npy"), *folder.glob("*.npz")]):
                 result = predict(it, load(f))
                 f.with_suffix(".json").write_text(json.dumps(result))
                 f.unlink()
