@@ -2,7 +2,9 @@
 on the same model in the same process, repeats interleaved; plus the cost of running in the
 isolated worker process that ``edgekit bench`` uses.
 
-Targets: at most 5% slower on MLPerf Tiny ResNet-8; at most 2 us per call on ad01_int8.
+Targets, two-sided (a loop that under-measures fails as surely as one that adds overhead):
+within 5% of the raw loop on MLPerf Tiny ResNet-8; within 2 us per call on ad01_int8 (a 5 us
+model, where 5% is below the clock's resolution); the isolated worker within 3% of in-process.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from common import FIXTURES, Results, median
+from common import FIXTURES, Results, median, within_band
 
 from edgekit.runtimes.harness import latency_stats, time_calls
 from edgekit.runtimes.isolated import run_isolated
@@ -55,11 +57,10 @@ def measure(res: Results, name: str, runs: int, target_pct: float | None, target
     r, e = median(raw), median(ek)
     pct, delta_us = (e / r - 1) * 100, (e - r) * 1000
     if target_pct is not None:
-        res.add(f"{name}: edgekit loop vs raw invoke (p50 {e * 1000:.2f} us vs {r * 1000:.2f} us)",
-                f"{pct:+.2f}%", f"<= +{target_pct}%", pct <= target_pct, raw_ms=r, edgekit_ms=e)
+        within_band(res, f"{name}: edgekit loop vs raw invoke", e, r, pct=target_pct)
     if target_us is not None:
-        res.add(f"{name}: edgekit loop minus raw invoke per call", f"{delta_us:+.3f} us", f"<= {target_us} us",
-                delta_us <= target_us, raw_ms=r, edgekit_ms=e)
+        res.add(f"{name}: edgekit loop minus raw invoke per call ({pct:+.1f}%)", f"{delta_us:+.3f} us",
+                f"within +/-{target_us} us", abs(delta_us) <= target_us, raw_ms=r, edgekit_ms=e)
     iso = run_isolated("litert", path, x, threads=1, timing={"warmup": 20, "runs": runs * 3, "min_time_s": 0.5},
                        want_outputs=False)
     child = iso.reply["latency_ms"]["p50"]

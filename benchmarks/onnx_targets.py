@@ -1,15 +1,24 @@
 """ONNX targets: session overhead, static int8 accuracy/agreement, and size.
 
-- Per-call overhead of edgekit's ONNX Runtime loop (IO binding) against a raw ``session.run``
-  loop on the same model: at most 5%, or 5 us on a tiny model. Also shown: raw IO binding.
-- Static int8 (QDQ): digits accuracy within 1 point of fp32; top-1 agreement with the float
-  source for MLPerf Tiny ResNet-8 and keyword spotting on held-out inputs (generated: no
-  CIFAR-10 or Speech Commands here, see the fixtures' README) at least the MLPerf authors' own
-  int8 file's on the same inputs (the baseline in the same run). An absolute 0.98 is shown too,
-  for information: on uniform-noise images many of ResNet-8's top-2 scores nearly tie, and no
-  ONNX Runtime calibration setting reached it (MinMax/Entropy 0.970, Percentile 0.960, U8S8
-  0.970, reduce_range 0.960; the authors' int8 .tflite 0.935).
+- Per-call overhead of edgekit's ONNX Runtime loop (IO binding) against a raw IO-binding loop
+  written here on the same model: within 5% either way (a loop that under-measures fails too).
+  A raw ``session.run`` loop, which also copies inputs and outputs, is shown for information.
+- Static int8 (QDQ): digits accuracy within 1 point of fp32.
+- MLPerf Tiny ResNet-8 static int8, ONNX against edgekit's own TFLite int8, both calibrated on
+  the same 200 inputs and compared with the float source on 1,200 others. There is no CIFAR-10
+  here (see the fixtures' README): the inputs are low-frequency random images (4x4 colour
+  fields upsampled to 32x32, plus pixel noise), on which the float model predicts 8 of the 10
+  classes. Agreement counts only inputs whose float top-two scores are at least 0.1 apart
+  (near-ties flip on any rounding and say nothing about the export), with a 95% Wilson interval.
+  Targets: ONNX int8 agreement >= 0.98; and ONNX int8 no more than 1 point below TFLite int8.
+  A miss is reported as a miss.
 - Size: int8 at most 0.30x fp32 for models over 1 MB (ad01, 1.08 MB fp32).
+
+History: until this version the ResNet-8 target was ">= the MLPerf authors' int8 .tflite on the
+same inputs", after ONNX int8 missed 0.98 (0.970). That yardstick was tilted (the authors
+calibrated on real data, edgekit on the noise it was tested on; another runtime; a figure that
+swung 0.935-0.975 between runs), and its keyword-spotting half could not fail (the authors' file
+agreed about 0.175 with its float model on those inputs). Both are replaced by the above.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import FIXTURES, Results, median
+from common import FIXTURES, Results, median, wilson, within_band
 
 from edgekit.exporters.pipeline import export_model
 from edgekit.runtimes.harness import latency_stats, time_calls
@@ -28,34 +37,40 @@ from edgekit.runtimes.onnxruntime import ONNXSession
 REPEATS = 7
 
 
-def raw_run_loop(path, x, runs):
+def raw_loops(path, x, runs):
+    """p50s of a raw IO-binding loop (the same work as edgekit's) and a raw ``session.run`` loop."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = 1, 1
     s = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-    name = s.get_inputs()[0].name
-    for _ in range(20):
-        s.run(None, {name: x})
-    clock, samples = time.perf_counter_ns, []
-    for _ in range(runs):
-        t0 = clock()
-        s.run(None, {name: x})
-        samples.append(clock() - t0)
-    return samples
+    name, out = s.get_inputs()[0].name, s.get_outputs()[0].name
+    binding = s.io_binding()
+    binding.bind_cpu_input(name, x)
+    binding.bind_output(out, "cpu")
+    clock, bound, plain = time.perf_counter_ns, [], []
+    for samples, call in ((bound, lambda: s.run_with_iobinding(binding)), (plain, lambda: s.run(None, {name: x}))):
+        for _ in range(20):
+            call()
+        for _ in range(runs):
+            t0 = clock()
+            call()
+            samples.append(clock() - t0)
+    return latency_stats(bound)["p50"], latency_stats(plain)["p50"]
 
 
 def overhead(res, path, label, runs):
     x = np.random.default_rng(0).uniform(0, 1, size=(1, *ONNXSession(str(path)).input_shape)).astype(np.float32)
-    raw, ek = [], []
-    for _ in range(REPEATS):
-        raw.append(latency_stats(raw_run_loop(path, x, runs))["p50"])
+    raw, plain, ek = [], [], []
+    for _ in range(REPEATS):  # interleaved, so drift hits both sides alike
+        b, p = raw_loops(path, x, runs)
+        raw.append(b)
+        plain.append(p)
         s = ONNXSession(str(path), threads=1)
         ek.append(latency_stats(time_calls(s.bind(x), warmup=20, runs=runs, min_time_s=0))["p50"])
-    r, e = median(raw), median(ek)
-    pct, delta = (e / r - 1) * 100, (e - r) * 1000
-    res.add(f"{label}: edgekit (IO binding) p50 {e * 1000:.2f} us vs raw session.run {r * 1000:.2f} us",
-            f"{pct:+.1f}% ({delta:+.2f} us)", "<= +5% or <= +5 us", pct <= 5 or delta <= 5, raw_ms=r, edgekit_ms=e)
+    within_band(res, f"{label}: edgekit (IO binding) vs a raw IO-binding loop", median(ek), median(raw), pct=5.0)
+    res.add(f"  {label}: a raw session.run loop (copies inputs and outputs each call)", f"{median(plain) * 1000:.2f} us",
+            "information", None)
 
 
 def main() -> bool:
@@ -79,29 +94,8 @@ def main() -> bool:
                 f"int8 speedup {int8['speedup']:.2f}x", "informational (reported in words when < 1)", None)
         overhead(res, tmp / "dx" / "model_fp32.onnx", "digits CNN (tiny)", runs=2000)
 
-        calib = tmp / "calib"
-        calib.mkdir()
-        # Generated inputs shaped like the real ones and spanning the float input range that the
-        # authors' own int8 files record (their input scale and zero point): ResNet-8 takes raw
-        # 0..255 pixels, KWS MFCCs span about -123..26. 200 calibration + 200 held-out samples.
-        for name, shape, (lo, hi) in (("pretrainedResnet.h5", (32, 32, 3), (0.0, 255.0)),
-                                      ("kws_ref_model", (49, 10, 1), (-123.4, 25.7))):
-            rng = np.random.default_rng(0)
-            spec = calib / f"{Path(name).stem}.npz"
-            x = rng.uniform(lo, hi, (400, *shape))
-            np.savez(spec, x_train=x[:200].astype(np.float32), x_test=x[200:].astype(np.float32))
-            m = export_model(FIXTURES / name, ["onnx"], ["fp32", "int8"], tmp / Path(name).stem, calib=str(spec),
-                             parity_samples=200, log=lambda s: None)
-            a = {x.quant: x for x in m.artifacts}["int8"]
-            agree = a.parity["top1_agreement"]
-            authors = {"pretrainedResnet.h5": "pretrainedResnet_quant.tflite", "kws_ref_model": "kws_ref_model.tflite"}[name]
-            theirs = authors_agreement(FIXTURES / name, FIXTURES / authors, x[200:])
-            res.add(f"{name} static int8 top-1 agreement with float (200 held-out generated inputs) vs the MLPerf "
-                    f"authors' own {authors} on the same inputs ({theirs:.3f})", f"{agree:.3f}", ">= the authors' file",
-                    agree >= theirs, cosine=a.parity["cosine"], authors=theirs)
-            res.add(f"  {name}: the same agreement against an absolute 0.98", f"{agree:.3f}", "informational (>= 0.98)", None)
-            if name == "pretrainedResnet.h5":
-                overhead(res, tmp / "pretrainedResnet" / "pretrainedResnet_fp32.onnx", "ResNet-8", runs=300)
+        resnet8_int8(res, tmp)
+        overhead(res, tmp / "r8" / "pretrainedResnet_fp32.onnx", "ResNet-8", runs=300)
 
         m = export_model(FIXTURES / "ad01.h5", ["onnx"], ["fp32", "int8"], tmp / "ad01",
                          calib=str(_ad01_calib(tmp)), log=lambda s: None)
@@ -111,15 +105,46 @@ def main() -> bool:
     return res.save()
 
 
-def authors_agreement(source: Path, authors_int8: Path, x: np.ndarray) -> float:
-    """Top-1 agreement of the authors' int8 .tflite with the float source on inputs ``x``."""
-    from edgekit.parity import compare
+def smooth_images(n: int, seed: int) -> np.ndarray:
+    """Low-frequency random 32x32 RGB images in 0..255: 4x4 colour fields upsampled, plus pixel noise."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    low = rng.uniform(0, 255, (n, 4, 4, 3)).astype(np.float32)
+    x = tf.image.resize(low, (32, 32), method="bilinear").numpy() + rng.normal(0, 20, (n, 32, 32, 3))
+    return np.clip(x, 0, 255).astype(np.float32)
+
+
+def resnet8_int8(res: Results, tmp: Path, margin: float = 0.1) -> None:
+    """ONNX int8 vs edgekit's TFLite int8 of ResNet-8, same calibration, on clearly decided inputs."""
     from edgekit.runtimes.isolated import run_isolated
 
-    x = x.astype(np.float32)
-    ref = run_isolated("keras", source, x)
-    art = run_isolated("litert", authors_int8, x)
-    return compare(ref.outputs, art.outputs)["top1_agreement"]
+    calib, test = smooth_images(200, seed=1), smooth_images(1200, seed=2)
+    spec = tmp / "r8_calib.npz"
+    np.savez(spec, x_train=calib, x_test=test[:200])
+    m = export_model(FIXTURES / "pretrainedResnet.h5", ["onnx", "tflite"], ["fp32", "int8"], tmp / "r8",
+                     calib=str(spec), log=lambda s: None)  # 200 calibration samples (the default)
+    arts = {(a.format, a.quant): a for a in m.artifacts}
+    ref = run_isolated("keras", FIXTURES / "pretrainedResnet.h5", test).outputs
+    top = np.sort(ref, axis=1)
+    clear = top[:, -1] - top[:, -2] >= margin
+    classes = np.unique(ref.argmax(1)[clear])
+    res.add(f"ResNet-8 inputs: {clear.sum()} of {len(test)} clearly decided (top-two gap >= {margin}), "
+            f"float predicts {len(classes)} classes on them", f"{len(classes)} classes", ">= 5 classes (else the check is void)",
+            len(classes) >= 5)
+    agree = {}
+    for fmt, runtime in (("onnx", "onnxruntime"), ("tflite", "litert")):
+        out = run_isolated(runtime, tmp / "r8" / arts[(fmt, "int8")].path, test).outputs
+        same = int((out.argmax(1) == ref.argmax(1))[clear].sum())
+        lo, hi = wilson(same, int(clear.sum()))
+        agree[fmt] = same / clear.sum()
+        res.add(f"ResNet-8 {fmt} int8 top-1 agreement with float on the clear inputs (95% CI {lo:.3f}-{hi:.3f}); "
+                f"on all {len(test)}: {(out.argmax(1) == ref.argmax(1)).mean():.3f}", f"{agree[fmt]:.3f}",
+                ">= 0.98" if fmt == "onnx" else "information (the yardstick below)",
+                agree[fmt] >= 0.98 if fmt == "onnx" else None, ci=[lo, hi])
+    gap = (agree["onnx"] - agree["tflite"]) * 100
+    res.add("ResNet-8 ONNX int8 minus edgekit's TFLite int8 agreement (same calibration, same inputs)",
+            f"{gap:+.1f} points", ">= -1 point", gap >= -1.0)
 
 
 def _ad01_calib(tmp: Path) -> Path:
