@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -16,11 +17,35 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def mlperf(name: str) -> Path:
-    """Path of an MLPerf Tiny fixture; skips the test when the fixtures are not present."""
+    """Path of an MLPerf Tiny fixture. Missing, the test is skipped on a developer's machine and
+    fails in CI (``EDGEKIT_REQUIRE_FIXTURES=1``, set by .ci/run): a check that never ran is no pass."""
     path = FIXTURES / name
     if not path.exists():
-        pytest.skip(f"MLPerf Tiny fixture {name} not found in {FIXTURES} (set EDGEKIT_FIXTURES)")
+        message = f"MLPerf Tiny fixture {name} not found in {FIXTURES} (set EDGEKIT_FIXTURES)"
+        if os.environ.get("EDGEKIT_REQUIRE_FIXTURES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
     return path
+
+
+def class_seeking_inputs(predict, shape, lo: float, hi: float, classes: int, per_class: int, *, seed: int = 0,
+                         steps: int = 40) -> np.ndarray:
+    """Inputs on which a classifier predicts every class: from uniform noise in ``[lo, hi]``, a few
+    steps of signed gradient ascent on each target class's log-probability, clipped to the range.
+
+    Generated parity inputs on which the float model predicts one class make top-1 agreement void
+    (any export that answers that class passes); these span the classes, so agreement means
+    something. ``predict`` maps a float32 tensor batch to probabilities (TF, differentiable)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    x = tf.Variable(rng.uniform(lo, hi, (classes * per_class, *shape)).astype(np.float32))
+    target = np.repeat(np.arange(classes), per_class)
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.math.log(tf.gather(predict(x), target, batch_dims=1) + 1e-9))
+        x.assign(tf.clip_by_value(x + (hi - lo) * 0.01 * tf.sign(tape.gradient(loss, x)), lo, hi))
+    return x.numpy()
 
 
 def edgekit_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -29,6 +29,7 @@ from edgekit.exporters import EXPORTERS, get_exporter
 from edgekit.exporters.base import ExportOptions
 from edgekit.files import check_writable_dir, path_size, sha256_path
 from edgekit.generated_inputs import generate, id_range, is_integer
+from edgekit.io_spec import rows
 from edgekit.parity import check as check_parity
 from edgekit.parity import compare, is_classifier
 from edgekit.run_record import tool_versions
@@ -83,6 +84,11 @@ def export_model(
         try:
             reference = source.predict(parity_inputs)
             classifier = is_classifier(reference)
+            classes = _predicted_classes(reference) if classifier else None
+            if classes == 1 and rows(parity_inputs) > 1:
+                log(f"note: on the parity inputs ({data_note}) the source model predicts one class for all "
+                    f"{rows(parity_inputs)}: top-1 agreement cannot tell a working export from one that always answers "
+                    "that class (max diff and cosine still compare the scores); pass --calib DATA with real inputs")
             artifacts = []
             for fmt, quant in plan:
                 if failed_before and (fmt, quant) in failed_before:  # crashed an earlier attempt (supervised.py)
@@ -116,7 +122,8 @@ def export_model(
             manifest = Manifest(
                 source={**source.describe(), "path": str(Path(source.path).resolve()),
                         "path_from_manifest": os.path.relpath(Path(source.path).resolve(), out.resolve()),
-                        "data": data_note, "classifier": classifier, "macs": graph_macs(source)},
+                        "data": data_note, "classifier": classifier, "parity_classes": classes,
+                        "macs": graph_macs(source)},
                 artifacts=artifacts,
                 run=_run_info(source),
                 versions=tool_versions("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "onnx", "onnxruntime",
@@ -308,6 +315,12 @@ def _export_one(exporter, source, staging, quant, calibration, options, parity_i
     if problems:
         art.status, art.error = "validation_failed", "parity with the source failed: " + "; ".join(problems)
     return art
+
+
+def _predicted_classes(reference) -> int:
+    """How many classes the source predicts on the parity inputs (the fewest over probability outputs)."""
+    outs = reference.values() if isinstance(reference, dict) else [reference]
+    return min(len(np.unique(o.reshape(len(o), -1).argmax(1))) for o in outs if is_classifier(o))
 
 
 def _run_info(source: SourceModel):
