@@ -33,14 +33,22 @@ def test_bench_report_fields_and_accuracy(digits_export, tmp_path):
 
 
 def test_corrupt_artifact_is_a_failed_row_not_a_crash(digits_export, tmp_path):
+    """Among good artifacts, a corrupt one is a failed row with its reason, the others are measured, exit 1;
+    alone, it is bad input: one line, exit 2."""
     good = digits_export / "model_fp32.tflite"
     bad = tmp_path / "truncated.tflite"
     bad.write_bytes(good.read_bytes()[:2000])
-    r = edgekit_cli("bench", good, bad, "--runs", "10", "--min-time", "0", "--data", "builtin:digits", "--json", tmp_path / "r.json")
+    r = edgekit_cli("bench", good, bad, "--runs", "10", "--min-time", "0", "--repeats", "1", "--data", "builtin:digits",
+                    "--json", tmp_path / "r.json")
+    assert r.returncode == 1, r.stdout + r.stderr
     assert "Traceback" not in r.stderr
-    assert r.returncode in (1, 2)
-    if r.returncode == 2:  # refused while reading its input shape
-        assert "truncated.tflite" in r.stderr and "not a valid .tflite" in r.stderr
+    rows = {row["name"]: row for row in json.loads((tmp_path / "r.json").read_text())["rows"]}
+    assert rows["model_fp32.tflite"]["status"] == "ok" and rows["model_fp32.tflite"]["latency_ms"]["p50"] > 0
+    assert rows["model_fp32.tflite"]["accuracy"] > 0.8
+    assert rows["truncated.tflite"]["status"] == "failed" and "not a valid .tflite" in rows["truncated.tflite"]["error"]
+    r = edgekit_cli("bench", bad, "--json", tmp_path / "alone.json")
+    assert r.returncode == 2 and "truncated.tflite cannot be loaded" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "alone.json").exists()
 
 
 def test_authors_int8_file_runs_with_generated_inputs(tmp_path):

@@ -29,7 +29,7 @@ from edgekit.errors import InputError, ShapeError, UsageError
 from edgekit.generated_inputs import generate
 from edgekit.parity import compare
 from edgekit.reports.machine import machine_info
-from edgekit.runtimes.isolated import run_isolated
+from edgekit.runtimes.isolated import WorkerResult, run_isolated
 from edgekit.shapes import fits
 
 GENERATED_SAMPLES = 64
@@ -75,7 +75,18 @@ def run_bench(
             raise InputError(f"None of the artifacts runs on {', '.join(runtimes)}", hint=runtime_hint(targets))
         raise InputError(f"No artifact can run on {', '.join(p.name for p in profile_list)}", hint="; ".join(plan_notes))
     inputs_cache: dict[str, tuple] = {}
-    prepared = {id(j.target): _eval_inputs(j.target, data, samples, inputs_cache, timeout_s) for j in jobs}
+    prepared, unloadable = {}, {}
+    for j in jobs:
+        if id(j.target) in prepared or id(j.target) in unloadable:
+            continue
+        try:
+            prepared[id(j.target)] = _eval_inputs(j.target, data, samples, inputs_cache, timeout_s)
+        except ArtifactLoadError as e:  # a corrupt file among good ones: its row fails, the others are measured
+            unloadable[id(j.target)] = e
+    if unloadable and all(id(j.target) in unloadable for j in jobs if not j.target.is_reference):
+        raise next(iter(unloadable.values()))  # nothing to measure: bad input, one line
+    for key in unloadable:
+        prepared[key] = (None, None, "not loaded")
     per_repeat = {"warmup": warmup, "runs": runs, "min_time_s": min_time_s / repeats}
     units: dict[Unit, Job] = {}
     for j in jobs:
@@ -83,9 +94,13 @@ def run_bench(
     calibration = _calibration_units(jobs, timeout_s, log)
     t_start = time.perf_counter()
     results: dict[Unit, list] = {u: [] for u in [*units, *calibration]}
+    for u, job in units.items():
+        if id(job.target) in unloadable:
+            results[u].append(WorkerResult(ok=False, error=str(unloadable[id(job.target)].message),
+                                           error_type="ModelLoadError"))
     for r in range(repeats):
         for u, job in units.items():
-            if job.target.is_reference and r > 0:
+            if (job.target.is_reference and r > 0) or id(job.target) in unloadable:
                 continue  # the reference row is measured once: it is not what is being compared
             x = prepared[id(job.target)][0]
             log(f"running {job.target.name} on {job.target.runtime} ({job.threads or 1} threads, repeat {r + 1}/{repeats})")
@@ -323,10 +338,14 @@ def _output_metrics(out: dict, labels: dict | None, reference: dict | None) -> d
     return metrics
 
 
+class ArtifactLoadError(InputError):
+    """An artifact its runtime cannot load (corrupt, truncated, not what its name says)."""
+
+
 def _describe_shape(target: BenchTarget, timeout_s: float) -> list:
     r = run_isolated(target.runtime, target.path, None, timeout_s=timeout_s)
     if not r.ok:
-        raise InputError(f"{target.path} cannot be loaded: {r.error}")
+        raise ArtifactLoadError(f"{target.path} cannot be loaded: {r.error}")
     info = r.reply.get("artifact_info", {})
     if target.quant == "?":
         target.quant = info.get("quant_guess", "?")
