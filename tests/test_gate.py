@@ -139,8 +139,50 @@ def test_update_baseline_writes_one_and_a_missing_baseline_says_how(gate, tmp_pa
 
 def test_the_projects_own_gate_on_the_demo_model(digits_run, tmp_path):
     """What this project's CI holds itself to: the digits CNN (the test fixture's recipe) exported to
-    TFLite fp32/int8 and ONNX int8, against the committed baseline, with the repo's edgekit.yaml."""
+    TFLite fp32/int8 and ONNX fp32/int8, against the committed baseline, with the repo's edgekit.yaml.
+    A rerun of the same model passes; the same report 1.3x slower fails on latency; a machine twice as
+    slow (artifacts and yardstick alike) passes; recorded noise widens the latency tolerance."""
     r = edgekit_cli("check", digits_run, "--baseline", REPO / "ci" / "digits-baseline.json",
-                    "--config", REPO / "edgekit.yaml", "--markdown", tmp_path / "summary.md")
+                    "--config", REPO / "edgekit.yaml", "--markdown", tmp_path / "summary.md", "--json", tmp_path / "r.json")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "edgekit check PASSED" in r.stdout
+    assert "edgekit check PASSED" in r.stdout and "ratio to the machine yardstick" in r.stdout
+
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["machine"]["yardstick"]["p50_ms"] > 0
+
+    def gate(name, p50_factor, yardstick_factor=1.0, p50_cv=None):
+        changed = json.loads(json.dumps(report))
+        changed["machine"]["yardstick"]["p50_ms"] *= yardstick_factor
+        for row in changed["rows"]:
+            if row.get("latency_ms"):
+                row["latency_ms"]["p50"] *= p50_factor
+            if p50_cv is not None and row.get("repeats"):
+                row["repeats"]["p50_cv"] = p50_cv
+        (tmp_path / name).write_text(json.dumps(changed))
+        return edgekit_cli("check", tmp_path / name, "--baseline", REPO / "ci" / "digits-baseline.json",
+                           "--config", REPO / "edgekit.yaml")
+
+    slower = gate("slower.json", 1.3)
+    assert slower.returncode == 1, slower.stdout
+    assert slower.stdout.count("regression:") == 4 and "latency" in slower.stdout  # every row, on latency alone
+    machine = gate("slow_machine.json", 2.0, yardstick_factor=2.0)
+    assert machine.returncode == 0, machine.stdout
+    noisy = gate("noisy.json", 1.3, p50_cv=0.2)  # 3 sigmas of a 20% spread: +60% allowed
+    assert noisy.returncode == 0, noisy.stdout
+
+
+def test_latency_tolerance_widens_by_noise_only_as_far_as_the_noise(gate, tmp_path):
+    """noise_sigmas (3) x the combined spread of both runs widens the latency limit, and says so."""
+    def check(factor):
+        report = json.loads((gate / "report.json").read_text())
+        for row in report["rows"]:
+            if row.get("latency_ms") and not row.get("is_reference"):
+                row["latency_ms"]["p50"] *= factor
+                row["repeats"] = {"p50_ms": [], "p50_cv": 0.3}
+        (tmp_path / "noisy.json").write_text(json.dumps(report))
+        return edgekit_cli("check", tmp_path / "noisy.json", "--baseline", gate / "baseline.json",
+                           "--config", gate / "edgekit.yaml", "--markdown", tmp_path / "m.md")
+
+    assert check(1.7).returncode == 0  # +70% with a 30% spread: within 3 x 30% = +90%
+    r = check(2.0)
+    assert r.returncode == 1 and "(widened from 60% by the noise both runs recorded)" in (tmp_path / "m.md").read_text()

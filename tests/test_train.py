@@ -32,7 +32,8 @@ def test_run_record(digits_run):
     assert rec.data["spec"] == "builtin:digits" and len(rec.data["fingerprint"]) == 16
     assert rec.training["device"].startswith(("CPU", "GPU"))
     assert rec.preprocessing["scale"] == pytest.approx(1 / 16)
-    assert "keras" in rec.versions and "tensorflow-cpu" in rec.versions or "tensorflow" in rec.versions
+    assert "keras" in rec.versions, rec.versions
+    assert "tensorflow-cpu" in rec.versions or "tensorflow" in rec.versions, rec.versions
     assert not list(digits_run.parent.glob(".*partial*")), "staging folder left behind"
 
 

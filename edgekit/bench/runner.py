@@ -49,12 +49,15 @@ def run_bench(
     runtimes: list[str] | None = None,
     profiles: str | list = "host",
     repeats: int = 3,
+    yardstick: bool = False,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Benchmark ``artifacts`` on this host for each device profile; returns the report (docs/reports.md).
 
     Every (artifact, runtime, threads) is measured ``repeats`` times, interleaved with the
     others so that machine noise shows as spread; each repeat is a fresh worker process.
+    ``yardstick``: also time the machine yardstick (a fixed small network, LiteRT, 1 thread) in
+    every repeat, into ``machine.yardstick``, so that the gate can compare latency across machines.
     """
     from edgekit.device_profiles import load_profiles
 
@@ -92,6 +95,9 @@ def run_bench(
     for j in jobs:
         units.setdefault(j.unit, j)
     calibration = _calibration_units(jobs, timeout_s, log)
+    stick = _yardstick_unit(log) if yardstick else None
+    if stick:
+        calibration[stick[0]] = stick[1]
     t_start = time.perf_counter()
     results: dict[Unit, list] = {u: [] for u in [*units, *calibration]}
     for u, job in units.items():
@@ -108,13 +114,19 @@ def run_bench(
                                            want_outputs=(r == 0), timeout_s=timeout_s, pin_cpus=job.profile.kind != "host"))
         for u, (x, calib_timing) in calibration.items():
             results[u].append(run_isolated(u[1], u[0], x, threads=u[2], timing=calib_timing, want_outputs=False,
-                                           timeout_s=timeout_s, pin_cpus=True))
+                                           timeout_s=timeout_s, pin_cpus=not stick or u != stick[0]))  # as host rows
     rows = _rows(jobs, results, prepared, calibration)
     _add_ratios(rows)
+    machine = machine_info()
+    if stick:
+        p50s = [r.reply["latency_ms"]["p50"] for r in results[stick[0]] if r.ok and r.reply.get("latency_ms")]
+        if p50s:
+            machine["yardstick"] = {"workload": stick[2], "runtime": "litert", "threads": 1,
+                                    "p50_ms": float(np.median(p50s)), "p50s_ms": p50s}
     return {
         "edgekit_version": edgekit.__version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": machine_info(),
+        "machine": machine,
         "settings": {"threads": threads, "runs": runs, "warmup": warmup, "min_time_s": min_time_s, "repeats": repeats,
                      "samples": samples, "data": data, "profiles": [p.name for p in profile_list], "runtimes": runtimes},
         "profiles": {p.name: p.to_dict() for p in profile_list},
@@ -166,6 +178,16 @@ def _calibration_units(jobs: list[Job], timeout_s: float, log) -> dict[Unit, tup
         j.calibration = (built[(ref.workload, fmt, quant)], ref.runtime, j.threads)
         units[j.calibration] = (x, timing)
     return units
+
+
+def _yardstick_unit(log) -> tuple:
+    """The machine yardstick as a measurement unit: (unit, (input, timing), workload name)."""
+    from edgekit.device_profiles.calibration import SHAPES, YARDSTICK, reference_artifact
+
+    log(f"yardstick: {YARDSTICK} (LiteRT, 1 thread)")
+    path = str(reference_artifact(YARDSTICK, "tflite", "fp32"))
+    x = np.random.default_rng(0).uniform(-1, 1, size=(1, *SHAPES[YARDSTICK])).astype(np.float32)
+    return (path, "litert", 1), (x, {"warmup": 5, "runs": 50, "min_time_s": 0.2}), YARDSTICK
 
 
 def _median_result(results: list):

@@ -39,6 +39,8 @@ def bench(
     timeout: float = typer.Option(300.0, "--timeout", help="Seconds before a hung runtime is killed."),
     json_out: Path = typer.Option(None, "--json", help="Write the report as JSON."),
     markdown_out: Path = typer.Option(None, "--markdown", help="Write the table as Markdown."),
+    yardstick: bool = typer.Option(False, "--yardstick", help="Also time a fixed small network, so that `edgekit "
+                                   "check` compares latency with a baseline from another machine as a ratio to it."),
     output: str = typer.Option(None, "--output", help="For a model with several outputs: the output whose accuracy "
                                "and agreement the table shows (default: the worst)."),
 ) -> int:
@@ -60,7 +62,7 @@ def bench(
         report = run_bench(
             artifacts, data=data, runs=runs, warmup=warmup, min_time_s=min_time, threads=threads,
             samples=samples, reference=not no_reference, timeout_s=timeout, runtimes=runtimes,
-            profiles=profile, repeats=repeats,
+            profiles=profile, repeats=repeats, yardstick=yardstick,
         )
     shown = focus_output(report, output) if output else report
     print_table(shown)

@@ -119,5 +119,6 @@ def _export_and_bench(model: Path, base, *, data, profile, format, quant, repeat
         with status("exporting"):
             export_model(model, formats, quants, out, calib=data, log=lambda line: con.print(line))
         with status("benchmarking"):
+            # the yardstick lets the gate compare latency with a baseline measured on another machine
             return run_bench([str(out)], data=data, profiles=profiles, repeats=repeats,
-                             runtimes=runtimes if not profile else None)
+                             runtimes=runtimes if not profile else None, yardstick=True)

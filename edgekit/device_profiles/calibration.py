@@ -32,6 +32,11 @@ import numpy as np
 from edgekit.device_profiles.schema import Profile
 
 INPUT_SHAPE = (224, 224, 3)
+# The machine yardstick (bench --yardstick): a small, published workload (MLPerf Tiny's visual wake
+# words network: MobileNet v1 0.25 at 96x96), timed beside the artifacts so that the gate can compare
+# latency across machines and loads as a ratio to it.
+YARDSTICK = "mobilenet_v1_025_96"
+SHAPES = {"mobilenet_v1": INPUT_SHAPE, "mobilenet_v2": INPUT_SHAPE, YARDSTICK: (96, 96, 3)}
 _FORMAT_OF_RUNTIME = {"litert": "tflite", "onnxruntime": "onnx", "tfjs-browser": "tfjs", "tfjs-node": "tfjs"}
 _SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "tfjs": "_tfjs"}
 
@@ -69,7 +74,7 @@ def reference_artifact(workload: str, fmt: str, quant: str) -> Path:
         try:
             calibration = None
             if quant == "int8":
-                calibration = np.random.default_rng(0).uniform(-1, 1, size=(16, *INPUT_SHAPE)).astype(np.float32)
+                calibration = np.random.default_rng(0).uniform(-1, 1, size=(16, *SHAPES[workload])).astype(np.float32)
             art = get_exporter(fmt).export(source, Path(tmp), quant=quant, calibration=calibration)
         finally:
             source.close()
@@ -93,6 +98,8 @@ def _build_keras(workload: str, folder: Path) -> Path:
     builders = {
         "mobilenet_v1": lambda: keras.applications.MobileNet(input_shape=INPUT_SHAPE, alpha=1.0, weights=None),
         "mobilenet_v2": lambda: keras.applications.MobileNetV2(input_shape=INPUT_SHAPE, alpha=1.0, weights=None),
+        YARDSTICK: lambda: keras.applications.MobileNet(input_shape=SHAPES[YARDSTICK], alpha=0.25, weights=None,
+                                                        classes=2),
     }
     model = builders[workload]()
     path = folder / f"{workload}.keras"

@@ -7,7 +7,9 @@ Per (format, quant, runtime, profile):
 - top-1 agreement with the source (``min_agreement``, else edgekit's parity threshold for the quant);
 - latency p50 against the baseline: at most ``max_latency_increase_pct``, widened to
   ``noise_sigmas`` x the combined coefficient of variation of both runs' repeats, so a noisy
-  machine does not fail a change that did nothing;
+  machine does not fail a change that did nothing. When both the report and the baseline timed
+  the machine yardstick (``bench --yardstick``; ``check MODEL`` always does), latency is
+  compared as a ratio to it, so a faster, slower or busier machine does not move the check;
 - size against the baseline (``max_size_increase_pct``).
 
 A row in the baseline but not in the report is ``missing`` and fails; a row in the report but
@@ -57,6 +59,7 @@ class RowResult:
 class CheckResult:
     rows: list[RowResult]
     thresholds_source: str
+    yardstick_scale: float | None = None  # this machine's yardstick time / the baseline's
 
     @property
     def passed(self) -> bool:
@@ -73,7 +76,15 @@ class CheckResult:
         return out
 
 
+def yardstick_scale(report: dict[str, Any], baseline: dict[str, Any]) -> float | None:
+    """How much slower this machine ran the yardstick than the baseline's did (2.0: twice as slow), or None."""
+    now = ((report.get("machine") or {}).get("yardstick") or {}).get("p50_ms")
+    then = ((baseline.get("machine") or {}).get("yardstick") or {}).get("p50_ms")
+    return now / then if now and then else None
+
+
 def run_check(report: dict[str, Any], baseline: dict[str, Any], thresholds: Thresholds) -> CheckResult:
+    scale = yardstick_scale(report, baseline)
     refs = {r.get("source"): r for r in report["rows"] if r.get("is_reference") and r["status"] == "ok"}
     seen: set[str] = set()
     results: list[RowResult] = []
@@ -83,17 +94,17 @@ def run_check(report: dict[str, Any], baseline: dict[str, Any], thresholds: Thre
         key = row_key(r)
         seen.add(key)
         base = baseline["rows"].get(key)
-        results.append(_check_row(r, base, refs.get(r.get("source")), thresholds.for_row(r), key))
+        results.append(_check_row(r, base, refs.get(r.get("source")), thresholds.for_row(r), key, scale))
     for key, base in baseline["rows"].items():
         if key not in seen:
             results.append(RowResult(key, base.get("name", key), "missing", [Check(
                 "present", False, "absent", "in the report",
                 f"{base.get('name', key)} on {base['runtime']} ({base['profile']}) is in the baseline but not in this report")],
                 base=base))
-    return CheckResult(results, thresholds.source)
+    return CheckResult(results, thresholds.source, scale)
 
 
-def _check_row(r: dict, base: dict | None, ref: dict | None, t: dict, key: str) -> RowResult:
+def _check_row(r: dict, base: dict | None, ref: dict | None, t: dict, key: str, scale: float | None = None) -> RowResult:
     who = f"{r['name']} on {r['runtime']} ({r.get('profile', 'host')})"
     checks: list[Check] = []
     if r["status"] != "ok":
@@ -125,11 +136,12 @@ def _check_row(r: dict, base: dict | None, ref: dict | None, t: dict, key: str) 
             cv_base = base.get("p50_cv") or 0.0
             noise = t["noise_sigmas"] * math.hypot(cv_new, cv_base) * 100
             allowed = max(t["max_latency_increase_pct"], noise)
-            change = (p50 / base["latency_p50_ms"] - 1) * 100
+            change = (p50 / (base["latency_p50_ms"] * (scale or 1.0)) - 1) * 100
             why = f" (widened from {t['max_latency_increase_pct']:g}% by the noise both runs recorded)" if noise > t["max_latency_increase_pct"] else ""
+            against = (f"the baseline's {base['latency_p50_ms']:.4g} ms x {scale:.3g} (this machine ran the yardstick "
+                       f"{scale:.3g}x as long)") if scale else f"the baseline's {base['latency_p50_ms']:.4g} ms"
             checks.append(Check("latency vs baseline", change <= allowed, f"{change:+.1f}%", f"<= +{allowed:.1f}%",
-                                f"{who}: p50 {p50:.4g} ms is {change:+.1f}% against the baseline's {base['latency_p50_ms']:.4g} ms "
-                                f"(allowed +{allowed:.1f}%{why})"))
+                                f"{who}: p50 {p50:.4g} ms is {change:+.1f}% against {against} (allowed +{allowed:.1f}%{why})"))
         size, bsize = r.get("size_bytes"), base.get("size_bytes")
         if size and bsize:
             change = (size / bsize - 1) * 100

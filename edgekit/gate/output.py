@@ -58,13 +58,22 @@ def print_result(result: CheckResult, console) -> None:
         if r.status == "new":
             console.print(f"new: {r.name} on {(r.row or {}).get('runtime')} ({(r.row or {}).get('profile')}) has no baseline "
                           "row; it was checked against the float model only (record it with --update-baseline)", highlight=False)
+    if result.yardstick_scale:
+        console.print(yardstick_note(result), highlight=False)
     console.print(summary(result), highlight=False)
+
+
+def yardstick_note(result: CheckResult) -> str:
+    return (f"note: latency is compared as a ratio to the machine yardstick, which ran {result.yardstick_scale:.3g}x as "
+            "long here as on the baseline's machine")
 
 
 def to_markdown(result: CheckResult) -> str:
     lines = [f"## {summary(result)}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(cells(r)) + " |" for r in result.rows]
     fails = [m for r in result.rows for m in r.failures]
+    if result.yardstick_scale:
+        lines += ["", yardstick_note(result)]
     if fails:
         lines += ["", "### Regressions", ""] + [f"- {m}" for m in fails]
     return "\n".join(lines) + "\n"
