@@ -77,3 +77,27 @@ def test_a_manifest_naming_files_outside_its_folder_is_refused(digits_export, tm
     (folder / "manifest.json").write_text(json.dumps(m))
     r = edgekit_cli("bench", folder)
     assert r.returncode == 2 and "leaves the manifest's folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_python_api_bench_and_in_process_export(digits_run, digits_export, tmp_path):
+    """edgekit.bench returns the report the CLI writes; edgekit.export(isolate=False) converts in this process."""
+    import edgekit
+
+    report = edgekit.bench([str(digits_export / "model_fp32.tflite")], runs=10, min_time_s=0, repeats=1,
+                           data="builtin:digits")
+    rows = {r["runtime"]: r for r in report["rows"]}
+    assert set(rows) == {"keras", "litert"} and rows["litert"]["accuracy"] > 0.9
+    assert rows["litert"]["agreement"] == 1.0 and rows["litert"]["latency_ms"]["p50"] > 0
+    from edgekit.exporters import supervised
+
+    def no_child(*a, **k):
+        raise AssertionError("isolate=False must not start the converter child")
+
+    real = supervised.export_supervised
+    supervised.export_supervised = no_child
+    try:
+        manifest = edgekit.export(str(digits_run), ["tflite"], ["fp32"], str(tmp_path / "exp"), isolate=False,
+                                  log=lambda s: None)
+    finally:
+        supervised.export_supervised = real
+    assert manifest.artifacts[0].ok and (tmp_path / "exp" / "model_fp32.tflite").is_file()

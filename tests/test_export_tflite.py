@@ -187,3 +187,29 @@ def test_lambda_layer_code_is_refused_unless_unsafe(tmp_path):
     assert not (tmp_path / "a").exists()
     r = edgekit_cli("export", tmp_path / "lambda.keras", "--unsafe", "--out", tmp_path / "b")
     assert r.returncode == 0, r.stderr
+
+
+def test_int8_retries_with_float_fallback_and_says_so(digits_run, tmp_path, monkeypatch):
+    """A full-integer conversion that fails (fault injected: the first, integer-only attempt raises) is
+    retried with float kernels allowed; the artifact is valid, float-in/float-out, and details.fallback
+    says why."""
+    from edgekit.errors import ExportError
+    from edgekit.exporters import tflite
+    from edgekit.exporters.pipeline import export_model
+
+    real = tflite._convert_in_child
+    attempts = []
+
+    def integer_only_fails(saved_model, calibration, options, details, float_fallback, **kw):
+        attempts.append(float_fallback)
+        if not float_fallback:
+            raise ExportError("injected: no int8 kernel for op FOO")
+        return real(saved_model, calibration, options, details, float_fallback=float_fallback, **kw)
+
+    monkeypatch.setattr(tflite, "_convert_in_child", integer_only_fails)
+    m = export_model(digits_run, ["tflite"], ["int8"], tmp_path / "out", log=lambda s: None)
+    art = m.artifacts[0]
+    assert attempts == [False, True]
+    assert art.ok, art.error
+    assert "full-integer conversion failed (injected: no int8 kernel for op FOO)" in art.details["fallback"]
+    assert art.details["input_dtype"] == "float32" and art.parity["top1_agreement"] >= 0.95

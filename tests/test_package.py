@@ -151,3 +151,61 @@ def test_wrong_format_missing_labels_and_existing_out_are_clear(packaged, tmp_pa
     assert sorted(p.name for p in out["rpi"].iterdir()) == before
     for line in (r.stderr,):
         assert len(line.strip().splitlines()) == 1
+
+
+def test_serve_sends_only_files_under_the_folder_with_isolation_headers_and_skips_a_busy_port(packaged, tmp_path):
+    import http.client
+    import socket
+
+    from edgekit.package.serve import make_server
+
+    _, out = packaged
+    site = tmp_path / "site"
+    shutil.copytree(out["web"], site)
+    (tmp_path / "secret.txt").write_text("not for the web")
+    (site / "link.txt").symlink_to(tmp_path / "secret.txt")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    server = make_server(site, port=port)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert server.server_address[1] != port  # the busy port was skipped
+        conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+
+        def get(path):
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            return resp.status, resp.msg, resp.read()  # headers: case-insensitive
+
+        status, headers, body = get("/index.html")
+        assert status == 200 and b"edgekit" in body
+        assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
+        assert headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+        status, headers, _ = get("/tfjs/tfjs-backend-wasm.wasm")
+        assert status == 200 and headers["Content-Type"] == "application/wasm"
+        for path in ("/../secret.txt", "/%2e%2e/secret.txt", "/link.txt"):
+            status, _, body = get(path)
+            assert status == 404 and b"not for the web" not in body, path
+    finally:
+        server.shutdown()
+        server.server_close()
+        busy.close()
+
+
+def test_overwrite_swaps_the_package_whole_and_a_failed_build_leaves_the_old_one(packaged, tmp_path):
+    tmp, out = packaged
+    dst = tmp_path / "rpi"
+    shutil.copytree(out["rpi"], dst)
+    (dst / "old-marker.txt").write_text("from the previous package")
+    before = sorted(p.name for p in dst.iterdir())
+    r = edgekit_cli("package", tmp / "exp" / "model_int8.tflite", "--target", "rpi", "--out", dst, "--overwrite",
+                    "--labels", tmp_path / "missing-labels.txt")
+    assert r.returncode == 2 and "missing-labels.txt does not exist" in r.stderr
+    assert sorted(p.name for p in dst.iterdir()) == before  # the old package, untouched
+    r = edgekit_cli("package", tmp / "exp" / "model_fp32.tflite", "--target", "rpi", "--out", dst, "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert not (dst / "old-marker.txt").exists()
+    assert (dst / "model.tflite").read_bytes() == (tmp / "exp" / "model_fp32.tflite").read_bytes()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".rpi.")] == []  # no staging or old copy left

@@ -202,3 +202,19 @@ def test_missing_node_or_chromium_names_the_install_command(digits_run, tfjs_exp
     r = edgekit_cli("bench", tfjs_export / "model_fp32_tfjs", "--no-reference", env={"EDGEKIT_JS_DIR": str(tmp_path)})
     assert r.returncode == 1 and "run `make install`" not in r.stderr  # not an npm problem: no package.json there
     assert "edgekit's JavaScript runner is not at" in r.stdout
+
+
+def test_webgl_and_plain_cpu_backends_run_on_request_and_agree(tfjs_export, tmp_path):
+    """--runtime tfjs-browser-webgl (software WebGL without a GPU, said so) and tfjs-node-cpu."""
+    r = edgekit_cli("bench", tfjs_export / "model_fp32_tfjs", "--runtime", "tfjs-browser-webgl,tfjs-node-cpu",
+                    "--runs", "10", "--min-time", "0", "--repeats", "1", "--data", "builtin:digits",
+                    "--json", tmp_path / "b.json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads((tmp_path / "b.json").read_text())
+    rows = {row["runtime"]: row for row in report["rows"] if not row.get("is_reference")}
+    assert set(rows) == {"tfjs-browser-webgl", "tfjs-node-cpu"}
+    assert rows["tfjs-browser-webgl"]["backend"] == "webgl" and rows["tfjs-node-cpu"]["backend"] == "cpu"
+    for row in rows.values():
+        assert row["status"] == "ok" and row["agreement"] >= 0.99 and row["latency_ms"]["p50"] > 0, row
+    if "swiftshader" in str(rows["tfjs-browser-webgl"].get("gpu", "")).lower():
+        assert any("software renderer" in n or "SwiftShader" in n for n in report["notes"]), report["notes"]

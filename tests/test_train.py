@@ -184,3 +184,35 @@ def test_diagnosis_names_validation_at_chance_and_early_stopping_without_improve
              "val_accuracy": [0.75, 0.85, 0.88]}
     assert diagnose(sound, num_classes=10, epochs_requested=3) == []
     assert diagnose({"loss": [1.0, float("nan")]}, num_classes=2, epochs_requested=5)[0].startswith("the loss became NaN")
+
+
+def test_early_stopping_keeps_the_best_epoch_not_the_last(tmp_path):
+    """Through the Python API: a learning rate high enough that validation loss bounces; the saved
+    model is the epoch with the lowest validation loss, not the last one."""
+    import keras
+    import numpy as np
+
+    import edgekit
+    from edgekit.data import load_data
+
+    rec = edgekit.train("cnn", "builtin:digits", tmp_path / "run", epochs=8, learning_rate=0.004, lr_schedule="constant",
+                        patience=20, verbose=0, log=lambda s: None)
+    val_loss = rec.training["history"]["val_loss"]
+    assert val_loss[-1] > min(val_loss) + 1e-3, val_loss  # the last epoch is not the best: the check means something
+    ds = load_data("builtin:digits")
+    saved = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
+    probs = saved.predict(ds.prepared("val"), verbose=0)
+    loss = float(np.mean(keras.losses.sparse_categorical_crossentropy(ds.y_val, probs)))
+    assert loss == pytest.approx(min(val_loss), abs=2e-3), (loss, val_loss)
+    assert rec.metrics["best_val_loss"] == pytest.approx(min(val_loss))
+
+
+def test_mixed_precision_without_a_gpu_says_so_and_trains_in_float32(tmp_path):
+    r = edgekit_cli("train", "cnn", "--data", "builtin:digits", "--epochs", "1", "--mixed-precision",
+                    "--out", tmp_path / "run")
+    rec = RunRecord.load(tmp_path / "run")
+    if rec.training["device"].startswith("GPU"):
+        assert rec.training["precision"] == "mixed_float16"
+        return
+    assert "--mixed-precision needs a GPU and TensorFlow sees none; training in float32" in r.stdout + r.stderr
+    assert rec.training["precision"] == "float32"

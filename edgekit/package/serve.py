@@ -1,6 +1,7 @@
 """``edgekit serve DIR``: serve a web package on 127.0.0.1, with the headers wasm threads need.
 
-Only files under DIR are served (the standard library's handler refuses paths that leave it).
+Only files under DIR are served: ``..`` cannot climb out of it (the standard library's handler
+drops it), and a symbolic link inside DIR that points outside it is answered 404.
 A busy port is not fatal: the next free one is used, and the address is printed.
 
 Example:
@@ -30,6 +31,14 @@ class _Handler(SimpleHTTPRequestHandler):
         self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
+
+    def translate_path(self, path):
+        local = super().translate_path(path)
+        root = Path(self.directory).resolve()
+        resolved = Path(local).resolve()
+        if resolved != root and root not in resolved.parents:  # a link out of DIR
+            return str(root / ".edgekit-outside-the-served-folder")  # does not exist: 404
+        return local
 
     def log_message(self, format, *args):  # noqa: A002 (the standard library's name)
         pass
