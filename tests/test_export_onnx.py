@@ -119,3 +119,29 @@ def test_usage_error_midway_leaves_nothing_behind(digits_run, tmp_path):
     r = edgekit_cli("export", mlperf("ad01.h5"), "--format", "tflite,onnx", "--quant", "fp32,int8", "--out", out)
     assert r.returncode == 2
     assert not out.exists()
+
+
+def test_int8_layout_is_the_fastest_measured_that_keeps_parity(onnx_export, digits_run, tmp_path):
+    """auto: every candidate layout quantized, timed here and checked against the float model; the
+    chosen one keeps parity and is the fastest (within the 3% tie band). On x86 with VNNI that is a
+    uint8-activation layout, about twice as fast as int8 activations (QDQ S8S8)."""
+    from edgekit.exporters.onnx_int8_layout import TIE, has_vnni
+
+    d = next(a for a in Manifest.load(onnx_export).artifacts if a.quant == "int8").details
+    tried = {t["layout"]: t for t in d["int8_layouts_tried"]}
+    assert set(tried) == {"qdq-u8s8", "qdq-s8s8", "qop-u8s8"}
+    chosen = tried[d["int8_layout"]]
+    assert chosen["parity_ok"]
+    assert chosen["p50_ms"] <= min(t["p50_ms"] for t in tried.values() if t["parity_ok"]) * (1 + TIE)
+    assert d["compute"].startswith("int8 (") and d["int8_layout_reason"].startswith("the fastest that keeps parity")
+    if has_vnni():
+        assert d["int8_layout"].endswith("u8s8") and tried["qdq-s8s8"]["p50_ms"] > 1.3 * chosen["p50_ms"], tried
+    r = edgekit_cli("export", digits_run, "--format", "onnx", "--quant", "int8", "--int8-layout", "qop-s8s8",
+                    "--out", tmp_path / "forced")
+    assert r.returncode == 0, r.stderr
+    forced = json.loads((tmp_path / "forced" / "manifest.json").read_text())["artifacts"][0]["details"]
+    assert forced["int8_layout"] == "qop-s8s8" and "int8_layouts_tried" not in forced
+    assert forced["operators"].get("QLinearConv")  # QOperator: integer operators, not Q/DQ pairs
+    r = edgekit_cli("export", digits_run, "--format", "onnx", "--quant", "int8", "--int8-layout", "qdq-u8u8",
+                    "--out", tmp_path / "bad")
+    assert r.returncode == 2 and "--int8-layout must be one of" in r.stderr and not (tmp_path / "bad").exists()

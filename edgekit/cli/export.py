@@ -31,6 +31,7 @@ def export(
     per_tensor: bool = typer.Option(False, "--per-tensor", help="int8 (and TFLite dynamic): per-tensor weight scales, smaller files (default per-channel, more accurate)."),
     unroll: bool = typer.Option(False, "--unroll", help="TFLite: unroll recurrent layers instead of the fused LSTM op (often faster on CPU, larger file)."),
     calib_method: str = typer.Option("minmax", "--calib-method", help="ONNX int8 calibration: minmax, entropy or percentile."),
+    int8_layout: str = typer.Option("auto", "--int8-layout", help="ONNX int8: auto (the fastest layout that keeps parity, measured here), qdq-u8s8, qdq-s8s8, qop-u8s8 or qop-s8s8."),
     input_shape: str = typer.Option(None, "--input-shape", help="Fix unknown dims (not batch): D1,D2 or NAME=D1,D2;NAME=D1. TFLite/TF.js and parity use it; ONNX stays dynamic."),
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: MODEL_export beside MODEL)."),
     parity_samples: int = typer.Option(200, "--parity-samples", help="Held-out inputs each artifact is checked on."),
@@ -55,7 +56,7 @@ def export(
     manifest = export_supervised(
         model, formats, quants, out, calib=calib,
         options=ExportOptions(calib_samples=calib_samples, int8_io=int8_io, opset=opset, batch=batch,
-                              fp16_io=fp16_io, per_tensor=per_tensor, calib_method=calib_method,
+                              fp16_io=fp16_io, per_tensor=per_tensor, calib_method=calib_method, int8_layout=int8_layout,
                               unroll=unroll, input_shape=input_shape),
         parity_samples=parity_samples, min_agreement=min_agreement, safe_mode=not unsafe,
         log=lambda line: con.print(line, style=None if "success" in line else "bold red"),

@@ -29,6 +29,7 @@ class ExportOptions:
     fp16_io: str = "float16"  # ONNX fp16: float16 | float32 inputs and outputs
     per_tensor: bool = False  # int8 (TFLite, ONNX) and TFLite dynamic: per-tensor instead of per-channel weight scales
     calib_method: str = "minmax"  # ONNX int8: minmax | entropy | percentile
+    int8_layout: str = "auto"  # ONNX int8: auto (measured) | qdq-u8s8 | qdq-s8s8 | qop-u8s8 | qop-s8s8
     unroll: bool = False  # TFLite: unroll Keras recurrent layers instead of fusing LSTMs (faster on XNNPACK, larger)
     input_shape: str | None = None  # --input-shape: fixes unknown non-batch dims for TFLite, TF.js and parity
 
@@ -38,7 +39,8 @@ class ExportOptions:
 
         choices = {"--int8-io": (self.int8_io, ("int8", "uint8", "float")),
                    "--fp16-io": (self.fp16_io, ("float16", "float32")),
-                   "--calib-method": (self.calib_method, ("minmax", "entropy", "percentile"))}
+                   "--calib-method": (self.calib_method, ("minmax", "entropy", "percentile")),
+                   "--int8-layout": (self.int8_layout, ("auto", "qdq-u8s8", "qdq-s8s8", "qop-u8s8", "qop-s8s8"))}
         for flag, (value, allowed) in choices.items():
             if value not in allowed:
                 raise UsageError(f"{flag} must be one of {', '.join(allowed)}, got '{value}'.{suggest(value, allowed)}")

@@ -1,0 +1,168 @@
+"""ONNX int8 layouts, chosen by measuring: which operators carry the integers, and which integer types.
+
+ONNX Runtime's CPU kernels (MLAS) are fast for some layouts and slow for others, and which ones
+depends on the CPU: on x86 with VNNI, uint8 activations with int8 weights (U8S8) use the fast
+dot-product instructions, while int8 activations (S8S8) in the QOperator format fall to a slow
+path (ONNX Runtime's documentation says to avoid it on x86-64). Measured on MLPerf Tiny ResNet-8
+on a 2-core AMD EPYC with AVX512-VNNI, 1 thread: fp32 0.119 ms; QDQ U8S8 0.079 ms; QOperator
+U8S8 0.076 ms; QDQ S8S8 0.164 ms; QOperator S8S8 0.781 ms.
+
+``auto`` (the default) quantizes the model in each candidate layout, runs each in ONNX Runtime on
+this machine (1 thread, interleaved rounds, median), compares each one's outputs with the float
+model's on the calibration inputs (edgekit's int8 parity thresholds), and keeps the fastest that
+passes (within 3% of the fastest, the one closest to the float model); the manifest records every
+candidate. On an x86 CPU without VNNI, U8S8 is quantized with
+``reduce_range`` (7-bit weights), which avoids the saturation of the instruction those CPUs use.
+
+Example:
+    >>> LAYOUTS["qdq-u8s8"].describe()
+    'QDQ, uint8 activations, int8 weights'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import ExportError
+from edgekit.files import captured_stderr_fd
+from edgekit.io_spec import rows, take
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    fmt: str  # QDQ | QOperator
+    activations: str  # uint8 | int8
+
+    def describe(self) -> str:
+        return f"{self.fmt}, {self.activations} activations, int8 weights"
+
+
+LAYOUTS = {
+    "qdq-u8s8": Layout("qdq-u8s8", "QDQ", "uint8"),
+    "qdq-s8s8": Layout("qdq-s8s8", "QDQ", "int8"),
+    "qop-u8s8": Layout("qop-u8s8", "QOperator", "uint8"),
+    "qop-s8s8": Layout("qop-s8s8", "QOperator", "int8"),
+}
+# Tried by ``auto``. QOperator S8S8 is left out: slow on x86-64 (ONNX Runtime's docs; 6.6x fp32 above).
+AUTO = ("qdq-u8s8", "qdq-s8s8", "qop-u8s8")
+CHECK_SAMPLES = 64
+TIE = 0.03  # layouts within 3% of the fastest count as equally fast: the closest to the float model wins
+
+
+def has_vnni() -> bool:
+    """True on an x86 CPU with AVX512-VNNI or AVX-VNNI (and on non-x86 CPUs, where the question does not arise)."""
+    try:
+        flags = next((ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags")), None)
+    except OSError:
+        return True
+    if flags is None:  # not x86 (ARM reports "Features")
+        return True
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+def quantize_best(pre: Path, tmp: Path, reader: Callable, samples, fp32_model, options) -> tuple[object, dict]:
+    """The int8 model in ``options.int8_layout`` (or, for ``auto``, the fastest candidate that keeps
+    parity with ``fp32_model`` on ``samples``), and the details the manifest records."""
+    import onnx
+
+    names = AUTO if options.int8_layout == "auto" else (options.int8_layout,)
+    reduce_range = not has_vnni()
+    built = {}
+    for name in names:
+        dst = tmp / f"int8-{name}.onnx"
+        _quantize(pre, dst, reader(), LAYOUTS[name], options, reduce_range)
+        built[name] = dst
+    details = {"int8_layout": names[0], "reduce_range": reduce_range}
+    if len(names) > 1:
+        tried = _measure(built, samples, fp32_model)
+        passing = [t for t in tried if t["parity_ok"]]
+        if passing:  # the fastest; among those within timing noise of it, the closest to the float model
+            fastest = min(t["p50_ms"] for t in passing)
+            best = max((t for t in passing if t["p50_ms"] <= fastest * (1 + TIE)), key=lambda t: t["cosine"])
+        else:
+            best = max(tried, key=lambda t: t["cosine"])
+        details.update(int8_layout=best["layout"], int8_layouts_tried=tried,
+                       int8_layout_reason=("the fastest that keeps parity, measured here (1 thread)" if passing else
+                                           "none kept parity: the closest to the float model"))
+    details["compute"] = f"int8 ({LAYOUTS[details['int8_layout']].describe()})"
+    return onnx.load(built[details["int8_layout"]]), details
+
+
+def _quantize(pre: Path, dst: Path, reader, layout: Layout, options, reduce_range: bool) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[options.calib_method]
+    try:
+        with captured_stderr_fd(), contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(
+                str(pre), str(dst), reader, quant_format=getattr(QuantFormat, layout.fmt),
+                per_channel=not options.per_tensor,
+                activation_type=QuantType.QUInt8 if layout.activations == "uint8" else QuantType.QInt8,
+                weight_type=QuantType.QInt8, calibrate_method=method,
+                reduce_range=reduce_range and layout.activations == "uint8",
+            )
+    except Exception as e:
+        raise ExportError(f"ONNX int8 quantization ({layout.name}) failed: {type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:300]}") from None
+
+
+def _session(model):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = 1, 1
+    data = model if isinstance(model, (str, Path)) else model.SerializeToString()
+    return ort.InferenceSession(str(data) if isinstance(data, Path) else data, sess_options=opts,
+                                providers=["CPUExecutionProvider"])
+
+
+def _feeds(session, batch) -> dict:
+    names = [i.name for i in session.get_inputs()]
+    if isinstance(batch, dict):
+        return {n: batch[n] for n in names}
+    return {names[0]: batch}
+
+
+def _outputs(session, samples):
+    names = [o.name for o in session.get_outputs()]
+    outs = [session.run(None, _feeds(session, take(samples, i, i + 1))) for i in range(rows(samples))]
+    joined = {n: np.concatenate([o[k] for o in outs]) for k, n in enumerate(names)}
+    return joined if len(joined) > 1 else next(iter(joined.values()))
+
+
+def _measure(built: dict[str, Path], samples, fp32_model, rounds: int = 3, budget_s: float = 0.15) -> list[dict]:
+    """Per layout: p50 latency (median over interleaved rounds) and parity with the float model."""
+    from edgekit.parity import check, compare, is_classifier
+
+    check_rows = take(samples, 0, min(CHECK_SAMPLES, rows(samples)))
+    reference = _outputs(_session(fp32_model), check_rows)
+    sessions = {name: _session(path) for name, path in built.items()}
+    one = {name: _feeds(s, take(samples, 0, 1)) for name, s in sessions.items()}
+    p50s: dict[str, list[float]] = {name: [] for name in built}
+    for _ in range(rounds):
+        for name, s in sessions.items():
+            feeds = one[name]
+            for _ in range(5):
+                s.run(None, feeds)
+            times, start = [], time.perf_counter()
+            while len(times) < 200 and (time.perf_counter() - start < budget_s or len(times) < 10):
+                t0 = time.perf_counter()
+                s.run(None, feeds)
+                times.append(time.perf_counter() - t0)
+            p50s[name].append(float(np.median(times)) * 1e3)
+    tried = []
+    for name, s in sessions.items():
+        p = compare(reference, _outputs(s, check_rows))
+        problems = check(p, "int8", classifier=is_classifier(reference))
+        tried.append({"layout": name, "p50_ms": round(float(np.median(p50s[name])), 5),
+                      "agreement": p["top1_agreement"], "cosine": p["cosine"], "parity_ok": not problems})
+    return tried
