@@ -32,6 +32,7 @@ class ExportOptions:
     int8_layout: str = "auto"  # ONNX int8: auto (measured) | qdq-u8s8 | qdq-s8s8 | qop-u8s8 | qop-s8s8
     unroll: bool = False  # TFLite: unroll Keras recurrent layers instead of fusing LSTMs (faster on XNNPACK, larger)
     input_shape: str | None = None  # --input-shape: fixes unknown non-batch dims for TFLite, TF.js and parity
+    max_drop: float | None = None  # int8: points of accuracy (agreement without labels) int8 may lose; more is repaired
 
     def validate(self) -> None:
         """Raise UsageError for a bad value before any work starts."""
@@ -46,6 +47,8 @@ class ExportOptions:
                 raise UsageError(f"{flag} must be one of {', '.join(allowed)}, got '{value}'.{suggest(value, allowed)}")
         if self.calib_samples < 1:
             raise UsageError(f"--calib-samples must be at least 1, got {self.calib_samples}")
+        if self.max_drop is not None and not 0 <= self.max_drop < 100:
+            raise UsageError(f"--max-drop is in points of accuracy, from 0 to 100; got {self.max_drop}")
         if self.batch is not None and self.batch < 1:
             raise UsageError(f"--batch must be at least 1, got {self.batch}")
 

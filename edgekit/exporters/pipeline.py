@@ -75,7 +75,8 @@ def export_model(
     source = load_source(model, safe_mode=safe_mode)
     try:
         _fix_input_shapes(source, options.input_shape, plan)
-        calibration, parity_inputs, data_note = _data_for(source, calib, plan, parity_samples, options.calib_samples)
+        calibration, parity_inputs, data_note, parity_labels = _data_for(source, calib, plan, parity_samples,
+                                                                         options.calib_samples)
         created_out = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         _remove_stale_staging(out)
@@ -108,6 +109,9 @@ def export_model(
                 try:
                     art = _export_one(get_exporter(fmt), source, staging, quant, calibration, options,
                                       parity_inputs, reference, classifier, min_agreement)
+                    if options.max_drop is not None and quant == "int8" and fmt == "tflite" and art.parity:
+                        art = _within_budget(art, source, staging, calibration, options, parity_inputs, reference,
+                                             parity_labels, classifier, min_agreement, log)
                 finally:
                     if ctx is not None:
                         ctx.__exit__(None, None, None)
@@ -185,13 +189,14 @@ def _plan(formats: list[str], quants: list[str]) -> list[tuple[str, str]]:
 
 
 def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int, calib_samples: int = 200):
-    """Calibration inputs (train split) and held-out parity inputs (test split), prepared."""
+    """Calibration inputs (train split), held-out parity inputs (test split), prepared, a note, and the
+    parity inputs' labels where the data has them (for ``max_drop``)."""
     run = source.run
     spec = calib or (run.data.get("spec") if run else None)
     needs_calib = any(q in get_exporter(f).needs_calibration for f, q in plan)
     want = tuple(d for d in source.input_shape)
     if source.multi_input:
-        return _named_data_for(source, spec, needs_calib, plan, parity_samples, calib_samples)
+        return (*_named_data_for(source, spec, needs_calib, plan, parity_samples, calib_samples), None)
     if spec is None:
         if needs_calib:
             raise UsageError(
@@ -201,10 +206,10 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int,
         if is_integer(source.input_dtype):
             ids = id_range(source.keras_model)
             return (None, generate(want, source.input_dtype, GENERATED_SAMPLES, id_range=ids),
-                    f"generated integer ids in [{ids[0]}, {ids[1]}]")
-        return None, generate(want, "float32", GENERATED_SAMPLES), "generated uniform(0,1) inputs"
+                    f"generated integer ids in [{ids[0]}, {ids[1]}]", None)
+        return None, generate(want, "float32", GENERATED_SAMPLES), "generated uniform(0,1) inputs", None
     if spec.startswith("uniform:"):
-        return _uniform_data(spec, want, parity_samples, source.input_dtype)
+        return (*_uniform_data(spec, want, parity_samples, source.input_dtype), None)
     ds = load_data(spec, image_size=(run.prep.image_size or [None])[0] if run else None)
     if run is None:
         prep = Preprocessing()  # a bare model: --calib data is taken as model-ready inputs
@@ -222,7 +227,8 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int,
     if not np.isfinite(calibration).all():
         raise ShapeError(f"Calibration data {spec} contains NaN or inf", hint="clean the data first")
     parity = ds.prepared("test", prep, limit=parity_samples)
-    return calibration, parity, f"{spec} (test split, {len(parity)} samples)"
+    labels = np.asarray(ds.y_test[: len(parity)]) if ds.has_labels else None
+    return calibration, parity, f"{spec} (test split, {len(parity)} samples)", labels
 
 
 def _fix_input_shapes(source: SourceModel, text: str | None, plan) -> None:
@@ -295,10 +301,15 @@ def _export_one(exporter, source, staging, quant, calibration, options, parity_i
         return Artifact(format=exporter.name, quant=quant, path="", status="export_failed", error=str(e),
                         seconds=round(time.perf_counter() - t0, 2))
     art.seconds = round(time.perf_counter() - t0, 2)
-    path = staging / art.path
+    return _export_one_validate(art, staging / art.path, quant, parity_inputs, reference, classifier, min_agreement)
+
+
+def _export_one_validate(art, path, quant, parity_inputs, reference, classifier, min_agreement):
+    """Size, hash, and parity of the file at ``path`` run in its own runtime."""
     art.size_bytes = path_size(path)
     art.sha256 = sha256_path(path)
-    result = run_isolated(runtime_for_format(exporter.name), path, parity_inputs, timing=None)
+    art.status, art.error = "ok", None
+    result = run_isolated(runtime_for_format(art.format), path, parity_inputs, timing=None)
     if not result.ok:
         art.status, art.error = "validation_failed", f"the exported file does not run: {result.error}"
         return art
@@ -315,6 +326,77 @@ def _export_one(exporter, source, staging, quant, calibration, options, parity_i
     if problems:
         art.status, art.error = "validation_failed", "parity with the source failed: " + "; ".join(problems)
     return art
+
+
+def _drop_points(outputs, reference, labels) -> float:
+    """Points lost against the float model: of accuracy with labels, else of top-1 agreement."""
+    if isinstance(reference, dict):  # several outputs: the first probability output
+        name = next((n for n, v in reference.items() if is_classifier(v)), next(iter(reference)))
+        outputs, reference = outputs[name], reference[name]
+    got, want = outputs.reshape(len(outputs), -1).argmax(1), reference.reshape(len(reference), -1).argmax(1)
+    if labels is not None and len(labels) == len(got):
+        return float(((want == labels).mean() - (got == labels).mean()) * 100)
+    return float((1 - (got == want).mean()) * 100)
+
+
+def _within_budget(art, source, staging, calibration, options, parity_inputs, reference, labels, classifier,
+                   min_agreement, log):
+    """``--max-drop``: a TFLite int8 artifact that loses more is repaired by keeping its worst layers in float
+    (:mod:`edgekit.exporters.int8_repair`), re-validated, and recorded as ``details.mixed``."""
+    from edgekit.exporters.int8_repair import repair_tflite_int8
+
+    path = staging / art.path
+    plain = run_isolated("litert", path, parity_inputs, timing=None)
+    drop = _drop_points(plain.outputs, reference, labels) if plain.ok else 100.0
+    metric = "accuracy" if labels is not None else "top-1 agreement"
+    art.details["int8_drop_points"] = {"plain": round(drop, 3), "metric": metric, "budget": options.max_drop}
+    if drop <= options.max_drop:
+        return art
+    if source.has_recurrent_layers:
+        art.details["mixed"] = {"result": "not searched: calibration runs of recurrent layers can crash LiteRT"}
+        return art
+    log(f"tflite int8: {drop:.2f} points of {metric} lost (budget {options.max_drop:g}): searching layers to keep in float")
+
+    def evaluate(flatbuffer: bytes) -> float:
+        trial = staging / f".repair-{art.path}"
+        trial.write_bytes(flatbuffer)
+        r = run_isolated("litert", trial, parity_inputs, timing=None)
+        trial.unlink()
+        return _drop_points(r.outputs, reference, labels) if r.ok else 100.0
+
+    try:
+        flatbuffer, record = repair_tflite_int8(source.saved_model_dir(), calibration, options, evaluate,
+                                                options.max_drop)
+    except ExportError as e:
+        art.details["mixed"] = {"result": f"search failed: {e.message}"}
+        return art
+    record["plain_int8"] = {"drop_points": round(drop, 3), "size_bytes": art.size_bytes}
+    if flatbuffer is None:
+        art.details["mixed"] = record
+        art.status, art.error = "validation_failed", (f"int8 loses {drop:.2f} points of {metric} (budget "
+                                                      f"{options.max_drop:g}), and {record['result']}")
+        return art
+    plain_bytes = path.read_bytes()
+    path.write_bytes(flatbuffer)
+    record["latency_ms"] = _p50s({"plain_int8": plain_bytes, "mixed": flatbuffer}, staging, parity_inputs)
+    repaired = _export_one_validate(art, path, "int8", parity_inputs, reference, classifier, min_agreement)
+    repaired.details["mixed"] = record
+    repaired.details["compute"] = f"int8, {record['result']}"
+    repaired.details["int8_drop_points"]["mixed"] = round(evaluate(flatbuffer), 3)
+    return repaired
+
+
+def _p50s(files: dict[str, bytes], staging: Path, inputs) -> dict[str, float | None]:
+    """LiteRT p50 latency (ms, 1 thread, batch 1) of each flatbuffer, measured here one after the other."""
+    out = {}
+    for name, data in files.items():
+        trial = staging / f".timing-{name}.tflite"
+        trial.write_bytes(data)
+        r = run_isolated("litert", trial, inputs, threads=1, timing={"warmup": 10, "runs": 100, "min_time_s": 0.2},
+                         want_outputs=False)
+        trial.unlink()
+        out[name] = r.reply["latency_ms"]["p50"] if r.ok and r.reply.get("latency_ms") else None
+    return out
 
 
 def _predicted_classes(reference) -> int:

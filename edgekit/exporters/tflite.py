@@ -106,55 +106,71 @@ class TFLiteExporter:
 def convert(tf, saved_model: Path, quant: str, calibration, options: ExportOptions, details: dict,
             float_fallback: bool = False) -> bytes:
     """One TFLite conversion of ``saved_model``; fills ``details``. Used in-process and by the child worker."""
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
-    if quant != "fp32":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quant == "fp16":
-        converter.target_spec.supported_types = [tf.float16]
-        details.update(weights="float16", compute="float32 (fp16 weights dequantized at load)")
-    elif quant == "dynamic":
-        details.update(weights="int8", compute="int8 where kernels allow, activations quantized at run time")
-    elif quant == "int8":
-        samples = take(calibration, 0, options.calib_samples)
-        if isinstance(samples, dict):  # several inputs: fed by signature name
-            samples = {k: v if np.issubdtype(v.dtype, np.integer) else v.astype(np.float32) for k, v in samples.items()}
-            integer_input = all(np.issubdtype(v.dtype, np.integer) for v in samples.values())
-        else:
-            integer_input = np.issubdtype(samples.dtype, np.integer)
-            samples = samples if integer_input else samples.astype(np.float32)
-
-        def representative():
-            for i in range(rows(samples)):
-                row = take(samples, i, i + 1)
-                yield row if isinstance(row, dict) else [row]
-
-        converter.representative_dataset = representative
-        if float_fallback:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
-            details.update(weights="int8", compute="int8 where int8 kernels exist, float32 elsewhere",
-                           input_dtype=_dtype_of(samples) if integer_input else "float32", output_dtype="float32",
-                           calibration_samples=rows(samples))
-        else:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            io = {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[options.int8_io]
-            converter.inference_input_type = io
-            converter.inference_output_type = io
-            io_name = "float32" if options.int8_io == "float" else options.int8_io
-            # an integer input (token ids) is never quantized: it keeps its own type
-            details.update(weights="int8", compute="int8", input_dtype=_dtype_of(samples) if integer_input else io_name,
-                           output_dtype=io_name, calibration_samples=rows(samples))
-    if quant in ("int8", "dynamic"):
-        # Per-channel weight scales are the converter's default (better accuracy); per-tensor
-        # scales make smaller files for dense-heavy models (MLPerf ad01: 311 KB -> 272 KB).
-        if options.per_tensor:
-            converter._experimental_disable_per_channel = True
-            converter._experimental_disable_per_channel_quantization_for_dense_layers = True
-        details["weight_scales"] = "per-tensor" if options.per_tensor else "per-channel"
+    if quant == "int8":
+        converter = int8_converter(tf, saved_model, calibration, options, details, float_fallback=float_fallback)
+    else:
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+        if quant != "fp32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quant == "fp16":
+            converter.target_spec.supported_types = [tf.float16]
+            details.update(weights="float16", compute="float32 (fp16 weights dequantized at load)")
+        elif quant == "dynamic":
+            details.update(weights="int8", compute="int8 where kernels allow, activations quantized at run time")
+            _weight_scales(converter, options, details)
     try:
         with captured_stderr_fd():
             return converter.convert()
     except Exception as e:
         raise ExportError(f"TFLite converter failed for {quant}: {_converter_message(e)}") from None
+
+
+def int8_converter(tf, saved_model: Path, calibration, options: ExportOptions, details: dict, *,
+                   float_fallback: bool = False):
+    """A converter set up for full-integer int8 (calibration, IO types, weight scales); fills ``details``.
+    Also what the int8 repair hands to LiteRT's quantization debugger."""
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    samples = take(calibration, 0, options.calib_samples)
+    if isinstance(samples, dict):  # several inputs: fed by signature name
+        samples = {k: v if np.issubdtype(v.dtype, np.integer) else v.astype(np.float32) for k, v in samples.items()}
+        integer_input = all(np.issubdtype(v.dtype, np.integer) for v in samples.values())
+    else:
+        integer_input = np.issubdtype(samples.dtype, np.integer)
+        samples = samples if integer_input else samples.astype(np.float32)
+
+    def representative():
+        for i in range(rows(samples)):
+            row = take(samples, i, i + 1)
+            yield row if isinstance(row, dict) else [row]
+
+    converter.representative_dataset = representative
+    if float_fallback:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
+        details.update(weights="int8", compute="int8 where int8 kernels exist, float32 elsewhere",
+                       input_dtype=_dtype_of(samples) if integer_input else "float32", output_dtype="float32",
+                       calibration_samples=rows(samples))
+    else:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io = {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[options.int8_io]
+        converter.inference_input_type = io
+        converter.inference_output_type = io
+        io_name = "float32" if options.int8_io == "float" else options.int8_io
+        # an integer input (token ids) is never quantized: it keeps its own type
+        details.update(weights="int8", compute="int8", input_dtype=_dtype_of(samples) if integer_input else io_name,
+                       output_dtype=io_name, calibration_samples=rows(samples))
+    _weight_scales(converter, options, details)
+    return converter
+
+
+def _weight_scales(converter, options: ExportOptions, details: dict) -> None:
+    # Per-channel weight scales are the converter's default (better accuracy); per-tensor
+    # scales make smaller files for dense-heavy models (MLPerf ad01: 311 KB -> 272 KB).
+    if options.per_tensor:
+        converter._experimental_disable_per_channel = True
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
+    details["weight_scales"] = "per-tensor" if options.per_tensor else "per-channel"
+
 
 
 def _convert_in_child(saved_model: Path, calibration: np.ndarray, options: ExportOptions, details: dict, *,

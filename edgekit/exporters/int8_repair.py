@@ -1,0 +1,175 @@
+"""int8 repair: when full-integer int8 loses more than the budget, keep the few layers that cause it in float.
+
+LiteRT's own machinery does the work: ``tf.lite.experimental.QuantizationDebugger`` calibrates
+once and measures each quantized layer's error against the float model on calibration inputs
+(``rmse/scale``: the root mean square error of its output in units of its quantization step);
+the calibrated model is then quantized again with chosen layers left in float (the MLIR
+quantizer's ``denylisted_nodes``, what the debugger's own ``get_nondebug_quantized_model`` calls). edgekit adds the search a person does by hand:
+
+1. rank the quantized layers by ``rmse/scale``, worst first;
+2. check that keeping all of them in float meets the budget (else the search cannot help);
+3. bisect for the lowest-ranked layer a passing prefix needs, keep it, and repeat among the
+   layers ranked above it until the kept ones alone pass; each candidate is converted, run in
+   LiteRT and measured on the held-out inputs.
+
+About ``log2 N`` evaluations per layer kept, at most ``2 * ceil(log2 N) + 5`` in all; the same
+data gives the same set.
+The budget is in points: of accuracy against the float model when the held-out inputs have labels,
+else of top-1 agreement with the float model.
+
+Example:
+    >>> ranked = rank_layers(stats)                                   # doctest: +SKIP
+    >>> keep, steps = bisect_keep_set(ranked, evaluate, budget=1.0)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from edgekit.errors import ExportError
+from edgekit.files import captured_stderr_fd
+from edgekit.io_spec import rows, take
+
+DEBUG_SAMPLES = 64
+
+
+def max_evaluations(n_layers: int) -> int:
+    """The search's budget of full evaluations for ``n_layers`` quantized layers: ``2 * ceil(log2 N) + 5``."""
+    return 2 * math.ceil(math.log2(max(n_layers, 2))) + 5
+
+
+def rank_layers(stats_csv: str) -> list[dict]:
+    """Quantized layers from the debugger's statistics, worst first, by ``rmse/scale`` (the output's
+    root mean square error against the float model, in quantization steps)."""
+    layers = []
+    for r in csv.DictReader(io.StringIO(stats_csv)):
+        scale = float(r["scale"] or 0)
+        if scale <= 0 or not r["tensor_name"]:
+            continue
+        layers.append({"layer": r["tensor_name"], "op": r["op_name"],
+                       "rmse_scale": round(math.sqrt(max(float(r["mean_squared_error"]), 0.0)) / scale, 4)})
+    return sorted(layers, key=lambda layer: (-layer["rmse_scale"], layer["layer"]))
+
+
+def bisect_keep_set(ranked: list[str], evaluate: Callable[[list[str]], float], budget: float,
+                    limit: int | None = None) -> tuple[list[str] | None, list[dict]]:
+    """The layers to keep in float, found by successive bisection over ``ranked`` (worst first);
+    ``None`` when keeping all of them still misses the budget.
+
+    ``evaluate(keep)`` converts with ``keep`` in float and returns the drop in points. The first
+    bisection finds the lowest-ranked layer that a passing prefix needs; it is kept, and the search
+    repeats among the layers ranked above it until the kept ones alone pass. Each layer found costs
+    about ``log2 N`` evaluations; past ``limit`` the last passing set is returned.
+
+    >>> def evaluate(keep): return 0.4 if {"a", "c"} <= set(keep) else 9.0   # two culprits: a and c
+    >>> bisect_keep_set(["a", "b", "c", "d"], evaluate, 1.0)[0]
+    ['a', 'c']
+    """
+    limit = limit or max_evaluations(len(ranked))
+    steps: list[dict] = []
+
+    def run(keep: list[str]) -> bool:
+        drop = float(evaluate(keep))
+        steps.append({"kept": len(keep), "layers": list(keep), "drop_points": round(drop, 3), "ok": drop <= budget})
+        return drop <= budget
+
+    if not run(ranked):
+        return None, steps
+    keep: list[str] = []
+    candidates = list(ranked)
+    passing = list(ranked)
+    while candidates:
+        lo, hi = 0, len(candidates)  # keep + candidates[:hi] passes; keep + candidates[:lo] fails (lo = 0 checked)
+        while hi - lo > 1:
+            if len(steps) >= limit:
+                return _by_rank(passing, ranked), steps
+            mid = (lo + hi) // 2
+            if run(keep + candidates[:mid]):
+                hi, passing = mid, keep + candidates[:mid]
+            else:
+                lo = mid
+        keep.append(candidates[hi - 1])
+        candidates = candidates[: hi - 1]
+        if not candidates or len(steps) >= limit:
+            break
+        if run(keep):
+            passing = list(keep)
+            break
+    return _by_rank(passing if len(steps) >= limit else keep, ranked), steps
+
+
+def _by_rank(keep: list[str], ranked: list[str]) -> list[str]:
+    order = {name: i for i, name in enumerate(ranked)}
+    return sorted(keep, key=order.__getitem__)
+
+
+def repair_tflite_int8(saved_model: Path, calibration, options, evaluate_flatbuffer: Callable[[bytes], float],
+                       budget: float) -> tuple[bytes | None, dict]:
+    """Keep the fewest layers in float that bring the int8 artifact within ``budget`` points.
+
+    Returns the repaired flatbuffer (None when even an all-float keep-set misses) and the
+    ``mixed`` record for the manifest."""
+    from edgekit.tf_env import import_tensorflow
+
+    tf = import_tensorflow()
+    t0 = time.perf_counter()
+    samples = take(calibration, 0, options.calib_samples)
+
+    def dataset():
+        for i in range(min(rows(samples), DEBUG_SAMPLES)):
+            row = take(samples, i, i + 1)
+            yield row if isinstance(row, dict) else [row]
+
+    def converter():
+        from edgekit.exporters.tflite import int8_converter
+
+        return int8_converter(tf, saved_model, samples, options, {})
+
+    try:
+        with captured_stderr_fd():
+            debugger = tf.lite.experimental.QuantizationDebugger(converter=converter(), debug_dataset=dataset)
+            debugger.run()
+            buf = io.StringIO()
+            debugger.layer_statistics_dump(buf)
+    except Exception as e:
+        raise ExportError(f"int8 repair: LiteRT's quantization debugger failed: {type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:200] if str(e) else ''}") from None
+    ranked = rank_layers(buf.getvalue())
+    by_name = {layer["layer"]: layer for layer in ranked}
+    built: dict[tuple, bytes] = {}
+
+    def build(keep: list[str]) -> bytes:
+        """The calibrated model quantized again with ``keep`` in float: no new calibration run."""
+        key = tuple(sorted(keep))
+        if key not in built:
+            from tensorflow.lite.python.convert import mlir_quantize
+
+            io = {"int8": tf.int8, "uint8": tf.uint8, "float": tf.float32}[options.int8_io]
+            with captured_stderr_fd():
+                built[key] = mlir_quantize(
+                    debugger.calibrated_model, disable_per_channel=options.per_tensor,
+                    disable_per_channel_for_dense_layers=options.per_tensor, fully_quantize=options.int8_io != "float",
+                    input_data_type=io, output_data_type=io, denylisted_nodes=list(keep))
+        return built[key]
+
+    keep, steps = bisect_keep_set([layer["layer"] for layer in ranked], lambda k: evaluate_flatbuffer(build(k)), budget)
+    record = {
+        "budget_points": budget,
+        "layers_quantized": len(ranked),
+        "evaluations": len(steps),
+        "max_evaluations": max_evaluations(len(ranked)),
+        "seconds": round(time.perf_counter() - t0, 2),
+        "steps": [{k: v for k, v in s.items() if k != "layers"} for s in steps],
+        "ranking": ranked[:10],
+    }
+    if keep is None:
+        record["result"] = "keeping every quantized layer in float still misses the budget"
+        return None, record
+    record["kept"] = [{**by_name[k], "precision": "float32"} for k in keep]
+    record["result"] = f"{len(keep)} of {len(ranked)} layers kept in float32"
+    return build(keep), record

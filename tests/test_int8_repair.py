@@ -1,0 +1,100 @@
+"""``--max-drop``: int8 that loses too much is repaired by keeping the layers to blame in float.
+
+The test model is built the way real int8 failures happen: a trained digits CNN in which one
+channel of the penultimate layer is made 1000x wider than the others (its incoming weights x1000,
+its outgoing weights /1000: the float function is unchanged, since ReLU is positively homogeneous).
+Per-tensor int8 activation scales, sized for that channel, leave the other 31 channels a handful
+of levels, as wide-range channels do in real MobileNets.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import edgekit_cli
+
+
+@pytest.fixture(scope="module")
+def outlier_model(tmp_path_factory):
+    import keras
+
+    from edgekit.data import load_data
+
+    keras.utils.set_random_seed(0)
+    ds = load_data("builtin:digits")
+    inp = keras.Input((8, 8, 1))
+    h = keras.layers.Flatten()(keras.layers.Conv2D(16, 3, activation="relu")(inp))
+    h = keras.layers.Dense(32, activation="relu", name="features")(h)
+    model = keras.Model(inp, keras.layers.Dense(10, activation="softmax", name="head")(h))
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(ds.prepared("train"), ds.y_train, epochs=15, batch_size=32, verbose=0)
+    before = model.evaluate(ds.prepared("test"), ds.y_test, verbose=0)[1]
+    features, head = model.get_layer("features"), model.get_layer("head")
+    (w1, b1), (w2, b2) = features.get_weights(), head.get_weights()
+    k = int(np.argmax(np.abs(w2).sum(1)))
+    w1[:, k] *= 1000.0
+    b1[k] *= 1000.0
+    w2[k, :] /= 1000.0
+    features.set_weights([w1, b1])
+    head.set_weights([w2, b2])
+    assert model.evaluate(ds.prepared("test"), ds.y_test, verbose=0)[1] == pytest.approx(before, abs=1e-3)
+    path = tmp_path_factory.mktemp("repair") / "outlier.keras"
+    model.save(path)
+    return path
+
+
+def _int8(out):
+    return next(a for a in json.loads((out / "manifest.json").read_text())["artifacts"] if a["quant"] == "int8")
+
+
+def test_plain_int8_fails_and_the_search_repairs_it_with_a_small_named_keep_set(outlier_model, tmp_path):
+    r = edgekit_cli("export", outlier_model, "--format", "tflite", "--quant", "int8", "--calib", "builtin:digits",
+                    "--out", tmp_path / "plain")
+    assert r.returncode == 1 and _int8(tmp_path / "plain")["status"] == "validation_failed"  # without the search
+
+    r = edgekit_cli("export", outlier_model, "--format", "tflite", "--quant", "fp32,int8", "--calib", "builtin:digits",
+                    "--max-drop", "1.0", "--out", tmp_path / "mixed")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "searching layers to keep in float" in r.stdout
+    art = _int8(tmp_path / "mixed")
+    drops, mixed = art["details"]["int8_drop_points"], art["details"]["mixed"]
+    assert art["status"] == "ok" and drops["metric"] == "accuracy"
+    assert drops["plain"] > 50 and drops["mixed"] <= 1.0, drops
+    kept = [k["layer"] for k in mixed["kept"]]
+    assert len(kept) <= 2 and any("features" in k for k in kept), kept  # the wide channel's producer, named
+    assert all(k["precision"] == "float32" and k["op"] == "FULLY_CONNECTED" for k in mixed["kept"])
+    assert mixed["evaluations"] <= mixed["max_evaluations"] == 2 * 3 + 5  # 5 quantized layers
+    assert mixed["plain_int8"]["drop_points"] == drops["plain"] and mixed["latency_ms"]["mixed"] > 0
+    assert art["details"]["compute"] == f"int8, {len(kept)} of {mixed['layers_quantized']} layers kept in float32"
+
+    r = edgekit_cli("export", outlier_model, "--format", "tflite", "--quant", "int8", "--calib", "builtin:digits",
+                    "--max-drop", "1.0", "--out", tmp_path / "again")
+    assert r.returncode == 0
+    assert [k["layer"] for k in _int8(tmp_path / "again")["details"]["mixed"]["kept"]] == kept  # same data: same set
+
+
+def test_a_model_int8_does_not_hurt_is_left_alone(digits_run, tmp_path):
+    r = edgekit_cli("export", digits_run, "--format", "tflite", "--quant", "int8", "--max-drop", "1.0", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    art = _int8(tmp_path / "o")
+    assert "mixed" not in art["details"] and art["details"]["int8_drop_points"]["plain"] <= 1.0
+    r = edgekit_cli("export", digits_run, "--format", "tflite", "--quant", "int8", "--max-drop", "150", "--out", tmp_path / "x")
+    assert r.returncode == 2 and "--max-drop is in points of accuracy, from 0 to 100" in r.stderr
+
+
+def test_bisection_finds_two_culprits_and_prunes_the_rest():
+    from edgekit.exporters.int8_repair import bisect_keep_set, max_evaluations
+
+    ranked = [f"layer{i}" for i in range(20)]
+    calls = []
+
+    def evaluate(keep):
+        calls.append(list(keep))
+        return 0.3 if {"layer2", "layer9"} <= set(keep) else 12.0
+
+    keep, steps = bisect_keep_set(ranked, evaluate, 1.0)
+    assert keep == ["layer2", "layer9"] and len(steps) == len(calls) <= max_evaluations(20)
+    assert bisect_keep_set(ranked, lambda keep: 5.0, 1.0) == (None, [{"kept": 20, "layers": ranked, "drop_points": 5.0,
+                                                                     "ok": False}])
