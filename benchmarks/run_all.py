@@ -13,6 +13,7 @@ import cli_startup  # noqa: E402
 import coverage  # noqa: E402
 import harness_overhead  # noqa: E402
 import int8_digits  # noqa: E402
+import int8_repair  # noqa: E402
 import mlperf_vs_authors  # noqa: E402
 import multi_io_export  # noqa: E402
 import multi_io_overhead  # noqa: E402
@@ -26,7 +27,7 @@ import train_throughput  # noqa: E402
 
 def main() -> int:
     ok = True
-    for bench in (cli_startup, harness_overhead, int8_digits, onnx_targets, tfjs_targets, profile_targets, mlperf_vs_authors,
+    for bench in (cli_startup, harness_overhead, int8_digits, int8_repair, onnx_targets, tfjs_targets, profile_targets, mlperf_vs_authors,
                   recurrent, multi_io_overhead, multi_io_export, train_throughput, recipes, coverage):
         ok = bench.main() and ok
     print("all targets met" if ok else "some targets missed")
