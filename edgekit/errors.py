@@ -93,8 +93,10 @@ def suggest(value: str, choices: Iterable[str]) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
-def parse_choices(value: str, choices: Iterable[str], *, what: str, flag: str) -> list[str]:
-    """Split a comma list such as ``"fp32,int8"`` and check each name; ``all`` means every one.
+def parse_choices(value: str, choices: Iterable[str], *, what: str, flag: str,
+                  all_means: Iterable[str] | None = None) -> list[str]:
+    """Split a comma list such as ``"fp32,int8"`` and check each name; ``all`` means every one
+    (or ``all_means``, where some choices are made only on request).
 
     Example:
         >>> parse_choices("fp32,int8", ["fp32", "fp16", "int8"], what="quant mode", flag="--quant")
@@ -105,7 +107,7 @@ def parse_choices(value: str, choices: Iterable[str], *, what: str, flag: str) -
     if not names:
         raise UsageError(f"{flag} is empty. Choose from: {', '.join(choices)}, or all.")
     if "all" in names:
-        return choices
+        return list(all_means) if all_means is not None else choices
     for name in names:
         if name not in choices:
             raise UsageError(

@@ -21,13 +21,14 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "fp16": {"top1_agreement": 0.99, "cosine": 0.999},
     "dynamic": {"top1_agreement": 0.95, "cosine": 0.99},
     "int8": {"top1_agreement": 0.90, "cosine": 0.95},
+    "int16x8": {"top1_agreement": 0.90, "cosine": 0.95},  # an integer mode: judged as int8
     "uint8": {"top1_agreement": 0.90, "cosine": 0.95},  # TF.js weight-only uint8
 }
 
 
 # Several outputs: an output that is not a probability row (a regression value, boxes, sigmoid scores)
 # is also judged on its mean absolute error relative to the spread (std) of the source's values.
-RELATIVE_ERROR = {"fp32": 1e-3, "fp16": 2e-2, "dynamic": 0.1, "int8": 0.2, "uint8": 0.2}
+RELATIVE_ERROR = {"fp32": 1e-3, "fp16": 2e-2, "dynamic": 0.1, "int8": 0.2, "int16x8": 0.2, "uint8": 0.2}
 
 
 def compare(reference, outputs) -> dict[str, Any]:

@@ -98,3 +98,21 @@ def test_bisection_finds_two_culprits_and_prunes_the_rest():
     assert keep == ["layer2", "layer9"] and len(steps) == len(calls) <= max_evaluations(20)
     assert bisect_keep_set(ranked, lambda keep: 5.0, 1.0) == (None, [{"kept": 20, "layers": ranked, "drop_points": 5.0,
                                                                      "ok": False}])
+
+
+def test_int16x8_is_made_on_request_with_int16_io_and_not_by_all(outlier_model, tmp_path):
+    """16-bit activations give the wide channel's neighbours 256x the levels of int8; LiteRT runs the
+    mode on reference kernels, so `--quant all` leaves it out."""
+    r = edgekit_cli("export", outlier_model, "--format", "tflite", "--quant", "int8,int16x8", "--calib", "builtin:digits",
+                    "--out", tmp_path / "o")
+    arts = {a["quant"]: a for a in json.loads((tmp_path / "o" / "manifest.json").read_text())["artifacts"]}
+    assert r.returncode == 1 and arts["int8"]["status"] == "validation_failed"
+    a16 = arts["int16x8"]
+    assert a16["status"] == "ok" and a16["parity"]["top1_agreement"] > 0.9, a16
+    assert a16["details"]["input_dtype"] == "int16" and a16["size_bytes"] < 0.4 * 77 * 1024
+    io = a16["details"]["io"]["inputs"][0]
+    assert io["dtype"] == "int16" and io["quantization"]["scale"] > 0
+    r = edgekit_cli("export", outlier_model, "--format", "tflite", "--quant", "all", "--calib", "builtin:digits",
+                    "--out", tmp_path / "all")
+    quants = {a["quant"] for a in json.loads((tmp_path / "all" / "manifest.json").read_text())["artifacts"]}
+    assert quants == {"fp32", "fp16", "dynamic", "int8"}

@@ -109,7 +109,8 @@ def _export_and_bench(model: Path, base, *, data, profile, format, quant, repeat
     rows = list((base or {}).get("rows", {}).values())
     formats = parse_choices(format, format_names(), what="format", flag="--format") if format else \
         sorted({r["format"] for r in rows if r["format"] in format_names()}) or ["tflite"]
-    quants = parse_choices(quant, all_quant_modes(formats), what="quant mode", flag="--quant") if quant else \
+    quants = parse_choices(quant, all_quant_modes(formats), what="quant mode", flag="--quant",
+                           all_means=all_quant_modes(formats, on_request=False)) if quant else \
         sorted({r["quant"] for r in rows}) or ["fp32", "int8"]
     profiles = profile or ",".join(sorted({r["profile"] for r in rows})) or "host"
     runtimes = sorted({r["runtime"] for r in rows}) or None

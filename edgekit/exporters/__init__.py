@@ -6,7 +6,9 @@ Example:
     >>> sorted(EXPORTERS)
     ['onnx', 'tfjs', 'tflite']
     >>> get_exporter("tflite").quant_modes
-    ('fp32', 'fp16', 'dynamic', 'int8')
+    ('fp32', 'fp16', 'dynamic', 'int8', 'int16x8')
+    >>> all_quant_modes(["tflite"], on_request=False)
+    ['fp32', 'fp16', 'dynamic', 'int8']
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from edgekit.errors import UsageError, suggest
 # name -> (module, class, quant modes). Quant modes are listed here too so that the CLI can
 # validate flags without importing a converter.
 EXPORTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "tflite": ("edgekit.exporters.tflite", "TFLiteExporter", ("fp32", "fp16", "dynamic", "int8")),
+    "tflite": ("edgekit.exporters.tflite", "TFLiteExporter", ("fp32", "fp16", "dynamic", "int8", "int16x8")),
     "onnx": ("edgekit.exporters.onnx", "ONNXExporter", ("fp32", "fp16", "dynamic", "int8")),
     "tfjs": ("edgekit.exporters.tfjs", "TFJSExporter", ("fp32", "fp16", "uint8")),
 }
@@ -28,10 +30,16 @@ def format_names() -> list[str]:
     return list(EXPORTERS)
 
 
-def all_quant_modes(formats: list[str] | None = None) -> list[str]:
+# Quant modes made only when named, never by ``--quant all``: TFLite's 16x8 mode (16-bit
+# activations, int8 weights) runs on LiteRT's reference kernels, not XNNPACK, so it is slow.
+ON_REQUEST = ("int16x8",)
+
+
+def all_quant_modes(formats: list[str] | None = None, *, on_request: bool = True) -> list[str]:
+    """The quant modes of ``formats``; ``on_request=False``: what ``--quant all`` means."""
     modes: list[str] = []
     for f in formats or EXPORTERS:
-        modes += [m for m in EXPORTERS[f][2] if m not in modes]
+        modes += [m for m in EXPORTERS[f][2] if m not in modes and (on_request or m not in ON_REQUEST)]
     return modes
 
 

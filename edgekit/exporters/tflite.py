@@ -1,4 +1,8 @@
-"""TFLite (LiteRT) export: fp32, fp16, dynamic-range int8 and full-integer int8.
+"""TFLite (LiteRT) export: fp32, fp16, dynamic-range int8, full-integer int8, and int16x8.
+
+``int16x8`` is LiteRT's 16x8 mode: int8 weights, 16-bit activations (256 times the resolution of
+int8 activations, for layers with wide ranges), int16 inputs and outputs. Its kernels are LiteRT's
+reference ones (XNNPACK has none), so it is made only when named, never by ``--quant all``.
 
 Converts from the source's TF SavedModel with ``tf.lite.TFLiteConverter.from_saved_model``
 (never ``from_concrete_functions`` with a Keras 3 model: that silently yields NaN models).
@@ -28,8 +32,8 @@ from edgekit.source_model import SourceModel
 class TFLiteExporter:
     name = "tflite"
     suffix = ".tflite"
-    quant_modes = ("fp32", "fp16", "dynamic", "int8")
-    needs_calibration = ("int8",)
+    quant_modes = ("fp32", "fp16", "dynamic", "int8", "int16x8")
+    needs_calibration = ("int8", "int16x8")
     runtime = "litert"
 
     def export(
@@ -82,6 +86,10 @@ class TFLiteExporter:
 
     @staticmethod
     def _convert(tf, saved_model: Path, quant: str, calibration, options: ExportOptions, details: dict) -> bytes:
+        if quant == "int16x8":
+            if calibration is None or rows(calibration) == 0:
+                raise UsageError("int16x8 export needs calibration data", hint="pass --calib DATA")
+            return _convert_in_child(saved_model, calibration, options, details, float_fallback=False, quant="int16x8")
         if quant != "int8":
             return convert(tf, saved_model, quant, calibration, options, details)
         # Full-integer calibration runs the model inside the converter, and can crash it (a
@@ -108,6 +116,8 @@ def convert(tf, saved_model: Path, quant: str, calibration, options: ExportOptio
     """One TFLite conversion of ``saved_model``; fills ``details``. Used in-process and by the child worker."""
     if quant == "int8":
         converter = int8_converter(tf, saved_model, calibration, options, details, float_fallback=float_fallback)
+    elif quant == "int16x8":
+        converter = int8_converter(tf, saved_model, calibration, options, details, activations16=True)
     else:
         converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
         if quant != "fp32":
@@ -126,9 +136,10 @@ def convert(tf, saved_model: Path, quant: str, calibration, options: ExportOptio
 
 
 def int8_converter(tf, saved_model: Path, calibration, options: ExportOptions, details: dict, *,
-                   float_fallback: bool = False):
+                   float_fallback: bool = False, activations16: bool = False):
     """A converter set up for full-integer int8 (calibration, IO types, weight scales); fills ``details``.
-    Also what the int8 repair hands to LiteRT's quantization debugger."""
+    Also what the int8 repair hands to LiteRT's quantization debugger. ``activations16``: the 16x8
+    mode (16-bit activations, int16 inputs and outputs unless ``--int8-io float``)."""
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     samples = take(calibration, 0, options.calib_samples)
@@ -145,7 +156,14 @@ def int8_converter(tf, saved_model: Path, calibration, options: ExportOptions, d
             yield row if isinstance(row, dict) else [row]
 
     converter.representative_dataset = representative
-    if float_fallback:
+    if activations16:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        io_name = "float32" if options.int8_io == "float" else "int16"
+        converter.inference_input_type = converter.inference_output_type = getattr(tf, io_name)
+        details.update(weights="int8", compute="int16 activations x int8 weights (LiteRT reference kernels)",
+                       input_dtype=_dtype_of(samples) if integer_input else io_name, output_dtype=io_name,
+                       calibration_samples=rows(samples))
+    elif float_fallback:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
         details.update(weights="int8", compute="int8 where int8 kernels exist, float32 elsewhere",
                        input_dtype=_dtype_of(samples) if integer_input else "float32", output_dtype="float32",
@@ -174,7 +192,7 @@ def _weight_scales(converter, options: ExportOptions, details: dict) -> None:
 
 
 def _convert_in_child(saved_model: Path, calibration: np.ndarray, options: ExportOptions, details: dict, *,
-                      float_fallback: bool, timeout_s: float = 1800) -> bytes:
+                      float_fallback: bool, timeout_s: float = 1800, quant: str = "int8") -> bytes:
     """Full-integer conversion in ``python -m edgekit.exporters.tflite_worker``: a crash is an ExportError."""
     import dataclasses
     import json
@@ -189,7 +207,8 @@ def _convert_in_child(saved_model: Path, calibration: np.ndarray, options: Expor
         calib = take(calibration, 0, options.calib_samples)
         save_batch(tmp / "calibration", calib)
         request = {"saved_model": str(saved_model), "calibration": str(tmp / "calibration"),
-                   "out": str(tmp / "model.tflite"), "options": dataclasses.asdict(options), "float_fallback": float_fallback}
+                   "out": str(tmp / "model.tflite"), "options": dataclasses.asdict(options), "float_fallback": float_fallback,
+                   "quant": quant}
         (tmp / "request.json").write_text(json.dumps(request))
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
         try:

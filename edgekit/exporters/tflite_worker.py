@@ -26,7 +26,8 @@ def main(argv: list[str]) -> int:
     try:
         tf = import_tensorflow()
         calibration = load_batch(Path(req["calibration"]))
-        flatbuffer = convert(tf, Path(req["saved_model"]), "int8", calibration, ExportOptions(**req["options"]), details,
+        flatbuffer = convert(tf, Path(req["saved_model"]), req.get("quant", "int8"), calibration,
+                             ExportOptions(**req["options"]), details,
                              float_fallback=req["float_fallback"])
         Path(req["out"]).write_bytes(flatbuffer)
         reply = {"ok": True, "details": details}

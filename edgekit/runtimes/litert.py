@@ -67,7 +67,7 @@ class LiteRTSession:
     def _quantize(self, x: np.ndarray, detail: dict | None = None) -> np.ndarray:
         detail = detail or self._in
         dtype = detail["dtype"]
-        if dtype in (np.int8, np.uint8):
+        if dtype in (np.int8, np.uint8, np.int16) and detail["quantization"][0]:  # quantized at the boundary
             scale, zero = detail["quantization"]
             info = np.iinfo(dtype)
             return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
@@ -75,7 +75,7 @@ class LiteRTSession:
 
     def _dequantize(self, y: np.ndarray, detail: dict | None = None) -> np.ndarray:
         detail = detail or self._out
-        if detail["dtype"] in (np.int8, np.uint8):
+        if detail["dtype"] in (np.int8, np.uint8, np.int16) and detail["quantization"][0]:
             scale, zero = detail["quantization"]
             return (y.astype(np.float32) - zero) * scale
         return y.astype(np.float32, copy=False)
@@ -137,7 +137,9 @@ class LiteRTSession:
         dtypes = Counter(np.dtype(t["dtype"]).name for t in tensors)
         ops = Counter(op["op_name"] for op in self._ops_details())
         in_dt = np.dtype(self._in["dtype"]).name
-        if in_dt in ("int8", "uint8"):
+        if in_dt == "int16" and self._in["quantization"][0]:
+            guess = "int16x8"
+        elif in_dt in ("int8", "uint8"):
             guess = "int8"
         elif dtypes.get("float16"):
             guess = "fp16"

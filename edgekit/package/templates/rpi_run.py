@@ -91,7 +91,7 @@ def load(path_or_sample):
 
 
 def to_model(x, detail):
-    if detail["dtype"] in (np.int8, np.uint8) and not np.issubdtype(x.dtype, np.integer):
+    if detail["dtype"] in (np.int8, np.uint8, np.int16) and not np.issubdtype(x.dtype, np.integer):
         scale, zero = detail["quantization"]  # a full-integer model: quantize at the boundary
         info = np.iinfo(detail["dtype"])
         return np.clip(np.round(x / scale + zero), info.min, info.max).astype(detail["dtype"])
@@ -99,7 +99,7 @@ def to_model(x, detail):
 
 
 def from_model(y, detail):
-    if detail["dtype"] in (np.int8, np.uint8):
+    if detail["dtype"] in (np.int8, np.uint8, np.int16) and detail["quantization"][0]:
         scale, zero = detail["quantization"]
         return (y.astype(np.float32) - zero) * scale
     return y.astype(np.float32)
