@@ -116,3 +116,17 @@ def test_int16x8_is_made_on_request_with_int16_io_and_not_by_all(outlier_model, 
                     "--out", tmp_path / "all")
     quants = {a["quant"] for a in json.loads((tmp_path / "all" / "manifest.json").read_text())["artifacts"]}
     assert quants == {"fp32", "fp16", "dynamic", "int8"}
+
+
+def test_inspect_quant_ranks_layers_by_int8_error_and_flags_the_culprit(outlier_model, digits_run):
+    r = edgekit_cli("inspect", outlier_model, "--quant", "--calib", "builtin:digits", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    errors = [layer["rmse_scale"] for layer in report["layers"]]
+    assert errors == sorted(errors, reverse=True) and len(errors) == 5
+    assert [f["op"] for f in report["flagged"]] == ["FULLY_CONNECTED"] and "head" in report["flagged"][0]["layer"]
+    features = next(layer for layer in report["layers"] if "features" in layer["layer"])
+    assert features["scale"] > 100  # the wide channel shows as a huge quantization step
+    assert report["data"] == "builtin:digits, 200 samples"
+    r = edgekit_cli("inspect", digits_run, "--quant")  # a run: its own data; int8 harmless, nothing flagged
+    assert r.returncode == 0 and "0 of " in r.stdout, r.stdout + r.stderr

@@ -17,6 +17,9 @@ def inspect(
     model: Path = typer.Argument(..., help="A .keras, Keras 2 .h5, SavedModel or run folder."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     unsafe: bool = typer.Option(False, "--unsafe", help="Allow Python code (Lambda layers) in .keras files you trust."),
+    quant: bool = typer.Option(False, "--quant", help="Measure each layer's int8 error (TFLite) on --calib data: "
+                               "which layers int8 hurts."),
+    calib: str = typer.Option(None, "--calib", help="--quant: calibration DATA (default: the run's own)."),
 ) -> int:
     from rich.table import Table
 
@@ -24,6 +27,8 @@ def inspect(
     from edgekit.inspect_model import inspect_model
 
     quiet_tensorflow()
+    if quant:
+        return _quant(model, calib, json_out=json_out, unsafe=unsafe)
     info = inspect_model(model, safe_mode=not unsafe)
     if json_out:
         import json
@@ -76,5 +81,34 @@ def inspect(
         for rewrite in info.get("rewrites", {}).get(fmt, []):
             con.print(f"{fmt}: edgekit rewrites {rewrite}", highlight=False)
     con.print("tflite support is edgekit's list of TF ops that become TFLite builtins; `edgekit export` is the proof.",
+              highlight=False)
+    return 0
+
+
+def _quant(model: Path, calib: str | None, *, json_out: bool, unsafe: bool) -> int:
+    from rich.table import Table
+
+    from edgekit.cli.output import console, status
+    from edgekit.quant_report import quant_report
+
+    with status("measuring int8 error per layer"):
+        report = quant_report(model, calib, safe_mode=not unsafe)
+    if json_out:
+        import json
+
+        print(json.dumps(report, indent=2))
+        return 0
+    con = console(width=140)
+    t = Table(title=f"int8 error per layer, worst first (TFLite, calibrated on {report['data']})")
+    for c in ("#", "operator", "layer (tensor)", "scale", "rmse/scale", ""):
+        t.add_column(c, justify="right" if c in ("#", "scale", "rmse/scale") else "left")
+    for i, layer in enumerate(report["layers"], 1):
+        flag = "flagged" if layer["rmse_scale"] > report["threshold"] else ""
+        t.add_row(str(i), layer["op"], layer["layer"][:70], f"{layer['scale']:.4g}", f"{layer['rmse_scale']:.3f}", flag,
+                  style="red" if flag else None)
+    con.print(t)
+    n = len(report["flagged"])
+    con.print(f"{n} of {len(report['layers'])} layers above rmse/scale {report['threshold']:g}"
+              + (": `edgekit export MODEL --quant int8 --max-drop P` keeps the ones to blame in float" if n else ""),
               highlight=False)
     return 0

@@ -51,7 +51,7 @@ def rank_layers(stats_csv: str) -> list[dict]:
         scale = float(r["scale"] or 0)
         if scale <= 0 or not r["tensor_name"]:
             continue
-        layers.append({"layer": r["tensor_name"], "op": r["op_name"],
+        layers.append({"layer": r["tensor_name"], "op": r["op_name"], "scale": float(f"{scale:.6g}"),
                        "rmse_scale": round(math.sqrt(max(float(r["mean_squared_error"]), 0.0)) / scale, 4)})
     return sorted(layers, key=lambda layer: (-layer["rmse_scale"], layer["layer"]))
 
@@ -108,6 +108,37 @@ def _by_rank(keep: list[str], ranked: list[str]) -> list[str]:
     return sorted(keep, key=order.__getitem__)
 
 
+FLAG_RMSE_SCALE = 0.7  # LiteRT's debugger tutorial flags layers above this as suspects
+
+
+def layer_errors(saved_model: Path, calibration, options) -> tuple[list[dict], object]:
+    """Every quantized layer's int8 error against the float model, worst first, and the debugger
+    (which holds the calibrated model). Each layer: tensor name, operator, scale, ``rmse/scale``."""
+    from edgekit.tf_env import import_tensorflow
+
+    tf = import_tensorflow()
+    samples = take(calibration, 0, options.calib_samples)
+
+    def dataset():
+        for i in range(min(rows(samples), DEBUG_SAMPLES)):
+            row = take(samples, i, i + 1)
+            yield row if isinstance(row, dict) else [row]
+
+    from edgekit.exporters.tflite import int8_converter
+
+    try:
+        with captured_stderr_fd():
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=int8_converter(tf, saved_model, samples, options, {}), debug_dataset=dataset)
+            debugger.run()
+            buf = io.StringIO()
+            debugger.layer_statistics_dump(buf)
+    except Exception as e:
+        raise ExportError(f"LiteRT's quantization debugger failed: {type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:200] if str(e) else ''}") from None
+    return rank_layers(buf.getvalue()), debugger
+
+
 def repair_tflite_int8(saved_model: Path, calibration, options, evaluate_flatbuffer: Callable[[bytes], float],
                        budget: float) -> tuple[bytes | None, dict]:
     """Keep the fewest layers in float that bring the int8 artifact within ``budget`` points.
@@ -118,28 +149,7 @@ def repair_tflite_int8(saved_model: Path, calibration, options, evaluate_flatbuf
 
     tf = import_tensorflow()
     t0 = time.perf_counter()
-    samples = take(calibration, 0, options.calib_samples)
-
-    def dataset():
-        for i in range(min(rows(samples), DEBUG_SAMPLES)):
-            row = take(samples, i, i + 1)
-            yield row if isinstance(row, dict) else [row]
-
-    def converter():
-        from edgekit.exporters.tflite import int8_converter
-
-        return int8_converter(tf, saved_model, samples, options, {})
-
-    try:
-        with captured_stderr_fd():
-            debugger = tf.lite.experimental.QuantizationDebugger(converter=converter(), debug_dataset=dataset)
-            debugger.run()
-            buf = io.StringIO()
-            debugger.layer_statistics_dump(buf)
-    except Exception as e:
-        raise ExportError(f"int8 repair: LiteRT's quantization debugger failed: {type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:200] if str(e) else ''}") from None
-    ranked = rank_layers(buf.getvalue())
+    ranked, debugger = layer_errors(saved_model, calibration, options)
     by_name = {layer["layer"]: layer for layer in ranked}
     built: dict[tuple, bytes] = {}
 

@@ -188,6 +188,13 @@ def _plan(formats: list[str], quants: list[str]) -> list[tuple[str, str]]:
     return plan
 
 
+def calibration_data(source: SourceModel, calib: str | None, calib_samples: int = 200):
+    """``(calibration inputs, a note saying what they are)`` for int8, as ``export`` picks them."""
+    calibration, _, _, _ = _data_for(source, calib, [("tflite", "int8")], 1, calib_samples)
+    spec = calib or ((source.run.data or {}).get("spec") if source.run else None)
+    return calibration, f"{spec}, {rows(calibration)} samples"
+
+
 def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int, calib_samples: int = 200):
     """Calibration inputs (train split), held-out parity inputs (test split), prepared, a note, and the
     parity inputs' labels where the data has them (for ``max_drop``)."""
