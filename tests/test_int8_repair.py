@@ -130,3 +130,16 @@ def test_inspect_quant_ranks_layers_by_int8_error_and_flags_the_culprit(outlier_
     assert report["data"] == "builtin:digits, 200 samples"
     r = edgekit_cli("inspect", digits_run, "--quant")  # a run: its own data; int8 harmless, nothing flagged
     assert r.returncode == 0 and "0 of " in r.stdout, r.stdout + r.stderr
+
+
+def test_onnx_int8_is_repaired_the_same_way_with_onnx_runtimes_tools(outlier_model, tmp_path):
+    """Ranking by ONNX Runtime's qdq_loss_debug (SQNR per activation), candidates by nodes_to_exclude."""
+    r = edgekit_cli("export", outlier_model, "--format", "onnx", "--quant", "int8", "--calib", "builtin:digits",
+                    "--max-drop", "1.0", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stdout + r.stderr
+    art = _int8(tmp_path / "o")
+    drops, mixed = art["details"]["int8_drop_points"], art["details"]["mixed"]
+    assert drops["plain"] > 50 and drops["mixed"] <= 1.0, drops
+    assert 1 <= len(mixed["kept"]) <= 2 and all(k["op"] == "Gemm" for k in mixed["kept"]), mixed["kept"]
+    assert mixed["evaluations"] <= mixed["max_evaluations"] and mixed["ranking"][0]["sqnr_db"] < 40
+    assert art["details"]["compute"].endswith("nodes kept in float32")

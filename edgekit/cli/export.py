@@ -31,7 +31,7 @@ def export(
     per_tensor: bool = typer.Option(False, "--per-tensor", help="int8 (and TFLite dynamic): per-tensor weight scales, smaller files (default per-channel, more accurate)."),
     unroll: bool = typer.Option(False, "--unroll", help="TFLite: unroll recurrent layers instead of the fused LSTM op (often faster on CPU, larger file)."),
     calib_method: str = typer.Option("minmax", "--calib-method", help="ONNX int8 calibration: minmax, entropy or percentile."),
-    max_drop: float = typer.Option(None, "--max-drop", help="TFLite int8: points of accuracy (of agreement without labels) int8 may lose; beyond it, the layers to blame are found and kept in float."),
+    max_drop: float = typer.Option(None, "--max-drop", help="int8 (TFLite, ONNX): points of accuracy (of agreement without labels) int8 may lose; beyond it, the layers to blame are found and kept in float."),
     int8_layout: str = typer.Option("auto", "--int8-layout", help="ONNX int8: auto (the fastest layout that keeps parity, measured here), qdq-u8s8, qdq-s8s8, qop-u8s8 or qop-s8s8."),
     input_shape: str = typer.Option(None, "--input-shape", help="Fix unknown dims (not batch): D1,D2 or NAME=D1,D2;NAME=D1. TFLite/TF.js and parity use it; ONNX stays dynamic."),
     out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: MODEL_export beside MODEL)."),

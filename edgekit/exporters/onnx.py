@@ -20,6 +20,7 @@ import functools
 import io
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -185,14 +186,31 @@ class ONNXExporter:
             raise ExportError(f"ONNX dynamic quantization failed: {type(e).__name__}: {str(e)[:300]}") from None
         return onnx.load(dst)
 
+    def repair_int8(self, source: SourceModel, calibration, options: ExportOptions, layout: str,
+                    evaluate: Callable[[bytes], float], budget: float) -> tuple[bytes | None, dict]:
+        """``--max-drop`` for ONNX: the int8 model with the fewest nodes left in float that meets ``budget``
+        (:mod:`edgekit.exporters.onnx_int8_repair`), as bytes, or None; and the record for the manifest."""
+
+        from edgekit.exporters.onnx_int8_repair import repair_onnx_int8
+
+        opset = check_opset(options.opset) if options.opset is not None else default_opset()
+        samples = _typed(take(calibration, 0, options.calib_samples), source)
+        with tempfile.TemporaryDirectory(prefix="edgekit-onnx-repair-") as tmp:
+            tmp = Path(tmp)
+            pre, reader = self._preprocessed(self._convert(source, opset, options.batch), tmp, samples)
+
+            def evaluate_path(path: Path) -> float:
+                return evaluate(path.read_bytes())
+
+            model, record = repair_onnx_int8(pre, tmp, reader, samples, options, layout, evaluate_path, budget)
+            return (None if model is None else model.SerializeToString()), record
+
     @staticmethod
-    def _static(model, tmp: Path, samples: np.ndarray, options: ExportOptions):
-        """Static int8 in the layout ``options.int8_layout`` names, or the fastest that keeps parity (``auto``)."""
+    def _preprocessed(model, tmp: Path, samples):
+        """The float model after ONNX Runtime's quantization pre-processing, and a calibration reader factory."""
         import onnx
         from onnxruntime.quantization import CalibrationDataReader
         from onnxruntime.quantization.shape_inference import quant_pre_process
-
-        from edgekit.exporters.onnx_int8_layout import quantize_best
 
         src, pre = tmp / "fp32.onnx", tmp / "pre.onnx"
         onnx.save(model, src)
@@ -214,7 +232,15 @@ class ONNXExporter:
                 quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
         except Exception as e:
             raise ExportError(f"ONNX int8 quantization failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
-        return quantize_best(pre, tmp, Reader, samples, src, options)
+        return pre, Reader
+
+    @staticmethod
+    def _static(model, tmp: Path, samples: np.ndarray, options: ExportOptions):
+        """Static int8 in the layout ``options.int8_layout`` names, or the fastest that keeps parity (``auto``)."""
+        from edgekit.exporters.onnx_int8_layout import quantize_best
+
+        pre, reader = ONNXExporter._preprocessed(model, tmp, samples)
+        return quantize_best(pre, tmp, reader, samples, tmp / "fp32.onnx", options)
 
 
 def _typed(batch, source: SourceModel):

@@ -109,6 +109,7 @@ def _quantize(pre: Path, dst: Path, reader, layout: Layout, options, reduce_rang
                 activation_type=QuantType.QUInt8 if layout.activations == "uint8" else QuantType.QInt8,
                 weight_type=QuantType.QInt8, calibrate_method=method,
                 reduce_range=reduce_range and layout.activations == "uint8",
+                nodes_to_exclude=list(getattr(options, "nodes_to_exclude", None) or []),
             )
     except Exception as e:
         raise ExportError(f"ONNX int8 quantization ({layout.name}) failed: {type(e).__name__}: "

@@ -109,7 +109,7 @@ def export_model(
                 try:
                     art = _export_one(get_exporter(fmt), source, staging, quant, calibration, options,
                                       parity_inputs, reference, classifier, min_agreement)
-                    if options.max_drop is not None and quant == "int8" and fmt == "tflite" and art.parity:
+                    if options.max_drop is not None and quant == "int8" and art.parity:
                         art = _within_budget(art, source, staging, calibration, options, parity_inputs, reference,
                                              parity_labels, classifier, min_agreement, log)
                 finally:
@@ -348,32 +348,39 @@ def _drop_points(outputs, reference, labels) -> float:
 
 def _within_budget(art, source, staging, calibration, options, parity_inputs, reference, labels, classifier,
                    min_agreement, log):
-    """``--max-drop``: a TFLite int8 artifact that loses more is repaired by keeping its worst layers in float
-    (:mod:`edgekit.exporters.int8_repair`), re-validated, and recorded as ``details.mixed``."""
+    """``--max-drop``: an int8 artifact that loses more is repaired by keeping its worst layers in float
+    (TFLite: :mod:`edgekit.exporters.int8_repair`; ONNX: :mod:`edgekit.exporters.onnx_int8_repair`),
+    re-validated, and recorded as ``details.mixed``."""
     from edgekit.exporters.int8_repair import repair_tflite_int8
 
     path = staging / art.path
-    plain = run_isolated("litert", path, parity_inputs, timing=None)
+    runtime = runtime_for_format(art.format)
+    plain = run_isolated(runtime, path, parity_inputs, timing=None)
     drop = _drop_points(plain.outputs, reference, labels) if plain.ok else 100.0
     metric = "accuracy" if labels is not None else "top-1 agreement"
     art.details["int8_drop_points"] = {"plain": round(drop, 3), "metric": metric, "budget": options.max_drop}
     if drop <= options.max_drop:
         return art
-    if source.has_recurrent_layers:
+    if source.has_recurrent_layers and art.format == "tflite":
         art.details["mixed"] = {"result": "not searched: calibration runs of recurrent layers can crash LiteRT"}
         return art
-    log(f"tflite int8: {drop:.2f} points of {metric} lost (budget {options.max_drop:g}): searching layers to keep in float")
+    log(f"{art.format} int8: {drop:.2f} points of {metric} lost (budget {options.max_drop:g}): "
+        "searching layers to keep in float")
 
-    def evaluate(flatbuffer: bytes) -> float:
+    def evaluate(data: bytes) -> float:
         trial = staging / f".repair-{art.path}"
-        trial.write_bytes(flatbuffer)
-        r = run_isolated("litert", trial, parity_inputs, timing=None)
+        trial.write_bytes(data)
+        r = run_isolated(runtime, trial, parity_inputs, timing=None)
         trial.unlink()
         return _drop_points(r.outputs, reference, labels) if r.ok else 100.0
 
     try:
-        flatbuffer, record = repair_tflite_int8(source.saved_model_dir(), calibration, options, evaluate,
-                                                options.max_drop)
+        if art.format == "tflite":
+            flatbuffer, record = repair_tflite_int8(source.saved_model_dir(), calibration, options, evaluate,
+                                                    options.max_drop)
+        else:
+            flatbuffer, record = get_exporter(art.format).repair_int8(
+                source, calibration, options, art.details.get("int8_layout", "qdq-s8s8"), evaluate, options.max_drop)
     except ExportError as e:
         art.details["mixed"] = {"result": f"search failed: {e.message}"}
         return art
@@ -385,7 +392,7 @@ def _within_budget(art, source, staging, calibration, options, parity_inputs, re
         return art
     plain_bytes = path.read_bytes()
     path.write_bytes(flatbuffer)
-    record["latency_ms"] = _p50s({"plain_int8": plain_bytes, "mixed": flatbuffer}, staging, parity_inputs)
+    record["latency_ms"] = _p50s({"plain_int8": plain_bytes, "mixed": flatbuffer}, staging, parity_inputs, art.format)
     repaired = _export_one_validate(art, path, "int8", parity_inputs, reference, classifier, min_agreement)
     repaired.details["mixed"] = record
     repaired.details["compute"] = f"int8, {record['result']}"
@@ -393,14 +400,14 @@ def _within_budget(art, source, staging, calibration, options, parity_inputs, re
     return repaired
 
 
-def _p50s(files: dict[str, bytes], staging: Path, inputs) -> dict[str, float | None]:
-    """LiteRT p50 latency (ms, 1 thread, batch 1) of each flatbuffer, measured here one after the other."""
+def _p50s(files: dict[str, bytes], staging: Path, inputs, fmt: str) -> dict[str, float | None]:
+    """p50 latency (ms, 1 thread, batch 1) of each file in its format's runtime, measured here one after the other."""
     out = {}
     for name, data in files.items():
-        trial = staging / f".timing-{name}.tflite"
+        trial = staging / f".timing-{name}.{fmt}"
         trial.write_bytes(data)
-        r = run_isolated("litert", trial, inputs, threads=1, timing={"warmup": 10, "runs": 100, "min_time_s": 0.2},
-                         want_outputs=False)
+        r = run_isolated(runtime_for_format(fmt), trial, inputs, threads=1,
+                         timing={"warmup": 10, "runs": 100, "min_time_s": 0.2}, want_outputs=False)
         trial.unlink()
         out[name] = r.reply["latency_ms"]["p50"] if r.ok and r.reply.get("latency_ms") else None
     return out
