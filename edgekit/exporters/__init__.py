@@ -6,7 +6,7 @@ Example:
     >>> sorted(EXPORTERS)
     ['onnx', 'tfjs', 'tflite']
     >>> get_exporter("tflite").quant_modes
-    ('fp32', 'fp16', 'dynamic', 'int8', 'int16x8')
+    ('fp32', 'fp16', 'dynamic', 'int8', 'int16x8', 'mixed')
     >>> all_quant_modes(["tflite"], on_request=False)
     ['fp32', 'fp16', 'dynamic', 'int8']
 """
@@ -20,7 +20,7 @@ from edgekit.errors import UsageError, suggest
 # name -> (module, class, quant modes). Quant modes are listed here too so that the CLI can
 # validate flags without importing a converter.
 EXPORTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "tflite": ("edgekit.exporters.tflite", "TFLiteExporter", ("fp32", "fp16", "dynamic", "int8", "int16x8")),
+    "tflite": ("edgekit.exporters.tflite", "TFLiteExporter", ("fp32", "fp16", "dynamic", "int8", "int16x8", "mixed")),
     "onnx": ("edgekit.exporters.onnx", "ONNXExporter", ("fp32", "fp16", "dynamic", "int8")),
     "tfjs": ("edgekit.exporters.tfjs", "TFJSExporter", ("fp32", "fp16", "uint8")),
 }
@@ -31,8 +31,9 @@ def format_names() -> list[str]:
 
 
 # Quant modes made only when named, never by ``--quant all``: TFLite's 16x8 mode (16-bit
-# activations, int8 weights) runs on LiteRT's reference kernels, not XNNPACK, so it is slow.
-ON_REQUEST = ("int16x8",)
+# activations, int8 weights) runs on LiteRT's reference kernels, not XNNPACK, so it is slow;
+# ``mixed`` is a measured search (edgekit.exporters.speed_mix), seconds to minutes.
+ON_REQUEST = ("int16x8", "mixed")
 
 
 def all_quant_modes(formats: list[str] | None = None, *, on_request: bool = True) -> list[str]:

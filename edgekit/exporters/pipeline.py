@@ -109,6 +109,9 @@ def export_model(
                 try:
                     art = _export_one(get_exporter(fmt), source, staging, quant, calibration, options,
                                       parity_inputs, reference, classifier, min_agreement)
+                    if quant == "mixed" and art.path and (staging / art.path).is_file():
+                        art = _speed_mix(art, source, staging, calibration, options, parity_inputs, reference,
+                                         parity_labels, classifier, min_agreement, log)
                     if options.max_drop is not None and quant == "int8" and art.parity:
                         art = _within_budget(art, source, staging, calibration, options, parity_inputs, reference,
                                              parity_labels, classifier, min_agreement, log)
@@ -398,6 +401,48 @@ def _within_budget(art, source, staging, calibration, options, parity_inputs, re
     repaired.details["compute"] = f"int8, {record['result']}"
     repaired.details["int8_drop_points"]["mixed"] = round(evaluate(flatbuffer), 3)
     return repaired
+
+
+def _speed_mix(art, source, staging, calibration, options, parity_inputs, reference, labels, classifier,
+               min_agreement, log):
+    """``--quant mixed``: replace the plain int8 file with the fastest candidate within the budget
+    (:mod:`edgekit.exporters.speed_mix`), re-validate it, and record the search as ``details.mixed``."""
+    from edgekit.exporters.speed_mix import speed_mix_tflite
+    from edgekit.exporters.tflite import convert
+    from edgekit.tf_env import import_tensorflow
+
+    budget = options.max_drop if options.max_drop is not None else 1.0
+    log(f"tflite mixed: measuring which operators to keep in float (budget {budget:g} points)")
+    path = staging / art.path
+
+    def measure(data: bytes) -> dict:
+        trial = staging / f".mix-{art.path}"
+        trial.write_bytes(data)
+        r = run_isolated("litert", trial, parity_inputs, threads=1,
+                         timing={"warmup": 10, "runs": 100, "min_time_s": 0.3})
+        trial.unlink()
+        if not r.ok:
+            return {"drop": 100.0, "p50_ms": float("inf")}
+        return {"drop": _drop_points(r.outputs, reference, labels), "p50_ms": r.reply["latency_ms"]["p50"]}
+
+    try:
+        fp32 = convert(import_tensorflow(), source.saved_model_dir(), "fp32", None, options, {})
+        data, record = speed_mix_tflite(source.saved_model_dir(), calibration, options, measure, budget, fp32)
+    except ExportError as e:
+        art.status, art.error = "export_failed", f"the mixed-precision search failed: {e.message}"
+        return art
+    path.write_bytes(data)
+    mixed = _export_one_validate(art, path, "mixed", parity_inputs, reference, classifier, min_agreement)
+    float_ops = record["float_ops"]
+    mixed.details.update(mixed=record, compute=(
+        "float32 (fp32 was the fastest within the budget)" if float_ops is None else
+        f"int8, {', '.join(float_ops)} in float32" if float_ops else "int8 (every operator: it was the fastest)"))
+    # the search keeps inputs and outputs float32 (integer ids stay integers)
+    mixed.details.update(input_dtype=source.input_dtype if is_integer(source.input_dtype) else "float32",
+                         output_dtype="float32")
+    if float_ops is None:
+        mixed.details["weights"] = "float32"
+    return mixed
 
 
 def _p50s(files: dict[str, bytes], staging: Path, inputs, fmt: str) -> dict[str, float | None]:

@@ -32,8 +32,8 @@ from edgekit.source_model import SourceModel
 class TFLiteExporter:
     name = "tflite"
     suffix = ".tflite"
-    quant_modes = ("fp32", "fp16", "dynamic", "int8", "int16x8")
-    needs_calibration = ("int8", "int16x8")
+    quant_modes = ("fp32", "fp16", "dynamic", "int8", "int16x8", "mixed")
+    needs_calibration = ("int8", "int16x8", "mixed")
     runtime = "litert"
 
     def export(
@@ -86,6 +86,8 @@ class TFLiteExporter:
 
     @staticmethod
     def _convert(tf, saved_model: Path, quant: str, calibration, options: ExportOptions, details: dict) -> bytes:
+        if quant == "mixed":  # plain int8 here; the pipeline then measures which operators to keep in float
+            quant = "int8"
         if quant == "int16x8":
             if calibration is None or rows(calibration) == 0:
                 raise UsageError("int16x8 export needs calibration data", hint="pass --calib DATA")
