@@ -213,3 +213,31 @@ def test_int8_retries_with_float_fallback_and_says_so(digits_run, tmp_path, monk
     assert art.ok, art.error
     assert "full-integer conversion failed (injected: no int8 kernel for op FOO)" in art.details["fallback"]
     assert art.details["input_dtype"] == "float32" and art.parity["top1_agreement"] >= 0.95
+
+
+def test_an_int8_model_that_keeps_float_ops_says_so(digits_export, tmp_path):
+    """The converter wraps an op without an integer kernel (SIN) in DEQUANTIZE/QUANTIZE even in
+    full-integer mode; the manifest and the export line name it instead of calling the file plain int8."""
+    import tensorflow as tf
+
+    class Sine(tf.Module):
+        def __init__(self):
+            super().__init__()
+            rng = np.random.default_rng(0)
+            self.w1 = tf.Variable(rng.normal(size=(8, 16)).astype(np.float32))
+            self.w2 = tf.Variable(rng.normal(size=(16, 3)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8], tf.float32, name="x")])
+        def serve(self, x):
+            return {"probs": tf.nn.softmax(tf.matmul(tf.sin(tf.matmul(x, self.w1)), self.w2))}
+
+    m = Sine()
+    tf.saved_model.save(m, str(tmp_path / "sine"), signatures={"serving_default": m.serve})
+    r = edgekit_cli("export", tmp_path / "sine", "--format", "tflite", "--quant", "int8", "--calib", "uniform:0,1",
+                    "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stderr
+    assert "1 op(s) run in float32 (SIN: no integer kernel)" in r.stdout
+    art = json.loads((tmp_path / "o" / "manifest.json").read_text())["artifacts"][0]
+    assert art["details"]["float_ops"] == {"SIN": 1}
+    plain = next(a for a in Manifest.load(digits_export).artifacts if a.quant == "int8")
+    assert "float_ops" not in plain.details  # a CNN is integer all through

@@ -324,6 +324,9 @@ def _export_one_validate(art, path, quant, parity_inputs, reference, classifier,
         art.status, art.error = "validation_failed", f"the exported file does not run: {result.error}"
         return art
     art.details["runtime"] = result.reply.get("runtime")
+    float_ops = result.reply.get("artifact_info", {}).get("float_ops")
+    if float_ops and quant in ("int8", "int16x8") and "fallback" not in art.details:
+        art.details["float_ops"] = float_ops  # an integer model with ops that run in float: said, not hidden
     art.details.setdefault("operators", result.reply.get("artifact_info", {}).get("ops", {}))
     if result.reply.get("artifact_info", {}).get("io"):  # each input and output: source and artifact names, dtype, int8 params
         art.details["io"] = result.reply["artifact_info"]["io"]
@@ -480,6 +483,9 @@ def _summary_line(art, out: Path) -> str:
               f"cosine {p.get('cosine', float('nan')):.4f}") if p else "not run"
     if p.get("outputs"):
         parity += f" ({len(p['outputs'])} outputs, worst: {p['worst_output']})"
+    if art.details.get("float_ops"):
+        ops = art.details["float_ops"]
+        parity += f"; {sum(ops.values())} op(s) run in float32 ({', '.join(sorted(ops))}: no integer kernel)"
     verdict = "export success" if art.ok else "export FAILED validation"
     if str(art.details.get("quantization", "")).startswith("weight-only"):
         verdict += " (weight-only quantization: compute stays float32)"

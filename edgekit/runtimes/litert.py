@@ -132,6 +132,14 @@ class LiteRTSession:
         except Exception:
             return []
 
+    def _float_ops(self, tensors: list[dict]) -> dict[str, int]:
+        """In an integer model, the operators that still compute in float32 (the converter wraps an op
+        without an integer kernel in DEQUANTIZE/QUANTIZE, even in full-integer mode)."""
+        dtype = {t["index"]: np.dtype(t["dtype"]).name for t in tensors}
+        plumbing = {"QUANTIZE", "DEQUANTIZE", "DELEGATE"}
+        return dict(Counter(op["op_name"] for op in self._ops_details() if op["op_name"] not in plumbing
+                            and any(dtype.get(i) == "float32" for i in op["outputs"])))
+
     def describe(self) -> dict[str, Any]:
         tensors = self.interpreter.get_tensor_details()
         dtypes = Counter(np.dtype(t["dtype"]).name for t in tensors)
@@ -156,6 +164,7 @@ class LiteRTSession:
             "tensor_dtypes": dict(dtypes),
             "ops": dict(ops),
             "quant_guess": guess,
+            "float_ops": self._float_ops(tensors) if guess in ("int8", "int16x8") else {},
             "macs": tflite_macs(None, self.interpreter),
         }
 
