@@ -184,3 +184,14 @@ def test_quant_mixed_is_the_fastest_within_budget_where_plain_int8_is_slower_tha
     assert "BATCH_MATMUL" in mix["float_ops"] and "FULLY_CONNECTED" not in mix["float_ops"], mix["float_ops"]
     assert art["details"]["compute"].startswith("int8, ") and art["details"]["input_dtype"] == "float32"
     assert all({"candidate", "p50_ms", "size_bytes", "drop_points"} <= set(c) for c in mix["candidates"])
+
+
+def test_inspect_quant_for_onnx_ranks_nodes_by_local_and_cumulative_sqnr(outlier_model):
+    r = edgekit_cli("inspect", outlier_model, "--quant", "--format", "onnx", "--calib", "builtin:digits", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    first = report["layers"][0]
+    assert first["op"] == "Gemm" and first["sqnr_cumulative_db"] < 5  # the head: its output ruined downstream
+    assert any(f["layer"] == first["layer"] for f in report["flagged"]) and report["format"] == "onnx"
+    r = edgekit_cli("inspect", outlier_model, "--quant", "--format", "onnx,tflite")
+    assert r.returncode == 2 and "one format at a time" in r.stderr

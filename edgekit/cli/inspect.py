@@ -20,6 +20,8 @@ def inspect(
     quant: bool = typer.Option(False, "--quant", help="Measure each layer's int8 error (TFLite) on --calib data: "
                                "which layers int8 hurts."),
     calib: str = typer.Option(None, "--calib", help="--quant: calibration DATA (default: the run's own)."),
+    format: str = typer.Option("tflite", "--format", "-f", help="--quant: tflite (LiteRT's debugger) or onnx "
+                               "(ONNX Runtime's qdq_loss_debug)."),
 ) -> int:
     from rich.table import Table
 
@@ -28,7 +30,14 @@ def inspect(
 
     quiet_tensorflow()
     if quant:
-        return _quant(model, calib, json_out=json_out, unsafe=unsafe)
+        from edgekit.errors import parse_choices
+
+        fmt = parse_choices(format, ["tflite", "onnx"], what="format", flag="--format")
+        if len(fmt) != 1:
+            from edgekit.errors import UsageError
+
+            raise UsageError("--quant measures one format at a time", hint="--format tflite or --format onnx")
+        return _quant(model, calib, fmt[0], json_out=json_out, unsafe=unsafe)
     info = inspect_model(model, safe_mode=not unsafe)
     if json_out:
         import json
@@ -85,30 +94,37 @@ def inspect(
     return 0
 
 
-def _quant(model: Path, calib: str | None, *, json_out: bool, unsafe: bool) -> int:
+def _quant(model: Path, calib: str | None, fmt: str, *, json_out: bool, unsafe: bool) -> int:
     from rich.table import Table
 
     from edgekit.cli.output import console, status
     from edgekit.quant_report import quant_report
 
     with status("measuring int8 error per layer"):
-        report = quant_report(model, calib, safe_mode=not unsafe)
+        report = quant_report(model, calib, fmt=fmt, safe_mode=not unsafe)
     if json_out:
         import json
 
         print(json.dumps(report, indent=2))
         return 0
     con = console(width=140)
-    t = Table(title=f"int8 error per layer, worst first (TFLite, calibrated on {report['data']})")
-    for c in ("#", "operator", "layer (tensor)", "scale", "rmse/scale", ""):
-        t.add_column(c, justify="right" if c in ("#", "scale", "rmse/scale") else "left")
+    onnx = fmt == "onnx"
+    metric = "SQNR dB, local / cumulative" if onnx else "rmse/scale"
+    t = Table(title=f"int8 error per layer, worst first ({'ONNX' if onnx else 'TFLite'}, calibrated on {report['data']})")
+    columns = ("#", "operator", "node", metric, "") if onnx else ("#", "operator", "layer (tensor)", "scale", metric, "")
+    for c in columns:
+        t.add_column(c, justify="right" if c in ("#", "scale", metric) else "left")
+    flagged = {layer["layer"] for layer in report["flagged"]}
     for i, layer in enumerate(report["layers"], 1):
-        flag = "flagged" if layer["rmse_scale"] > report["threshold"] else ""
-        t.add_row(str(i), layer["op"], layer["layer"][:70], f"{layer['scale']:.4g}", f"{layer['rmse_scale']:.3f}", flag,
-                  style="red" if flag else None)
+        flag = "flagged" if layer["layer"] in flagged else ""
+        value = f"{layer['sqnr_db']:.1f} / {layer['sqnr_cumulative_db']}" if onnx else f"{layer['rmse_scale']:.3f}"
+        cells = [str(i), layer["op"], layer["layer"][:70], *([] if onnx else [f"{layer['scale']:.4g}"]), value, flag]
+        t.add_row(*cells, style="red" if flag else None)
     con.print(t)
     n = len(report["flagged"])
-    con.print(f"{n} of {len(report['layers'])} layers above rmse/scale {report['threshold']:g}"
+    limit = f"below SQNR {report['threshold']['sqnr_db_below']:g} dB" if onnx else \
+        f"above rmse/scale {report['threshold']['rmse_scale_above']:g}"
+    con.print(f"{n} of {len(report['layers'])} layers {limit}"
               + (": `edgekit export MODEL --quant int8 --max-drop P` keeps the ones to blame in float" if n else ""),
               highlight=False)
     return 0

@@ -2,9 +2,10 @@
 
 The ranking comes from ONNX Runtime's ``qdq_loss_debug``: the float model and its QDQ
 quantization are run on calibration inputs with every activation exposed, and each activation
-gets its signal-to-quantization-noise ratio (SQNR, dB) across the quantize/dequantize pair. A node
-is ranked by the worst SQNR among the activations it reads and writes (a wide tensor hurts both
-its producer, which writes it in int8, and its consumers, which read it in int8). Candidates are
+gets two signal-to-quantization-noise ratios (SQNR, dB): local, across its quantize/dequantize
+pair, and cumulative, against the float model's same activation. A node is ranked by the worst of
+them among the activations it reads and writes (a wide tensor hurts both its producer, which
+writes it in int8, and its consumers, which read it in int8). Candidates are
 made with ``quantize_static(nodes_to_exclude=...)`` in the layout the export chose, and the search
 is :func:`edgekit.exporters.int8_repair.bisect_keep_set`.
 
@@ -54,13 +55,19 @@ def rank_nodes(pre: Path, tmp: Path, reader: Callable, samples, options) -> list
         float_acts = collect_activations(str(tmp / "rank-float-aug.onnx"), debug_reader())
         qdq_acts = collect_activations(str(tmp / "rank-qdq-aug.onnx"), debug_reader())
     errors = compute_activation_error(create_activation_matching(qdq_acts, float_acts))
-    sqnr = {name: e["qdq_err"] for name, e in errors.items()}
+    local = {name: e["qdq_err"] for name, e in errors.items()}
+    cumulative = {name: e["xmodel_err"] for name, e in errors.items() if "xmodel_err" in e}
     nodes = []
     for node in onnx.load(pre).graph.node:
-        touched = [sqnr[t] for t in [*node.input, *node.output] if t in sqnr]
-        if touched and node.name:
-            nodes.append({"layer": node.name, "op": node.op_type, "sqnr_db": round(min(touched), 2)})
-    return sorted(nodes, key=lambda n: (n["sqnr_db"], n["layer"]))
+        tensors = [*node.input, *node.output]
+        here = [local[t] for t in tensors if t in local]
+        so_far = [cumulative[t] for t in tensors if t in cumulative]
+        if here and node.name:
+            nodes.append({"layer": node.name, "op": node.op_type, "sqnr_db": round(min(here), 2),
+                          "sqnr_cumulative_db": round(min(so_far), 2) if so_far else None})
+    # ranked by the worse of the two: a wide tensor hides its harm from its own SQNR (its signal is
+    # large), and shows it in the cumulative SQNR of what is computed from it
+    return sorted(nodes, key=lambda n: (min(n["sqnr_db"], n["sqnr_cumulative_db"] or n["sqnr_db"]), n["layer"]))
 
 
 class _Rows:
@@ -107,7 +114,8 @@ def repair_onnx_int8(pre: Path, tmp: Path, reader: Callable, samples, options, l
     record = {"budget_points": budget, "layers_quantized": len(ranked), "evaluations": len(steps),
               "max_evaluations": max_evaluations(len(ranked)), "seconds": round(time.perf_counter() - t0, 2),
               "steps": [{k: v for k, v in s.items() if k != "layers"} for s in steps], "ranking": ranked[:10],
-              "metric": "SQNR across the quantize/dequantize pair (dB, lower is worse)"}
+              "metric": "SQNR, local (across the quantize/dequantize pair) and cumulative (against the float "
+                        "model), dB, lower is worse"}
     if keep is None:
         record["result"] = "keeping every quantizable node in float still misses the budget"
         return None, record
