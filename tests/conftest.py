@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -75,3 +76,32 @@ def digits_export(digits_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("export") / "export"
     export_model(digits_run, ["tflite"], ["fp32", "fp16", "dynamic", "int8"], out, log=lambda s: None)
     return out
+
+
+@contextlib.contextmanager
+def package_page(folder: Path):
+    """A web package served by ``edgekit serve``'s server and opened in headless Chromium, ready
+    (``window.edgekitReady``); yields ``(page, errors)``, the page's uncaught errors collected."""
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    from edgekit.package.serve import make_server
+    from edgekit.runtimes.js_env import chromium_binary
+    from edgekit.runtimes.tfjs_browser import CHROMIUM_ARGS
+
+    server = make_server(folder, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium_binary(), args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+            page.wait_for_function("window.edgekitReady === true", timeout=60000)
+            yield page, errors
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()

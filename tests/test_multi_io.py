@@ -335,33 +335,14 @@ def test_package_feeds_every_input_by_name_and_shows_every_head(two_input_three_
 
 
 def _web_page_outputs(folder, n):
-    import threading
+    from conftest import package_page
 
-    from playwright.sync_api import sync_playwright
-
-    from edgekit.package.serve import make_server
-    from edgekit.runtimes.js_env import chromium_binary
-    from edgekit.runtimes.tfjs_browser import CHROMIUM_ARGS
-
-    server = make_server(folder, port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium_binary(), args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
-            page.wait_for_function("window.edgekitReady === true", timeout=60000)
-            shown = []
-            for i in range(n):
-                page.click(f"#sample-{i}")
-                shown.append(page.evaluate("window.lastPrediction.outputs"))
-            assert page.is_visible("#head-tags") and not page.is_visible("#pad")
-            browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+    with package_page(folder) as (page, errors):
+        shown = []
+        for i in range(n):
+            page.click(f"#sample-{i}")
+            shown.append(page.evaluate("window.lastPrediction.outputs"))
+        assert page.is_visible("#head-tags") and not page.is_visible("#pad")
     assert errors == []
     return shown
 

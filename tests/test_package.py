@@ -98,35 +98,18 @@ def test_mobile_assets_run_with_the_card_preprocessing(packaged):
 
 @pytest.mark.skipif(not has_chromium, reason="Chromium is not installed")
 def test_web_package_predicts_in_chromium_what_edgekit_predicts(packaged, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    from edgekit.package.serve import make_server
-    from edgekit.runtimes.js_env import chromium_binary
-    from edgekit.runtimes.tfjs_browser import CHROMIUM_ARGS
+    from conftest import package_page
 
     tmp, out = packaged
     raw, _ = _samples(out["web"])
     want = _reference_labels(tmp, "model_fp32_tfjs", raw)
-    server = make_server(out["web"], port=0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium_binary(), args=CHROMIUM_ARGS)
-            page = browser.new_page()
-            errors = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
-            page.wait_for_function("window.edgekitReady === true", timeout=60000)
-            shown = []
-            for i in range(len(raw)):
-                page.click(f"#sample-{i}")
-                shown.append(page.inner_text("#label"))
-            latency = float(page.inner_text("#latency"))
-            page.screenshot(path=str(tmp_path / "web.png"))
-            browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+    with package_page(out["web"]) as (page, errors):
+        shown = []
+        for i in range(len(raw)):
+            page.click(f"#sample-{i}")
+            shown.append(page.inner_text("#label"))
+        latency = float(page.inner_text("#latency"))
+        page.screenshot(path=str(tmp_path / "web.png"))
     assert errors == []
     assert shown == want
     assert 0 < latency < 1000
