@@ -401,7 +401,11 @@ def _within_budget(art, source, staging, calibration, options, parity_inputs, re
     record["latency_ms"] = _p50s({"plain_int8": plain_bytes, "mixed": flatbuffer}, staging, parity_inputs, art.format)
     repaired = _export_one_validate(art, path, "int8", parity_inputs, reference, classifier, min_agreement)
     repaired.details["mixed"] = record
+    repaired.details.pop("float_ops", None)  # float by choice, named in details.mixed.kept
     repaired.details["compute"] = f"int8, {record['result']}"
+    if record.get("float_io"):
+        repaired.details.update(input_dtype=source.input_dtype if is_integer(source.input_dtype) else "float32",
+                                output_dtype="float32")
     repaired.details["int8_drop_points"]["mixed"] = round(evaluate(flatbuffer), 3)
     return repaired
 
