@@ -10,6 +10,7 @@ Example:
     >>> edgekit.train("cnn", "builtin:digits", "runs/demo", epochs=20)               # doctest: +SKIP
     >>> manifest = edgekit.export("runs/demo", ["tflite"], ["fp32", "int8"], "runs/demo/export")  # doctest: +SKIP
     >>> report = edgekit.bench(["runs/demo/export"], profiles="raspberry-pi-4")       # doctest: +SKIP
+    >>> front = edgekit.tune("cnn", "builtin:digits", "runs/tune", trials=8)["front"]  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -51,3 +52,13 @@ def bench(artifacts: list[str], **kwargs: Any) -> dict[str, Any]:
     from edgekit.bench.runner import run_bench
 
     return run_bench(artifacts, **kwargs)
+
+
+def tune(model: str, data: str, out, **kwargs: Any) -> dict[str, Any]:
+    """Search ``model`` (a recipe name or a ``build_model(hp, ...)`` file) for the most accurate artifacts
+    that fit the device profiles; returns the summary, whose ``front`` lists the Pareto-optimal trials.
+
+    See :func:`edgekit.tune.study.tune` for the options (``profiles``, ``quant``, ``trials``, ``storage``...)."""
+    from edgekit.tune.study import tune as _tune
+
+    return _tune(model, data, out, **kwargs)

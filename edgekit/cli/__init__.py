@@ -48,6 +48,7 @@ from edgekit.cli import inspect as _inspect  # noqa: E402
 from edgekit.cli import package as _package  # noqa: E402
 from edgekit.cli import profiles as _profiles  # noqa: E402
 from edgekit.cli import train as _train  # noqa: E402
+from edgekit.cli import tune as _tune  # noqa: E402
 
 
 def _help(text: str) -> str:
@@ -78,6 +79,7 @@ app.command("baseline", help=_help(_check.BASELINE_HELP), no_args_is_help=True)(
 app.command("inspect", help=_help(_inspect.HELP), no_args_is_help=True)(_inspect.inspect)
 app.command("package", help=_help(_package.PACKAGE_HELP), no_args_is_help=True)(_package.package)
 app.command("serve", help=_help(_package.SERVE_HELP), no_args_is_help=True)(_package.serve)
+app.command("tune", help=_help(_tune.HELP), no_args_is_help=True)(_tune.tune)
 app.add_typer(_profiles.app, name="profiles")
 
 

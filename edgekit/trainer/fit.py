@@ -53,6 +53,10 @@ def train(
     overwrite: bool = False,
     verbose: int | None = None,
     log=print,
+    recipe_options: dict | None = None,
+    dataset=None,
+    build=None,
+    callbacks=(),
 ) -> RunRecord:
     """Train ``recipe`` (a built-in name or a ``.py`` file) on ``data``; write RUN_DIR ``out``.
 
@@ -60,7 +64,14 @@ def train(
     training only (:mod:`edgekit.trainer.augment`). The run folder gets ``history.json`` and
     ``history.png``; a run that did not learn (NaN loss, validation at chance while training
     learns, early stopping before any improvement) is written, marked with its problems, and
-    raises :class:`~edgekit.errors.TrainingFailed` naming the likely cause."""
+    raises :class:`~edgekit.errors.TrainingFailed` naming the likely cause.
+
+    For callers that train many models (``edgekit tune``): ``recipe_options`` go to the recipe
+    (``dropout``, ``kernel_size``...); ``dataset`` is data already loaded by
+    :func:`edgekit.data.load_data`; ``build(input_shape, num_classes)`` replaces the recipe's or
+    the file's builder (``recipe`` still names it, and a ``.py`` file is still copied into the
+    run); ``callbacks`` are extra Keras callbacks. Training changes no global state that
+    outlives the call: the mixed-precision policy is put back as it was."""
     out = Path(out)
     _check_args(out, epochs, batch_size, learning_rate, patience, overwrite)
     if lr_schedule not in LR_SCHEDULES:
@@ -71,11 +82,11 @@ def train(
 
         if recipe not in RECIPES:
             build_recipe(recipe, (1,), 2)  # raises the UsageError with suggestions, before TF loads
-    if recipe.endswith(".py"):
+    if recipe.endswith(".py") and build is None:
         from edgekit.trainer.custom import load_model_file
 
         custom_module = load_model_file(Path(recipe))
-    ds = load_data(data, image_size=image_size)
+    ds = dataset if dataset is not None else load_data(data, image_size=image_size)
     if augment:
         from edgekit.trainer.augment import augmentation
 
@@ -91,6 +102,19 @@ def train(
     import_tensorflow()
     import keras
 
+    policy = keras.mixed_precision.global_policy()
+    try:
+        return _train(recipe, data, out, ds, keras, custom_module, epochs=epochs, batch_size=batch_size,
+                      learning_rate=learning_rate, patience=patience, width=width, strategy=strategy,
+                      mixed_precision=mixed_precision, augment=augment, lr_schedule=lr_schedule, seed=seed,
+                      verbose=verbose, log=log, recipe_options=recipe_options or {}, build=build,
+                      callbacks=list(callbacks))
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+
+
+def _train(recipe, data, out, ds, keras, custom_module, *, epochs, batch_size, learning_rate, patience, width,
+           strategy, mixed_precision, augment, lr_schedule, seed, verbose, log, recipe_options, build, callbacks):
     strat, device_info = choose_strategy(strategy)
     precision = "float32"
     if mixed_precision:
@@ -109,14 +133,16 @@ def train(
     test_data, y_test = predict_arguments(ds, "test"), np.asarray(ds.y_test)
 
     with strat.scope():
-        if custom_module is not None:
+        if build is not None:
+            model = build(ds.input_shape, ds.num_classes)
+        elif custom_module is not None:
             from edgekit.trainer.custom import build_from_file
 
             model = build_from_file(custom_module, ds.input_shape, ds.num_classes)
         else:
             from edgekit.trainer.recipes import build_recipe
 
-            model = build_recipe(recipe, ds.input_shape, ds.num_classes, width=width)
+            model = build_recipe(recipe, ds.input_shape, ds.num_classes, width=width, **recipe_options)
         if precision != "float32":
             model = keras.Model(model.inputs, keras.layers.Activation("linear", dtype="float32")(model.outputs[0]))
         trained = model
@@ -134,13 +160,13 @@ def train(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        if custom_module is not None:
+        if recipe.endswith(".py"):
             shutil.copyfile(recipe, staging / CUSTOM_CODE_NAME)
         checkpoint = _AtomicBestCheckpoint(staging / MODEL_NAME, model)  # the model itself: no augmentation layers
         stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         t0 = time.perf_counter()
         history = trained.fit(
-            **fit_data, epochs=epochs, callbacks=[checkpoint, stop, keras.callbacks.TerminateOnNaN()],
+            **fit_data, epochs=epochs, callbacks=[checkpoint, stop, keras.callbacks.TerminateOnNaN(), *callbacks],
             verbose=(1 if sys.stdout.isatty() else 2) if verbose is None else verbose,
         )
         train_s = time.perf_counter() - t0
@@ -155,7 +181,7 @@ def train(
         record = RunRecord(
             input_shape=list(ds.input_shape),
             labels=ds.labels,
-            recipe=Path(recipe).name if custom_module is not None else recipe,
+            recipe=Path(recipe).name if recipe.endswith(".py") else recipe,
             preprocessing=ds.preprocessing.to_dict(),
             data={"spec": data, "fingerprint": ds.fingerprint(), "split": ds.split_info(), "num_classes": ds.num_classes},
             metrics={
@@ -173,6 +199,7 @@ def train(
                 "learning_rate": learning_rate,
                 "lr_schedule": lr_schedule,
                 "width": width,
+                **({"recipe_options": recipe_options} if recipe_options else {}),
                 "seed": seed,
                 "seconds": round(train_s, 2),
                 "samples_per_s": round(samples / train_s, 1) if train_s > 0 else None,
@@ -180,7 +207,7 @@ def train(
                 "history": hist,
                 "problems": problems,
             },
-            custom_code=CUSTOM_CODE_NAME if custom_module is not None else None,
+            custom_code=CUSTOM_CODE_NAME if recipe.endswith(".py") else None,
             versions=tool_versions("tensorflow-cpu", "tensorflow", "keras", "numpy"),
         )
         record.save(staging)

@@ -22,46 +22,50 @@ def _keras():
     return keras
 
 
-def mlp(input_shape, num_classes, *, width: float = 1.0):
-    """Two dense layers on the flattened input."""
+def mlp(input_shape, num_classes, *, width: float = 1.0, layers: int = 2, dropout: float = 0.0):
+    """Dense layers (128, 64, then 32 units, x ``width``) on the flattened input."""
     k = _keras()
     L = k.layers
     inp = k.Input(input_shape)
     x = L.Flatten()(inp)
-    x = L.Dense(int(128 * width), activation="relu")(x)
-    x = L.Dense(int(64 * width), activation="relu")(x)
+    for units in (128, 64, 32)[:layers]:
+        x = L.Dense(max(4, int(units * width)), activation="relu")(x)
+    x = _dropout(x, dropout)
     out = L.Dense(num_classes, activation="softmax")(x)
     return k.Model(inp, out, name="mlp")
 
 
-def cnn(input_shape, num_classes, *, width: float = 1.0):
+def cnn(input_shape, num_classes, *, width: float = 1.0, convs_per_block: int = 2, kernel_size: int = 3,
+        dropout: float = 0.5):
     """A small CNN: conv/conv/max-pool blocks (32, 64, then 128 filters; two at least) until the map is 7x7
     or smaller, then flatten, dropout and a softmax layer (Keras's "Simple MNIST convnet" layout, one conv
-    deeper per block). Digits 8x8: 8 -> 4 -> 4; MNIST 28x28: 28 -> 14 -> 7."""
+    deeper per block). Digits 8x8: 8 -> 4 -> 4; MNIST 28x28: 28 -> 14 -> 7. ``convs_per_block``,
+    ``kernel_size`` and ``dropout`` are what ``edgekit tune`` searches."""
     k = _keras()
     L = k.layers
     inp = k.Input(input_shape)
     x = _as_image(inp, input_shape)
     filters = 32
     for block in range(4):
-        x = L.Conv2D(int(filters * width), 3, padding="same", activation="relu")(x)
-        x = L.Conv2D(int(filters * width), 3, padding="same", activation="relu")(x)
+        for _ in range(convs_per_block):
+            x = L.Conv2D(max(4, int(filters * width)), kernel_size, padding="same", activation="relu")(x)
         if min(x.shape[1], x.shape[2]) >= 4 and (block == 0 or x.shape[1] * x.shape[2] > 49):
             x = L.MaxPooling2D(2)(x)
         if block >= 1 and x.shape[1] * x.shape[2] <= 49:  # two blocks at least, then until the map is 7x7 or smaller
             break
         filters = min(filters * 2, 128)
     x = L.Flatten()(x)
-    x = L.Dropout(0.5)(x)
+    x = _dropout(x, dropout)
     out = L.Dense(num_classes, activation="softmax")(x)
     return k.Model(inp, out, name="cnn")
 
 
-def ds_cnn(input_shape, num_classes, *, width: float = 1.0):
+def ds_cnn(input_shape, num_classes, *, width: float = 1.0, blocks: int = 4, kernel_size: int = 3,
+           dropout: float = 0.0):
     """Depthwise-separable CNN, the keyword-spotting architecture (Zhang et al. 2017)."""
     k = _keras()
     L = k.layers
-    f = int(64 * width)
+    f = max(4, int(64 * width))
     inp = k.Input(input_shape)
     x = _as_image(inp, input_shape)
     # The first convolution strides 2 on inputs of 16 or more (the KWS DS-CNN strides its spectrogram too):
@@ -70,19 +74,21 @@ def ds_cnn(input_shape, num_classes, *, width: float = 1.0):
     x = L.Conv2D(f, 3, strides=stride, padding="same", use_bias=False)(x)
     x = L.BatchNormalization()(x)
     x = L.ReLU()(x)
-    for _ in range(4):
-        x = L.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+    for _ in range(blocks):
+        x = L.DepthwiseConv2D(kernel_size, padding="same", use_bias=False)(x)
         x = L.BatchNormalization()(x)
         x = L.ReLU()(x)
         x = L.Conv2D(f, 1, use_bias=False)(x)
         x = L.BatchNormalization()(x)
         x = L.ReLU()(x)
     x = L.GlobalAveragePooling2D()(x)
+    x = _dropout(x, dropout)
     out = L.Dense(num_classes, activation="softmax")(x)
     return k.Model(inp, out, name="ds_cnn")
 
 
-def mobilenet_v2(input_shape, num_classes, *, width: float = 1.0):
+def mobilenet_v2(input_shape, num_classes, *, width: float = 1.0, expansion: int = 6, kernel_size: int = 3,
+                 dropout: float = 0.0):
     """MobileNetV2-style inverted residuals with a width multiplier (``--width``)."""
     k = _keras()
     L = k.layers
@@ -95,7 +101,7 @@ def mobilenet_v2(input_shape, num_classes, *, width: float = 1.0):
         y = L.Conv2D(in_c * expand, 1, use_bias=False)(x)
         y = L.BatchNormalization()(y)
         y = L.ReLU(6.0)(y)
-        y = L.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(y)
+        y = L.DepthwiseConv2D(kernel_size, strides=stride, padding="same", use_bias=False)(y)
         y = L.BatchNormalization()(y)
         y = L.ReLU(6.0)(y)
         y = L.Conv2D(out_c, 1, use_bias=False)(y)
@@ -108,7 +114,8 @@ def mobilenet_v2(input_shape, num_classes, *, width: float = 1.0):
     x = L.Conv2D(ch(32), 3, strides=1 if small else 2, padding="same", use_bias=False)(x)
     x = L.BatchNormalization()(x)
     x = L.ReLU(6.0)(x)
-    for out_c, stride, expand, repeats in [(16, 1, 1, 1), (24, 2, 6, 2), (32, 2, 6, 2), (64, 2, 6, 2)]:
+    for out_c, stride, expand, repeats in [(16, 1, 1, 1), (24, 2, expansion, 2), (32, 2, expansion, 2),
+                                           (64, 2, expansion, 2)]:
         for i in range(repeats):
             s = stride if (i == 0 and min(x.shape[1], x.shape[2]) > 7) else 1  # maps stop at 7x7 (MNIST) or more
             x = block(x, ch(out_c), s, expand)
@@ -116,11 +123,12 @@ def mobilenet_v2(input_shape, num_classes, *, width: float = 1.0):
     x = L.BatchNormalization()(x)
     x = L.ReLU(6.0)(x)
     x = L.GlobalAveragePooling2D()(x)
+    x = _dropout(x, dropout)
     out = L.Dense(num_classes, activation="softmax")(x)
     return k.Model(inp, out, name="mobilenet_v2")
 
 
-def resnet8(input_shape, num_classes, *, width: float = 1.0):
+def resnet8(input_shape, num_classes, *, width: float = 1.0, dropout: float = 0.0):
     """ResNet-8, the MLPerf Tiny image-classification reference architecture."""
     k = _keras()
     L = k.layers
@@ -138,15 +146,20 @@ def resnet8(input_shape, num_classes, *, width: float = 1.0):
 
     inp = k.Input(input_shape)
     x = _as_image(inp, input_shape)
-    x = L.Conv2D(int(16 * width), 3, padding="same", kernel_regularizer=reg)(x)
+    x = L.Conv2D(max(4, int(16 * width)), 3, padding="same", kernel_regularizer=reg)(x)
     x = L.BatchNormalization()(x)
     x = L.ReLU()(x)
-    x = stack(x, int(16 * width), 1)
-    x = stack(x, int(32 * width), 2)
-    x = stack(x, int(64 * width), 2)
+    x = stack(x, max(4, int(16 * width)), 1)
+    x = stack(x, max(4, int(32 * width)), 2)
+    x = stack(x, max(4, int(64 * width)), 2)
     x = L.GlobalAveragePooling2D()(x)
+    x = _dropout(x, dropout)
     out = L.Dense(num_classes, activation="softmax")(x)
     return k.Model(inp, out, name="resnet8")
+
+
+def _dropout(x, rate: float):
+    return _keras().layers.Dropout(rate)(x) if rate > 0 else x
 
 
 def _as_image(inp, input_shape):
@@ -168,8 +181,9 @@ RECIPES: dict[str, tuple[Callable, str]] = {
 }
 
 
-def build_recipe(name: str, input_shape, num_classes: int, *, width: float = 1.0):
-    """Build a recipe by name; an unknown name gets the closest valid one."""
+def build_recipe(name: str, input_shape, num_classes: int, *, width: float = 1.0, **options):
+    """Build a recipe by name; an unknown name gets the closest valid one. ``options`` are the
+    recipe's own keyword arguments (``dropout``, ``kernel_size``...), as ``edgekit tune`` sets them."""
     if name not in RECIPES:  # checked before anything imports Keras
         raise UsageError(
             f"Unknown recipe '{name}'.{suggest(name, RECIPES)} "
@@ -177,4 +191,4 @@ def build_recipe(name: str, input_shape, num_classes: int, *, width: float = 1.0
         )
     if width <= 0:
         raise UsageError(f"--width must be > 0, got {width}")
-    return RECIPES[name][0](tuple(input_shape), num_classes, width=width)
+    return RECIPES[name][0](tuple(input_shape), num_classes, width=width, **options)

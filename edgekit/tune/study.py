@@ -1,0 +1,384 @@
+"""``edgekit tune``: a multi-objective search over deployable artifacts, run by Optuna.
+
+Each trial is trained, exported in ``quant``, validated against its float model, benchmarked
+and estimated on every profile (:mod:`edgekit.tune.trial`). Optuna samples (multi-objective
+TPE by default, NSGA-II or random on request) and stores the study: a SQLite file in OUT by
+default, or any Optuna storage URL shared by workers on several machines.
+
+Resuming and workers:
+
+* ``resume=True`` continues the study in OUT (or at ``storage``), or starts it when there is
+  none; every worker of one study runs with it. The trial budget is the study's, not the
+  worker's: workers stop when ``trials`` trials have run, whoever ran them. On one machine a
+  lock file in OUT makes that count exact; workers on other machines may overshoot by one
+  trial each.
+* A trial whose worker died (killed, power lost) is retried once, with the same parameters,
+  by the next worker on that machine that starts: it is recorded as interrupted, never lost,
+  never counted twice.
+* Each trial trains with the same ``seed``: the same parameters give the same model.
+
+Example:
+    >>> summary = tune("cnn", "builtin:digits", "runs/tune", profiles="raspberry-pi-4", trials=8)  # doctest: +SKIP
+    >>> [t["number"] for t in summary["front"]]                                                      # doctest: +SKIP
+    [0, 3, 5]
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import EdgekitError, InputError, UsageError, suggest
+from edgekit.files import check_writable_dir
+from edgekit.tune.hp import HyperParameters
+from edgekit.tune.space import SPACES, Choice, file_choice, load_tunable_file, recipe_choice
+from edgekit.tune.trial import (
+    EXPORT_FORMATS,
+    QUANT_FOR_FORMAT,
+    Settings,
+    TrialFailed,
+    TrialHopeless,
+    constraint_values,
+    objective_values,
+    result_attrs,
+    run_trial,
+)
+
+STUDY_DB = "study.db"
+LOCK_NAME = ".tune.lock"
+DIRECTIONS = ["maximize", "minimize", "minimize"]
+SAMPLERS = ("tpe", "nsga2", "random")
+DEFAULT_STUDY = "edgekit-tune"
+
+
+def tune(
+    model: str,
+    data: str,
+    out: str | Path,
+    *,
+    profiles: str | list = "host",
+    quant: str = "int8",
+    trials: int = 10,
+    timeout_s: float | None = None,
+    storage: str | None = None,
+    study_name: str = DEFAULT_STUDY,
+    resume: bool = False,
+    sampler: str = "tpe",
+    seed: int = 0,
+    epochs: int = 10,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    patience: int = 3,
+    max_latency_ms: float | None = None,
+    keep_all: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Search ``model`` (a recipe name or a ``build_model(hp, ...)`` file) on ``data``; returns the
+    summary that ``OUT/tune.json`` holds, with its Pareto ``front`` of deployable artifacts."""
+    out = Path(out)
+    settings, module = _check(model, data, out, profiles=profiles, quant=quant, trials=trials, timeout_s=timeout_s,
+                              sampler=sampler, seed=seed, epochs=epochs, batch_size=batch_size,
+                              learning_rate=learning_rate, patience=patience, max_latency_ms=max_latency_ms)
+    from edgekit.data import load_data
+
+    datasets: dict[int | None, Any] = {None: load_data(data)}
+    first = datasets[None]
+    if not first.has_labels or first.num_classes < 2:
+        raise InputError(f"Data {data} needs labels of at least two classes to tune a classifier")
+    resizable = Path(data).is_dir()
+
+    from edgekit.tf_env import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    def choose(hp: HyperParameters, ds) -> Choice:
+        if module is not None:
+            return file_choice(module, hp, ds.input_shape, ds.num_classes, epochs=epochs,
+                               learning_rate=learning_rate, batch_size=batch_size)
+        return recipe_choice(model, hp, epochs=epochs, resizable=resizable, learning_rate=learning_rate,
+                             batch_size=batch_size)
+
+    defaults = HyperParameters.defaults()
+    choose(defaults, first)  # a file that cannot build, or asks hp for nothing, is refused before any study
+    keras.backend.clear_session()
+    if not defaults.values:
+        raise UsageError(f"{model}: build_model(hp, ...) asks hp for nothing, so there is nothing to search",
+                         hint="ask hp for what to search, e.g. units = hp.Int('units', 16, 128)")
+
+    out.mkdir(parents=True, exist_ok=True)
+    study, created = _open_study(out, storage, study_name, settings, resume=resume, sampler=sampler, seed=seed,
+                                 trials=trials, default_params=defaults.values)
+    log(f"{'started' if created else 'resumed'} study '{study_name}' ({_storage_label(storage, out)}): "
+        f"{_counted(study)}/{trials} trials so far; objectives: {settings.quant} accuracy (max), "
+        f"{settings.profiles[0].name} latency (min), size (min)")
+
+    def dataset_for(size: int | None):
+        if size not in datasets:
+            datasets[size] = load_data(data, image_size=size)
+        return datasets[size]
+
+    t_start = time.monotonic()
+    durations: list[float] = []
+    while True:
+        if timeout_s is not None and time.monotonic() - t_start > timeout_s:
+            log(f"--timeout {timeout_s:g}s reached; no new trial is started")
+            break
+        with _locked(out):
+            _recover_interrupted(study, out, log)
+            if _counted(study) >= trials:
+                break
+            trial = study.ask()
+        t0 = time.monotonic()
+        state = _run_one(study, trial, settings, choose, dataset_for, out, log)
+        durations.append(time.monotonic() - t0)
+        _progress(study, trial.number, state, durations, trials, timeout_s, t_start, log)
+
+    from edgekit.tune.report import summarize, write_reports
+
+    summary = summarize(study, settings, out, trials=trials, sampler=sampler, storage=_storage_label(storage, out))
+    if not keep_all:
+        _clean(out, summary)
+    write_reports(summary, out)
+    return summary
+
+
+def _check(model, data, out: Path, *, profiles, quant, trials, timeout_s, sampler, seed, epochs, batch_size,
+           learning_rate, patience, max_latency_ms):
+    """Every flag checked before TensorFlow loads: one line each."""
+    from edgekit.device_profiles import load_profiles
+
+    if quant not in QUANT_FOR_FORMAT:
+        raise UsageError(f"--quant {quant} is not a mode tune searches in.{suggest(quant, QUANT_FOR_FORMAT)} "
+                         f"Modes: {', '.join(QUANT_FOR_FORMAT)}")
+    if sampler not in SAMPLERS:
+        raise UsageError(f"--sampler {sampler} is not one of {', '.join(SAMPLERS)}.{suggest(sampler, SAMPLERS)}")
+    for flag, v in (("--trials", trials), ("--epochs", epochs), ("--batch-size", batch_size), ("--patience", patience)):
+        if v < 1:
+            raise UsageError(f"{flag} must be at least 1, got {v}")
+    for flag, v in (("--timeout", timeout_s), ("--lr", learning_rate), ("--max-latency", max_latency_ms)):
+        if v is not None and v <= 0:
+            raise UsageError(f"{flag} must be > 0, got {v:g}")
+    profile_list = load_profiles(profiles) if isinstance(profiles, str) else list(profiles)
+    for p in profile_list:
+        if not any(f in EXPORT_FORMATS for f in p.formats):
+            raise UsageError(f"Profile {p.name} runs {', '.join(p.formats)}: none is a format edgekit exports")
+    module = None
+    if model.endswith(".py"):
+        module = load_tunable_file(Path(model))
+    elif model not in SPACES:
+        raise UsageError(f"Unknown recipe '{model}'.{suggest(model, SPACES)} "
+                         f"Recipes: {', '.join(SPACES)}, or a .py file defining build_model(hp, input_shape, num_classes).")
+    check_writable_dir(out, flag="--out")
+    settings = Settings(model=model, data=data, profiles=profile_list, quant=quant, epochs=epochs,
+                        batch_size=batch_size, learning_rate=learning_rate, patience=patience, seed=seed,
+                        max_latency_ms=max_latency_ms)
+    return settings, module
+
+
+def _config(settings: Settings, trials: int) -> dict[str, Any]:
+    """What must match for a worker to join or resume a study."""
+    return {"model": Path(settings.model).name if settings.model.endswith(".py") else settings.model,
+            "data": settings.data, "profiles": [p.name for p in settings.profiles], "quant": settings.quant,
+            "epochs": settings.epochs, "seed": settings.seed, "max_latency_ms": settings.max_latency_ms}
+
+
+def _storage_url(storage: str | None, out: Path) -> str:
+    return storage or f"sqlite:///{(out / STUDY_DB).resolve()}"
+
+
+def _storage_label(storage: str | None, out: Path) -> str:
+    if not storage:
+        return str(out / STUDY_DB)
+    from urllib.parse import urlsplit
+
+    u = urlsplit(storage)
+    if u.password:  # never print or store a password
+        return storage.replace(f":{u.password}@", ":***@")
+    return storage
+
+
+def _open_study(out: Path, storage: str | None, name: str, settings: Settings, *, resume: bool, sampler: str,
+                seed: int, trials: int, default_params: dict):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = _storage_url(storage, out)
+    try:
+        engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+        rdb = optuna.storages.RDBStorage(url, engine_kwargs=engine)
+    except Exception as e:
+        raise UsageError(f"--storage {_storage_label(storage, out)} cannot be opened: {type(e).__name__}: "
+                         f"{str(e).splitlines()[0][:200]}", hint="pass an Optuna storage URL such as "
+                         "sqlite:///tune.db or postgresql://user:pass@host/db") from None
+    config = _config(settings, trials)
+    with _locked(out):
+        existing = {s.study_name: s for s in optuna.get_all_study_summaries(rdb)}
+        created = name not in existing
+        if not created and not resume:
+            n = existing[name].n_trials
+            raise UsageError(f"{_storage_label(storage, out)} already holds study '{name}' ({n} trials)",
+                             hint="pass --resume to continue it, or another --out / --study")
+        if created:
+            study = optuna.create_study(study_name=name, storage=rdb, directions=DIRECTIONS,
+                                        sampler=_sampler(sampler, seed, trials))
+            study.set_user_attr("edgekit", config)
+            study.enqueue_trial(default_params, user_attrs={"role": "the recipe's defaults"})
+        else:
+            study = optuna.load_study(study_name=name, storage=rdb)
+            old = study.user_attrs.get("edgekit", {})
+            diff = [k for k in config if k in old and old[k] != config[k]]
+            if diff:
+                k = diff[0]
+                raise UsageError(f"study '{name}' was started with {k} = {old[k]}, not {config[k]}",
+                                 hint="resume with the same settings, or start another study with --out / --study")
+            # another worker, or a resumed one: a seed of its own, so that it does not repeat the draws made so far
+            study.sampler = _sampler(sampler, hash((seed, len(study.trials), os.getpid(), socket.gethostname())) % 2**31,
+                                     trials)
+    return study, created
+
+
+def _sampler(name: str, seed: int, trials: int):
+    import optuna
+
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, trials // 3)))
+    # TPE: a third of the budget (3 to 10 trials) samples at random before the model of good and bad trials
+    # guides it; constant_liar keeps concurrent workers from proposing the same point. Both samplers read the
+    # constraints each trial sets (Trial.set_constraint): infeasible trials rank below feasible ones.
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(3, min(10, trials // 3)), multivariate=True,
+                                      constant_liar=True)
+
+
+@contextmanager
+def _locked(out: Path):
+    """One worker at a time counts and creates trials (workers on this machine share OUT)."""
+    with open(out / LOCK_NAME, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _counted(study) -> int:
+    """Trials that count against the budget: all but those interrupted (their retry counts instead)."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("interrupted"))
+
+
+def _recover_interrupted(study, out: Path, log) -> None:
+    """A RUNNING trial whose worker on this machine is gone: mark it interrupted, retry its parameters."""
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = t.user_attrs.get("worker", "")
+        w_host, _, pid = worker.rpartition(":")
+        if w_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        shutil.rmtree(out / "trials" / f"{t.number:04d}", ignore_errors=True)
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
+        log(f"trial {t.number} was interrupted (worker {worker} is gone); it runs again with the same parameters")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of this process counts as gone
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, log) -> str:
+    """Run one asked trial and tell Optuna its outcome; returns the state's name."""
+    import keras
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    folder = out / "trials" / f"{trial.number:04d}"
+    try:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(settings.seed)
+        hp = HyperParameters(trial)
+        choice = choose(hp, dataset_for(None))
+        result = run_trial(settings, choice, folder, dataset_for(choice.image_size))
+    except TrialHopeless as e:
+        trial.set_user_attr("failure", str(e))
+        study.tell(trial, state=TrialState.PRUNED)
+        return "pruned"
+    except (TrialFailed, EdgekitError) as e:
+        trial.set_user_attr("failure", getattr(e, "message", None) or str(e))
+        study.tell(trial, state=TrialState.FAIL)
+        return "failed"
+    except KeyboardInterrupt:
+        trial.set_user_attr("interrupted", True)
+        study.tell(trial, state=TrialState.FAIL)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    except Exception as e:  # a bug or a library error: the trial fails with the reason; the search goes on
+        trial.set_user_attr("failure", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300])
+        study.tell(trial, state=TrialState.FAIL)
+        return "failed"
+    for k, v in result_attrs(result).items():
+        trial.set_user_attr(k, v)
+    trial.set_user_attr("feasible", result.feasible)
+    for name, value in constraint_values(result).items():
+        trial.set_constraint(name, value)
+    if not result.feasible:
+        trial.set_user_attr("failure", "constraint: " + "; ".join(result.violations()))
+    study.tell(trial, objective_values(result))
+    return "complete" if result.feasible else "infeasible"
+
+
+def _progress(study, number: int, state: str, durations: list[float], trials: int, timeout_s, t_start, log) -> None:
+    t = study.get_trials(deepcopy=False)
+    done = _counted(study)
+    me = next(x for x in t if x.number == number)
+    if state in ("complete", "infeasible"):
+        o = me.user_attrs["objectives"]
+        what = f"accuracy {o['accuracy']:.4f}, {o['latency_ms']:.4g} ms, {o['size_kb']:.1f} KB"
+        if state == "infeasible":
+            what += f" ({me.user_attrs['failure']})"
+    else:
+        what = me.user_attrs.get("failure", state)
+    feasible = [x for x in t if x.user_attrs.get("feasible")]
+    best = max((x.user_attrs["objectives"]["accuracy"] for x in feasible), default=None)
+    left = max(0, trials - done) * (sum(durations) / len(durations))
+    if timeout_s is not None:
+        left = min(left, max(0.0, timeout_s - (time.monotonic() - t_start)))
+    best_txt = f"best accuracy {best:.4f}" if best is not None else "no deployable trial yet"
+    log(f"trial {number} {state} in {durations[-1]:.0f}s: {what} | {min(done, trials)}/{trials} trials, {best_txt}, "
+        f"about {_duration(left)} left")
+
+
+def _duration(s: float) -> str:
+    return f"{s:.0f}s" if s < 90 else f"{s / 60:.0f} min"
+
+
+def _clean(out: Path, summary: dict) -> None:
+    """Remove the folders of trials off the front (a dominated trial stays dominated: safe for any worker)."""
+    keep = {t["number"] for t in summary["front"]}
+    root = out / "trials"
+    if not root.is_dir():
+        return
+    running = {t["number"] for t in summary["trials"] if t["state"] == "running"}
+    for child in root.iterdir():
+        if child.is_dir() and child.name.isdigit() and int(child.name) not in keep | running:
+            shutil.rmtree(child, ignore_errors=True)

@@ -1,0 +1,179 @@
+"""``edgekit tune``: a real search on the built-in digits (1-2 epochs, a few trials), its front,
+constraints, a user's ``build_model(hp, ...)`` file, resume after a kill, workers sharing a study,
+and bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import REPO, edgekit_cli
+
+pytestmark = pytest.mark.timeout(600)
+
+HP_MODEL = '''
+import keras
+
+
+def build_model(hp, input_shape, num_classes):
+    inp = keras.Input(input_shape)
+    x = keras.layers.Flatten()(inp)
+    for i in range(hp.Int("layers", 1, 2)):
+        x = keras.layers.Dense(hp.Choice(f"units_{i}", [16, 64]), activation="relu")(x)
+    hp.Float("learning_rate", 1e-3, 1e-2, sampling="log")
+    return keras.Model(inp, keras.layers.Dense(num_classes, activation="softmax")(x))
+'''
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("tune") / "cnn"
+    r = edgekit_cli("tune", "cnn", "--data", "builtin:digits", "--profile", "raspberry-pi-4", "--quant", "int8",
+                    "--trials", "3", "--epochs", "2", "--out", out)
+    return out, r
+
+
+def test_tune_front_members_are_exported_validated_int8_artifacts(tuned):
+    out, r = tuned
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads((out / "tune.json").read_text())
+    assert len(summary["trials"]) == 3 and sum(summary["counts"].values()) == 3, summary["counts"]
+    assert summary["front"], "a non-empty front"
+    assert summary["trials"][0]["role"] == "the recipe's defaults"
+    for member in summary["front"]:
+        manifest = json.loads((out / member["folder"] / "export" / "manifest.json").read_text())
+        art = next(a for a in manifest["artifacts"] if a["quant"] == "int8")
+        assert art["status"] == "ok" and art["format"] == "tflite"
+        assert (out / member["artifact"]).is_file()
+        assert (out / member["folder"] / "run" / "model.keras").is_file()
+        o = member["objectives"]
+        assert 0.1 < o["accuracy"] <= 1 and o["latency_ms"] > 0 and o["size_kb"] > 1
+        assert member["profiles"]["raspberry-pi-4"]["estimated"] is True
+    kept = {p.name for p in (out / "trials").iterdir()}
+    assert kept == {m["folder"].split("/")[1] for m in summary["front"]}, "trials off the front are cleaned up"
+    for t in summary["trials"]:
+        assert t["pareto"] or t["reason"], "every trial off the front says why"
+    assert "trial 0 complete" in r.stdout and "3/3 trials" in r.stdout
+    html = (out / "tune.html").read_text()
+    assert "data:image/png;base64," in html and "Pareto front" in html
+
+    shown = edgekit_cli("tune", "--show", out)
+    assert shown.returncode == 0 and "Pareto front" in shown.stdout
+    for member in summary["front"]:
+        assert f"{member['objectives']['accuracy']:.4f}" in shown.stdout
+
+
+def test_tune_refuses_an_existing_study_without_resume(tuned):
+    out, _ = tuned
+    r = edgekit_cli("tune", "cnn", "--data", "builtin:digits", "--profile", "raspberry-pi-4", "--out", out)
+    assert r.returncode == 2 and "already holds study" in r.stderr and "--resume" in r.stderr
+    r = edgekit_cli("tune", "cnn", "--data", "builtin:digits", "--profile", "host", "--out", out, "--resume")
+    assert r.returncode == 2 and "started with profiles" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_user_hp_file_and_a_latency_constraint_that_excludes_every_trial(tmp_path):
+    model = tmp_path / "my_model.py"
+    model.write_text(HP_MODEL)
+    out = tmp_path / "t"
+    r = edgekit_cli("tune", model, "--data", "builtin:digits", "--trials", "2", "--epochs", "1",
+                    "--max-latency", "0.00001", "--out", out)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "no trial gave a deployable artifact" in r.stderr and "Traceback" not in r.stderr
+    summary = json.loads((out / "tune.json").read_text())
+    assert summary["counts"] == {"infeasible": 2} and summary["front"] == []
+    for t in summary["trials"]:
+        assert {"layers", "units_0", "learning_rate"} <= set(t["params"])
+        assert t["objectives"]["accuracy"] > 0, "the user's model was trained, exported and measured"
+        assert "--max-latency" in t["reason"] and "> 1e-05 ms" in t["reason"]
+    assert "trial 0 infeasible" in r.stdout and "over" not in r.stderr
+
+
+def _wait_for(proc: subprocess.Popen, text: str, timeout: float) -> str:
+    seen, t0 = "", time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        seen += line
+        if text in line:
+            return seen
+    raise AssertionError(f"never saw {text!r}: {seen}")
+
+
+def test_killed_run_resumes_and_two_workers_share_the_study(tmp_path):
+    out = tmp_path / "t"
+    args = [sys.executable, "-m", "edgekit", "tune", "mlp", "--data", "builtin:digits", "--trials", "3",
+            "--epochs", "1", "--out", str(out)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    first = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_for(first, "trial 0 complete", 300)
+        time.sleep(2)  # inside trial 1
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    workers = [subprocess.Popen([*args, "--resume"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    logs = [w.communicate(timeout=400)[0] for w in workers]
+    assert all(w.returncode == 0 for w in workers), logs
+    assert sum("trial 1 was interrupted" in log for log in logs) == 1, logs
+
+    with sqlite3.connect(out / "study.db") as db:
+        rows = db.execute("SELECT number, state FROM trials ORDER BY number").fetchall()
+    summary = json.loads((out / "tune.json").read_text())
+    by_number = {t["number"]: t for t in summary["trials"]}
+    assert [n for n, _ in rows] == sorted(by_number) and len(rows) == len(set(n for n, _ in rows))
+    assert by_number[1]["state"] == "interrupted"
+    retry = [t for t in summary["trials"] if t["retry_of"] == 1]
+    assert len(retry) == 1 and retry[0]["params"] == by_number[1]["params"], "the interrupted trial ran again, once"
+    counted = [t for t in summary["trials"] if t["state"] != "interrupted"]
+    assert len(counted) == 3 and all(t["state"] in ("complete", "infeasible") for t in counted), summary["counts"]
+    after = {t["worker"] for t in counted if t["number"] > 1}
+    assert len(after) == 2, f"both resumed workers ran a trial: {after}"
+    params = [json.dumps(t["params"], sort_keys=True) for t in counted]
+    assert len(set(params)) == 3, "no trial repeated"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["cnn", "--profile", "raspbery-pi-4"], "raspberry-pi-4"),
+    (["cnn", "--quant", "int4"], "--quant int4"),
+    (["cnnn"], "Did you mean 'cnn'"),
+    (["cnn", "--sampler", "grid"], "--sampler grid"),
+    (["cnn", "--trials", "0"], "--trials must be at least 1"),
+    (["NOFILE.py"], "does not exist"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, args, message):
+    r = edgekit_cli("tune", *args, "--data", "builtin:digits", "--out", tmp_path / "o")
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists(), "nothing written"
+
+
+def test_model_files_without_a_search_space_are_refused(tmp_path):
+    plain = tmp_path / "plain.py"
+    plain.write_text("def build_model(input_shape, num_classes):\n    pass\n")
+    empty = tmp_path / "empty.py"
+    empty.write_text(HP_MODEL.replace('hp.Int("layers", 1, 2)', "1").replace('hp.Choice(f"units_{i}", [16, 64])', "8")
+                     .replace('    hp.Float("learning_rate", 1e-3, 1e-2, sampling="log")\n', ""))
+    nothing = tmp_path / "nothing.py"
+    nothing.write_text("x = 1\n")
+    for f, message in ((plain, "takes no hp"), (nothing, "defines no build_model(hp"), (empty, "asks hp for nothing")):
+        r = edgekit_cli("tune", f, "--data", "builtin:digits", "--out", tmp_path / "o")
+        assert r.returncode == 2 and message in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+        assert not (tmp_path / "o").exists()
+
+
+def test_unwritable_out(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    r = edgekit_cli("tune", "cnn", "--data", "builtin:digits", "--out", a_file / "o")
+    assert r.returncode == 2 and "--out" in r.stderr and "Traceback" not in r.stderr
