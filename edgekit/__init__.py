@@ -58,7 +58,7 @@ def tune(model: str, data: str, out, **kwargs: Any) -> dict[str, Any]:
     """Search ``model`` (a recipe name or a ``build_model(hp, ...)`` file) for the most accurate artifacts
     that fit the device profiles; returns the summary, whose ``front`` lists the Pareto-optimal trials.
 
-    See :func:`edgekit.tune.study.tune` for the options (``profiles``, ``quant``, ``trials``, ``storage``...)."""
-    from edgekit.tune.study import tune as _tune
+    See :func:`edgekit.tuning.study.tune` for the options (``profiles``, ``quant``, ``trials``, ``storage``...)."""
+    from edgekit.tuning.study import tune as _tune
 
     return _tune(model, data, out, **kwargs)

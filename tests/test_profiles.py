@@ -103,6 +103,13 @@ def test_a_profile_limit_that_is_broken_fails_its_verdict(profile_report):
     for r in rows:
         assert r["verdict"] == "fail: memory, latency budget", r["verdict"]
         assert r["checks"]["memory"]["limit_mb"] == 5 and not r["checks"]["latency_budget"]["ok"]
+    from edgekit.reports.render import DEVICE_COLUMNS, device_cells
+
+    cells = dict(zip(DEVICE_COLUMNS, device_cells(rows[0]), strict=True))
+    budget = rows[0]["checks"]["latency_budget"]
+    # the value, the limit and the verdict, never a value under a heading that names the limit
+    assert cells["est. / budget ms"] == f"~{budget['value_ms']:.3g} / {budget['limit_ms']:g} OVER", cells
+    assert cells["peak / limit MB"].endswith(" / 5 OVER"), cells
 
 
 @pytest.mark.skipif(not has_chromium, reason="Chromium is not installed")

@@ -177,3 +177,15 @@ def test_unwritable_out(tmp_path):
     a_file.write_text("")
     r = edgekit_cli("tune", "cnn", "--data", "builtin:digits", "--out", a_file / "o")
     assert r.returncode == 2 and "--out" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_python_api_is_a_function_next_to_its_package():
+    import edgekit
+    import edgekit.tuning.front  # importing the package must not shadow edgekit.tune
+    from edgekit.tuning.front import hypervolume, pareto_indices
+
+    assert callable(edgekit.tune) and edgekit.tune.__module__ == "edgekit"
+    pts = [(0.9, 2.0, 10.0), (0.8, 1.0, 10.0), (0.7, 3.0, 20.0)]
+    assert pareto_indices(pts) == [0, 1]
+    assert hypervolume(pts, (0.0, 4.0, 40.0)) == 78.0  # the union of two boxes: 54 + 72 - 48
+    assert hypervolume([(0.5, 5.0, 1.0)], (0.0, 4.0, 40.0)) == 0.0  # outside the reference box

@@ -44,7 +44,7 @@ def tune(
     from edgekit.errors import UsageError
 
     if show is not None:
-        from edgekit.tune.report import load_summary, print_front
+        from edgekit.tuning.report import load_summary, print_front
 
         print_front(load_summary(show))
         return 0
@@ -52,8 +52,8 @@ def tune(
     if missing:
         raise UsageError(f"Missing {', '.join(missing)}",
                          hint="edgekit tune RECIPE --data DATA --out DIR, or edgekit tune --show DIR")
-    from edgekit.tune.report import print_front
-    from edgekit.tune.study import tune as run_tune
+    from edgekit.tuning.report import print_front
+    from edgekit.tuning.study import tune as run_tune
 
     summary = run_tune(model, data, out, profiles=profile, quant=quant, trials=trials, timeout_s=timeout,
                        storage=storage, study_name=study, resume=resume, sampler=sampler, seed=seed, epochs=epochs,

@@ -15,7 +15,7 @@ from edgekit.files import atomic_write_json, atomic_write_text
 
 COLUMNS = ["artifact", "format", "quant", "runtime", "size", "x fp32", "accuracy", "agreement", "p50 ms", "p90 ms", "peak MB", "status"]
 DEVICE_COLUMNS = ["artifact", "quant", "runtime", "thr", "host p50 ms", "factor", "est. device ms", "GMAC/s", "roofline",
-                  "peak MB", "size MB", "budget ms", "verdict"]
+                  "peak / limit MB", "size / limit MB", "est. / budget ms", "verdict"]
 
 
 def _size(n: int | None) -> str:
@@ -70,10 +70,16 @@ def device_rows(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _check_cell(c: dict | None, value, fmt: str) -> str:
-    """The measured value, and OVER when it breaks the profile's limit."""
-    text = _num(value, fmt)
-    return text if not c or c["ok"] else f"{text} OVER"
+def _check_cell(c: dict | None, value, fmt: str, prefix: str = "") -> str:
+    """The value, the profile's limit after a slash, and OVER when the value breaks it:
+    ``58 / 1024``, ``~120 / 100 OVER``; the value alone when the profile sets no limit."""
+    if value is None:
+        return "-"
+    text = prefix + _num(value, fmt)
+    if not c:
+        return text
+    limit = c.get("limit_mb", c.get("limit_ms"))
+    return f"{text} / {limit:g}" + ("" if c["ok"] else " OVER")
 
 
 def device_cells(r: dict[str, Any]) -> list[str]:
@@ -89,7 +95,7 @@ def device_cells(r: dict[str, Any]) -> list[str]:
         _num(est.get("factor"), ".3g"), est_cell, _num(est.get("achieved_gmacs"), ".3g"), roof_cell,
         _check_cell(ch.get("memory"), r.get("peak_rss_mb"), ".0f"),
         _check_cell(ch.get("storage"), size / 1e6 if size else None, ".3g"),
-        _check_cell(ch.get("latency_budget"), est.get("latency_ms"), ".3g") if ch.get("latency_budget") else "-",
+        _check_cell(ch.get("latency_budget"), est.get("latency_ms"), ".3g", "~") if ch.get("latency_budget") else "-",
         r.get("verdict") or ("ok" if r["status"] == "ok" else "failed"),
     ]
 

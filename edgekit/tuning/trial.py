@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import EdgekitError, TrainingFailed
-from edgekit.tune.space import Choice
+from edgekit.tuning.space import Choice
 
 # The artifact a profile runs for each --quant: TF.js has no integer compute; its nearest is
 # 8-bit weights (uint8), which is what ships to a browser.

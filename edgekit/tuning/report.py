@@ -18,7 +18,7 @@ from typing import Any
 
 import edgekit
 from edgekit.files import atomic_write_json, atomic_write_text, read_json
-from edgekit.tune.front import pareto_indices
+from edgekit.tuning.front import pareto_indices
 
 TUNE_JSON = "tune.json"
 TUNE_HTML = "tune.html"
@@ -98,7 +98,7 @@ def _point(e: dict) -> tuple[float, float, float]:
 
 
 def _dominated_by(e: dict, front: list[dict]) -> str:
-    from edgekit.tune.front import dominates
+    from edgekit.tuning.front import dominates
 
     by = [f["number"] for f in front if dominates(_point(f), _point(e))]
     return "trial " + ", ".join(str(n) for n in by[:3]) if by else "a front member"

@@ -6,7 +6,7 @@ data adds the input resolution. The defaults of each space are the recipe's own 
 ``edgekit tune`` runs them as its first trial, the hand-designed model every search must beat.
 
 Example:
-    >>> from edgekit.tune.hp import HyperParameters
+    >>> from edgekit.tuning.hp import HyperParameters
     >>> hp = HyperParameters.defaults()
     >>> choice = recipe_choice("cnn", hp, epochs=10, resizable=False, learning_rate=1e-3, batch_size=64)
     >>> choice.options, choice.epochs
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import InputError
-from edgekit.tune.hp import HyperParameters
+from edgekit.tuning.hp import HyperParameters
 
 IMAGE_SIZES = [24, 32, 48]  # image folders: the loader resizes to any of these (32 is edgekit's default)
 

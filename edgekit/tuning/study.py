@@ -1,7 +1,7 @@
 """``edgekit tune``: a multi-objective search over deployable artifacts, run by Optuna.
 
 Each trial is trained, exported in ``quant``, validated against its float model, benchmarked
-and estimated on every profile (:mod:`edgekit.tune.trial`). Optuna samples (multi-objective
+and estimated on every profile (:mod:`edgekit.tuning.trial`). Optuna samples (multi-objective
 TPE by default, NSGA-II or random on request) and stores the study: a SQLite file in OUT by
 default, or any Optuna storage URL shared by workers on several machines.
 
@@ -37,9 +37,9 @@ from typing import Any
 
 from edgekit.errors import EdgekitError, InputError, UsageError, suggest
 from edgekit.files import check_writable_dir
-from edgekit.tune.hp import HyperParameters
-from edgekit.tune.space import SPACES, Choice, file_choice, load_tunable_file, recipe_choice
-from edgekit.tune.trial import (
+from edgekit.tuning.hp import HyperParameters
+from edgekit.tuning.space import SPACES, Choice, file_choice, load_tunable_file, recipe_choice
+from edgekit.tuning.trial import (
     EXPORT_FORMATS,
     QUANT_FOR_FORMAT,
     Settings,
@@ -94,10 +94,15 @@ def tune(
         raise InputError(f"Data {data} needs labels of at least two classes to tune a classifier")
     resizable = Path(data).is_dir()
 
+    import logging
+
     from edgekit.tf_env import import_tensorflow
 
     import_tensorflow()
     import keras
+
+    # Many small models in one process: TensorFlow warns about retracing predict functions, which is expected here.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
     def choose(hp: HyperParameters, ds) -> Choice:
         if module is not None:
@@ -141,7 +146,7 @@ def tune(
         durations.append(time.monotonic() - t0)
         _progress(study, trial.number, state, durations, trials, timeout_s, t_start, log)
 
-    from edgekit.tune.report import summarize, write_reports
+    from edgekit.tuning.report import summarize, write_reports
 
     summary = summarize(study, settings, out, trials=trials, sampler=sampler, storage=_storage_label(storage, out))
     if not keep_all:
