@@ -276,8 +276,12 @@ def _locked(out: Path):
 
 
 def _counted(study) -> int:
-    """Trials that count against the budget: all but those interrupted (their retry counts instead)."""
-    return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("interrupted"))
+    """Trials that count against the budget: those started, but not those interrupted (their retry counts
+    instead). Enqueued trials (the defaults, a retry) count once a worker starts them."""
+    from optuna.trial import TrialState
+
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state != TrialState.WAITING and not t.user_attrs.get("interrupted"))
 
 
 def _recover_interrupted(study, out: Path, log) -> None:
