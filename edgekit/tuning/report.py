@@ -138,7 +138,9 @@ def front_cells(summary: dict) -> list[list[str]]:
     rows = []
     for e in summary["front"]:
         o = e["objectives"]
-        rows.append([str(e["number"]) + (" (defaults)" if e.get("role") else ""), f"{o['accuracy']:.4f}",
+        role = e.get("role") or ""
+        tag = " (defaults)" if "defaults" in role else " (smallest)" if "smallest" in role else ""
+        rows.append([str(e["number"]) + tag, f"{o['accuracy']:.4f}",
                      f"{est}{o['latency_ms']:.4g}", f"{o['size_kb']:.1f}",
                      f"{e['host_p50_ms']:.4g}" if e.get("host_p50_ms") is not None else "-",
                      _params_text(e["params"]), e.get("artifact") or "-"])

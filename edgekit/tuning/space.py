@@ -55,6 +55,22 @@ def _resnet8(hp):
 
 SPACES = {"mlp": _mlp, "cnn": _cnn, "ds-cnn": _ds_cnn, "mobilenet-v2": _mobilenet_v2, "resnet8": _resnet8}
 
+# The architecture parameters at their cheapest: the smallest, fastest model of each space.
+_SMALLEST = {"width": 0.25, "layers": 1, "convs_per_block": 1, "blocks": 1, "expansion": 2, "kernel_size": 3,
+             "image_size": IMAGE_SIZES[0]}
+
+
+def smallest_params(defaults: dict[str, Any]) -> dict[str, Any]:
+    """The defaults with every architecture parameter at its cheapest (training settings unchanged).
+
+    With the defaults, it brackets the cost axis of the front: the search starts from the
+    hand-designed model and from the smallest one the space holds.
+
+    >>> smallest_params({"width": 1.0, "convs_per_block": 2, "kernel_size": 5, "dropout": 0.5, "epochs": 4})
+    {'width': 0.25, 'convs_per_block': 1, 'kernel_size': 3, 'dropout': 0.5, 'epochs': 4}
+    """
+    return {k: _SMALLEST.get(k, v) for k, v in defaults.items()}
+
 
 @dataclass
 class Choice:

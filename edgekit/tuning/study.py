@@ -38,7 +38,7 @@ from typing import Any
 from edgekit.errors import EdgekitError, InputError, UsageError, suggest
 from edgekit.files import check_writable_dir
 from edgekit.tuning.hp import HyperParameters
-from edgekit.tuning.space import SPACES, Choice, file_choice, load_tunable_file, recipe_choice
+from edgekit.tuning.space import SPACES, Choice, file_choice, load_tunable_file, recipe_choice, smallest_params
 from edgekit.tuning.trial import (
     EXPORT_FORMATS,
     QUANT_FOR_FORMAT,
@@ -119,8 +119,9 @@ def tune(
                          hint="ask hp for what to search, e.g. units = hp.Int('units', 16, 128)")
 
     out.mkdir(parents=True, exist_ok=True)
+    starts = _starting_points(defaults.values, recipe=module is None, sampler=sampler)
     study, created = _open_study(out, storage, study_name, settings, resume=resume, sampler=sampler, seed=seed,
-                                 trials=trials, default_params=defaults.values)
+                                 trials=trials, starts=starts)
     log(f"{'started' if created else 'resumed'} study '{study_name}' ({_storage_label(storage, out)}): "
         f"{_counted(study)}/{trials} trials so far; objectives: {settings.quant} accuracy (max), "
         f"{settings.profiles[0].name} latency (min), size (min)")
@@ -211,7 +212,7 @@ def _storage_label(storage: str | None, out: Path) -> str:
 
 
 def _open_study(out: Path, storage: str | None, name: str, settings: Settings, *, resume: bool, sampler: str,
-                seed: int, trials: int, default_params: dict):
+                seed: int, trials: int, starts: list[tuple[dict, str]]):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -235,7 +236,8 @@ def _open_study(out: Path, storage: str | None, name: str, settings: Settings, *
             study = optuna.create_study(study_name=name, storage=rdb, directions=DIRECTIONS,
                                         sampler=_sampler(sampler, seed, trials))
             study.set_user_attr("edgekit", config)
-            study.enqueue_trial(default_params, user_attrs={"role": "the recipe's defaults"})
+            for params, role in starts:
+                study.enqueue_trial(params, user_attrs={"role": role})
         else:
             study = optuna.load_study(study_name=name, storage=rdb)
             old = study.user_attrs.get("edgekit", {})
@@ -248,6 +250,19 @@ def _open_study(out: Path, storage: str | None, name: str, settings: Settings, *
             study.sampler = _sampler(sampler, hash((seed, len(study.trials), os.getpid(), socket.gethostname())) % 2**31,
                                      trials)
     return study, created
+
+
+def _starting_points(defaults: dict, *, recipe: bool, sampler: str) -> list[tuple[dict, str]]:
+    """The trials a study starts with, before its sampler draws: the defaults (the hand-designed model),
+    and for a recipe also its smallest variant, so that both ends of the cost axis are measured. Random
+    search (``--sampler random``) starts from nothing: it is the baseline the search is measured against."""
+    if sampler == "random":
+        return []
+    starts = [(defaults, "the recipe's defaults" if recipe else "the file's defaults")]
+    small = smallest_params(defaults) if recipe else defaults
+    if small != defaults:
+        starts.append((small, "the recipe's smallest variant"))
+    return starts
 
 
 def _sampler(name: str, seed: int, trials: int):
