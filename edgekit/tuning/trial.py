@@ -172,9 +172,11 @@ def _export(settings: Settings, run_dir: Path, out: Path) -> list[dict]:
 def _bench(settings: Settings, export_dir: Path, artifacts: list[dict], log) -> TrialResult:
     from edgekit.bench.runner import run_bench
 
+    # Three fresh workers per artifact, interleaved, and their median: a trial measured while the machine was busy
+    # (a browser closing, the previous trial's threads) would otherwise sit off the front by noise alone.
     try:
         report = run_bench([str(export_dir)], data=settings.data, profiles=settings.profiles, reference=False,
-                           repeats=1, runs=50, warmup=5, min_time_s=0.3)
+                           repeats=3, runs=50, warmup=5, min_time_s=0.3)
     except EdgekitError as e:
         raise TrialFailed(f"bench: {e.message}") from None
     wanted = {(a["format"], a["quant"]) for a in artifacts}
