@@ -192,3 +192,35 @@ def test_python_api_is_a_function_next_to_its_package():
     assert pareto_indices(pts) == [0, 1]
     assert hypervolume(pts, (0.0, 4.0, 40.0)) == 78.0  # the union of two boxes: 54 + 72 - 48
     assert hypervolume([(0.5, 5.0, 1.0)], (0.0, 4.0, 40.0)) == 0.0  # outside the reference box
+
+
+def test_a_trial_whose_worker_dies_is_retried_once_then_recorded_as_failed(tmp_path):
+    """The recovery step alone, on a real Optuna study: a dead worker's trial is retried with the same
+    parameters; when the retry's worker dies too, it fails with the reason and is not retried again."""
+    import socket
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from edgekit.tuning.study import _counted, _recover_interrupted
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", directions=["maximize", "minimize", "minimize"])
+    dead = f"{socket.gethostname()}:{2 ** 22 + 7}"  # above Linux's largest pid: no such process
+    first = study.ask()
+    first.suggest_float("width", 0.25, 1.0)
+    first.set_user_attr("worker", dead)
+    logs: list[str] = []
+    _recover_interrupted(study, tmp_path, logs.append)
+    trials = study.get_trials()
+    assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["interrupted"]
+    assert trials[1].state == TrialState.WAITING and trials[1].user_attrs["retry_of"] == 0
+    assert _counted(study) == 0, "neither the interrupted trial nor the waiting retry has counted yet"
+
+    retry = study.ask()
+    assert retry.suggest_float("width", 0.25, 1.0) == first.params["width"], "the same parameters"
+    retry.set_user_attr("worker", dead)
+    _recover_interrupted(study, tmp_path, logs.append)
+    trials = study.get_trials()
+    assert len(trials) == 2, "not retried a second time"
+    assert trials[1].state == TrialState.FAIL and "died twice" in trials[1].user_attrs["failure"]
+    assert _counted(study) == 1 and "recorded as failed" in logs[-1]

@@ -14,7 +14,8 @@ Resuming and workers:
   trial each.
 * A trial whose worker died (killed, power lost) is retried once, with the same parameters,
   by the next worker on that machine that starts: it is recorded as interrupted, never lost,
-  never counted twice.
+  never counted twice. A retry whose worker dies too is recorded as failed: those parameters
+  are the likely cause (memory, a crashing converter), and running them again would not end.
 * Each trial trains with the same ``seed``: the same parameters give the same model.
 
 Example:
@@ -309,9 +310,16 @@ def _recover_interrupted(study, out: Path, log) -> None:
         w_host, _, pid = worker.rpartition(":")
         if w_host != host or not pid.isdigit() or _alive(int(pid)):
             continue
+        shutil.rmtree(out / "trials" / f"{t.number:04d}", ignore_errors=True)
+        if t.user_attrs.get("retry_of") is not None:  # the second death on these parameters: they are the cause
+            study._storage.set_trial_user_attr(
+                t._trial_id, "failure", f"its worker died twice on these parameters (trials {t.user_attrs['retry_of']} "
+                f"and {t.number}): out of memory, or a crash in a converter or runtime; not retried")
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            log(f"trial {t.number} was interrupted again (worker {worker} is gone); recorded as failed, not retried")
+            continue
         study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        shutil.rmtree(out / "trials" / f"{t.number:04d}", ignore_errors=True)
         study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
         log(f"trial {t.number} was interrupted (worker {worker} is gone); it runs again with the same parameters")
 
