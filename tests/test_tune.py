@@ -151,6 +151,7 @@ def test_killed_run_resumes_and_two_workers_share_the_study(tmp_path):
     (["cnnn"], "Did you mean 'cnn'"),
     (["cnn", "--sampler", "grid"], "--sampler grid"),
     (["cnn", "--trials", "0"], "--trials must be at least 1"),
+    (["cnn", "--storage", "bogus://x"], "--storage bogus://x cannot be opened"),
     (["NOFILE.py"], "does not exist"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, message):

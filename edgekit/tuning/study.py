@@ -119,10 +119,16 @@ def tune(
         raise UsageError(f"{model}: build_model(hp, ...) asks hp for nothing, so there is nothing to search",
                          hint="ask hp for what to search, e.g. units = hp.Int('units', 16, 128)")
 
+    created_out = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     starts = _starting_points(defaults.values, recipe=module is None, sampler=sampler)
-    study, created = _open_study(out, storage, study_name, settings, resume=resume, sampler=sampler, seed=seed,
-                                 trials=trials, starts=starts)
+    try:
+        study, created = _open_study(out, storage, study_name, settings, resume=resume, sampler=sampler, seed=seed,
+                                     trials=trials, starts=starts)
+    except EdgekitError:
+        if created_out:  # a storage that cannot be opened, a study refused: leave no empty OUT behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     log(f"{'started' if created else 'resumed'} study '{study_name}' ({_storage_label(storage, out)}): "
         f"{_counted(study)}/{trials} trials so far; objectives: {settings.quant} accuracy (max), "
         f"{settings.profiles[0].name} latency (min), size (min)")
