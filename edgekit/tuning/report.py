@@ -178,8 +178,9 @@ def print_front(summary: dict, console=None) -> None:
         con.print(f"No trial is on the front: none of the {n} trials gave a deployable artifact within the constraints.")
     counts = ", ".join(f"{v} {k}" for k, v in sorted(summary["counts"].items()))
     sec = summary["seconds"]
-    con.print(f"trials: {counts}. Per trial: {sec['train_mean']}s training, {sec['outside_training_mean']}s "
-              "exporting, validating and benchmarking (means).")
+    timing = (f" Per trial: {sec['train_mean']}s training, {sec['outside_training_mean']}s exporting, validating and "
+              "benchmarking (means)." if sec["train_mean"] is not None else "")
+    con.print(f"trials: {counts}.{timing}")
     for line in excluded_lines(summary):
         con.print(f"  {line}")
 

@@ -125,6 +125,9 @@ def load_tunable_file(path: Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"Model file {path} does not exist", hint="pass a recipe name or a .py file")
+    from edgekit.tf_env import import_tensorflow
+
+    import_tensorflow()  # before the file imports Keras itself: TensorFlow's start-up log stays captured
     module = import_custom_code(path)
     fn = getattr(module, "build_model", None)
     if not callable(fn):
