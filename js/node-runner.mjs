@@ -23,6 +23,7 @@ for (const k of ["log", "info", "warn", "debug"]) console[k] = (...a) => process
 const tf = await import("@tensorflow/tfjs");
 const wasm = await import("@tensorflow/tfjs-backend-wasm");
 const {makeRunner} = await import("./src/runner-core.mjs");
+const {makeTFJSEngine} = await import("./src/engines/tfjs.mjs");
 
 const modelJson = path.resolve(process.argv[2] || "");
 
@@ -63,7 +64,7 @@ function readFloat32(file, shape, shapes) {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
-const runner = makeRunner(tf, {now: () => performance.now(), loadArtifacts, wasm});
+const runner = makeRunner(makeTFJSEngine(tf, {loadArtifacts, wasm}), {now: () => performance.now()});
 
 async function handle(req) {
   switch (req.cmd) {

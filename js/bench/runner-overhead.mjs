@@ -13,6 +13,7 @@ for (const k of ["log", "info", "warn", "debug"]) console[k] = (...a) => process
 const tf = await import("@tensorflow/tfjs");
 const wasm = await import("@tensorflow/tfjs-backend-wasm");
 const {makeRunner} = await import("../src/runner-core.mjs");
+const {makeTFJSEngine} = await import("../src/engines/tfjs.mjs");
 
 const modelJson = path.resolve(process.argv[2]);
 const repeats = Number(process.argv[3] || 7);
@@ -34,7 +35,7 @@ async function loadArtifacts() {
   });
 }
 
-const runner = makeRunner(tf, {now: () => performance.now(), loadArtifacts, wasm});
+const runner = makeRunner(makeTFJSEngine(tf, {loadArtifacts, wasm}), {now: () => performance.now()});
 const info = await runner.load({backend: "wasm", threads: 1});
 const shape = info.input.shape.map((d) => (d > 0 ? d : 1));
 const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => (i % 17) / 17);

@@ -1,165 +1,99 @@
-// The part of edgekit's TF.js runner that is the same in Node and in the browser.
+// edgekit's JS runner: the part that is the same for every engine and every transport.
 //
-// A runner holds one graph model on one backend and answers four requests:
-//   load  {backend, threads}       -> facts about the model and the backend actually used
-//   run   {data, shape}            -> outputs for a batch of float32 inputs
+// A runner holds one model in one engine and answers four requests:
+//   load  {threads, ...}           -> facts about the model and the engine (engine.load's reply)
+//   run   {data, shape}            -> outputs for a batch of inputs (one input)
 //         {data, shapes}           -> several inputs (info.inputs order, each block whole in data):
 //                                     every output (info.outputs order) in one array, with its shape
-//   first {data, shape}            -> the first inference's time in ms
-//   time  {data, shape, warmup, runs, min_time_s, max_time_s}
+//   first {data, shape(s)}         -> the first inference's time in ms
+//   time  {data, shape(s), warmup, runs, min_time_s, max_time_s}
 //                                  -> per-inference times in ms, measured here, in JS
-// The host (node-runner.mjs, page/index.html) supplies `tf`, the clock, and a function that
-// returns the model's artifacts (topology + weights) from wherever it lives, and optionally
-// the wasm backend module (`host.wasm`) where it is not `tf.wasm`.
+// Data travels as float32 both ways. An integer tensor (int8 at a quantized model's boundary, int32
+// or int64 ids) carries integer values, exact in float32 up to 2^24; the engine makes its own typed
+// array from them when it builds its inputs, once, outside any timed call.
+//
+// The transport (node-runner.mjs: a Node process; page/index.html: a Chromium page) supplies the
+// engine (engines/tfjs.mjs, engines/litert.mjs, engines/ort.mjs) and the clock. An engine answers:
+//   load(req)              -> {inputs, outputs: [{name, shape, dtype}], batch, ...facts}
+//                             batch: rows one call takes at most (a fixed batch is padded)
+//   feeds(blocks)          -> the engine's inputs for [{data: Float32Array, shape}] (info.inputs order)
+//   infer(feeds)           -> [{out: TypedArray, shape}] per output, or a Promise of it
+//   dispose(feeds)
 //
 // Example (Node):
-//   const runner = makeRunner(tf, {now: () => performance.now(), loadArtifacts});
+//   const runner = makeRunner(makeTFJSEngine(tf, {loadArtifacts, wasm}), {now: () => performance.now()});
 //   await runner.load({backend: "wasm", threads: 1});
 //   const {output, shape} = await runner.run({data: float32Array, shape: [1, 8, 8, 1]});
 
-export function makeRunner(tf, host) {
-  let model = null;
+export function makeRunner(engine, host) {
   let info = null;
 
-  async function setBackend(backend, threads) {
-    const wasm = host.wasm || tf.wasm;
-    if (backend === "wasm" && threads && wasm && wasm.setThreadsCount) {
-      wasm.setThreadsCount(threads);
-    }
-    let ok = false;
-    try {
-      ok = await tf.setBackend(backend);
-    } catch (e) {
-      throw new Error(`the ${backend} backend could not start: ${e.message || e}`);
-    }
-    if (!ok || tf.getBackend() !== backend) {
-      throw new Error(`the ${backend} backend could not start here`);
-    }
-    await tf.ready();
-  }
-
-  function inputSpec(m) {
-    // Bound by name: a converted SavedModel's signature names its inputs and outputs (inputNodes /
-    // outputNodes), whatever its tensors are called (Identity_2, ...).
-    const inNames = m.inputNodes || [], outNames = m.outputNodes || [];
-    const inputs = m.inputs.map((t, i) => ({name: inNames[i] || t.name, shape: t.shape, dtype: t.dtype}));
-    const outputs = m.outputs.map((t, i) => ({name: outNames[i] || t.name, shape: t.shape, dtype: t.dtype}));
-    return {inputs, outputs};
-  }
-
   async function load(req) {
-    const backend = req.backend || "wasm";
-    await setBackend(backend, req.threads);
     const t0 = host.now();
-    const artifacts = await host.loadArtifacts();
-    model = await tf.loadGraphModel({load: async () => artifacts});
-    const initMs = host.now() - t0;
-    const spec = inputSpec(model);
-    const weightDtypes = {};
-    for (const w of artifacts.weightSpecs || []) {
-      const dt = w.quantization ? `${w.quantization.dtype} (${w.dtype} at run time)` : w.dtype;
-      weightDtypes[dt] = (weightDtypes[dt] || 0) + 1;
-    }
-    const ops = {};
-    for (const node of (artifacts.modelTopology && artifacts.modelTopology.node) || []) {
-      ops[node.op] = (ops[node.op] || 0) + 1;
-    }
-    let threads = null;
-    const wasm = host.wasm || tf.wasm;
-    if (backend === "wasm" && wasm && wasm.getThreadsCount) {
-      try { threads = wasm.getThreadsCount(); } catch (e) { threads = null; }
-    }
-    info = {
-      backend: tf.getBackend(),
-      tfjs_version: tf.version.tfjs,
-      threads,
-      init_ms: initMs,
-      input: spec.inputs[0],
-      output: spec.outputs[0],
-      inputs: spec.inputs,
-      outputs: spec.outputs,
-      weight_dtypes: weightDtypes,
-      ops,
-    };
+    info = await engine.load(req);
+    if (info.init_ms === undefined) info.init_ms = host.now() - t0;
+    info.input = info.inputs[0];
+    info.output = info.outputs[0];
     return info;
   }
 
   function needModel() {
-    if (!model) throw new Error("no model loaded");
+    if (!info) throw new Error("no model loaded");
   }
 
-  // Graphs with control flow (a recurrent layer's while loop) only run with executeAsync();
-  // the first call finds out, and every later call uses the same path.
-  let asyncMode = false;
-
-  function read(y) {
-    // dataSync() waits for the result on every backend, so a timed call covers the whole inference.
-    if (Array.isArray(y)) return y.map(read);
-    const out = y.dataSync();
-    const shape = y.shape;
-    y.dispose();
-    return {out, shape};
+  function prod(shape) {
+    return shape.reduce((a, b) => a * b, 1);
   }
 
-  function execute(x) {
-    // several inputs: a map by input name, and every output asked for by name
-    return x instanceof tf.Tensor ? model.execute(x) : model.execute(x, info.outputs.map((o) => o.name));
-  }
-
-  function predictSync(x) {
-    return read(execute(x));
-  }
-
-  async function predict(x) {
-    if (!asyncMode) {
-      try {
-        return predictSync(x);
-      } catch (e) {
-        if (!/executeAsync/.test(String(e && e.message))) throw e;
-        asyncMode = true;
-      }
-    }
-    try {
-      return read(x instanceof tf.Tensor ? await model.executeAsync(x)
-        : await model.executeAsync(x, info.outputs.map((o) => o.name)));
-    } catch (e) {
-      throw new Error(`TF.js cannot run this graph's control flow (a recurrent layer's while loop): ${e.message || e}`);
-    }
-  }
-
-  // Inputs travel as float32 (integer ids up to 2^24 exactly); an int32 input (token ids) gets int32.
-  function inputDtype() {
-    return info.input.dtype === "int32" ? "int32" : "float32";
-  }
-
-  // Several inputs: req.shapes gives each input's shape, req.data holds them one after the other.
-  function namedInputs(req, first, rows) {
-    const feeds = {};
+  // The blocks of rows [first, first + rows) of every input, padded with zeros to `pad` rows.
+  function blocks(req, first, rows, pad) {
+    const shapes = req.shapes || [req.shape];
+    const out = [];
     let offset = 0;
-    req.shapes.forEach((shape, k) => {
-      const spec = info.inputs[k];
-      const per = shape.slice(1).reduce((a, b) => a * b, 1);
-      const block = req.data.subarray(offset + first * per, offset + (first + rows) * per);
-      feeds[spec.name] = tf.tensor(block, [rows, ...shape.slice(1)], spec.dtype === "int32" ? "int32" : "float32");
+    for (const shape of shapes) {
+      const per = prod(shape.slice(1));
+      let data = req.data.subarray(offset + first * per, offset + (first + rows) * per);
+      if (pad > rows) {
+        const padded = new Float32Array(pad * per);
+        padded.set(data);
+        data = padded;
+      }
+      out.push({data, shape: [Math.max(rows, pad), ...shape.slice(1)]});
       offset += shape[0] * per;
-    });
-    return feeds;
+    }
+    return out;
   }
 
-  function disposeAll(x) {
-    if (x instanceof tf.Tensor) x.dispose(); else Object.values(x).forEach((t) => t.dispose());
+  async function infer(feeds) {
+    const r = engine.infer(feeds);
+    return r instanceof Promise ? await r : r;
   }
 
-  async function runNamed(req) {
-    const total = req.shapes[0][0];
+  function fixedBatch() {
+    const b = info.inputs[0].shape[0];
+    return typeof b === "number" && b > 0 ? b : null;
+  }
+
+  async function run(req) {
+    needModel();
+    const total = (req.shapes || [req.shape])[0][0];
+    const fixed = fixedBatch();
+    const step = fixed || info.batch || 64;
     const perOutput = info.outputs.map(() => []);
     let shapes = null;
-    for (let i = 0; i < total; i += 64) {
-      const n = Math.min(64, total - i);
-      const feeds = namedInputs(req, i, n);
-      const ys = await predict(feeds);
-      disposeAll(feeds);
-      ys.forEach((y, k) => perOutput[k].push(y.out));
+    for (let i = 0; i < total; i += step) {
+      const n = Math.min(step, total - i);
+      const feeds = engine.feeds(blocks(req, i, n, fixed || 0));
+      let ys;
+      try {
+        ys = await infer(feeds);
+      } finally {
+        engine.dispose(feeds);
+      }
+      ys.forEach((y, k) => {
+        const per = prod(y.shape.slice(1));
+        perOutput[k].push(y.out.subarray(0, n * per));  // a padded batch's extra rows dropped
+      });
       shapes = ys.map((y) => [total, ...y.shape.slice(1)]);
     }
     const size = perOutput.reduce((a, chunks) => a + chunks.reduce((b, c) => b + c.length, 0), 0);
@@ -169,61 +103,30 @@ export function makeRunner(tf, host) {
     return {output, shape: shapes[0], shapes, names: info.outputs.map((o) => o.name)};
   }
 
-  async function run(req) {
-    needModel();
-    if (req.shapes) return await runNamed(req);
-    const shape = req.shape;
-    const per = shape.slice(1).reduce((a, b) => a * b, 1);
-    const fixed = info.input.shape[0] > 0 ? info.input.shape[0] : null;
-    const step = fixed || 64;
-    const chunks = [];
-    let outShape = null;
-    for (let i = 0; i < shape[0]; i += step) {
-      const n = Math.min(step, shape[0] - i);
-      let slice = req.data.subarray(i * per, (i + n) * per);
-      let rows = n;
-      if (fixed && n < fixed) {  // a fixed batch size: pad the last chunk with zeros
-        const padded = new Float32Array(fixed * per);
-        padded.set(slice);
-        slice = padded;
-        rows = fixed;
-      }
-      const x = tf.tensor(slice, [rows, ...shape.slice(1)], inputDtype());
-      const {out, shape: ys} = await predict(x);
-      x.dispose();
-      const perOut = ys.slice(1).reduce((a, b) => a * b, 1);
-      chunks.push(out.subarray(0, n * perOut));
-      outShape = ys.slice(1);
-    }
-    const total = chunks.reduce((a, c) => a + c.length, 0);
-    const output = new Float32Array(total);
-    let off = 0;
-    for (const c of chunks) { output.set(c, off); off += c.length; }
-    return {output, shape: [shape[0], ...outShape]};
-  }
-
   function bind(req) {
     // One sample as input, made once: a timed call is exactly one inference plus reading it.
     needModel();
-    if (req.shapes) {
-      const feeds = namedInputs(req, 0, 1);
-      return {x: {dispose: () => disposeAll(feeds)}, invoke: () => predictSync(feeds), invokeAsync: () => predict(feeds)};
-    }
-    const per = req.shape.slice(1).reduce((a, b) => a * b, 1);
-    const rows = info.input.shape[0] > 0 ? info.input.shape[0] : 1;
-    const data = new Float32Array(rows * per);
-    for (let r = 0; r < rows; r++) data.set(req.data.subarray(0, per), r * per);
-    const x = tf.tensor(data, [rows, ...req.shape.slice(1)], inputDtype());
-    return {x, invoke: () => predictSync(x), invokeAsync: () => predict(x)};
+    const fixed = fixedBatch();
+    const one = blocks(req, 0, 1, 0);
+    const rows = fixed || 1;
+    const feeds = engine.feeds(one.map(({data, shape}) => {
+      const per = data.length;
+      const full = new Float32Array(rows * per);
+      for (let r = 0; r < rows; r++) full.set(data, r * per);
+      return {data: full, shape: [rows, ...shape.slice(1)]};
+    }));
+    return {feeds, dispose: () => engine.dispose(feeds)};
   }
 
   async function time(req) {
-    const {x, invoke: invokeSync, invokeAsync} = bind(req);
+    const {feeds, dispose} = bind(req);
     try {
-      await invokeAsync();  // settles asyncMode
-      // Sync graphs are timed without an await per call; control-flow graphs need one.
-      const call = asyncMode ? invokeAsync : invokeSync;
-      for (let i = 0; i < (req.warmup ?? 10); i++) if (asyncMode) await call(); else call();
+      // The first call tells whether this engine answers synchronously: sync calls are timed
+      // without an await per call (an await costs more than a small model's inference).
+      const r0 = engine.infer(feeds);
+      const isAsync = r0 instanceof Promise;
+      if (isAsync) await r0;
+      for (let i = 0; i < (req.warmup ?? 10); i++) { const r = engine.infer(feeds); if (isAsync) await r; }
       const runs = req.runs ?? 100;
       const minMs = (req.min_time_s ?? 0.5) * 1000;
       const maxMs = (req.max_time_s ?? 30) * 1000;
@@ -231,30 +134,30 @@ export function makeRunner(tf, host) {
       const start = host.now();
       for (;;) {
         const a = host.now();
-        const r = call();
-        if (asyncMode) await r;
+        const r = engine.infer(feeds);
+        if (isAsync) await r;
         const b = host.now();
         samples.push(b - a);
         if (samples.length >= runs && b - start >= minMs) break;
         if (samples.length >= 100000 || (b - start >= maxMs && samples.length >= 1)) break;
       }
-      return {samples_ms: samples, async: asyncMode};
+      return {samples_ms: samples, async: isAsync};
     } finally {
-      x.dispose();
+      dispose();
     }
   }
 
   async function first(req) {
     // The first inference after load: kernels compile, buffers are allocated.
-    const {x, invokeAsync} = bind(req);
+    const {feeds, dispose} = bind(req);
     try {
       const t0 = host.now();
-      await invokeAsync();
+      await infer(feeds);
       return {first_ms: host.now() - t0};
     } finally {
-      x.dispose();
+      dispose();
     }
   }
 
-  return {load, run, time, first, bind};
+  return {load, run, time, first};
 }

@@ -1,0 +1,72 @@
+"""litert-browser: ``.tflite`` files in LiteRT.js (``@litertjs/core``) in a real headless Chromium.
+
+The same file that runs on Android and the Raspberry Pi, on LiteRT's WebAssembly CPU path
+(XNNPACK; the threaded build when the session asks for more than one thread). The page and its
+transport are :mod:`edgekit.runtimes.browser`'s; the engine adapter is ``js/src/engines/litert.mjs``.
+LiteRT.js does not expose a tensor's int8 scale and zero point, so this side reads them from the
+file with ai-edge-litert and quantizes inputs and dequantizes outputs, as the ``litert`` runtime does;
+the values travel to the page already quantized and the timed call is the engine's alone.
+
+Example:
+    >>> s = LiteRTBrowserRuntime().load("runs/demo/export/model_int8.tflite", threads=1)   # doctest: +SKIP
+    >>> s.describe()["input_dtype"], s.describe()["engine"]                                # doctest: +SKIP
+    ('int8', 'litert')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.runtimes.browser import BrowserTransport, browser_available, browser_version
+from edgekit.runtimes.js_env import npm_version
+from edgekit.runtimes.js_session import JSSession
+from edgekit.runtimes.litert import LiteRTSession
+
+
+class LiteRTBrowserRuntime:
+    name = "litert-browser"
+    formats = ("tflite",)
+
+    def is_available(self) -> bool:
+        return browser_available()
+
+    def version(self) -> str:
+        return f"litert.js {npm_version('@litertjs/core')} (wasm), {browser_version()}"
+
+    def load(self, artifact: str, *, threads: int | None = None) -> LiteRTBrowserSession:
+        return LiteRTBrowserSession(artifact, threads=threads)
+
+
+class LiteRTBrowserSession(BrowserTransport, JSSession):
+    engine = "litert"
+
+    def _open(self, path: str) -> None:
+        self.path = Path(path)
+        self.ref = LiteRTSession(str(path), threads=1)  # the file checked, its boundary's int8 parameters read
+
+    def _model_files(self) -> dict[str, Path]:
+        return {"/model/model": self.path}
+
+    def _detail(self, k: int, names: list[dict], details: dict) -> dict:
+        return details.get(names[k]["name"]) if self.ref.multi else next(iter(details.values()))
+
+    def _encode(self, k: int, x: np.ndarray) -> np.ndarray:
+        return self.ref._quantize(x, self._detail(k, self._ins, self.ref._ins)).astype(np.float32)
+
+    def _decode(self, k: int, y: np.ndarray) -> np.ndarray:
+        return self.ref._dequantize(y, self._detail(k, self._outs, self.ref._outs))
+
+    def describe(self) -> dict[str, Any]:
+        info = self.ref.describe()
+        info["io"] = self._io()
+        info.update(self._browser_facts())
+        info.update({"engine": "litert", "backend": "wasm", "threads": self.info.get("threads"),
+                     "litert_js_version": npm_version("@litertjs/core"), "wasm_build": self.info.get("build"),
+                     "signature": self.info.get("signature"), "js_init_ms": self.info.get("init_ms")})
+        return info
+
+    def close(self) -> None:
+        BrowserTransport.close(self)

@@ -1,0 +1,105 @@
+// The TF.js engine: one graph model (model.json + weight shards) on one TF.js backend.
+//
+//   makeTFJSEngine(tf, {loadArtifacts, wasm})
+//     tf             the TF.js module (Node import, or the page's global from tf.min.js)
+//     loadArtifacts  async () -> ModelArtifacts (topology + weights) from wherever they live
+//     wasm           the wasm backend module where it is not `tf.wasm`
+// load {backend: "wasm"|"webgl"|"cpu", threads} -> backend, tfjs_version, threads, weight dtypes, ops.
+
+export function makeTFJSEngine(tf, host) {
+  let model = null;
+  let outputNames = null;
+  let asyncMode = false;  // graphs with control flow (a recurrent layer's while loop) need executeAsync()
+
+  async function setBackend(backend, threads) {
+    const wasm = host.wasm || tf.wasm;
+    if (backend === "wasm" && threads && wasm && wasm.setThreadsCount) wasm.setThreadsCount(threads);
+    let ok = false;
+    try {
+      ok = await tf.setBackend(backend);
+    } catch (e) {
+      throw new Error(`the ${backend} backend could not start: ${e.message || e}`);
+    }
+    if (!ok || tf.getBackend() !== backend) throw new Error(`the ${backend} backend could not start here`);
+    await tf.ready();
+  }
+
+  async function load(req) {
+    const backend = req.backend || "wasm";
+    await setBackend(backend, req.threads);
+    const artifacts = await host.loadArtifacts();
+    model = await tf.loadGraphModel({load: async () => artifacts});
+    // Bound by name: a converted SavedModel's signature names its inputs and outputs (inputNodes /
+    // outputNodes), whatever its tensors are called (Identity_2, ...).
+    const inNames = model.inputNodes || [], outNames = model.outputNodes || [];
+    const inputs = model.inputs.map((t, i) => ({name: inNames[i] || t.name, shape: t.shape, dtype: t.dtype}));
+    const outputs = model.outputs.map((t, i) => ({name: outNames[i] || t.name, shape: t.shape, dtype: t.dtype}));
+    outputNames = outputs.map((o) => o.name);
+    const weightDtypes = {};
+    for (const w of artifacts.weightSpecs || []) {
+      const dt = w.quantization ? `${w.quantization.dtype} (${w.dtype} at run time)` : w.dtype;
+      weightDtypes[dt] = (weightDtypes[dt] || 0) + 1;
+    }
+    const ops = {};
+    for (const node of (artifacts.modelTopology && artifacts.modelTopology.node) || []) ops[node.op] = (ops[node.op] || 0) + 1;
+    let threads = null;
+    const wasm = host.wasm || tf.wasm;
+    if (backend === "wasm" && wasm && wasm.getThreadsCount) {
+      try { threads = wasm.getThreadsCount(); } catch (e) { threads = null; }
+    }
+    return {engine: "tfjs", backend: tf.getBackend(), tfjs_version: tf.version.tfjs, threads, inputs, outputs,
+            batch: 64, weight_dtypes: weightDtypes, ops};
+  }
+
+  function feeds(blocks) {
+    const specs = model.inputs;
+    const tensors = blocks.map(({data, shape}, k) => tf.tensor(data, shape, specs[k].dtype === "int32" ? "int32" : "float32"));
+    if (tensors.length === 1) return tensors[0];
+    const named = {};
+    const inNames = model.inputNodes || [];
+    tensors.forEach((t, k) => { named[inNames[k] || specs[k].name] = t; });
+    return named;
+  }
+
+  function dispose(x) {
+    if (x instanceof tf.Tensor) x.dispose(); else Object.values(x).forEach((t) => t.dispose());
+  }
+
+  function read(y) {
+    // dataSync() waits for the result on every backend, so a timed call covers the whole inference.
+    const ys = Array.isArray(y) ? y : [y];
+    return ys.map((t) => {
+      const out = t.dataSync();
+      const shape = t.shape;
+      t.dispose();
+      return {out, shape};
+    });
+  }
+
+  function execute(x) {
+    // several inputs or outputs: every output asked for by name, in the signature's order
+    return x instanceof tf.Tensor && outputNames.length === 1 ? model.execute(x) : model.execute(x, outputNames);
+  }
+
+  async function inferAsync(x) {
+    try {
+      return read(await model.executeAsync(x, outputNames));
+    } catch (e) {
+      throw new Error(`TF.js cannot run this graph's control flow (a recurrent layer's while loop): ${e.message || e}`);
+    }
+  }
+
+  function infer(x) {
+    if (!asyncMode) {
+      try {
+        return read(execute(x));
+      } catch (e) {
+        if (!/executeAsync/.test(String(e && e.message))) throw e;
+        asyncMode = true;
+      }
+    }
+    return inferAsync(x);
+  }
+
+  return {load, feeds, infer, dispose};
+}
