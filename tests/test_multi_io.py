@@ -360,3 +360,32 @@ def test_package_labels_that_fit_no_output_are_one_line(two_input_three_head, tm
     r = edgekit_cli("package", tmp_path / "exp" / "model_fp32.tflite", "--target", "rpi", "--out", tmp_path / "pkg",
                     "--data", tmp_path / "missing.npz")
     assert r.returncode == 2 and "missing.npz does not exist" in r.stderr and not (tmp_path / "pkg").exists()
+
+
+@pytest.mark.skipif(not (__import__("shutil").which("chromium") or __import__("os").environ.get("EDGEKIT_CHROMIUM")),
+                    reason="Chromium is not installed")
+def test_litert_js_and_onnx_runtime_web_bind_several_inputs_and_outputs_by_name(two_input_three_head):
+    """The int8 .tflite's outputs are renamed and reordered (StatefulPartitionedCall_1:N) and int8 at the
+    boundary; each engine in the page must still answer by the Keras names, as the Python runtimes do."""
+    from edgekit.exporters.pipeline import export_model
+    from edgekit.runtimes import get_runtime
+    from edgekit.runtimes.litert import LiteRTSession
+    from edgekit.runtimes.onnxruntime import ONNXSession
+
+    tmp = two_input_three_head
+    export_model(tmp / "model.keras", ["tflite", "onnx"], ["int8"], tmp / "exp_web", calib=str(tmp / "data.npz"),
+                 log=lambda s: None)
+    x, _ = _data(24, seed=5)
+    for runtime, name, python in (("litert-browser", "model_int8.tflite", LiteRTSession),
+                                  ("ort-browser", "model_int8.onnx", ONNXSession)):
+        path = str(tmp / "exp_web" / name)
+        want = python(path).run(x)
+        s = get_runtime(runtime).load(path, threads=1)
+        try:
+            got, info = s.run(x), s.describe()
+        finally:
+            s.close()
+        assert set(got) == {"label", "size", "tags"} == set(want)
+        for k in got:
+            assert got[k].shape == want[k].shape and np.abs(got[k] - want[k]).max() <= 1e-6, (runtime, k)
+        assert {i["name"] for i in info["io"]["inputs"]} == {"image", "features"}

@@ -121,8 +121,11 @@ def test_browser_profile_runs_tfjs_in_chromium_and_html_report_renders(profile_r
 
     report, tmp, _ = profile_report
     rows = [r for r in report["rows"] if r["profile"] == "browser-desktop"]
-    assert [(r["format"], r["runtime"]) for r in rows] == [("tfjs", "tfjs-browser")]
-    assert rows[0]["estimate"]["reference"]["workload"] == "mobilenet_v2" and rows[0]["backend"] == "wasm"
+    # every format on its own web engine: .tflite in LiteRT.js, TF.js folders in TF.js
+    assert [(r["format"], r["quant"], r["runtime"]) for r in rows] == [
+        ("tflite", "fp32", "litert-browser"), ("tflite", "int8", "litert-browser"), ("tfjs", "fp32", "tfjs-browser")]
+    for r in rows:
+        assert r["status"] == "ok" and r["estimate"]["reference"]["workload"] == "mobilenet_v2" and r["backend"] == "wasm"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_binary(), args=CHROMIUM_ARGS)
         page = browser.new_page()

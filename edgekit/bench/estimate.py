@@ -31,10 +31,15 @@ def device_reference_ms(profile: Profile, ref_quant: str) -> float:
 
 
 def estimate_row(host_p50_ms: float, *, macs: int | None, quant: str, fmt: str, profile: Profile,
-                 host_ref_ms: float) -> dict[str, Any]:
-    """The estimated device latency of an artifact measured at ``host_p50_ms`` on this host."""
+                 host_ref_ms: float, runtime: str | None = None) -> dict[str, Any]:
+    """The estimated device latency of an artifact measured at ``host_p50_ms`` on this host.
+
+    An artifact run by another engine than the profile's reference (LiteRT.js on a browser
+    profile whose reference is TF.js) takes the same device/host factor: both are wasm on the same
+    CPU, so the device is taken to be as much slower than this host for one engine as for the other.
+    """
     t = profile.throughput
-    ref_quant = reference_quant(fmt, quant)
+    ref_quant = reference_quant(fmt, quant, profile)
     device_ms = device_reference_ms(profile, ref_quant)
     factor = device_ms / host_ref_ms
     est = host_p50_ms * factor
@@ -51,6 +56,9 @@ def estimate_row(host_p50_ms: float, *, macs: int | None, quant: str, fmt: str, 
         "macs": macs,
         "peak_gmacs": peak,
     }
+    if runtime and runtime != t.reference.runtime:
+        out["reference"]["applied_to"] = (f"{runtime}: the {t.reference.runtime} device/host factor, times {runtime}'s "
+                                          f"{quant} latency measured here")
     if macs:
         achieved = macs / (est * 1e6)
         out["achieved_gmacs"] = float(f"{achieved:.4g}")

@@ -171,7 +171,7 @@ def _calibration_units(jobs: list[Job], timeout_s: float, log) -> dict[Unit, tup
             continue
         ref = p.throughput.reference
         fmt = reference_format(p)
-        quant = reference_quant(j.target.format, j.target.quant)
+        quant = reference_quant(j.target.format, j.target.quant, p)
         if (ref.workload, fmt, quant) not in built:
             log(f"calibrating: {ref.workload} {quant} ({fmt}) for {p.name}")
             built[(ref.workload, fmt, quant)] = str(reference_artifact(ref.workload, fmt, quant))
@@ -245,7 +245,8 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict) -> 
             if cal:
                 host_ref = float(np.median([r.reply["latency_ms"]["p50"] for r in cal]))
                 row["estimate"] = estimate_row(row["latency_ms"]["p50"], macs=row["macs"], quant=j.target.quant,
-                                               fmt=j.target.format, profile=j.profile, host_ref_ms=host_ref)
+                                               fmt=j.target.format, profile=j.profile, host_ref_ms=host_ref,
+                                               runtime=j.target.runtime)
             else:
                 err = next((r.error for r in cal_results if not r.ok), "not measured")
                 row["estimate"] = {"kind": "estimate", "latency_ms": None, "error": f"calibration failed: {err}"}

@@ -37,7 +37,8 @@ INPUT_SHAPE = (224, 224, 3)
 # latency across machines and loads as a ratio to it.
 YARDSTICK = "mobilenet_v1_025_96"
 SHAPES = {"mobilenet_v1": INPUT_SHAPE, "mobilenet_v2": INPUT_SHAPE, YARDSTICK: (96, 96, 3)}
-_FORMAT_OF_RUNTIME = {"litert": "tflite", "onnxruntime": "onnx", "tfjs-browser": "tfjs", "tfjs-node": "tfjs"}
+_FORMAT_OF_RUNTIME = {"litert": "tflite", "onnxruntime": "onnx", "tfjs-browser": "tfjs", "tfjs-node": "tfjs",
+                      "litert-browser": "tflite", "ort-browser": "onnx"}
 _SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "tfjs": "_tfjs"}
 
 
@@ -50,9 +51,15 @@ def cache_dir() -> Path:
     return root / "calibration" / f"tf-{tf_version}"
 
 
-def reference_quant(fmt: str, quant: str) -> str:
-    """The reference an artifact's estimate uses: int8 for full-integer TFLite/ONNX, else fp32."""
-    return "int8" if quant == "int8" and fmt in ("tflite", "onnx") else "fp32"
+def reference_quant(fmt: str, quant: str, profile: Profile | None = None) -> str:
+    """The reference an artifact's estimate uses: int8 for full-integer TFLite/ONNX, else fp32.
+
+    A profile whose reference runs TF.js (the browsers) has no int8 reference: TF.js computes in
+    float32. Its factor (device / host, on the fp32 reference) then scales every engine's latency
+    measured here, int8 included, so an int8 artifact's own speed-up on this host carries over.
+    """
+    int8_ref = profile is None or reference_format(profile) in ("tflite", "onnx")
+    return "int8" if quant == "int8" and fmt in ("tflite", "onnx") and int8_ref else "fp32"
 
 
 def reference_format(profile: Profile) -> str:

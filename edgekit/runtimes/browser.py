@@ -183,14 +183,18 @@ class BrowserTransport:
         label = ENGINE_LABELS[self.engine]
         if data is not None:
             self.server.input = data.astype("<f4", copy=False).tobytes()
+        self._console.clear()
         try:
             reply = self.page.evaluate(f"req => window.edgekit.{cmd}(req)", payload)
         except PlaywrightError as e:
             msg = _page_error(e)
+            said = _engine_errors(self._console)
+            if said and said not in msg:
+                msg = f"{msg} (the engine's log: {said})"
             if cmd == "load":
                 if "backend could not start" in msg:
                     raise RuntimeFailure(f"{label} in Chromium: {msg}") from None
-                raise ModelLoadError(f"{label} in Chromium cannot load {self._artifact_label()}: {msg}") from None
+                raise ModelLoadError(f"{label} in Chromium: {msg}") from None
             raise RuntimeFailure(f"{label} in Chromium, {cmd} failed: {msg}") from None
         out = None
         if cmd == "run":
@@ -224,6 +228,20 @@ def _page_error(e: Exception) -> str:
     """The page's own message, without Playwright's wrapping ("Error: page.evaluate: Error: ...")."""
     msg = first_line(e)
     return msg.split("Error: ")[-1] if "Error: " in msg else msg
+
+
+def _engine_errors(console: list[str], most: int = 2) -> str:
+    """The last error lines an engine logged (LiteRT.js logs its reason there and throws a bare
+    ``ERROR: [file:line]``): ``ERROR: third_party/.../util.cc BytesRequired ...`` -> ``BytesRequired ...``."""
+    import re
+
+    lines = []
+    for text in console:
+        for line in text.splitlines():
+            m = re.match(r"\s*(?:ERROR|Error|error):\s*(?:\[?[\w./-]+\.(?:cc|h|cpp|c)(?::\d+)?\]?\s*)?(.*)", line)
+            if m and m.group(1).strip():
+                lines.append(m.group(1).strip().rstrip("."))
+    return "; ".join(lines[-most:])
 
 
 def renderer_peak_mb() -> float | None:

@@ -49,13 +49,13 @@ export function makeLiteRtEngine(litert, host) {
     try {
       model = wasm.loadModel(env.liteRtEnvironment, modelPtr, bytes.byteLength);
     } catch (e) {
-      throw new Error(`LiteRT.js cannot read this .tflite file: ${errorText(e)}`);
+      throw new Error(`cannot read this .tflite file${errorText(e)}`);
     }
     const options = {environment: env, accelerator: "wasm", cpuOptions: {numThreads: threads}, gpuOptions: {}, webNNOptions: {}};
     try {
       compiled = await wasm.compileModel(env.liteRtEnvironment, model, options);
     } catch (e) {
-      throw new Error(`LiteRT.js cannot compile this model: ${errorText(e)}`);
+      throw new Error(`cannot compile this model${errorText(e)}`);
     }
     const sig = model.getSignature(0);
     const inNames = vectorToArray(sig.inputNames()), outNames = vectorToArray(sig.outputNames());
@@ -64,7 +64,7 @@ export function makeLiteRtEngine(litert, host) {
     inputs = inNames.map((n, i) => tensorSpec(n, model.getInputTensorType(0, i)));
     outputs = outNames.map((n, i) => tensorSpec(n, model.getOutputTensorType(0, i)));
     const bad = [...inputs, ...outputs].filter((t) => !ARRAYS[t.dtype]);
-    if (bad.length) throw new Error(`LiteRT.js in edgekit cannot feed or read ${bad.map((t) => `${t.name} (${t.dtype})`).join(", ")}`);
+    if (bad.length) throw new Error(`edgekit cannot feed or read ${bad.map((t) => `${t.name} (${t.dtype})`).join(", ")} in it`);
     return {engine: "litert", litert_version: litert.version || null, signature: key, threads: wasm.getThreadCount(),
             build: threads > 1 ? "threaded" : "single-threaded", inputs: inputs.map(({code, ...t}) => t),
             outputs: outputs.map(({code, ...t}) => t), batch: 1};
@@ -127,6 +127,8 @@ export function makeLiteRtEngine(litert, host) {
 }
 
 function errorText(e) {
-  if (e && e.message) return e.message;
-  return String(e);
+  // LiteRT's wasm throws a bare "ERROR: [file.cc:245]"; its reason is in the log it printed (the
+  // transport adds that). Keep only what says something.
+  const text = String((e && e.message) || e).replace(/ERROR:\s*\[[^\]]*\]/g, "").trim();
+  return /[A-Za-z]/.test(text) ? `: ${text}` : "";
 }

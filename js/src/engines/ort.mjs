@@ -7,15 +7,42 @@
 //     modelBytes  async () -> Uint8Array of the .onnx file
 // load {threads} -> ort_version, threads, inputs and outputs with their element types.
 
-const ARRAYS = {float32: Float32Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array, int8: Int8Array,
-                bool: Uint8Array};
+const ARRAYS = {float32: Float32Array, float64: Float64Array, float16: Uint16Array, int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array,
+                int8: Int8Array, bool: Uint8Array};
+
+// float16 tensors (an fp16 model's boundary) travel as IEEE half-precision bit patterns in a Uint16Array.
+const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
+
+export function toHalf(v) {
+  f32[0] = v;
+  const x = u32[0], sign = (x >>> 16) & 0x8000, exp = (x >>> 23) & 0xff, man = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0);  // inf, nan
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;  // too large: inf
+  if (e <= 0) {  // subnormal or zero
+    if (e < -10) return sign;
+    const m = (man | 0x800000) >>> (1 - e);
+    return sign | ((m + 0x1000 + ((m >>> 13) & 1) - 1) >>> 13);
+  }
+  const h = sign | (e << 10) | (man >>> 13);
+  const rest = man & 0x1fff;  // round to nearest even
+  return rest > 0x1000 || (rest === 0x1000 && (h & 1)) ? h + 1 : h;
+}
+
+export function fromHalf(h) {
+  const sign = h & 0x8000 ? -1 : 1, exp = (h >>> 10) & 0x1f, man = h & 0x3ff;
+  if (exp === 0) return sign * man * 2 ** -24;
+  if (exp === 0x1f) return man ? NaN : sign * Infinity;
+  return sign * (1 + man / 1024) * 2 ** (exp - 15);
+}
 
 export function makeORTEngine(ort, host) {
   let session = null;
   let inputs = null, outputs = null;
 
   function spec(name, meta) {
-    const shape = (meta && meta.shape ? meta.shape : []).map((d) => (typeof d === "number" && d > 0 ? d : -1));
+    // a symbolic dim is a string; an unnamed unknown one comes back as 2^32 - 1
+    const shape = (meta && meta.shape ? meta.shape : []).map((d) => (typeof d === "number" && d > 0 && d < 2 ** 31 ? d : -1));
     return {name, shape, dtype: (meta && meta.type) || "float32"};
   }
 
@@ -30,13 +57,13 @@ export function makeORTEngine(ort, host) {
       session = await ort.InferenceSession.create(bytes, {executionProviders: ["wasm"], graphOptimizationLevel: "all",
                                                          executionMode: "sequential"});
     } catch (e) {
-      throw new Error(`ONNX Runtime Web cannot load this model: ${(e && e.message) || e}`);
+      throw new Error(`cannot load this model: ${(e && e.message) || e}`);
     }
     const inMeta = session.inputMetadata || [], outMeta = session.outputMetadata || [];
     inputs = session.inputNames.map((n, i) => spec(n, inMeta[i]));
     outputs = session.outputNames.map((n, i) => spec(n, outMeta[i]));
     const bad = inputs.filter((t) => !ARRAYS[t.dtype]);
-    if (bad.length) throw new Error(`ONNX Runtime Web in edgekit cannot feed ${bad.map((t) => `${t.name} (${t.dtype})`).join(", ")}`);
+    if (bad.length) throw new Error(`edgekit cannot feed ${bad.map((t) => `${t.name} (${t.dtype})`).join(", ")} to it`);
     return {engine: "ort", ort_version: ort.env.versions ? ort.env.versions.web : null, threads: ort.env.wasm.numThreads,
             inputs, outputs, batch: 64};
   }
@@ -46,7 +73,8 @@ export function makeORTEngine(ort, host) {
     blocks.forEach(({data, shape}, k) => {
       const t = inputs[k];
       const Arr = ARRAYS[t.dtype];
-      const typed = Arr === Float32Array ? data
+      const typed = Arr === Float32Array ? data : Arr === Float64Array ? Float64Array.from(data)
+        : t.dtype === "float16" ? Uint16Array.from(data, toHalf)
         : Arr === BigInt64Array ? BigInt64Array.from(data, (v) => BigInt(Math.round(v))) : Arr.from(data);
       named[t.name] = new ort.Tensor(t.dtype, typed, shape);
     });
@@ -58,7 +86,9 @@ export function makeORTEngine(ort, host) {
     return outputs.map((o) => {
       const t = result[o.name];
       let out = t.data;
-      if (out instanceof BigInt64Array) out = Float32Array.from(out, Number);
+      if (out instanceof Uint16Array && t.type === "float16") out = Float32Array.from(out, fromHalf);
+      else if (t.type === "float16") out = Float32Array.from(out);  // a browser with Float16Array
+      else if (out instanceof BigInt64Array) out = Float32Array.from(out, Number);
       const shape = [...t.dims];
       t.dispose();
       return {out, shape};

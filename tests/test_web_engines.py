@@ -1,0 +1,109 @@
+"""LiteRT.js (litert-browser) and ONNX Runtime Web (ort-browser) in headless Chromium, beside TF.js.
+
+Each engine runs edgekit's own artifacts in the same page runner as TF.js and must answer what the
+Python runtimes answer: the same file, the same numbers. A model an engine cannot run is a failed
+row carrying the engine's own reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+from conftest import edgekit_cli
+
+has_chromium = bool(shutil.which("chromium") or shutil.which("chromium-browser") or os.environ.get("EDGEKIT_CHROMIUM"))
+pytestmark = pytest.mark.skipif(not has_chromium and os.environ.get("EDGEKIT_REQUIRE_FIXTURES") != "1",
+                                reason="Chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def web_export(digits_run, tmp_path_factory):
+    """The digits CNN as TFLite and ONNX, fp32 and int8."""
+    from edgekit.exporters.pipeline import export_model
+
+    out = tmp_path_factory.mktemp("web") / "exp"
+    export_model(digits_run, ["tflite", "onnx"], ["fp32", "int8"], out, log=lambda s: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def oversized_tflite(tmp_path_factory):
+    """A 1 KB .tflite whose one intermediate tensor is 4.4 GB: more than wasm32 can address."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec([1, 1], tf.float32)])
+    def spread(x):
+        return tf.reduce_sum(tf.broadcast_to(x, [1, 1_100_000_000]), axis=1, keepdims=True)
+
+    path = tmp_path_factory.mktemp("big") / "oversized.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([spread.get_concrete_function()], spread).convert())
+    return path
+
+
+@pytest.mark.parametrize("runtime,name", [("litert-browser", "model_fp32.tflite"), ("litert-browser", "model_int8.tflite"),
+                                          ("ort-browser", "model_fp32.onnx"), ("ort-browser", "model_int8.onnx")])
+def test_each_web_engine_gives_the_python_runtimes_numbers_for_the_same_file(web_export, digits_run, runtime, name):
+    from edgekit.data import load_data
+    from edgekit.runtimes import get_runtime
+    from edgekit.runtimes.litert import LiteRTSession
+    from edgekit.runtimes.onnxruntime import ONNXSession
+    from edgekit.source_model import load_source
+
+    x = load_data("builtin:digits").prepared("test")[:40]
+    path = str(web_export / name)
+    reference = (LiteRTSession if name.endswith(".tflite") else ONNXSession)(path).run(x)
+    session = get_runtime(runtime).load(path, threads=1)
+    try:
+        y, info = session.run(x), session.describe()
+        samples = session.time_calls(x, warmup=2, runs=20, min_time_s=0)
+    finally:
+        session.close()
+    assert y.shape == (40, 10)
+    if "int8" in name:  # the same integer kernels: the same answer, bit for bit
+        assert np.abs(y - reference).max() <= 1e-6
+    else:
+        src = load_source(digits_run)
+        try:
+            keras_y = src.predict(x)
+        finally:
+            src.close()
+        assert np.abs(y - reference).max() < 1e-5 and np.abs(y - keras_y).max() < 1e-4
+    assert info["engine"] == ("litert" if runtime == "litert-browser" else "ort")
+    assert info["cross_origin_isolated"] is True and info["threads"] == 1
+    if name == "model_int8.tflite":  # int8 at the boundary: the wrapper refuses it, edgekit feeds it
+        assert info["input_dtype"] == "int8" and info["io"]["inputs"][0]["dtype"] == "int8"
+    assert len(samples) >= 20 and 0 < np.median(samples) < 50e6
+
+
+def test_a_browser_profile_runs_every_format_on_its_engine_with_estimates_and_failed_rows(web_export, oversized_tflite,
+                                                                                           tmp_path):
+    exp = tmp_path / "exp"
+    shutil.copytree(web_export, exp)
+    r = edgekit_cli("bench", exp, oversized_tflite, "--profile", "browser-desktop", "--data", "builtin:digits",
+                    "--repeats", "1", "--runs", "20", "--min-time", "0", "--json", tmp_path / "b.json",
+                    "--html", tmp_path / "b.html")
+    assert r.returncode == 1, r.stdout + r.stderr  # a row failed: the report is written, the exit code says so
+    report = json.loads((tmp_path / "b.json").read_text())
+    rows = {r["name"]: r for r in report["rows"] if r["profile"] == "browser-desktop"}
+    assert {n: r["runtime"] for n, r in rows.items()} == {
+        "model_fp32.tflite": "litert-browser", "model_int8.tflite": "litert-browser", "oversized.tflite": "litert-browser",
+        "model_fp32.onnx": "ort-browser", "model_int8.onnx": "ort-browser"}
+    cores = len(os.sched_getaffinity(0))
+    for name, row in rows.items():
+        if name == "oversized.tflite":
+            continue
+        assert row["status"] == "ok", row["error"]
+        assert row["threads"] == min(4, cores) and row["agreement"] >= 0.97 and row["accuracy"] > 0.85
+        est = row["estimate"]
+        assert est["kind"] == "estimate" and est["reference"]["runtime"] == "tfjs-browser"
+        assert est["reference"]["quant"] == "fp32" and row["runtime"] in est["reference"]["applied_to"]
+        assert est["latency_ms"] == pytest.approx(row["latency_ms"]["p50"] * est["factor"], rel=1e-3)
+        assert row["peak_rss_mb"] > 50  # Chromium's renderer, not this process
+    big = rows["oversized.tflite"]
+    assert big["status"] == "failed" and big["verdict"].startswith("fail")
+    assert "LiteRT.js in Chromium: cannot compile this model" in big["error"] and "BytesRequired number of bytes overflowed" in big["error"], big["error"]
+    assert any("oversized.tflite (litert-browser) failed" in n for n in report["notes"])
