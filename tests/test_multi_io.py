@@ -289,8 +289,9 @@ def test_package_feeds_every_input_by_name_and_shows_every_head(two_input_three_
                     tmp / "data.npz", "--out", tmp / "exp_pkg")
     assert r.returncode == 0, r.stderr
     (tmp_path / "labels.txt").write_text("top left\ntop right\nbottom left\n")
-    for target, art in (("rpi", "model_int8.tflite"), ("android", "model_fp32.tflite"), ("web", "model_fp32_tfjs")):
-        r = edgekit_cli("package", tmp / "exp_pkg" / art, "--target", target, "--out", tmp_path / target,
+    for target, art in (("rpi", "model_int8.tflite"), ("android", "model_fp32.tflite"), ("web", "model_fp32_tfjs"),
+                        ("web-litert", "model_int8.tflite")):
+        r = edgekit_cli("package", tmp / "exp_pkg" / art, "--target", target.split("-")[0], "--out", tmp_path / target,
                         "--data", tmp / "data.npz", "--labels", tmp_path / "labels.txt")
         assert r.returncode == 0, r.stderr
     card = json.loads((tmp_path / "rpi" / "model_card.json").read_text())
@@ -332,6 +333,10 @@ def test_package_feeds_every_input_by_name_and_shows_every_head(two_input_three_
     shown = _web_page_outputs(tmp_path / "web", len(samples["samples"]))
     for name in ("label", "size", "tags"):
         assert np.allclose([s[name] for s in shown], ref.outputs[name], atol=1e-4), name
+    # the int8 .tflite in LiteRT.js: the page quantizes each input and dequantizes each head by the card
+    shown = _web_page_outputs(tmp_path / "web-litert", len(samples["samples"]))
+    for name in ("label", "size", "tags"):
+        assert np.allclose([s[name] for s in shown], want[name], atol=1e-5), name
 
 
 def _web_page_outputs(folder, n):
@@ -341,6 +346,7 @@ def _web_page_outputs(folder, n):
         shown = []
         for i in range(n):
             page.click(f"#sample-{i}")
+            page.wait_for_function(f"window.edgekitPredictions === {i + 1}")
             shown.append(page.evaluate("window.lastPrediction.outputs"))
         assert page.is_visible("#head-tags") and not page.is_visible("#pad")
     assert errors == []

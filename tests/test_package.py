@@ -19,12 +19,12 @@ has_chromium = bool(shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture(scope="module")
 def packaged(digits_run, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("package")
-    r = edgekit_cli("export", digits_run, "--format", "tflite,tfjs", "--quant", "fp32,int8", "--out", tmp / "exp")
+    r = edgekit_cli("export", digits_run, "--format", "tflite,tfjs,onnx", "--quant", "fp32,int8", "--out", tmp / "exp")
     assert r.returncode == 0, r.stderr
     out = {}
     for target, art in (("web", "model_fp32_tfjs"), ("rpi", "model_int8.tflite"), ("android", "model_int8.tflite"),
-                        ("ios", "model_fp32.tflite")):
-        r = edgekit_cli("package", tmp / "exp" / art, "--target", target, "--out", tmp / target)
+                        ("ios", "model_fp32.tflite"), ("web-litert", "model_int8.tflite"), ("web-ort", "model_int8.onnx")):
+        r = edgekit_cli("package", tmp / "exp" / art, "--target", target.split("-")[0], "--out", tmp / target)
         assert r.returncode == 0, r.stderr
         out[target] = tmp / target
     return tmp, out
@@ -37,7 +37,7 @@ def _reference_labels(tmp, artifact, raw):
 
     card = json.loads((tmp / "rpi" / "model_card.json").read_text())
     x = Preprocessing.from_dict(card["preprocessing"]).apply(raw)
-    runtime = "tfjs-node" if artifact.endswith("_tfjs") else "litert"
+    runtime = "tfjs-node" if artifact.endswith("_tfjs") else "onnxruntime" if artifact.endswith(".onnx") else "litert"
     r = run_isolated(runtime, tmp / "exp" / artifact, x)
     assert r.ok, r.error
     return [card["labels"][i] for i in r.outputs.argmax(axis=1)]
@@ -97,28 +97,37 @@ def test_mobile_assets_run_with_the_card_preprocessing(packaged):
 
 
 @pytest.mark.skipif(not has_chromium, reason="Chromium is not installed")
-def test_web_package_predicts_in_chromium_what_edgekit_predicts(packaged, tmp_path):
+@pytest.mark.parametrize("pkg,artifact,engine", [("web", "model_fp32_tfjs", "TF.js wasm"),
+                                                 ("web-litert", "model_int8.tflite", "LiteRT.js wasm"),
+                                                 ("web-ort", "model_int8.onnx", "ONNX Runtime Web wasm")])
+def test_web_package_predicts_in_chromium_what_edgekit_predicts(packaged, tmp_path, pkg, artifact, engine):
+    """One page for every engine: a TF.js folder, an int8 .tflite (quantized at its boundary in the page)
+    and an int8 .onnx each answer, sample by sample, what edgekit's Python runtime answers."""
     from conftest import package_page
 
     tmp, out = packaged
-    raw, _ = _samples(out["web"])
-    want = _reference_labels(tmp, "model_fp32_tfjs", raw)
-    with package_page(out["web"]) as (page, errors):
+    raw, _ = _samples(out[pkg])
+    want = _reference_labels(tmp, artifact, raw)
+    with package_page(out[pkg]) as (page, errors):
         shown = []
         for i in range(len(raw)):
             page.click(f"#sample-{i}")
+            page.wait_for_function(f"window.edgekitPredictions === {i + 1}")
             shown.append(page.inner_text("#label"))
         latency = float(page.inner_text("#latency"))
+        backend = page.inner_text("#backend")
         page.screenshot(path=str(tmp_path / "web.png"))
     assert errors == []
     assert shown == want
-    assert 0 < latency < 1000
+    assert 0 < latency < 1000 and backend == engine
+    card = json.loads((out[pkg] / "model_card.json").read_text())
+    assert (out[pkg] / card["model_file"]).is_file() and (out[pkg] / "engine" / f"{card['engine']}.mjs").is_file()
 
 
 def test_wrong_format_missing_labels_and_existing_out_are_clear(packaged, tmp_path):
     tmp, out = packaged
-    r = edgekit_cli("package", tmp / "exp" / "model_int8.tflite", "--target", "web", "--out", tmp_path / "w")
-    assert r.returncode == 2 and "needs a TF.js model folder" in r.stderr and "--format tfjs" in r.stderr
+    r = edgekit_cli("package", tmp / "exp" / "model_int8.onnx", "--target", "android", "--out", tmp_path / "w")
+    assert r.returncode == 2 and "needs a .tflite file" in r.stderr and "model_int8.onnx is an .onnx file" in r.stderr
     r = edgekit_cli("package", tmp / "exp" / "model_fp32_tfjs", "--target", "rpi", "--out", tmp_path / "r")
     assert r.returncode == 2 and "needs a .tflite file" in r.stderr and "--format tflite" in r.stderr
     bare = tmp_path / "bare.tflite"

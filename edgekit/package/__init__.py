@@ -27,13 +27,16 @@ from edgekit.runtimes import format_of_path
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-# target -> (format it needs, what the package is)
+# target -> (formats it takes, what the package is)
 TARGETS = {
-    "web": ("tfjs", "a static web page running the model with TF.js (wasm) in the browser"),
-    "android": ("tflite", "an assets folder and a Kotlin snippet for the LiteRT Interpreter"),
-    "ios": ("tflite", "an assets folder and a Swift snippet for the TensorFlow Lite / LiteRT Interpreter"),
-    "rpi": ("tflite", "a folder with a LiteRT + NumPy runner, pinned aarch64 requirements and a systemd unit"),
+    "web": (("tfjs", "tflite", "onnx"), "a static web page running the model in the browser, on wasm: TF.js for a TF.js "
+            "folder, LiteRT.js for a .tflite, ONNX Runtime Web for an .onnx"),
+    "android": (("tflite",), "an assets folder and a Kotlin snippet for the LiteRT Interpreter"),
+    "ios": (("tflite",), "an assets folder and a Swift snippet for the TensorFlow Lite / LiteRT Interpreter"),
+    "rpi": (("tflite",), "a folder with a LiteRT + NumPy runner, pinned aarch64 requirements and a systemd unit"),
 }
+# The web page's engine for each format, and the npm package files it ships (js/node_modules).
+WEB_ENGINES = {"tfjs": "tfjs", "tflite": "litert", "onnx": "ort"}
 
 # The versions the Raspberry Pi runner was tested with (the host's pins: wheels exist for aarch64).
 RPI_REQUIREMENTS = "ai-edge-litert==2.3.0\nnumpy==2.4.6\n# optional, for images: pillow>=10\n"
@@ -54,13 +57,14 @@ def package_artifact(artifact: str | Path, target: str, out: str | Path, *, labe
     if not artifact.exists():
         raise InputError(f"{artifact} does not exist", hint="pass an artifact from an `edgekit export` folder")
     fmt = format_of_path(artifact)
-    need = TARGETS[target][0]
-    if fmt != need:
-        flag = {"tfjs": "tfjs", "tflite": "tflite"}[need]
+    takes = TARGETS[target][0]
+    if fmt not in takes:
+        what = {"tfjs": "a TF.js model folder", "tflite": "a .tflite file", "onnx": "an .onnx file", "keras": "a Keras model"}
+        needs = " or ".join(what[f] for f in takes)
         raise UsageError(
-            f"The {target} target needs a {'TF.js model folder' if need == 'tfjs' else '.tflite file'}, "
-            f"and {artifact.name} is {'a ' + fmt + ' artifact' if fmt else 'not an artifact edgekit knows'}",
-            hint=f"export one with `edgekit export MODEL --format {flag} --quant fp32` and package that",
+            f"The {target} target needs {needs}, "
+            f"and {artifact.name} is {what.get(fmt, 'not an artifact edgekit knows')}",
+            hint=f"export one with `edgekit export MODEL --format {takes[0]} --quant fp32` and package that",
         )
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InputError(f"{out} already exists and is not empty", hint="pick another --out, or pass --overwrite")
@@ -102,27 +106,51 @@ def _swap_into_place(staging: Path, out: Path) -> None:
 
 
 def _web(artifact: Path, dst: Path, spec, samples, target) -> None:
+    from edgekit.runtimes.browser import engine_files
     from edgekit.runtimes.js_env import js_dir
-    from edgekit.runtimes.tfjs_browser import static_files
-    from edgekit.tfjs_model import read_tfjs_model
 
-    model = read_tfjs_model(artifact)
+    fmt = format_of_path(artifact)
+    engine = WEB_ENGINES[fmt]
     (dst / "model").mkdir()
-    shutil.copy2(model.json_path, dst / "model" / "model.json")
-    for shard in model.shards:  # checked to lie inside the model's folder
-        rel = shard.relative_to(model.dir.resolve())
-        (dst / "model" / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(shard, dst / "model" / rel)
-    (dst / "tfjs").mkdir()
-    for url, f in static_files(js_dir()).items():  # the TF.js and wasm files from the installed npm packages
-        if url.startswith("/tfjs/"):
-            shutil.copy2(f, dst / "tfjs" / f.name)
+    if fmt == "tfjs":
+        from edgekit.tfjs_model import read_tfjs_model
+
+        model = read_tfjs_model(artifact)
+        shutil.copy2(model.json_path, dst / "model" / "model.json")
+        for shard in model.shards:  # checked to lie inside the model's folder
+            rel = shard.relative_to(model.dir.resolve())
+            (dst / "model" / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(shard, dst / "model" / rel)
+        spec["model_file"] = "model/model.json"
+    else:
+        spec["model_file"] = f"model/model.{fmt}"
+        shutil.copy2(artifact, dst / spec["model_file"])
+    spec["engine"] = engine
+    for url, f in _web_engine_files(engine, js_dir(), engine_files).items():  # from the installed npm packages
+        (dst / url).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dst / url)
     shutil.copy2(TEMPLATES / "web_index.html", dst / "index.html")
+    engine_name, folder = {"tfjs": ("TF.js (wasm backend)", "tfjs/"), "litert": ("LiteRT.js (wasm, XNNPACK)", "litertjs/"),
+                           "ort": ("ONNX Runtime Web (wasm)", "ort/")}[engine]
     (dst / "README.md").write_text(
         f"# {spec['artifact']} in the browser\n\nServe this folder over HTTP and open it (browsers refuse wasm from "
-        "file://):\n\n    edgekit serve .\n\nor copy it to any static host. `index.html` loads TF.js "
-        f"(wasm backend) from `tfjs/`, the model from `model/`, and applies the training preprocessing from "
-        "`model_card.json`. Draw, upload an image, or run one of the samples.\n")
+        f"file://):\n\n    edgekit serve .\n\nor copy it to any static host. `index.html` loads {engine_name} from "
+        f"`{folder}`, the model from `{spec['model_file']}`, and applies the training preprocessing from "
+        "`model_card.json` (and the int8 scale and zero point of a full-integer model). Draw, upload an image, or run "
+        "one of the samples. `engine/` holds the adapter edgekit's own browser runtime uses for this engine.\n")
+
+
+def _web_engine_files(engine: str, jsd: Path, engine_files) -> dict[str, Path]:
+    """Package path -> file: the engine's adapter and its npm files, without the test page or runner,
+    and for LiteRT.js only the single-threaded builds the page loads (with and without relaxed SIMD)."""
+    out = {}
+    for url, f in engine_files(engine, jsd).items():
+        if url in ("/", "/src/runner-core.mjs"):
+            continue
+        if url.startswith("/litertjs/core/wasm/") and not f.name.startswith(("litert_wasm_internal", "litert_wasm_compat")):
+            continue
+        out[f"engine/{f.name}" if url.startswith("/src/engines/") else url.lstrip("/")] = f
+    return out
 
 
 def _mobile(artifact: Path, dst: Path, spec, samples, target) -> None:

@@ -105,6 +105,10 @@ def _io(artifact: Path, art, source: dict) -> tuple[list[dict], list[dict]]:
         from edgekit.runtimes.litert import LiteRTSession
 
         io = LiteRTSession(str(artifact)).describe()["io"]
+    if not io and artifact.suffix == ".onnx":
+        from edgekit.runtimes.onnxruntime import ONNXSession
+
+        io = ONNXSession(str(artifact)).describe()["io"]
     if not io:  # a TF.js folder without a manifest: the source's spec
         io = {"inputs": [{"name": "input", "shape": [None, *(source.get("input_shape") or [])], "dtype": "float32"}],
               "outputs": [{"name": "output", "shape": [None, *(source.get("output_shape") or [None])],
