@@ -103,7 +103,13 @@ def test_a_browser_profile_runs_every_format_on_its_engine_with_estimates_and_fa
         assert est["reference"]["quant"] == "fp32" and row["runtime"] in est["reference"]["applied_to"]
         assert est["latency_ms"] == pytest.approx(row["latency_ms"]["p50"] * est["factor"], rel=1e-3)
         assert row["peak_rss_mb"] > 50  # Chromium's renderer, not this process
+        d = row["download"]  # what the page fetched: the engine's wasm dominates a small model
+        assert d["model_bytes"] == row["size_bytes"] and d["engine_gzip_bytes"] > 1e6 and d["total_gzip_bytes"] < 5e6
+        assert row["init_ms"] > 0 and row["first_ms"] > 0
     big = rows["oversized.tflite"]
     assert big["status"] == "failed" and big["verdict"].startswith("fail")
     assert "LiteRT.js in Chromium: cannot compile this model" in big["error"] and "BytesRequired number of bytes overflowed" in big["error"], big["error"]
     assert any("oversized.tflite (litert-browser) failed" in n for n in report["notes"])
+    page = (tmp_path / "b.html").read_text()
+    assert "browser-desktop: which engine for the web" in page and "smallest download: " in page
+    assert "could not run: oversized.tflite on LiteRT.js" in page

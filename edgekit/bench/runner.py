@@ -406,10 +406,20 @@ def _row(target: BenchTarget, result, threads, data_note) -> dict[str, Any]:
         "init_ms": reply.get("init_ms"),
         "first_ms": reply.get("first_ms"),
         "peak_rss_mb": reply.get("peak_rss_mb"),
+        "download": _download(info),
         "is_reference": target.is_reference,
         "source": target.source,
     }
     return row
+
+
+def _download(info: dict[str, Any]) -> dict[str, int] | None:
+    """What a browser page downloaded to run the artifact (engine + model, raw and gzip)."""
+    if not info.get("downloads"):
+        return None
+    from edgekit.runtimes.browser import download_sizes
+
+    return download_sizes(info["downloads"])
 
 
 def _add_ratios(rows: list[dict]) -> None:

@@ -28,6 +28,7 @@ from edgekit.reports.render import (
     host_rows,
     row_cells,
 )
+from edgekit.reports.web_engines import WEB_CAPTION, WEB_COLUMNS, web_cells, web_engine_rows, web_verdict
 
 _COLORS = {"tflite": "#1f77b4", "onnx": "#ff7f0e", "tfjs": "#2ca02c", "keras": "#7f7f7f"}
 _MARKERS = {"fp32": "o", "fp16": "s", "dynamic": "D", "int8": "^", "uint8": "v"}
@@ -144,6 +145,7 @@ def to_html(report: dict[str, Any]) -> str:
         f"<p class=note>{html.escape(caption(report))}</p>",
         _img(_scatter(host_rows(report), "host: accuracy vs measured latency", estimated=False), "host: accuracy vs latency"),
     ]
+    web = web_engine_rows(report)
     for name, rows in device_rows(report).items():
         parts += [
             f"<h2>Profile {html.escape(name)} (estimates)</h2>",
@@ -151,6 +153,13 @@ def to_html(report: dict[str, Any]) -> str:
             f"<p class=note>{html.escape(device_caption(report, name))}</p>",
             _img(_scatter(rows, f"{name}: accuracy vs estimated latency", estimated=True), f"{name}: accuracy vs latency"),
         ]
+        if name in web:
+            parts += [
+                f"<h3>{html.escape(name)}: which engine for the web</h3>",
+                f"<p><b>{html.escape(web_verdict(web[name]))}</b></p>",
+                _table(WEB_COLUMNS, [web_cells(r) for r in web[name]]),
+                f"<p class=note>{html.escape(WEB_CAPTION)}</p>",
+            ]
     measured = [r for r in report["rows"] if r.get("profile", "host") == "host" or r.get("is_reference")]
     extra = [r for r in report["rows"] if r not in measured]
     seen = {(r["artifact"], r["runtime"], r.get("threads")) for r in measured}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.files import atomic_write_json, atomic_write_text
+from edgekit.reports.web_engines import WEB_CAPTION, WEB_COLUMNS, web_cells, web_engine_rows, web_verdict
 
 COLUMNS = ["artifact", "format", "quant", "runtime", "size", "x fp32", "accuracy", "agreement", "p50 ms", "p90 ms", "peak MB", "status"]
 DEVICE_COLUMNS = ["artifact", "quant", "runtime", "thr", "host p50 ms", "factor", "est. device ms", "GMAC/s", "roofline",
@@ -50,8 +51,8 @@ def caption(report: dict[str, Any]) -> str:
     m, s = report["machine"], report["settings"]
     return (
         f"host: {m.get('cpu')} ({m.get('cores')} cores), threads={s.get('threads')}; latency is one inference "
-        "at batch 1 with inputs resident, as LiteRT benchmark_model measures it (TF.js: timed in JS with "
-        "performance.now()); peak MB is the peak RSS of the process the model runs in (TF.js: the Node process or "
+        "at batch 1 with inputs resident, as LiteRT benchmark_model measures it (JS engines: timed in JS with "
+        "performance.now()); peak MB is the peak RSS of the process the model runs in (JS engines: the Node process or "
         "Chromium's renderer)"
     )
 
@@ -153,6 +154,7 @@ def print_table(report: dict[str, Any], console=None) -> None:
         style = "red" if r["status"] != "ok" else ("dim" if r.get("is_reference") else None)
         table.add_row(*cells, style=style)
     console.print(table)
+    web = web_engine_rows(report)
     for name, rows in device_rows(report).items():
         t = Table(title=f"profile {name} (estimates)", caption=device_caption(report, name), caption_justify="left")
         for c in DEVICE_COLUMNS:
@@ -161,6 +163,15 @@ def print_table(report: dict[str, Any], console=None) -> None:
         for r in rows:
             t.add_row(*device_cells(r), style="red" if r["status"] != "ok" or str(r.get("verdict", "")).startswith("fail") else None)
         console.print(t)
+        if name in web:
+            w = Table(title=f"{name}: which engine for the web", caption=f"{web_verdict(web[name])}. {WEB_CAPTION}",
+                      caption_justify="left")
+            for c in WEB_COLUMNS:
+                w.add_column(c, justify="left" if c in ("artifact", "quant", "engine", "status") else "right",
+                             no_wrap=c == "artifact")
+            for r in web[name]:
+                w.add_row(*web_cells(r), style="red" if r["status"] != "ok" else None)
+            console.print(w)
     for note in report.get("notes", []):
         console.print(f"note: {note}", highlight=False)
 
@@ -170,11 +181,17 @@ def to_markdown(report: dict[str, Any]) -> str:
     for r in host_rows(report):
         lines.append("| " + " | ".join(row_cells(r)) + " |")
     lines += ["", f"_{caption(report)}_"]
+    web = web_engine_rows(report)
     for name, rows in device_rows(report).items():
         lines += ["", f"### profile {name}", "", "| " + " | ".join(DEVICE_COLUMNS) + " |",
                   "|" + "|".join("---" for _ in DEVICE_COLUMNS) + "|"]
         lines += ["| " + " | ".join(device_cells(r)) + " |" for r in rows]
         lines += ["", f"_{device_caption(report, name)}_"]
+        if name in web:
+            lines += ["", f"#### {name}: which engine for the web", "", f"**{web_verdict(web[name])}**", "",
+                      "| " + " | ".join(WEB_COLUMNS) + " |", "|" + "|".join("---" for _ in WEB_COLUMNS) + "|"]
+            lines += ["| " + " | ".join(c.replace("|", "/") for c in web_cells(r)) + " |" for r in web[name]]
+            lines += ["", f"_{WEB_CAPTION}_"]
     lines.append("")
     lines += [f"- note: {n}" for n in report.get("notes", [])]
     return "\n".join(lines) + "\n"

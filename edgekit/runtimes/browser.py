@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -93,6 +94,7 @@ class PageServer:
     def __init__(self, files: dict[str, Path]):
         self.files = dict(files)
         self.input = b""
+        self.served: dict[str, Path] = {}  # what the page fetched: its download, measured
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -107,6 +109,7 @@ class PageServer:
                 elif path in server.files and server.files[path].is_file():
                     f = server.files[path]
                     body, ctype = f.read_bytes(), _TYPES.get(f.suffix, "application/octet-stream")
+                    server.served[path] = f
                 else:
                     self.send_error(404)
                     return
@@ -205,8 +208,12 @@ class BrowserTransport:
         return str(getattr(self, "path", "the model"))
 
     def _browser_facts(self) -> dict[str, Any]:
+        served = self.server.served if self.server else {}
+        engine = sorted(str(f) for u, f in served.items() if not u.startswith(("/model/", "/src/")) and u != "/")
+        model = sorted(str(f) for u, f in served.items() if u.startswith("/model/"))
         return {"cross_origin_isolated": self.info.get("crossOriginIsolated"),
-                "user_agent": self.environment.get("userAgent")}
+                "user_agent": self.environment.get("userAgent"),
+                "downloads": {"engine": engine, "model": model}}
 
     def peak_rss_mb(self) -> float | None:
         """Peak resident memory (VmHWM) of the page's renderer process, where the model runs."""
@@ -222,6 +229,28 @@ class BrowserTransport:
             except Exception:
                 pass
             setattr(self, name, None)
+
+
+def download_sizes(downloads: dict[str, list[str]] | None) -> dict[str, int] | None:
+    """Bytes a page downloads to run a model, raw and gzip-compressed (as a web server sends them):
+    the engine's files the page fetched and the model's. ``downloads`` is a session's
+    ``describe()["downloads"]``."""
+    if not downloads:
+        return None
+    out = {}
+    for part in ("engine", "model"):
+        files = [Path(f) for f in downloads.get(part) or [] if Path(f).is_file()]
+        out[f"{part}_bytes"] = sum(f.stat().st_size for f in files)
+        out[f"{part}_gzip_bytes"] = sum(_gzip_size(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    out["total_gzip_bytes"] = out["engine_gzip_bytes"] + out["model_gzip_bytes"]
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _gzip_size(path: str, size: int, mtime_ns: int) -> int:
+    import zlib
+
+    return len(zlib.compress(Path(path).read_bytes(), 6))
 
 
 def _page_error(e: Exception) -> str:
