@@ -20,6 +20,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from edgekit.runtimes import RUNTIMES
+
 # TF operators the TFLite converter legalizes to builtin ops (TF 2.21), for the common layers.
 TFLITE_BUILTIN_TF_OPS = frozenset("""
 Abs Add AddV2 AvgPool BatchMatMul BatchMatMulV2 BatchMatMulV3 BiasAdd Cast Ceil ConcatV2 Conv2D Conv2DBackpropInput Conv3D
@@ -143,7 +145,7 @@ def inspect_model(model: str | Path, *, safe_mode: bool = True) -> dict[str, Any
             "inputs": [t.to_dict() for t in source.inputs], "outputs": [t.to_dict() for t in source.outputs],
             "params": params, "macs": graph_macs(source), "layers": layers, "operators": operators,
             "formats": formats, "recurrent": recurrent, "rewrites": {f: r for f, r in rewrites.items() if r},
-            "runtimes": {"tflite": ["litert"], "onnx": ["onnxruntime"], "tfjs": ["tfjs-node", "tfjs-browser"]},
+            "runtimes": {f: [r for r, spec in RUNTIMES.items() if f in spec[2]] for f in ("tflite", "onnx", "tfjs")},
             "blockers": {f: [f"{op} (in {', '.join(o['layers']) or 'the graph'})"
                              + (f": {KNOWN_FAILURES[f][op]}" if op in KNOWN_FAILURES.get(f, {}) else "")
                              for op, o in operators.items() if not o[f]] for f in ("tflite", "onnx", "tfjs")},

@@ -12,12 +12,14 @@ ARTIFACT is a .tflite or .onnx file, a TF.js model folder, an export folder (eve
 its manifest.json), or a model (.keras, .h5, SavedModel, run folder) benchmarked as the
 reference. Each runs in its own process. TF.js models run in Node (tfjs-node) and in headless
 Chromium (tfjs-browser), both on the wasm backend; --runtime picks others (tfjs-browser-webgl,
-tfjs-node-cpu). Accuracy needs labelled DATA (default: the run's own data, test split).
+tfjs-node-cpu; litert-browser and ort-browser run .tflite and .onnx in LiteRT.js and ONNX Runtime
+Web in Chromium). Accuracy needs labelled DATA (default: the run's own data, test split).
 
 --profile runs each artifact as a device would (the profile's runtime, threads and CPU
 affinity) and, for a device that is not this host, adds an estimated device latency (labelled
 estimate, with its factor), a roofline figure, and pass/fail for memory, storage and the
-latency budget. `edgekit profiles list` shows the profiles.
+latency budget. The browser profiles run every format on its web engine (TF.js, LiteRT.js, ONNX
+Runtime Web) and add a "which engine for the web" table. `edgekit profiles list` shows the profiles.
 
 Example: edgekit bench runs/demo/export --profile host,raspberry-pi-4 --json runs/demo/bench.json --html runs/demo/bench.html
 """
