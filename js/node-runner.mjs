@@ -1,6 +1,7 @@
-// edgekit's tfjs-node runtime: one long-lived Node process per session.
+// edgekit's Node transport: one long-lived Node process per session, one model in one engine.
 //
-//   node js/node-runner.mjs MODEL_DIR/model.json
+//   node js/node-runner.mjs MODEL_DIR/model.json            TF.js (tfjs-node)
+//   node js/node-runner.mjs --engine ort MODEL.onnx         ONNX Runtime Web's wasm (ort-web-node)
 //
 // Requests arrive one JSON object per line on stdin; each gets one JSON line on stdout:
 //   {"id": 1, "cmd": "load", "backend": "wasm", "threads": 1}
@@ -20,12 +21,11 @@ import {performance} from "node:perf_hooks";
 // Keep stdout for the protocol alone: TF.js and Emscripten log with console.*.
 for (const k of ["log", "info", "warn", "debug"]) console[k] = (...a) => process.stderr.write(a.join(" ") + "\n");
 
-const tf = await import("@tensorflow/tfjs");
-const wasm = await import("@tensorflow/tfjs-backend-wasm");
 const {makeRunner} = await import("./src/runner-core.mjs");
-const {makeTFJSEngine} = await import("./src/engines/tfjs.mjs");
-
-const modelJson = path.resolve(process.argv[2] || "");
+const args = process.argv.slice(2);
+const engineName = args[0] === "--engine" ? args[1] : "tfjs";
+const modelPath = path.resolve((args[0] === "--engine" ? args[2] : args[0]) || "");
+const modelJson = modelPath;
 
 // Weight files must lie inside the model's folder: a model.json naming ../../etc/passwd is refused.
 export function weightFiles(modelJsonPath, manifest) {
@@ -42,6 +42,8 @@ export function weightFiles(modelJsonPath, manifest) {
   }
   return files;
 }
+
+let tf = null;
 
 async function loadArtifacts() {
   const json = JSON.parse(fs.readFileSync(modelJson, "utf8"));
@@ -64,7 +66,22 @@ function readFloat32(file, shape, shapes) {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
-const runner = makeRunner(makeTFJSEngine(tf, {loadArtifacts, wasm}), {now: () => performance.now()});
+async function makeEngine() {
+  if (engineName === "tfjs") {
+    tf = await import("@tensorflow/tfjs");
+    const wasm = await import("@tensorflow/tfjs-backend-wasm");
+    const {makeTFJSEngine} = await import("./src/engines/tfjs.mjs");
+    return makeTFJSEngine(tf, {loadArtifacts, wasm});
+  }
+  if (engineName === "ort") {
+    const ort = await import("onnxruntime-web");
+    const {makeORTEngine} = await import("./src/engines/ort.mjs");
+    return makeORTEngine(ort, {modelBytes: async () => new Uint8Array(fs.readFileSync(modelPath))});
+  }
+  throw new Error(`unknown engine '${engineName}' (tfjs, ort)`);
+}
+
+const runner = makeRunner(await makeEngine(), {now: () => performance.now()});
 
 async function handle(req) {
   switch (req.cmd) {

@@ -24,7 +24,8 @@ RUNTIMES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "tfjs-browser": ("edgekit.runtimes.tfjs_browser", "TFJSBrowserRuntime", ("tfjs",)),
     "tfjs-browser-webgl": ("edgekit.runtimes.tfjs_browser", "TFJSBrowserWebGLRuntime", ("tfjs",)),
     "litert-browser": ("edgekit.runtimes.litert_browser", "LiteRTBrowserRuntime", ("tflite",)),
-    "ort-browser": ("edgekit.runtimes.ort_browser", "ORTBrowserRuntime", ("onnx",)),
+    "ort-browser": ("edgekit.runtimes.ort_web", "ORTBrowserRuntime", ("onnx",)),
+    "ort-web-node": ("edgekit.runtimes.ort_web", "ORTNodeRuntime", ("onnx",)),
     "tfjs-node-cpu": ("edgekit.runtimes.tfjs_node", "TFJSNodeCPURuntime", ("tfjs",)),
     "keras": ("edgekit.runtimes.keras_ref", "KerasRuntime", ("keras",)),
 }

@@ -147,7 +147,7 @@ class BrowserTransport:
     """The transport half of a browser session: mixed into a :class:`JSSession` that sets ``engine``
     and returns its model's files from :meth:`_model_files`."""
 
-    engine: str = "tfjs"
+    engine: str  # set by the engine half (JSSession subclass)
     backend: str = "wasm"
 
     def _model_files(self) -> dict[str, Path]:

@@ -1,8 +1,7 @@
 """tfjs-node: TF.js graph models in Node.js, pure ``@tensorflow/tfjs`` with the wasm backend.
 
-One long-lived ``node js/node-runner.mjs`` process per session, spoken to in JSON lines
-over its stdin/stdout; inputs and outputs travel as raw float32 files in a private temp
-folder. ``@tensorflow/tfjs-node`` is not used: it downloads a native binary at install.
+The Node process and its protocol are :mod:`edgekit.runtimes.node`'s; this module adds the TF.js
+engine. ``@tensorflow/tfjs-node`` is not used: it downloads a native binary at install.
 
 Example:
     >>> s = TFJSNodeRuntime().load("runs/demo/export/model_uint8_tfjs")   # doctest: +SKIP
@@ -12,23 +11,9 @@ Example:
 
 from __future__ import annotations
 
-import json
-import selectors
-import shutil
-import subprocess
-import tempfile
-import time
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-
-from edgekit.errors import ModelLoadError, RuntimeFailure
-from edgekit.runtimes.js_env import js_dir, node_available, node_binary, npm_version
-from edgekit.runtimes.process_tree import status_kb
+from edgekit.runtimes.js_env import node_available, npm_version
+from edgekit.runtimes.node import NodeTransport, node_version
 from edgekit.runtimes.tfjs_common import TFJSSession
-
-REPLY_TIMEOUT_S = 300.0
 
 
 class TFJSNodeRuntime:
@@ -40,7 +25,7 @@ class TFJSNodeRuntime:
         return node_available()
 
     def version(self) -> str:
-        return f"tfjs {npm_version('@tensorflow/tfjs')} ({self.backend}), node {_node_version()}"
+        return f"tfjs {npm_version('@tensorflow/tfjs')} ({self.backend}), node {node_version()}"
 
     def load(self, artifact: str, *, threads: int | None = None) -> TFJSNodeSession:
         return TFJSNodeSession(artifact, threads=threads, backend=self.backend)
@@ -53,90 +38,11 @@ class TFJSNodeCPURuntime(TFJSNodeRuntime):
     backend = "cpu"
 
 
-def _node_version() -> str:
-    out = subprocess.run([node_binary(), "--version"], capture_output=True, text=True, timeout=30)
-    return out.stdout.strip().lstrip("v")
+class TFJSNodeSession(NodeTransport, TFJSSession):
+    engine = "tfjs"
 
+    def _model_arg(self) -> str:
+        return str(self.model.json_path.resolve())
 
-class TFJSNodeSession(TFJSSession):
-    def _start(self) -> None:
-        node, jsd = node_binary(), js_dir()
-        self._tmp = Path(tempfile.mkdtemp(prefix="edgekit-tfjs-"))
-        self._stderr = open(self._tmp / "stderr.txt", "w+")
-        self._id = 0
-        self.proc = subprocess.Popen(
-            [node, str(jsd / "node-runner.mjs"), str(self.model.json_path)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, cwd=jsd, text=True, bufsize=1,
-        )
-        self._sel = selectors.DefaultSelector()
-        self._sel.register(self.proc.stdout, selectors.EVENT_READ)
-
-    def _call(self, cmd: str, payload: dict[str, Any], data: np.ndarray | None = None):
-        self._id += 1
-        req: dict[str, Any] = {"id": self._id, "cmd": cmd, **payload}
-        if data is not None:
-            req["input"] = str(self._tmp / "input.bin")
-            data.astype("<f4", copy=False).tofile(req["input"])
-        if cmd == "run":
-            req["output"] = str(self._tmp / "output.bin")
-        try:
-            self.proc.stdin.write(json.dumps(req) + "\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            raise self._died() from None
-        reply = self._read_reply()
-        if not reply.get("ok"):
-            msg = reply.get("error", "unknown error")
-            if cmd == "load":
-                raise ModelLoadError(f"TF.js cannot load {self.model.dir}: {msg}")
-            raise RuntimeFailure(f"tfjs-node {cmd} failed: {msg}")
-        out = np.fromfile(req["output"], dtype="<f4") if cmd == "run" else None
-        return reply, out
-
-    def _read_reply(self) -> dict:
-        deadline = time.monotonic() + REPLY_TIMEOUT_S
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.close()
-                raise RuntimeFailure(f"tfjs-node gave no answer in {REPLY_TIMEOUT_S:.0f} s and was stopped")
-            if not self._sel.select(timeout=min(left, 1.0)):
-                if self.proc.poll() is not None:
-                    raise self._died()
-                continue
-            line = self.proc.stdout.readline()
-            if not line:
-                raise self._died()
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                continue  # not a protocol line
-
-    def _died(self) -> RuntimeFailure:
-        code = self.proc.wait(timeout=10)
-        self._stderr.seek(0)
-        lines = [ln for ln in self._stderr.read().splitlines() if ln.strip()]
-        tail = lines[-1][:300] if lines else f"exit code {code}"
-        return RuntimeFailure(f"the Node runner stopped (exit code {code}): {tail}")
-
-    def peak_rss_mb(self) -> float | None:
-        """Peak resident memory of the Node process (VmHWM), where the model runs."""
-        kb = status_kb(self.proc.pid, "VmHWM")
-        return kb / 1024 if kb else None
-
-    def close(self) -> None:
-        proc = getattr(self, "proc", None)
-        if proc is not None and proc.poll() is None:
-            try:
-                proc.stdin.close()
-                proc.wait(timeout=5)
-            except Exception:
-                proc.kill()
-                proc.wait()
-        if getattr(self, "_stderr", None) is not None:
-            self._stderr.close()
-            self._stderr = None
-        if getattr(self, "_tmp", None) is not None:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-            self._tmp = None
-
+    def _artifact_label(self) -> str:
+        return str(self.model.dir)
