@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import agent_overhead  # noqa: E402
 import cli_startup  # noqa: E402
 import coverage  # noqa: E402
 import harness_overhead  # noqa: E402
@@ -30,7 +31,7 @@ import web_engines  # noqa: E402
 def main() -> int:
     ok = True
     for bench in (cli_startup, harness_overhead, int8_digits, int8_repair, onnx_targets, tfjs_targets, profile_targets, mlperf_vs_authors,
-                  recurrent, multi_io_overhead, multi_io_export, train_throughput, recipes, coverage, tune_search, web_engines):
+                  recurrent, multi_io_overhead, multi_io_export, train_throughput, recipes, coverage, tune_search, web_engines, agent_overhead):
         ok = bench.main() and ok
     print("all targets met" if ok else "some targets missed")
     return 0 if ok else 1

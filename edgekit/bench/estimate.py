@@ -76,7 +76,9 @@ def checks(row: dict[str, Any], profile: Profile) -> dict[str, Any]:
     if profile.storage_mb and row.get("size_bytes") is not None:
         mb = row["size_bytes"] / 1e6
         out["storage"] = {"ok": mb <= profile.storage_mb, "value_mb": round(mb, 3), "limit_mb": profile.storage_mb}
-    latency = (row.get("estimate") or {}).get("latency_ms") or (row.get("latency_ms") or {}).get("p50")
+    measured = (row.get("latency_ms") or {}).get("p50")
+    # a row measured on the device is judged on its measurement, not on the estimate beside it
+    latency = measured if row.get("measured_on") else (row.get("estimate") or {}).get("latency_ms") or measured
     if profile.latency_budget_ms and latency is not None:
         out["latency_budget"] = {"ok": latency <= profile.latency_budget_ms, "value_ms": latency,
                                  "limit_ms": profile.latency_budget_ms}

@@ -43,8 +43,9 @@ def host_cores() -> int:
 
 
 def plan(targets: list[BenchTarget], profiles: list[Profile], *, threads: int | None,
-         runtimes: list[str] | None = None) -> tuple[list[Job], list[str]]:
-    """Jobs for every (profile, artifact) that can run, and notes for those that cannot."""
+         runtimes: list[str] | None = None, cores: int | None = None) -> tuple[list[Job], list[str]]:
+    """Jobs for every (profile, artifact) that can run, and notes for those that cannot.
+    ``cores``: of the machine that measures (a remote device), when it is not this host."""
     jobs: list[Job] = []
     notes: list[str] = []
     host = next((p for p in profiles if p.kind == "host"), None)
@@ -68,7 +69,7 @@ def plan(targets: list[BenchTarget], profiles: list[Profile], *, threads: int | 
                 notes.append(f"{profile.name}: {t.name} ({t.size_bytes / 1e6:.0f} MB) is larger than the device's memory "
                              f"({profile.memory_mb:g} MB): not run for this profile")
                 continue
-            used = min(profile.threads or threads or 1, host_cores())
+            used = min(profile.threads or threads or 1, cores or host_cores())
             jobs.append(Job(profile, dataclasses.replace(t, runtime=ok[0], notes=list(t.notes)), used))
         if skipped:
             fmts = sorted({t.format for t in skipped})

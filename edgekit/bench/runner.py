@@ -50,6 +50,7 @@ def run_bench(
     profiles: str | list = "host",
     repeats: int = 3,
     yardstick: bool = False,
+    device=None,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Benchmark ``artifacts`` on this host for each device profile; returns the report (docs/reports.md).
@@ -58,6 +59,10 @@ def run_bench(
     others so that machine noise shows as spread; each repeat is a fresh worker process.
     ``yardstick``: also time the machine yardstick (a fixed small network, LiteRT, 1 thread) in
     every repeat, into ``machine.yardstick``, so that the gate can compare latency across machines.
+    ``device``: a :class:`edgekit.agent.client.RemoteDevice`: every artifact is measured there by its
+    agent (the source model's reference row stays here), rows are labelled ``measured_on`` it, and
+    where a profile estimates, the same artifacts are also measured here for the estimate, which the
+    device row shows beside its measurement with ``estimate_error_pct``.
     """
     from edgekit.device_profiles import load_profiles
 
@@ -72,7 +77,8 @@ def run_bench(
     targets = resolve_targets(artifacts, runtimes, expand=False)
     if reference:
         targets = _with_references(targets)
-    jobs, plan_notes = plan(targets, profile_list, threads=threads, runtimes=runtimes)
+    jobs, plan_notes = plan(targets, profile_list, threads=threads, runtimes=runtimes,
+                            cores=device.info.get("cores") if device else None)
     if not any(not j.target.is_reference for j in jobs):
         if runtimes:
             raise InputError(f"None of the artifacts runs on {', '.join(runtimes)}", hint=runtime_hint(targets))
@@ -94,8 +100,8 @@ def run_bench(
     units: dict[Unit, Job] = {}
     for j in jobs:
         units.setdefault(j.unit, j)
-    calibration = _calibration_units(jobs, timeout_s, log)
-    stick = _yardstick_unit(log) if yardstick else None
+    calibration = _calibration_units(jobs, timeout_s, log) if device is None else {}
+    stick = _yardstick_unit(log) if yardstick and device is None else None
     if stick:
         calibration[stick[0]] = stick[1]
     t_start = time.perf_counter()
@@ -109,14 +115,22 @@ def run_bench(
             if (job.target.is_reference and r > 0) or id(job.target) in unloadable:
                 continue  # the reference row is measured once: it is not what is being compared
             x = prepared[id(job.target)][0]
-            log(f"running {job.target.name} on {job.target.runtime} ({job.threads or 1} threads, repeat {r + 1}/{repeats})")
-            results[u].append(run_isolated(job.target.runtime, job.target.path, x, threads=job.threads, timing=per_repeat,
-                                           want_outputs=(r == 0), timeout_s=timeout_s, pin_cpus=job.profile.kind != "host"))
+            remote = device is not None and not job.target.is_reference
+            where = f" on {device.info.get('name')}" if remote else ""
+            log(f"running {job.target.name} on {job.target.runtime}{where} ({job.threads or 1} threads, repeat {r + 1}/{repeats})")
+            measure = device.run if remote else run_isolated
+            results[u].append(measure(job.target.runtime, job.target.path, x, threads=job.threads, timing=per_repeat,
+                                      want_outputs=(r == 0), timeout_s=timeout_s, pin_cpus=job.profile.kind != "host"))
         for u, (x, calib_timing) in calibration.items():
             results[u].append(run_isolated(u[1], u[0], x, threads=u[2], timing=calib_timing, want_outputs=False,
                                            timeout_s=timeout_s, pin_cpus=not stick or u != stick[0]))  # as host rows
-    rows = _rows(jobs, results, prepared, calibration)
+    rows = _rows(jobs, results, prepared, calibration, device=device)
     _add_ratios(rows)
+    notes = plan_notes + _notes(rows)
+    if device is not None:
+        notes += _estimates_beside_measurements(rows, profile_list, artifacts, dict(
+            data=data, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads, samples=samples,
+            timeout_s=timeout_s, runtimes=runtimes, repeats=repeats, reference=False, log=log))
     machine = machine_info()
     if stick:
         p50s = [r.reply["latency_ms"]["p50"] for r in results[stick[0]] if r.ok and r.reply.get("latency_ms")]
@@ -133,7 +147,8 @@ def run_bench(
         "seconds": round(time.perf_counter() - t_start, 2),
         "rows": rows,
         "models": _models(jobs, results),
-        "notes": plan_notes + _notes(rows),
+        "notes": notes,
+        **({"device": {**device.info, "url": device.url, "uploads": device.uploads}} if device is not None else {}),
     }
 
 
@@ -197,7 +212,7 @@ def _median_result(results: list):
     return sorted(ok, key=lambda r: r.reply["latency_ms"]["p50"])[len(ok) // 2]
 
 
-def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict) -> list[dict[str, Any]]:
+def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict, device=None) -> list[dict[str, Any]]:
     from edgekit.bench.estimate import checks, estimate_row, verdict
 
     rows: list[dict[str, Any]] = []
@@ -239,7 +254,10 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict) -> 
             elif j.target.source and _key(j.target.source) in ref_outputs:
                 p = compare(ref_outputs[_key(j.target.source)], out)
                 row.update(agreement=p["top1_agreement"], max_abs_diff=p["max_abs_diff"], cosine=p["cosine"])
-        if j.profile.estimates and not j.target.is_reference and row["status"] == "ok":
+        if device is not None and not j.target.is_reference:
+            row["measured_on"] = {"device": device.info.get("name"), "cpu": device.info.get("cpu"),
+                                  "cores": device.info.get("cores"), "url": device.url}
+        elif j.profile.estimates and not j.target.is_reference and row["status"] == "ok":
             cal_results = results.get(j.calibration, [])
             cal = [r for r in cal_results if r.ok]
             if cal:
@@ -255,6 +273,29 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict) -> 
             row["verdict"] = verdict(row)
         rows.append(row)
     return rows
+
+
+def _estimates_beside_measurements(rows: list[dict], profiles, artifacts, settings: dict) -> list[str]:
+    """For device rows of a profile that estimates: the same artifacts measured here, the profile's
+    estimate put beside the device's measurement, and how far off it was (percent of the measurement)."""
+    estimating = [p for p in profiles if p.estimates]
+    if not estimating or not any(r.get("measured_on") for r in rows):
+        return []
+    local = run_bench(artifacts, profiles=estimating, **settings)
+    by = {(r["artifact"], r["runtime"], r["profile"]): r for r in local["rows"]}
+    notes = []
+    for r in rows:
+        mine = by.get((r["artifact"], r["runtime"], r["profile"]))
+        est = ((mine or {}).get("estimate") or {}).get("latency_ms")
+        measured = (r.get("latency_ms") or {}).get("p50")
+        if r.get("measured_on") and est is not None and measured:
+            r["estimate"] = mine["estimate"]
+            r["estimate_error_pct"] = round((est - measured) / measured * 100, 1)
+    errs = [abs(r["estimate_error_pct"]) for r in rows if r.get("estimate_error_pct") is not None]
+    if errs:
+        notes.append(f"the profile's estimates were off by {min(errs):.0f}-{max(errs):.0f}% from what "
+                     f"{rows[0].get('measured_on', {}).get('device') or 'the device'} measured (median {float(np.median(errs)):.0f}%)")
+    return notes
 
 
 def _cv(values: list[float]) -> float | None:

@@ -41,6 +41,7 @@ def _root(
     """edgekit: train, export, validate and benchmark edge models."""
 
 
+from edgekit.cli import agent as _agent  # noqa: E402
 from edgekit.cli import bench as _bench  # noqa: E402
 from edgekit.cli import check as _check  # noqa: E402
 from edgekit.cli import export as _export  # noqa: E402
@@ -80,6 +81,7 @@ app.command("inspect", help=_help(_inspect.HELP), no_args_is_help=True)(_inspect
 app.command("package", help=_help(_package.PACKAGE_HELP), no_args_is_help=True)(_package.package)
 app.command("serve", help=_help(_package.SERVE_HELP), no_args_is_help=True)(_package.serve)
 app.command("tune", help=_help(_tune.HELP), no_args_is_help=True)(_tune.tune)
+app.command("agent", help=_help(_agent.HELP))(_agent.agent)
 app.add_typer(_profiles.app, name="profiles")
 
 

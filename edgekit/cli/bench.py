@@ -21,6 +21,10 @@ estimate, with its factor), a roofline figure, and pass/fail for memory, storage
 latency budget. The browser profiles run every format on its web engine (TF.js, LiteRT.js, ONNX
 Runtime Web) and add a "which engine for the web" table. `edgekit profiles list` shows the profiles.
 
+--device URL measures on a board running `edgekit agent` (docs/devices.md): artifacts are sent
+once (by sha256) and measured there by the same worker; with --profile, the profile's estimate
+is shown beside the measurement with its error.
+
 Example: edgekit bench runs/demo/export --profile host,raspberry-pi-4 --json runs/demo/bench.json --html runs/demo/bench.html
 """
 
@@ -45,6 +49,8 @@ def bench(
                                    "check` compares latency with a baseline from another machine as a ratio to it."),
     output: str = typer.Option(None, "--output", help="For a model with several outputs: the output whose accuracy "
                                "and agreement the table shows (default: the worst)."),
+    device: str = typer.Option(None, "--device", help="Measure on the device whose `edgekit agent` has this URL."),
+    token: str = typer.Option(None, "--token", help="The agent's token (default: EDGEKIT_AGENT_TOKEN)."),
 ) -> int:
     from edgekit.bench.runner import run_bench
     from edgekit.cli.output import console, status
@@ -60,11 +66,24 @@ def bench(
     if output:
         _check_output_name(artifacts, output)
     con = console()
+    remote = None
+    if device:
+        import os
+
+        from edgekit.agent.client import RemoteDevice
+        from edgekit.agent.token import TOKEN_ENV
+
+        remote = RemoteDevice(device, token or os.environ.get(TOKEN_ENV))
+        con.print(f"measuring on {remote.label} at {remote.url}", highlight=False)
+    elif token:
+        from edgekit.errors import UsageError
+
+        raise UsageError("--token goes with --device URL (the agent it is for)")
     with status("benchmarking"):
         report = run_bench(
             artifacts, data=data, runs=runs, warmup=warmup, min_time_s=min_time, threads=threads,
             samples=samples, reference=not no_reference, timeout_s=timeout, runtimes=runtimes,
-            profiles=profile, repeats=repeats, yardstick=yardstick,
+            profiles=profile, repeats=repeats, yardstick=yardstick, device=remote,
         )
     shown = focus_output(report, output) if output else report
     print_table(shown)

@@ -21,11 +21,15 @@ from edgekit.files import atomic_write_text
 from edgekit.reports.render import (
     COLUMNS,
     DEVICE_COLUMNS,
+    MEASURED_COLUMNS,
     caption,
     device_caption,
     device_cells,
     device_rows,
     host_rows,
+    measured_caption,
+    measured_cells,
+    measured_rows,
     row_cells,
 )
 from edgekit.reports.web_engines import WEB_CAPTION, WEB_COLUMNS, web_cells, web_engine_rows, web_verdict
@@ -160,7 +164,12 @@ def to_html(report: dict[str, Any]) -> str:
                 _table(WEB_COLUMNS, [web_cells(r) for r in web[name]]),
                 f"<p class=note>{html.escape(WEB_CAPTION)}</p>",
             ]
-    measured = [r for r in report["rows"] if r.get("profile", "host") == "host" or r.get("is_reference")]
+    for key, rows in measured_rows(report).items():
+        parts += [f"<h2>Measured on {html.escape(key)}</h2>", _table(MEASURED_COLUMNS, [measured_cells(r) for r in rows]),
+                  f"<p class=note>{html.escape(measured_caption(report, key))}</p>",
+                  _img(_scatter(rows, f"{key}: accuracy vs measured latency", estimated=False), f"{key}: accuracy vs latency")]
+    measured = [r for r in report["rows"] if (r.get("profile", "host") == "host" or r.get("is_reference"))
+                and not r.get("measured_on")]
     extra = [r for r in report["rows"] if r not in measured]
     seen = {(r["artifact"], r["runtime"], r.get("threads")) for r in measured}
     for r in extra:  # device rows measured with other thread counts

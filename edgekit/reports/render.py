@@ -59,14 +59,51 @@ def caption(report: dict[str, Any]) -> str:
 
 def host_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows measured for the host profile (and the reference rows), the main table."""
-    return [r for r in report["rows"] if r.get("profile", "host") == "host" or r.get("is_reference")]
+    return [r for r in report["rows"] if (r.get("profile", "host") == "host" and not r.get("measured_on"))
+            or r.get("is_reference")]
+
+
+MEASURED_COLUMNS = ["artifact", "quant", "runtime", "thr", "p50 ms", "p90 ms", "est. ms", "est. error", "accuracy",
+                    "agreement", "peak / limit MB", "p50 / budget ms", "verdict"]
+
+
+def measured_rows(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Rows measured on a remote device (``bench --device``), by device and profile."""
+    out: dict[str, list] = {}
+    for r in report["rows"]:
+        if r.get("measured_on") and not r.get("is_reference"):
+            profile = r.get("profile", "host")
+            key = r["measured_on"]["device"] + ("" if profile == "host" else f", profile {profile}")
+            out.setdefault(key, []).append(r)
+    return out
+
+
+def measured_cells(r: dict[str, Any]) -> list[str]:
+    lat = r.get("latency_ms") or {}
+    c = r.get("checks") or {}
+    est = (r.get("estimate") or {}).get("latency_ms")
+    err = r.get("estimate_error_pct")
+    return [r["name"], r["quant"], r["runtime"], str(r.get("threads") or 1), _num(lat.get("p50"), ".4f"),
+            _num(lat.get("p90"), ".4f"), "-" if est is None else f"~{est:.4g}", "-" if err is None else f"{err:+.0f}%",
+            _num(r.get("accuracy"), ".4f"), _num(r.get("agreement"), ".4f"),
+            _check_cell(c.get("memory"), r.get("peak_rss_mb"), ".0f"),
+            _check_cell(c.get("latency_budget"), lat.get("p50"), ".3g"),
+            r.get("verdict") or (r["status"] if r["status"] == "ok" else f"failed: {r.get('error') or ''}"[:100])]
+
+
+def measured_caption(report: dict[str, Any], key: str) -> str:
+    d = report.get("device") or {}
+    versions = ", ".join(f"{k} {v['version']}" for k, v in (d.get("runtimes") or {}).items())
+    return (f"MEASURED on {d.get('name')} ({d.get('cpu')}, {d.get('cores')} cores, {d.get('platform')}; {versions}) by its "
+            f"edgekit agent at {d.get('url')}, with the same worker as a local bench. est. ms: the profile's estimate "
+            "for the same artifact, made on this host in the same run; est. error: (estimate - measured) / measured.")
 
 
 def device_rows(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Rows of each device profile (everything but the host), in profile order."""
     out: dict[str, list] = {}
     for r in report["rows"]:
-        if r.get("profile", "host") != "host" and not r.get("is_reference"):
+        if r.get("profile", "host") != "host" and not r.get("is_reference") and not r.get("measured_on"):
             out.setdefault(r["profile"], []).append(r)
     return out
 
@@ -172,6 +209,14 @@ def print_table(report: dict[str, Any], console=None) -> None:
             for r in web[name]:
                 w.add_row(*web_cells(r), style="red" if r["status"] != "ok" else None)
             console.print(w)
+    for key, rows in measured_rows(report).items():
+        t = Table(title=f"measured on {key}", caption=measured_caption(report, key), caption_justify="left")
+        for c in MEASURED_COLUMNS:
+            t.add_column(c, justify="left" if c in ("artifact", "quant", "runtime", "verdict") else "right",
+                         no_wrap=c == "artifact")
+        for r in rows:
+            t.add_row(*measured_cells(r), style="red" if r["status"] != "ok" or str(r.get("verdict", "")).startswith("fail") else None)
+        console.print(t)
     for note in report.get("notes", []):
         console.print(f"note: {note}", highlight=False)
 
@@ -192,6 +237,11 @@ def to_markdown(report: dict[str, Any]) -> str:
                       "| " + " | ".join(WEB_COLUMNS) + " |", "|" + "|".join("---" for _ in WEB_COLUMNS) + "|"]
             lines += ["| " + " | ".join(c.replace("|", "/") for c in web_cells(r)) + " |" for r in web[name]]
             lines += ["", f"_{WEB_CAPTION}_"]
+    for key, rows in measured_rows(report).items():
+        lines += ["", f"### measured on {key}", "", "| " + " | ".join(MEASURED_COLUMNS) + " |",
+                  "|" + "|".join("---" for _ in MEASURED_COLUMNS) + "|"]
+        lines += ["| " + " | ".join(c.replace("|", "/") for c in measured_cells(r)) + " |" for r in rows]
+        lines += ["", f"_{measured_caption(report, key)}_"]
     lines.append("")
     lines += [f"- note: {n}" for n in report.get("notes", [])]
     return "\n".join(lines) + "\n"

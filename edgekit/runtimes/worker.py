@@ -57,6 +57,10 @@ def serve(request: dict) -> dict:
     t0 = time.perf_counter()
     session = runtime.load(request["artifact"], threads=request.get("threads"))
     init_ms = (time.perf_counter() - t0) * 1e3
+    if os.environ.get("EDGEKIT_FAULT_INJECT") == f"worker:{Path(request['artifact']).name}":  # tests: a runtime crash
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
     reply: dict = {"ok": True, "runtime": runtime.name, "runtime_version": runtime.version()}
     reply["init_ms"] = round(init_ms, 3)
     reply["rss_before_load_mb"] = round(rss_before, 1)
