@@ -72,6 +72,17 @@ def test_bench_through_the_agent_gives_the_local_rows_and_sends_each_file_once(d
         assert row["runtime_version"] == ref["runtime_version"]
         # the same worker on the same machine: the same latency, within the noise of a shared CI host
         assert 0.5 < row["latency_ms"]["p50"] / ref["latency_ms"]["p50"] < 2.0, (row["latency_ms"], ref["latency_ms"])
+    # the gate takes device rows like any other: a CI job with a board attached gates on its latency
+    r = edgekit_cli("baseline", tmp_path / "dev.json", "--out", tmp_path / "base.json")
+    assert r.returncode == 0, r.stderr
+    r = edgekit_cli("check", tmp_path / "dev2.json", "--baseline", tmp_path / "base.json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    slower = json.loads((tmp_path / "dev2.json").read_text())
+    for row in slower["rows"]:
+        row["latency_ms"] = {k: v * 3 for k, v in row["latency_ms"].items()}
+    (tmp_path / "slower.json").write_text(json.dumps(slower))
+    r = edgekit_cli("check", tmp_path / "slower.json", "--baseline", tmp_path / "base.json")
+    assert r.returncode == 1 and "latency" in r.stdout + r.stderr, r.stdout + r.stderr
 
 
 def test_wrong_token_bad_uploads_and_files_are_refused_in_one_line(digits_export, tmp_path):
@@ -151,3 +162,24 @@ def test_an_agent_killed_mid_run_gives_failed_rows_and_exit_1(tmp_path):
     rows = json.loads((tmp_path / "b.json").read_text())["rows"]
     assert rows and all(r["status"] == "failed" for r in rows)
     assert "cannot reach the agent" in rows[0]["error"] and "Traceback" not in out + err
+
+
+def test_calibrating_a_profile_on_the_device_makes_its_estimates_match_it(digits_export, tmp_path):
+    """`profiles calibrate` measures the reference workload on the device; estimates with that profile
+    land near what the device then measures (here the 'device' is this host: within 30%)."""
+    with agent(tmp_path) as (url, _):
+        r = edgekit_cli("profiles", "calibrate", "raspberry-pi-4", "--device", url, "--runs", "10",
+                        "--out", tmp_path / "board.yaml", env={"EDGEKIT_AGENT_TOKEN": TOKEN})
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "mobilenet_v1 on testboard" in r.stdout and "the profile said 75 ms" in r.stdout
+        r = _bench(url, digits_export / "model_fp32.tflite", out=tmp_path / "b.json",
+                   extra=("--profile", str(tmp_path / "board.yaml")))
+        assert r.returncode == 0, r.stdout + r.stderr
+    from edgekit.device_profiles import load_profile
+
+    board = load_profile(tmp_path / "board.yaml")
+    assert board.name == "testboard" and "measured on testboard" in board.throughput.reference.source
+    row = json.loads((tmp_path / "b.json").read_text())["rows"][0]
+    assert row["profile"] == "testboard" and row["estimate"]["kind"] == "estimate"
+    assert abs(row["estimate_error_pct"]) < 30, row["estimate_error_pct"]
+    assert "est. error" in r.stdout

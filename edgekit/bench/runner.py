@@ -293,8 +293,10 @@ def _estimates_beside_measurements(rows: list[dict], profiles, artifacts, settin
             r["estimate_error_pct"] = round((est - measured) / measured * 100, 1)
     errs = [abs(r["estimate_error_pct"]) for r in rows if r.get("estimate_error_pct") is not None]
     if errs:
-        notes.append(f"the profile's estimates were off by {min(errs):.0f}-{max(errs):.0f}% from what "
-                     f"{rows[0].get('measured_on', {}).get('device') or 'the device'} measured (median {float(np.median(errs)):.0f}%)")
+        spread = f"{min(errs):.0f}%" if round(min(errs)) == round(max(errs)) else f"{min(errs):.0f}-{max(errs):.0f}%"
+        who = next(r["measured_on"]["device"] for r in rows if r.get("measured_on"))
+        notes.append(f"the profile's estimates were off by {spread} from what {who} measured "
+                     f"(median {float(np.median(errs)):.0f}%; `edgekit profiles calibrate` measures the reference there)")
     return notes
 
 

@@ -76,3 +76,43 @@ def show_cmd(
 
 def _mb(v):
     return f"{v:g} MB" if v else "no limit"
+
+
+@app.command("calibrate", help="Measure a profile's reference workload on a device running `edgekit agent` and write a "
+             "profile of that device whose estimates use the measurement. Example: edgekit profiles calibrate "
+             "raspberry-pi-4 --device http://pi4.local:8765 --out pi4.yaml", no_args_is_help=True)
+def calibrate_cmd(
+    base: str = typer.Argument(..., help="The profile the device is (a built-in name or a .yaml file)."),
+    device: str = typer.Option(..., "--device", help="The agent's URL."),
+    token: str = typer.Option(None, "--token", help="The agent's token (default: EDGEKIT_AGENT_TOKEN)."),
+    out: str = typer.Option(None, "--out", "-o", help="The profile file to write (default: DEVICE-NAME.yaml here)."),
+    runs: int = typer.Option(50, "--runs", help="Timed runs of the reference workload."),
+) -> int:
+    import os
+    from pathlib import Path
+
+    from edgekit.agent.client import RemoteDevice
+    from edgekit.agent.token import TOKEN_ENV
+    from edgekit.cli.output import console
+    from edgekit.device_profiles import load_profile
+    from edgekit.device_profiles.calibration import calibrate_on_device
+    from edgekit.errors import UsageError
+    from edgekit.files import check_writable_dir
+
+    profile = load_profile(base)
+    if not profile.estimates:
+        raise UsageError(f"{profile.name} makes no estimates: nothing to calibrate", hint="pick a device profile")
+    remote = RemoteDevice(device, token or os.environ.get(TOKEN_ENV))
+    path = Path(out or f"{remote.info.get('name')}.yaml")
+    check_writable_dir(path.parent if str(path.parent) else Path("."), flag="--out folder")
+    con = console()
+    con.print(f"measuring {profile.throughput.reference.workload} on {remote.label}", highlight=False)
+    doc, summary = calibrate_on_device(profile, remote, runs=runs)
+    import yaml
+
+    from edgekit.files import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(doc, sort_keys=False))
+    con.print(summary, highlight=False)
+    con.print(f"profile: {path} (use it with `edgekit bench ARTIFACTS --profile {path}`)", highlight=False)
+    return 0

@@ -112,3 +112,45 @@ def _build_keras(workload: str, folder: Path) -> Path:
     path = folder / f"{workload}.keras"
     model.save(path)
     return path
+
+
+def calibrate_on_device(profile: Profile, device, *, runs: int = 50) -> tuple[dict, str]:
+    """Measure ``profile``'s reference workload (fp32, and int8 for a LiteRT/ONNX reference) on a remote
+    ``device`` (an :class:`edgekit.agent.client.RemoteDevice`); returns the profile of that device as a
+    dict (the reference's latency now the measured one, its source saying so) and a one-line summary."""
+    import time as _time
+
+    from edgekit.errors import RuntimeFailure
+
+    t = profile.throughput
+    ref = t.reference
+    fmt = reference_format(profile)
+    threads = min(ref.threads, device.info.get("cores") or ref.threads)
+    x = np.random.default_rng(0).uniform(-1, 1, size=(1, *SHAPES[ref.workload])).astype(np.float32)
+    timing = {"warmup": 5, "runs": runs, "min_time_s": 1.0}
+    measured = {}
+    for quant in ("fp32", "int8") if fmt in ("tflite", "onnx") else ("fp32",):
+        r = device.run(ref.runtime, reference_artifact(ref.workload, fmt, quant), x, threads=threads, timing=timing,
+                       want_outputs=False, pin_cpus=True)
+        if not r.ok:
+            raise RuntimeFailure(f"the reference {ref.workload} {quant} did not run on {device.info.get('name')}: {r.error}")
+        measured[quant] = r.reply["latency_ms"]["p50"]
+    name = str(device.info.get("name"))
+    when = _time.strftime("%Y-%m-%d")
+    doc = profile.to_dict()
+    doc.pop("path", None)
+    doc["name"] = name
+    doc["description"] = f"{name}: {profile.description} Calibrated on the device itself ({device.info.get('cpu')})."
+    doc["threads"] = threads
+    doc["cpu"] = {"model": device.info.get("cpu"), "cores": device.info.get("cores")}  # peaks stay the base profile's
+    doc["throughput"]["reference"].update(
+        latency_ms=round(measured["fp32"], 4), threads=threads,
+        source=f"measured on {name} ({device.info.get('cpu')}, {device.info.get('cores')} cores) by edgekit agent, "
+               f"{ref.runtime}, {threads} threads, {when} (was: {ref.latency_ms:g} ms, {ref.source})")
+    if "int8" in measured:
+        doc["throughput"]["int8_gain"] = round(measured["fp32"] / measured["int8"], 3)
+        doc["throughput"]["int8_gain_source"] = f"{ref.workload} fp32 / int8 measured on {name}, {when}"
+    summary = (f"{ref.workload} on {name}: {measured['fp32']:.3g} ms fp32"
+               + (f", {measured['int8']:.3g} ms int8" if "int8" in measured else "")
+               + f" ({threads} threads; the profile said {ref.latency_ms:g} ms)")
+    return doc, summary
