@@ -115,3 +115,45 @@ def test_a_browser_profile_runs_every_format_on_its_engine_with_estimates_and_fa
     page = (tmp_path / "b.html").read_text()
     assert "browser-desktop: which engine for the web" in page and "smallest download: " in page
     assert "could not run: oversized.tflite on LiteRT.js" in page
+
+
+def test_a_phone_opening_the_remote_page_measures_every_engine_in_its_browser(web_export, tmp_path):
+    """`bench --remote`: Chromium with a Pixel 5's screen and user agent stands in for the phone."""
+    import re
+    import subprocess
+    import sys
+
+    from playwright.sync_api import sync_playwright
+
+    from edgekit.runtimes.browser import CHROMIUM_ARGS
+    from edgekit.runtimes.js_env import chromium_binary
+
+    cmd = [sys.executable, "-m", "edgekit", "bench", str(web_export / "model_int8.tflite"), str(web_export / "model_int8.onnx"),
+           "--profile", "browser-mobile", "--remote", "--remote-host", "127.0.0.1", "--remote-port", "0",
+           "--data", "builtin:digits", "--repeats", "1", "--runs", "30", "--min-time", "0.1", "--json", str(tmp_path / "r.json")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = next(m.group(1) for line in proc.stdout if (m := re.search(r"open (http://\S+) on the phone", line)))
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium_binary(), args=CHROMIUM_ARGS)
+            page = browser.new_context(**p.devices["Pixel 5"]).new_page()
+            stranger = browser.new_page()  # without the URL's key: refused
+            stranger.goto(url.split("?")[0] + "runner?engine=litert")
+            assert "open the URL edgekit printed" in stranger.content()
+            page.goto(url)
+            out, err = proc.communicate(timeout=300)
+            assert "done" in page.inner_text("#status")
+            browser.close()
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    assert "Traceback" not in out + err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert "Android 11; Pixel 5" in report["device"]["name"] and report["device"]["user_agent"].startswith("Mozilla/5.0")
+    rows = {r["name"]: r for r in report["rows"] if not r["is_reference"]}
+    assert {n: r["runtime"] for n, r in rows.items()} == {"model_int8.tflite": "litert-browser", "model_int8.onnx": "ort-browser"}
+    for r in rows.values():
+        assert r["status"] == "ok" and r["measured_on"]["device"] == report["device"]["name"], r["error"]
+        assert r["agreement"] >= 0.97 and r["latency_ms"]["p50"] > 0 and r["estimate_error_pct"] is not None
+        assert r["peak_rss_mb"] is None  # a page cannot see its memory; nothing is made up
+    assert "MEASURED in Chrome" in out

@@ -148,7 +148,8 @@ def run_bench(
         "rows": rows,
         "models": _models(jobs, results),
         "notes": notes,
-        **({"device": {**device.info, "url": device.url, "uploads": device.uploads}} if device is not None else {}),
+        **({"device": {**device.info, "url": getattr(device, "base_url", device.url), "uploads": device.uploads}}
+           if device is not None else {}),
     }
 
 
@@ -256,7 +257,7 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict, dev
                 row.update(agreement=p["top1_agreement"], max_abs_diff=p["max_abs_diff"], cosine=p["cosine"])
         if device is not None and not j.target.is_reference:
             row["measured_on"] = {"device": device.info.get("name"), "cpu": device.info.get("cpu"),
-                                  "cores": device.info.get("cores"), "url": device.url}
+                                  "cores": device.info.get("cores"), "url": getattr(device, "base_url", device.url)}
         elif j.profile.estimates and not j.target.is_reference and row["status"] == "ok":
             cal_results = results.get(j.calibration, [])
             cal = [r for r in cal_results if r.ok]

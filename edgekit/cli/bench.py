@@ -23,7 +23,8 @@ Runtime Web) and add a "which engine for the web" table. `edgekit profiles list`
 
 --device URL measures on a board running `edgekit agent` (docs/devices.md): artifacts are sent
 once (by sha256) and measured there by the same worker; with --profile, the profile's estimate
-is shown beside the measurement with its error.
+is shown beside the measurement with its error. --remote (with a browser profile) measures in a
+phone's browser: it prints a URL and a QR code; the phone opens it and runs the page runner.
 
 Example: edgekit bench runs/demo/export --profile host,raspberry-pi-4 --json runs/demo/bench.json --html runs/demo/bench.html
 """
@@ -51,6 +52,11 @@ def bench(
                                "and agreement the table shows (default: the worst)."),
     device: str = typer.Option(None, "--device", help="Measure on the device whose `edgekit agent` has this URL."),
     token: str = typer.Option(None, "--token", help="The agent's token (default: EDGEKIT_AGENT_TOKEN)."),
+    remote: bool = typer.Option(False, "--remote", help="Measure in a phone's browser: serve the bench page on the "
+                                "local network and wait for a phone to open it (with a browser --profile)."),
+    remote_host: str = typer.Option("0.0.0.0", "--remote-host", help="Address the --remote page is served on."),
+    remote_port: int = typer.Option(8766, "--remote-port", help="Port of the --remote page (0: any free one)."),
+    remote_wait: float = typer.Option(600.0, "--remote-wait", help="Seconds to wait for a phone to open the page."),
 ) -> int:
     from edgekit.bench.runner import run_bench
     from edgekit.cli.output import console, status
@@ -66,25 +72,29 @@ def bench(
     if output:
         _check_output_name(artifacts, output)
     con = console()
-    remote = None
+    measurer = None  # where the artifacts are measured: None (here), an agent, a phone
     if device:
         import os
 
         from edgekit.agent.client import RemoteDevice
         from edgekit.agent.token import TOKEN_ENV
 
-        remote = RemoteDevice(device, token or os.environ.get(TOKEN_ENV))
-        con.print(f"measuring on {remote.label} at {remote.url}", highlight=False)
+        measurer = RemoteDevice(device, token or os.environ.get(TOKEN_ENV))
+        con.print(f"measuring on {measurer.label} at {measurer.url}", highlight=False)
     elif token:
         from edgekit.errors import UsageError
 
         raise UsageError("--token goes with --device URL (the agent it is for)")
+    if remote:
+        measurer = _open_remote(device, profile, remote_host, remote_port, remote_wait, con)
     with status("benchmarking"):
         report = run_bench(
             artifacts, data=data, runs=runs, warmup=warmup, min_time_s=min_time, threads=threads,
             samples=samples, reference=not no_reference, timeout_s=timeout, runtimes=runtimes,
-            profiles=profile, repeats=repeats, yardstick=yardstick, device=remote,
+            profiles=profile, repeats=repeats, yardstick=yardstick, device=measurer,
         )
+    if hasattr(measurer, "close"):
+        measurer.close()
     shown = focus_output(report, output) if output else report
     print_table(shown)
     if json_out:
@@ -99,6 +109,37 @@ def bench(
         write_html(report, html_out)
         con.print(f"html: {html_out}")
     return 1 if any(r["status"] != "ok" for r in report["rows"]) else 0
+
+
+def _open_remote(device, profile: str, host: str, port: int, wait_s: float, con):
+    """The page a phone opens: its URL and QR code printed, then wait for the phone."""
+    import sys
+
+    from edgekit.agent.remote_browser import RemoteBrowser
+    from edgekit.device_profiles import load_profiles
+    from edgekit.errors import UsageError
+
+    if device:
+        raise UsageError("--remote and --device are two kinds of device: pick one")
+    if not any(p.kind == "browser" for p in load_profiles(profile)):
+        raise UsageError("--remote measures in a phone's browser: pass a browser profile",
+                         hint="--profile browser-mobile (or browser-desktop)")
+    try:
+        phone = RemoteBrowser(host, port)
+    except OSError as e:
+        raise UsageError(f"cannot serve the remote page on {host}:{port}: {e.strerror or e}",
+                         hint="pick another --remote-port, or 0 for any free one") from None
+    print(f"open {phone.url} on the phone (the same network), or scan:", flush=True)
+    try:
+        import segno
+
+        segno.make(phone.url).terminal(out=sys.stdout, compact=True)
+    except ImportError:
+        pass
+    print("waiting for the phone...", flush=True)
+    phone.wait_for_phone(wait_s)
+    con.print(f"measuring in {phone.label}", highlight=False)
+    return phone
 
 
 def _check_output_name(artifacts: list[str], name: str) -> None:

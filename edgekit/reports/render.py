@@ -93,6 +93,11 @@ def measured_cells(r: dict[str, Any]) -> list[str]:
 
 def measured_caption(report: dict[str, Any], key: str) -> str:
     d = report.get("device") or {}
+    if d.get("user_agent"):
+        return (f"MEASURED in {d.get('name')} ({d.get('cores')} cores reported; user agent: {d.get('user_agent')}), by "
+                f"edgekit's page runner served from {d.get('served_from')}: the same engines and page as the local browser "
+                "runtimes. est. ms: the profile's estimate for the same artifact, made on this host in the same run; est. "
+                "error: (estimate - measured) / measured. A web page cannot see its memory: no peak MB.")
     versions = ", ".join(f"{k} {v['version']}" for k, v in (d.get("runtimes") or {}).items())
     return (f"MEASURED on {d.get('name')} ({d.get('cpu')}, {d.get('cores')} cores, {d.get('platform')}; {versions}) by its "
             f"edgekit agent at {d.get('url')}, with the same worker as a local bench. est. ms: the profile's estimate "

@@ -150,9 +150,6 @@ class BrowserTransport:
     engine: str  # set by the engine half (JSSession subclass)
     backend: str = "wasm"
 
-    def _model_files(self) -> dict[str, Path]:
-        raise NotImplementedError
-
     def _start(self) -> None:
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright

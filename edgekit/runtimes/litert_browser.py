@@ -40,7 +40,9 @@ class LiteRTBrowserRuntime:
         return LiteRTBrowserSession(artifact, threads=threads)
 
 
-class LiteRTBrowserSession(BrowserTransport, JSSession):
+class LiteRTWebSession(JSSession):
+    """The engine half (LiteRT.js), shared by the transports: the file read here for its int8 boundary."""
+
     engine = "litert"
 
     def _open(self, path: str) -> None:
@@ -62,11 +64,15 @@ class LiteRTBrowserSession(BrowserTransport, JSSession):
     def describe(self) -> dict[str, Any]:
         info = self.ref.describe()
         info["io"] = self._io()
-        info.update(self._browser_facts())
         info.update({"engine": "litert", "backend": "wasm", "threads": self.info.get("threads"),
                      "litert_js_version": npm_version("@litertjs/core"), "wasm_build": self.info.get("build"),
                      "signature": self.info.get("signature"), "js_init_ms": self.info.get("init_ms")})
         return info
+
+
+class LiteRTBrowserSession(BrowserTransport, LiteRTWebSession):
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), **self._browser_facts()}
 
     def close(self) -> None:
         BrowserTransport.close(self)

@@ -38,6 +38,9 @@ class ORTWebSession(JSSession):
         self.path = Path(path)
         self.ref = ONNXSession(str(path), threads=1)
 
+    def _model_files(self) -> dict[str, Path]:
+        return {"/model/model": self.path}
+
     def describe(self) -> dict[str, Any]:
         info = self.ref.describe()
         info["io"] = self._io()
@@ -61,9 +64,6 @@ class ORTBrowserRuntime:
 
 
 class ORTBrowserSession(BrowserTransport, ORTWebSession):
-    def _model_files(self) -> dict[str, Path]:
-        return {"/model/model": self.path}
-
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), **self._browser_facts()}
 

@@ -47,16 +47,21 @@ def static_files(jsd: Path) -> dict[str, Path]:
     return engine_files("tfjs", jsd)
 
 
+def tfjs_model_files(model) -> dict[str, Path]:
+    """URL path -> file for a TF.js model folder: model.json and its shards (checked to lie inside it)."""
+    files = {}
+    folder = model.dir.resolve()
+    for shard in model.shards:
+        files[f"/model/{shard.relative_to(folder).as_posix()}"] = shard
+    files["/model/model.json"] = model.json_path
+    return files
+
+
 class TFJSBrowserSession(BrowserTransport, TFJSSession):
     engine = "tfjs"
 
     def _model_files(self) -> dict[str, Path]:
-        files = {}
-        folder = self.model.dir.resolve()
-        for shard in self.model.shards:  # already checked to lie inside the folder
-            files[f"/model/{shard.relative_to(folder).as_posix()}"] = shard
-        files["/model/model.json"] = self.model.json_path
-        return files
+        return tfjs_model_files(self.model)
 
     def _artifact_label(self) -> str:
         return str(self.model.dir)
