@@ -285,7 +285,7 @@ def test_package_feeds_every_input_by_name_and_shows_every_head(two_input_three_
     from edgekit.runtimes.litert import LiteRTRuntime
 
     tmp = two_input_three_head
-    r = edgekit_cli("export", tmp / "model.keras", "--format", "tflite,tfjs", "--quant", "fp32,int8", "--calib",
+    r = edgekit_cli("export", tmp / "model.keras", "--format", "tflite,tfjs,onnx", "--quant", "fp32,int8", "--calib",
                     tmp / "data.npz", "--out", tmp / "exp_pkg")
     assert r.returncode == 0, r.stderr
     (tmp_path / "labels.txt").write_text("top left\ntop right\nbottom left\n")
@@ -338,6 +338,24 @@ def test_package_feeds_every_input_by_name_and_shows_every_head(two_input_three_
     for name in ("label", "size", "tags"):
         assert np.allclose([s[name] for s in shown], want[name], atol=1e-5), name
 
+    # the browser runtimes bind by name too: the int8 .tflite's outputs are renamed and reordered
+    # (StatefulPartitionedCall_1:N) and int8 at the boundary, and each engine answers by the Keras names
+    from edgekit.runtimes import get_runtime
+    from edgekit.runtimes.onnxruntime import ONNXSession
+
+    for runtime, name, python in (("litert-browser", "model_int8.tflite", LiteRTRuntime().load),
+                                  ("ort-browser", "model_int8.onnx", ONNXSession)):
+        path = str(tmp / "exp_pkg" / name)
+        ref_out = python(path).run(x)
+        s = get_runtime(runtime).load(path, threads=1)
+        try:
+            got = s.run(x)
+        finally:
+            s.close()
+        assert set(got) == {"label", "size", "tags"} == set(ref_out)
+        for k in got:
+            assert got[k].shape == ref_out[k].shape and np.abs(got[k] - ref_out[k]).max() <= 1e-6, (runtime, k)
+
 
 def _web_page_outputs(folder, n):
     from conftest import package_page
@@ -366,32 +384,3 @@ def test_package_labels_that_fit_no_output_are_one_line(two_input_three_head, tm
     r = edgekit_cli("package", tmp_path / "exp" / "model_fp32.tflite", "--target", "rpi", "--out", tmp_path / "pkg",
                     "--data", tmp_path / "missing.npz")
     assert r.returncode == 2 and "missing.npz does not exist" in r.stderr and not (tmp_path / "pkg").exists()
-
-
-@pytest.mark.skipif(not (__import__("shutil").which("chromium") or __import__("os").environ.get("EDGEKIT_CHROMIUM")),
-                    reason="Chromium is not installed")
-def test_litert_js_and_onnx_runtime_web_bind_several_inputs_and_outputs_by_name(two_input_three_head):
-    """The int8 .tflite's outputs are renamed and reordered (StatefulPartitionedCall_1:N) and int8 at the
-    boundary; each engine in the page must still answer by the Keras names, as the Python runtimes do."""
-    from edgekit.exporters.pipeline import export_model
-    from edgekit.runtimes import get_runtime
-    from edgekit.runtimes.litert import LiteRTSession
-    from edgekit.runtimes.onnxruntime import ONNXSession
-
-    tmp = two_input_three_head
-    export_model(tmp / "model.keras", ["tflite", "onnx"], ["int8"], tmp / "exp_web", calib=str(tmp / "data.npz"),
-                 log=lambda s: None)
-    x, _ = _data(24, seed=5)
-    for runtime, name, python in (("litert-browser", "model_int8.tflite", LiteRTSession),
-                                  ("ort-browser", "model_int8.onnx", ONNXSession)):
-        path = str(tmp / "exp_web" / name)
-        want = python(path).run(x)
-        s = get_runtime(runtime).load(path, threads=1)
-        try:
-            got, info = s.run(x), s.describe()
-        finally:
-            s.close()
-        assert set(got) == {"label", "size", "tags"} == set(want)
-        for k in got:
-            assert got[k].shape == want[k].shape and np.abs(got[k] - want[k]).max() <= 1e-6, (runtime, k)
-        assert {i["name"] for i in info["io"]["inputs"]} == {"image", "features"}

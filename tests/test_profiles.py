@@ -68,7 +68,9 @@ def profile_report(digits_run, tmp_path_factory):
     board.write_text(text.replace("name: raspberry-pi-4", "name: tiny-board").replace("memory_mb: 1024", "memory_mb: 5")
                      .replace("latency_budget_ms: null", "latency_budget_ms: 0.001"))
     profiles = f"raspberry-pi-4,{board}" + (",browser-desktop" if has_chromium else "")
-    r = edgekit_cli("bench", tmp / "exp", "--profile", profiles, "--repeats", "2", "--runs", "50", "--min-time", "0.1",
+    # --runtime: the boards on LiteRT, the browser on TF.js (tests/test_web_engines.py runs the other web engines)
+    r = edgekit_cli("bench", tmp / "exp", "--profile", profiles, "--runtime", "litert,tfjs-browser", "--repeats", "2",
+                    "--runs", "50", "--min-time", "0.1",
                     "--json", tmp / "b.json", "--html", tmp / "b.html", "--markdown", tmp / "b.md")
     assert r.returncode == 0, r.stderr
     return json.loads((tmp / "b.json").read_text()), tmp, r.stdout
@@ -121,9 +123,7 @@ def test_browser_profile_runs_tfjs_in_chromium_and_html_report_renders(profile_r
 
     report, tmp, _ = profile_report
     rows = [r for r in report["rows"] if r["profile"] == "browser-desktop"]
-    # every format on its own web engine: .tflite in LiteRT.js, TF.js folders in TF.js
-    assert [(r["format"], r["quant"], r["runtime"]) for r in rows] == [
-        ("tflite", "fp32", "litert-browser"), ("tflite", "int8", "litert-browser"), ("tfjs", "fp32", "tfjs-browser")]
+    assert [(r["format"], r["quant"], r["runtime"]) for r in rows] == [("tfjs", "fp32", "tfjs-browser")]
     for r in rows:
         assert r["status"] == "ok" and r["estimate"]["reference"]["workload"] == "mobilenet_v2" and r["backend"] == "wasm"
     with sync_playwright() as p:

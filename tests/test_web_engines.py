@@ -44,17 +44,28 @@ def oversized_tflite(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("runtime,name", [("litert-browser", "model_fp32.tflite"), ("litert-browser", "model_int8.tflite"),
-                                          ("ort-browser", "model_fp32.onnx"), ("ort-browser", "model_int8.onnx"),
-                                          ("ort-web-node", "model_int8.onnx")])
-def test_each_web_engine_gives_the_python_runtimes_numbers_for_the_same_file(web_export, digits_run, runtime, name):
+@pytest.fixture(scope="module")
+def keras_outputs(digits_run):
+    """The source model's outputs on the first 40 test digits, and those inputs."""
     from edgekit.data import load_data
-    from edgekit.runtimes import get_runtime
-    from edgekit.runtimes.litert import LiteRTSession
-    from edgekit.runtimes.onnxruntime import ONNXSession
     from edgekit.source_model import load_source
 
     x = load_data("builtin:digits").prepared("test")[:40]
+    src = load_source(digits_run)
+    try:
+        return x, src.predict(x)
+    finally:
+        src.close()
+
+
+@pytest.mark.parametrize("runtime,name", [("litert-browser", "model_fp32.tflite"), ("litert-browser", "model_int8.tflite"),
+                                          ("ort-browser", "model_int8.onnx"), ("ort-web-node", "model_fp32.onnx")])
+def test_each_web_engine_gives_the_python_runtimes_numbers_for_the_same_file(web_export, keras_outputs, runtime, name):
+    from edgekit.runtimes import get_runtime
+    from edgekit.runtimes.litert import LiteRTSession
+    from edgekit.runtimes.onnxruntime import ONNXSession
+
+    x, keras_y = keras_outputs
     path = str(web_export / name)
     reference = (LiteRTSession if name.endswith(".tflite") else ONNXSession)(path).run(x)
     session = get_runtime(runtime).load(path, threads=1)
@@ -67,11 +78,6 @@ def test_each_web_engine_gives_the_python_runtimes_numbers_for_the_same_file(web
     if "int8" in name:  # the same integer kernels: the same answer, bit for bit
         assert np.abs(y - reference).max() <= 1e-6
     else:
-        src = load_source(digits_run)
-        try:
-            keras_y = src.predict(x)
-        finally:
-            src.close()
         assert np.abs(y - reference).max() < 1e-5 and np.abs(y - keras_y).max() < 1e-4
     assert info["engine"] == ("litert" if runtime == "litert-browser" else "ort") and info["threads"] == 1
     if runtime.endswith("-browser"):
