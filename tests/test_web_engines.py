@@ -89,17 +89,15 @@ def test_each_web_engine_gives_the_python_runtimes_numbers_for_the_same_file(web
 
 def test_a_browser_profile_runs_every_format_on_its_engine_with_estimates_and_failed_rows(web_export, oversized_tflite,
                                                                                            tmp_path):
-    exp = tmp_path / "exp"
-    shutil.copytree(web_export, exp)
-    r = edgekit_cli("bench", exp, oversized_tflite, "--profile", "browser-desktop", "--data", "builtin:digits",
+    r = edgekit_cli("bench", web_export / "model_int8.tflite", web_export / "model_int8.onnx", oversized_tflite,
+                    "--profile", "browser-desktop", "--data", "builtin:digits",
                     "--repeats", "1", "--runs", "20", "--min-time", "0", "--json", tmp_path / "b.json",
                     "--html", tmp_path / "b.html")
     assert r.returncode == 1, r.stdout + r.stderr  # a row failed: the report is written, the exit code says so
     report = json.loads((tmp_path / "b.json").read_text())
     rows = {r["name"]: r for r in report["rows"] if r["profile"] == "browser-desktop"}
     assert {n: r["runtime"] for n, r in rows.items()} == {
-        "model_fp32.tflite": "litert-browser", "model_int8.tflite": "litert-browser", "oversized.tflite": "litert-browser",
-        "model_fp32.onnx": "ort-browser", "model_int8.onnx": "ort-browser"}
+        "model_int8.tflite": "litert-browser", "oversized.tflite": "litert-browser", "model_int8.onnx": "ort-browser"}
     cores = len(os.sched_getaffinity(0))
     for name, row in rows.items():
         if name == "oversized.tflite":
