@@ -10,7 +10,7 @@ HELP = """Run edgekit's measurement worker as a server on this device (a Raspber
 
 On your own machine, `edgekit bench ARTIFACTS --device URL` then measures every artifact here,
 with the same worker and the same fields as a local bench, labelled measured on this device.
-Needs no TensorFlow: `pip install "edgekit[agent]"` (ai-edge-litert, onnxruntime, NumPy, waitress).
+Needs no TensorFlow: `pip install "edgekit\\[agent]"` (ai-edge-litert, onnxruntime, NumPy, waitress).
 
 It binds 127.0.0.1 unless --host is given (--host 0.0.0.0: every interface of a trusted LAN; put
 TLS in front of it beyond that, see docs/devices.md). Every request needs the token: from
