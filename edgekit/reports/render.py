@@ -198,55 +198,54 @@ def print_table(report: dict[str, Any], console=None) -> None:
     console.print(table)
     web = web_engine_rows(report)
     for name, rows in device_rows(report).items():
-        t = Table(title=f"profile {name} (estimates)", caption=device_caption(report, name), caption_justify="left")
-        for c in DEVICE_COLUMNS:
-            t.add_column(c, justify="left" if c in ("artifact", "quant", "runtime", "verdict") else "right",
-                         no_wrap=c == "artifact")
-        for r in rows:
-            t.add_row(*device_cells(r), style="red" if r["status"] != "ok" or str(r.get("verdict", "")).startswith("fail") else None)
-        console.print(t)
+        console.print(_rich_table(f"profile {name} (estimates)", device_caption(report, name), DEVICE_COLUMNS,
+                                  [device_cells(r) for r in rows], [_failing(r) for r in rows]))
         if name in web:
-            w = Table(title=f"{name}: which engine for the web", caption=f"{web_verdict(web[name])}. {WEB_CAPTION}",
-                      caption_justify="left")
-            for c in WEB_COLUMNS:
-                w.add_column(c, justify="left" if c in ("artifact", "quant", "engine", "status") else "right",
-                             no_wrap=c == "artifact")
-            for r in web[name]:
-                w.add_row(*web_cells(r), style="red" if r["status"] != "ok" else None)
-            console.print(w)
+            console.print(_rich_table(f"{name}: which engine for the web", f"{web_verdict(web[name])}. {WEB_CAPTION}",
+                                      WEB_COLUMNS, [web_cells(r) for r in web[name]], [_failing(r) for r in web[name]]))
     for key, rows in measured_rows(report).items():
-        t = Table(title=f"measured on {key}", caption=measured_caption(report, key), caption_justify="left")
-        for c in MEASURED_COLUMNS:
-            t.add_column(c, justify="left" if c in ("artifact", "quant", "runtime", "verdict") else "right",
-                         no_wrap=c == "artifact")
-        for r in rows:
-            t.add_row(*measured_cells(r), style="red" if r["status"] != "ok" or str(r.get("verdict", "")).startswith("fail") else None)
-        console.print(t)
+        console.print(_rich_table(f"measured on {key}", measured_caption(report, key), MEASURED_COLUMNS,
+                                  [measured_cells(r) for r in rows], [_failing(r) for r in rows]))
     for note in report.get("notes", []):
         console.print(f"note: {note}", highlight=False)
 
 
+_TEXT_COLUMNS = ("artifact", "format", "quant", "runtime", "engine", "verdict", "status")
+
+
+def _failing(r: dict[str, Any]) -> bool:
+    return r["status"] != "ok" or str(r.get("verdict", "")).startswith("fail")
+
+
+def _rich_table(title: str, caption_text: str, columns: list[str], cells: list[list[str]], failing: list[bool]):
+    """One rich table: text columns left, numbers right, the artifact never wrapped, failing rows red."""
+    from rich.table import Table
+
+    t = Table(title=title, caption=caption_text, caption_justify="left")
+    for c in columns:
+        t.add_column(c, justify="left" if c in _TEXT_COLUMNS else "right", no_wrap=c == "artifact")
+    for row, bad in zip(cells, failing, strict=True):
+        t.add_row(*row, style="red" if bad else None)
+    return t
+
+
+def _md_table(columns: list[str], cells: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|",
+            *("| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in cells)]
+
+
 def to_markdown(report: dict[str, Any]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
-    for r in host_rows(report):
-        lines.append("| " + " | ".join(row_cells(r)) + " |")
-    lines += ["", f"_{caption(report)}_"]
+    lines = [*_md_table(COLUMNS, [row_cells(r) for r in host_rows(report)]), "", f"_{caption(report)}_"]
     web = web_engine_rows(report)
     for name, rows in device_rows(report).items():
-        lines += ["", f"### profile {name}", "", "| " + " | ".join(DEVICE_COLUMNS) + " |",
-                  "|" + "|".join("---" for _ in DEVICE_COLUMNS) + "|"]
-        lines += ["| " + " | ".join(device_cells(r)) + " |" for r in rows]
-        lines += ["", f"_{device_caption(report, name)}_"]
+        lines += ["", f"### profile {name}", "", *_md_table(DEVICE_COLUMNS, [device_cells(r) for r in rows]),
+                  "", f"_{device_caption(report, name)}_"]
         if name in web:
             lines += ["", f"#### {name}: which engine for the web", "", f"**{web_verdict(web[name])}**", "",
-                      "| " + " | ".join(WEB_COLUMNS) + " |", "|" + "|".join("---" for _ in WEB_COLUMNS) + "|"]
-            lines += ["| " + " | ".join(c.replace("|", "/") for c in web_cells(r)) + " |" for r in web[name]]
-            lines += ["", f"_{WEB_CAPTION}_"]
+                      *_md_table(WEB_COLUMNS, [web_cells(r) for r in web[name]]), "", f"_{WEB_CAPTION}_"]
     for key, rows in measured_rows(report).items():
-        lines += ["", f"### measured on {key}", "", "| " + " | ".join(MEASURED_COLUMNS) + " |",
-                  "|" + "|".join("---" for _ in MEASURED_COLUMNS) + "|"]
-        lines += ["| " + " | ".join(c.replace("|", "/") for c in measured_cells(r)) + " |" for r in rows]
-        lines += ["", f"_{measured_caption(report, key)}_"]
+        lines += ["", f"### measured on {key}", "", *_md_table(MEASURED_COLUMNS, [measured_cells(r) for r in rows]),
+                  "", f"_{measured_caption(report, key)}_"]
     lines.append("")
     lines += [f"- note: {n}" for n in report.get("notes", [])]
     return "\n".join(lines) + "\n"
