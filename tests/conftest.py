@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +107,33 @@ def package_page(folder: Path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _orphans() -> dict[int, str]:
+    """edgekit's own processes (workers, Node runners, browsers) whose parent has gone (re-parented to init)."""
+    from edgekit.runtimes.process_tree import _parents, cmdline
+
+    out = {}
+    for pid, parent in _parents().items():
+        if parent == 1:
+            cmd = cmdline(pid).replace(b"\0", b" ").decode(errors="replace")
+            if any(k in cmd for k in ("edgekit", "node-runner", "chrom", "playwright")):
+                out[pid] = cmd
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test():
+    """Nothing a test started may keep running after it: a leaked worker timing a model eats a core
+    that every later measurement in the run depends on."""
+    before = set(_orphans())
+    yield
+    deadline = time.time() + 5
+    while (left := {p: c for p, c in _orphans().items() if p not in before}) and time.time() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    assert not left, f"processes left running after the test: {sorted(left.values())}"
