@@ -17,6 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(os.environ.get("EDGEKIT_FIXTURES", REPO.parent / "shared" / "fixtures" / "mlperf-tiny"))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Every process a test starts inherits this tag, so a leaked one is traced to this pytest process
+# (pytest-xdist runs several side by side).
+TEST_TAG = f"EDGEKIT_TEST_PROCESS={os.getpid()}"
+os.environ["EDGEKIT_TEST_PROCESS"] = str(os.getpid())
 
 
 def mlperf(name: str) -> Path:
@@ -110,15 +114,18 @@ def package_page(folder: Path):
 
 
 def _orphans() -> dict[int, str]:
-    """edgekit's own processes (workers, Node runners, browsers) whose parent has gone (re-parented to init)."""
+    """Processes this pytest process's tests started whose parent has gone (re-parented to init)."""
     from edgekit.runtimes.process_tree import _parents, cmdline
 
     out = {}
     for pid, parent in _parents().items():
         if parent == 1:
-            cmd = cmdline(pid).replace(b"\0", b" ").decode(errors="replace")
-            if any(k in cmd for k in ("edgekit", "node-runner", "chrom", "playwright")):
-                out[pid] = cmd
+            try:
+                mine = TEST_TAG.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if mine:
+                out[pid] = cmdline(pid).replace(b"\0", b" ").decode(errors="replace")
     return out
 
 

@@ -48,6 +48,7 @@ def _bench(url, *artifacts, out, token=TOKEN, extra=()):
                        "--runs", "30", "--min-time", "0.1", "--json", out, *extra, env={"EDGEKIT_AGENT_TOKEN": token})
 
 
+@pytest.mark.timing
 def test_bench_through_the_agent_gives_the_local_rows_sends_each_file_once_and_calibrates(digits_export, tmp_path):
     from edgekit.device_profiles import load_profile
 
@@ -85,7 +86,9 @@ def test_bench_through_the_agent_gives_the_local_rows_sends_each_file_once_and_c
     assert board.name == "testboard" and "measured on testboard" in board.throughput.reference.source
     for row in second["rows"]:
         assert row["profile"] == "testboard" and row["estimate"]["kind"] == "estimate"
-        assert abs(row["estimate_error_pct"]) < 30, row["estimate_error_pct"]
+        # calibrated on the device, the estimate lands within the same 2x that two measurements of a
+        # 20-microsecond model on a shared host do (above); the Pi 4's own figure would be ~20x off
+        assert abs(row["estimate_error_pct"]) < 100, row["estimate_error_pct"]
     # the gate takes device rows like any other: a CI job with a board attached gates on its latency
     r = edgekit_cli("baseline", tmp_path / "dev2.json", "--out", tmp_path / "base.json")
     assert r.returncode == 0, r.stderr

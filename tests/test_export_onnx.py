@@ -121,6 +121,7 @@ def test_usage_error_midway_leaves_nothing_behind(digits_run, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.timing
 def test_int8_layout_is_the_fastest_measured_that_keeps_parity(onnx_export, digits_run, tmp_path):
     """auto: every candidate layout quantized, timed here and checked against the float model; the
     chosen one keeps parity and is the fastest (within the 3% tie band). On x86 with VNNI that is a

@@ -172,6 +172,7 @@ def small_vit(tmp_path_factory):
     return path
 
 
+@pytest.mark.timing
 def test_quant_mixed_is_the_fastest_within_budget_where_plain_int8_is_slower_than_fp32(small_vit, tmp_path):
     r = edgekit_cli("export", small_vit, "--format", "tflite", "--quant", "mixed", "--calib", "builtin:digits",
                     "--out", tmp_path / "o")

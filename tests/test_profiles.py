@@ -142,6 +142,7 @@ def test_browser_profile_runs_tfjs_in_chromium_and_html_report_renders(profile_r
     assert "### profile raspberry-pi-4" in (tmp / "b.md").read_text()
 
 
+@pytest.mark.timing
 def test_mobilenet_v2_estimate_on_raspberry_pi_4_lands_near_the_published_44_ms(tmp_path):
     """The calibration point: MobileNetV2 1.0 224 fp32 runs in about 44 ms on a Pi 4 (XNNPACK's figure).
     The estimate comes from MobileNet v1's published figure, never from this one."""

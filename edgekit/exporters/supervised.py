@@ -27,6 +27,7 @@ from typing import Any
 from edgekit.artifact import Manifest
 from edgekit.errors import EdgekitError, ModelLoadError, first_line
 from edgekit.files import atomic_write_json
+from edgekit.runtimes.process_tree import child_env, die_with_parent
 
 FAULT_ENV = "EDGEKIT_FAULT_INJECT"  # "tflite:fp16": the child kills itself with SIGSEGV there (tests)
 
@@ -54,7 +55,7 @@ def export_supervised(model, formats: list[str], quants: list[str], out, *, log:
             with open(tmp / "stderr.txt", "w+") as child_stderr:
                 proc = subprocess.Popen([sys.executable, "-m", "edgekit.exporters.supervised", str(tmp)],
                                         stdout=subprocess.PIPE, stderr=child_stderr, text=True, bufsize=1,
-                                        stdin=subprocess.DEVNULL)
+                                        stdin=subprocess.DEVNULL, env=child_env())
                 try:
                     for line in proc.stdout:
                         log(line.rstrip("\n"))
@@ -90,6 +91,7 @@ def export_supervised(model, formats: list[str], quants: list[str], out, *, log:
 def _child(folder: str) -> int:
     from edgekit.interrupts import quiet_after_ctrl_c
 
+    die_with_parent()  # an export whose CLI was killed stops converting too
     quiet_after_ctrl_c()
     tmp = Path(folder)
     request = json.loads((tmp / "request.json").read_text())

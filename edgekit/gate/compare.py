@@ -12,6 +12,10 @@ Per (format, quant, runtime, profile):
   compared as a ratio to it, so a faster, slower or busier machine does not move the check;
 - size against the baseline (``max_size_increase_pct``).
 
+A row that fails on latency alone is a *suspect*: ``check MODEL`` measures it again and counts
+the regression only when the rerun fails too (:func:`confirm_latency`), as pyperf and asv
+advise: one slow measurement on a shared machine is not a slowdown.
+
 A row in the baseline but not in the report is ``missing`` and fails; a row in the report but
 not in the baseline is ``new``: it gets the checks that need no baseline and is reported as new.
 
@@ -49,6 +53,7 @@ class RowResult:
     checks: list[Check] = field(default_factory=list)
     row: dict[str, Any] | None = None
     base: dict[str, Any] | None = None
+    note: str = ""  # what a rerun found, when there was one
 
     @property
     def failures(self) -> list[str]:
@@ -173,3 +178,39 @@ def _output_checks(who: str, r: dict, ref: dict | None, base: dict | None, t: di
                                 f"{who}: output '{name}' accuracy {acc:.4f} is {drop:.2f} points below {whose} "
                                 f"{other['accuracy']:.4f} (allowed {limit:g})"))
     return checks
+
+
+def latency_suspects(result: CheckResult) -> list[RowResult]:
+    """The rows that failed on latency and on nothing else: worth measuring again before calling it a regression."""
+    return [r for r in result.rows if r.status == "fail" and r.row is not None and r.checks
+            and all(c.ok or c.name == "latency vs baseline" for c in r.checks)]
+
+
+def confirm_latency(result: CheckResult, rerun: dict[str, Any], baseline: dict[str, Any],
+                    thresholds: Thresholds) -> CheckResult:
+    """Hold every latency suspect to a second, independent measurement (``rerun``, a bench report of
+    the same artifacts with its own yardstick): a regression both runs show stays one; one the rerun
+    does not show passes, with the rerun's row and a note saying what happened."""
+    suspects = {r.key for r in latency_suspects(result)}
+    again = {r.key: r for r in run_check(rerun, baseline, thresholds).rows if r.row is not None}
+    rows = []
+    for r in result.rows:
+        second = again.get(r.key) if r.key in suspects else None
+        if second is None:
+            rows.append(r)
+            continue
+        first, then = _latency_change(r), _latency_change(second)
+        if second.status == "fail":
+            r.note = f"confirmed by a rerun: {first} then {then}"
+            for c in r.checks:
+                if c.name == "latency vs baseline" and not c.ok:
+                    c.message += f"; a rerun measured {then} (confirmed)"
+            rows.append(r)
+        else:
+            second.note = f"latency {first} on the first run, {then} on a rerun: not a regression"
+            rows.append(second)
+    return CheckResult(rows, result.thresholds_source, result.yardstick_scale)
+
+
+def _latency_change(r: RowResult) -> str:
+    return next((c.value for c in r.checks if c.name == "latency vs baseline"), "?")

@@ -55,6 +55,8 @@ def print_result(result: CheckResult, console) -> None:
     for r in result.rows:
         for msg in r.failures:
             console.print(f"regression: {msg}", highlight=False)
+        if r.note and r.status == "pass":
+            console.print(f"rerun: {r.name} on {(r.row or {}).get('runtime')}: {r.note}", highlight=False)
         if r.status == "new":
             console.print(f"new: {r.name} on {(r.row or {}).get('runtime')} ({(r.row or {}).get('profile')}) has no baseline "
                           "row; it was checked against the float model only (record it with --update-baseline)", highlight=False)
@@ -76,6 +78,9 @@ def to_markdown(result: CheckResult) -> str:
         lines += ["", yardstick_note(result)]
     if fails:
         lines += ["", "### Regressions", ""] + [f"- {m}" for m in fails]
+    reruns = [f"- {r.name} on {(r.row or {}).get('runtime')}: {r.note}" for r in result.rows if r.note and r.status == "pass"]
+    if reruns:
+        lines += ["", "### Measured again", ""] + reruns
     return "\n".join(lines) + "\n"
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.io_spec import Batch, load_batch, save_batch
-from edgekit.runtimes.process_tree import kill_tree
+from edgekit.runtimes.process_tree import child_env, kill_tree
 
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -63,7 +63,7 @@ def run_isolated(
             "cpus": _cpus(threads) if pin_cpus else None,
         }
         (tmp / "request.json").write_text(json.dumps(request))
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1", EDGEKIT_WORKER_PARENT=str(os.getpid()))
+        env = child_env(TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
         cmd = [sys.executable, "-m", "edgekit.runtimes.worker", str(tmp / "request.json")]
         # Its own process group, so a timeout also stops what the worker started (Node, Chromium).
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

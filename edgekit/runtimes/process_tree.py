@@ -57,13 +57,23 @@ def kill_tree(pid: int) -> None:
             pass
 
 
-def die_with_parent(parent_pid: int | None) -> None:
-    """Make this process die when ``parent_pid`` does (Linux), and exit now if it already has.
+PARENT_ENV = "EDGEKIT_PARENT_PID"  # set by whoever starts a worker or an export child: see die_with_parent
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child that must not outlive this process (it calls :func:`die_with_parent`)."""
+    return dict(os.environ, **extra, **{PARENT_ENV: str(os.getpid())})
+
+
+def die_with_parent() -> None:
+    """Make this process die when the one named by ``$EDGEKIT_PARENT_PID`` does (Linux), and exit
+    now if it already has.
 
     A worker whose parent was killed (an agent stopped with SIGKILL, a CI job cancelled) would
     otherwise keep timing a model for as long as it was told to, eating a core of the machine
     that later measurements run on.
     """
+    parent_pid = int(os.environ.pop(PARENT_ENV, "") or 0)  # popped: this process's own children get their own
     if not parent_pid:
         return
     if sys.platform.startswith("linux"):

@@ -107,7 +107,7 @@ def _measure(session, x, request: dict, reply: dict) -> None:
 def main(argv: list[str]) -> int:
     from edgekit.runtimes.process_tree import die_with_parent
 
-    die_with_parent(int(os.environ.get("EDGEKIT_WORKER_PARENT") or 0))  # never outlive who asked
+    die_with_parent()  # never outlive who asked
     req_path = Path(argv[1])
     request = json.loads(req_path.read_text())
     if request.get("threads"):
