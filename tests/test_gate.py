@@ -62,7 +62,6 @@ def test_the_same_model_passes_with_junit_and_markdown(gate):
     assert "| model_int8.tflite (int8) | litert | host |" in (gate / "m.md").read_text()
 
 
-@pytest.mark.timing
 def test_damaged_weights_fail_the_one_shot_gate_with_a_clear_reason(gate, digits_run, tmp_path):
     damaged = _damaged_run(digits_run, tmp_path / "damaged", scale=0.8)
     r = edgekit_cli("check", damaged, "--baseline", gate / "baseline.json", "--config", gate / "edgekit.yaml",
@@ -74,7 +73,6 @@ def test_damaged_weights_fail_the_one_shot_gate_with_a_clear_reason(gate, digits
     assert failures and all("points below the baseline" in f.get("message") for f in failures)
 
 
-@pytest.mark.timing
 def test_a_harmless_change_passes_the_one_shot_gate_and_a_real_slowdown_is_confirmed_by_a_rerun(gate, digits_run, tmp_path):
     harmless = _damaged_run(digits_run, tmp_path / "retrained", scale=1e-4)
     base = json.loads((gate / "baseline.json").read_text())
