@@ -76,6 +76,7 @@ def _cases(digits_run, digits_export, t):
         "bench zero runs": ["bench", tfl, "--runs", "0"],
         "inspect missing": ["inspect", t / "missing.keras"],
         "inspect .tflite": ["inspect", tfl],
+        "inspect --html without --quant": ["inspect", digits_run, "--html", t / "q.html"],
         "profiles show missing file": ["profiles", "show", t / "nope.yaml"],
         "check missing report": ["check", t / "nope.json", "--baseline", t / "b.json"],
         "check not a report": ["check", _text(t / "r.json", "[1, 2]"), "--baseline", t / "b.json"],
@@ -106,7 +107,7 @@ CASES = ["train missing data", "train unknown recipe", "train folder as file", "
          "bench truncated .tflite", "bench bit-flipped .tflite", "bench random .onnx", "bench empty model.json",
          "bench wrong data shape", "bench bad profile YAML", "bench unknown profile", "bench mistyped profile key",
          "bench labels that do not match the model", "bench zero runs", "inspect missing",
-         "inspect .tflite", "profiles show missing file", "check missing report", "check not a report",
+         "inspect .tflite", "inspect --html without --quant", "profiles show missing file", "check missing report", "check not a report",
          "baseline not JSON", "package unknown target", "package missing artifact", "serve not a package"]
 
 

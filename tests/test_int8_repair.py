@@ -119,10 +119,13 @@ def test_int16x8_is_made_on_request_with_int16_io_and_not_by_all(outlier_model, 
     assert everything == ["fp32", "fp16", "dynamic", "int8"]
 
 
-def test_inspect_quant_ranks_layers_by_int8_error_and_flags_the_culprit(outlier_model, digits_run):
-    r = edgekit_cli("inspect", outlier_model, "--quant", "--calib", "builtin:digits", "--json")
+def test_inspect_quant_ranks_layers_by_int8_error_and_flags_the_culprit(outlier_model, digits_run, tmp_path):
+    r = edgekit_cli("inspect", outlier_model, "--quant", "--calib", "builtin:digits", "--json", "--html", tmp_path / "q.html")
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
+    page = (tmp_path / "q.html").read_text()  # the chart and the table, the culprit flagged in both
+    assert page.count('<img class=chart alt="error per layer" src="data:image/png;base64,') == 1
+    assert "1 of 5 flagged (above 0.7)" in page and page.count("<td>flagged</td>") == 1
     errors = [layer["rmse_scale"] for layer in report["layers"]]
     assert errors == sorted(errors, reverse=True) and len(errors) == 5
     assert [f["op"] for f in report["flagged"]] == ["FULLY_CONNECTED"] and "head" in report["flagged"][0]["layer"]
@@ -131,6 +134,26 @@ def test_inspect_quant_ranks_layers_by_int8_error_and_flags_the_culprit(outlier_
     assert report["data"] == "builtin:digits, 200 samples"
     r = edgekit_cli("inspect", digits_run, "--quant")  # a run: its own data; int8 harmless, nothing flagged
     assert r.returncode == 0 and "0 of " in r.stdout, r.stdout + r.stderr
+
+
+def test_tfjs_uint8_report_names_the_weights_outliers_stretch(outlier_model, tmp_path):
+    """TF.js quantizes weights only, one uint8 range per tensor: the 'features' kernel, one of whose
+    columns is 1000x the rest, loses its typical weight to rounding; the head's does not."""
+    r = edgekit_cli("inspect", outlier_model, "--quant", "--format", "tfjs", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["quant"] == "uint8" and report["data"] == "none needed (weights only)"
+    errors = [w["sqnr_db"] for w in report["layers"]]
+    assert errors == sorted(errors)
+    flagged = [w["layer"] for w in report["flagged"]]
+    assert flagged and all("features" in name for name in flagged), flagged
+    worst = report["layers"][0]
+    assert worst["zeroed_pct"] > 90 and worst["sqnr_db"] < 10 and worst["sqnr_tensor_db"] > 30  # power alone hides it
+    head = next(w for w in report["layers"] if "head" in w["layer"] and w["op"] == "weight 32x10")
+    assert head["sqnr_db"] > 20
+    r = edgekit_cli("inspect", outlier_model, "--quant", "--format", "tfjs", "--html", tmp_path / "t.html")
+    assert r.returncode == 0 and "against their typical weight" in r.stdout, r.stdout + r.stderr
+    assert "flagged (below 20 dB)" in (tmp_path / "t.html").read_text()
 
 
 def test_onnx_int8_is_repaired_the_same_way_with_onnx_runtimes_tools(outlier_model, tmp_path):

@@ -9,7 +9,14 @@ import typer
 HELP = """Show a model's layers, operators, parameters and MACs, and which formats and runtimes can take
 each operator, before any conversion.
 
-Example: edgekit inspect runs/demo
+With --quant, measure which layers quantization hurts, before exporting: int8 per layer (TFLite
+through LiteRT's debugger, ONNX through ONNX Runtime's qdq_loss_debug), or TF.js's uint8 weights
+per tensor; --html FILE adds a page with the worst layers charted.
+
+Examples:
+  edgekit inspect runs/demo
+  edgekit inspect runs/demo --quant --calib builtin:digits --html quant.html
+  edgekit inspect runs/demo --quant --format tfjs
 """
 
 
@@ -17,11 +24,12 @@ def inspect(
     model: Path = typer.Argument(..., help="A .keras, Keras 2 .h5, SavedModel or run folder."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     unsafe: bool = typer.Option(False, "--unsafe", help="Allow Python code (Lambda layers) in .keras files you trust."),
-    quant: bool = typer.Option(False, "--quant", help="Measure each layer's int8 error (TFLite) on --calib data: "
-                               "which layers int8 hurts."),
+    quant: bool = typer.Option(False, "--quant", help="Measure each layer's quantization error (int8 activations "
+                               "and weights; TF.js: uint8 weights): which layers quantization hurts."),
     calib: str = typer.Option(None, "--calib", help="--quant: calibration DATA (default: the run's own)."),
-    format: str = typer.Option("tflite", "--format", "-f", help="--quant: tflite (LiteRT's debugger) or onnx "
-                               "(ONNX Runtime's qdq_loss_debug)."),
+    format: str = typer.Option("tflite", "--format", "-f", help="--quant: tflite (LiteRT's debugger), onnx "
+                               "(ONNX Runtime's qdq_loss_debug) or tfjs (uint8 weights, no data needed)."),
+    html_out: Path = typer.Option(None, "--html", help="--quant: also write an HTML page with the worst layers charted."),
 ) -> int:
     from rich.table import Table
 
@@ -29,15 +37,23 @@ def inspect(
     from edgekit.inspect_model import inspect_model
 
     quiet_tensorflow()
+    if html_out is not None and not quant:
+        from edgekit.errors import UsageError
+
+        raise UsageError("--html is a page of the quantization error per layer", hint="add --quant")
     if quant:
         from edgekit.errors import parse_choices
 
-        fmt = parse_choices(format, ["tflite", "onnx"], what="format", flag="--format")
+        fmt = parse_choices(format, ["tflite", "onnx", "tfjs"], what="format", flag="--format")
         if len(fmt) != 1:
             from edgekit.errors import UsageError
 
-            raise UsageError("--quant measures one format at a time", hint="--format tflite or --format onnx")
-        return _quant(model, calib, fmt[0], json_out=json_out, unsafe=unsafe)
+            raise UsageError("--quant measures one format at a time", hint="--format tflite, onnx or tfjs")
+        if html_out is not None:
+            from edgekit.files import check_writable_dir
+
+            check_writable_dir(Path(html_out).parent, flag="--html folder")
+        return _quant(model, calib, fmt[0], json_out=json_out, unsafe=unsafe, html_out=html_out)
     info = inspect_model(model, safe_mode=not unsafe)
     if json_out:
         import json
@@ -94,20 +110,55 @@ def inspect(
     return 0
 
 
-def _quant(model: Path, calib: str | None, fmt: str, *, json_out: bool, unsafe: bool) -> int:
-    from rich.table import Table
-
+def _quant(model: Path, calib: str | None, fmt: str, *, json_out: bool, unsafe: bool, html_out: Path | None) -> int:
     from edgekit.cli.output import console, status
     from edgekit.quant_report import quant_report
 
-    with status("measuring int8 error per layer"):
+    with status("measuring the quantization error per layer"):
         report = quant_report(model, calib, fmt=fmt, safe_mode=not unsafe)
+    if html_out is not None:
+        from edgekit.reports.quant_html import write_quant_html
+
+        write_quant_html(report, html_out)
     if json_out:
         import json
 
         print(json.dumps(report, indent=2))
         return 0
     con = console(width=140)
+    if fmt == "tfjs":
+        _tfjs_table(report, con)
+    else:
+        _int8_table(report, fmt, con)
+    if html_out is not None:
+        con.print(f"html: {html_out}", highlight=False)
+    return 0
+
+
+def _tfjs_table(report: dict, con) -> None:
+    from rich.table import Table
+
+    t = Table(title="TF.js uint8 weights: error per tensor, worst first (weights only: compute stays float32)")
+    for c in ("#", "weight", "shape", "scale", "dB vs typical weight", "dB vs tensor", "rounded to 0", ""):
+        t.add_column(c, justify="left" if c in ("weight", "shape", "") else "right")
+    flagged = {w["layer"] for w in report["flagged"]}
+    for i, w in enumerate(report["layers"], 1):
+        flag = "flagged" if w["layer"] in flagged else ""
+        t.add_row(str(i), w["layer"].removeprefix("StatefulPartitionedCall/")[:70], w["op"].removeprefix("weight "),
+                  f"{w['scale']:.3g}", f"{w['sqnr_db']:.1f}", f"{w['sqnr_tensor_db']:.1f}", f"{w['zeroed_pct']:g}%", flag,
+                  style="red" if flag else None)
+    con.print(t)
+    n = len(report["flagged"])
+    con.print(f"{n} of {len(report['layers'])} weight tensors below {report['threshold']['sqnr_db_below']:g} dB against "
+              "their typical weight" + (": outliers stretch their one uint8 range until most weights round to zero; "
+                                        "the uint8 export's parity check says whether that matters, `--quant fp16` "
+                                        "keeps them" if n else ": uint8 keeps every tensor's typical weight"),
+              highlight=False)
+
+
+def _int8_table(report: dict, fmt: str, con) -> None:
+    from rich.table import Table
+
     onnx = fmt == "onnx"
     metric = "SQNR dB, local / cumulative" if onnx else "rmse/scale"
     t = Table(title=f"int8 error per layer, worst first ({'ONNX' if onnx else 'TFLite'}, calibrated on {report['data']})")
@@ -127,4 +178,3 @@ def _quant(model: Path, calib: str | None, fmt: str, *, json_out: bool, unsafe: 
     con.print(f"{n} of {len(report['layers'])} layers {limit}"
               + (": `edgekit export MODEL --quant int8 --max-drop P` keeps the ones to blame in float" if n else ""),
               highlight=False)
-    return 0
