@@ -15,6 +15,7 @@ from edgekit.files import atomic_write_text
 from edgekit.reports.html import _img, _png, _table
 
 SHOWN = 30  # layers in the chart: the worst ones
+SQNR_AXIS_MAX_DB = 80.0  # beyond it a layer is as good as exact; its bar runs off the chart
 
 
 def metric(report: dict[str, Any]) -> tuple[str, str, float, bool]:
@@ -49,6 +50,8 @@ def _chart(report: dict[str, Any]) -> str | None:
                    color="black", marker="|", s=120, label="cumulative (from the input)", zorder=3)
         ax.legend(loc="lower right", fontsize=8)
     ax.axvline(threshold, color="#d62728", linestyle="--", linewidth=1)
+    if key == "sqnr_db":  # an almost exact layer (300+ dB) would squeeze every other bar to the left
+        ax.set_xlim(0, min(max(values) * 1.05, SQNR_AXIS_MAX_DB))
     ax.set_yticks(range(len(layers)), names, fontsize=7)
     ax.set_xlabel(f"{label}; dashed: flag threshold {threshold:g}")
     n = len(report["layers"])
