@@ -12,8 +12,9 @@ the model and the CPU, so it is measured:
 3. compare the result with plain int8 and fp32: the fastest within the budget wins; within 3% of
    it, the smallest file.
 
-Every candidate is run in LiteRT on the held-out inputs (accuracy or agreement) and timed on this
-machine (1 thread, batch 1); the manifest records each one. Inputs and outputs stay float32.
+Every candidate is run in LiteRT on the held-out inputs (accuracy or agreement, and the parity
+checks the chosen file must pass) and timed on this machine (1 thread, batch 1); the manifest
+records each one. Inputs and outputs stay float32.
 
 Example:
     >>> data, record = speed_mix_tflite(saved_model, x, options, measure, budget=1.0)   # doctest: +SKIP
@@ -52,7 +53,8 @@ def _name(float_ops: list[str]) -> str:
 
 def speed_mix_tflite(saved_model: Path, calibration, options, measure: Callable[[bytes], dict], budget: float,
                      fp32: bytes) -> tuple[bytes, dict]:
-    """The chosen flatbuffer and the record. ``measure(data)`` returns ``{"drop": points, "p50_ms": ms}``."""
+    """The chosen flatbuffer and the record. ``measure(data)`` returns ``{"drop": points, "p50_ms": ms}``
+    and, under ``parity``, the parity checks the candidate fails (then it is outside the budget)."""
     from edgekit.tf_env import import_tensorflow
 
     tf = import_tensorflow()
@@ -78,7 +80,10 @@ def speed_mix_tflite(saved_model: Path, calibration, options, measure: Callable[
     def trial(name: str, data: bytes, float_ops: list[str] | None) -> dict:
         m = measure(data)
         c = {"candidate": name, "float_ops": float_ops, "size_bytes": len(data), "p50_ms": m["p50_ms"],
-             "drop_points": round(m["drop"], 3), "within_budget": m["drop"] <= budget, "data": data}
+             "drop_points": round(m["drop"], 3), "within_budget": m["drop"] <= budget and not m.get("parity"),
+             "data": data}
+        if m.get("parity"):
+            c["parity_failed"] = "; ".join(m["parity"])
         candidates.append(c)
         return c
 
