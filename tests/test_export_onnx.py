@@ -16,7 +16,7 @@ def onnx_export(digits_run, tmp_path_factory):
     from edgekit.exporters.pipeline import export_model
 
     out = tmp_path_factory.mktemp("onnx") / "export"
-    export_model(digits_run, ["onnx"], ["fp32", "fp16", "dynamic", "int8"], out, log=lambda s: None)
+    export_model(digits_run, ["onnx"], ["fp32", "fp16", "dynamic", "int8", "int16x8"], out, log=lambda s: None)
     return out
 
 
@@ -25,7 +25,7 @@ def test_every_quant_mode_exports_checks_and_agrees(onnx_export):
 
     from edgekit.exporters.onnx import default_opset
 
-    arts = {a.quant: a for a in Manifest.load(onnx_export).artifacts}
+    arts = {a.quant: a for a in Manifest.load(onnx_export).artifacts if a.quant != "int16x8"}  # its own test, below
     assert set(arts) == {"fp32", "fp16", "dynamic", "int8"}
     for quant, a in arts.items():
         assert a.ok, (quant, a.error)
@@ -39,6 +39,27 @@ def test_every_quant_mode_exports_checks_and_agrees(onnx_export):
     assert arts["int8"].details["operators"].get("QuantizeLinear") and arts["int8"].details["per_channel"] is True
     assert arts["int8"].size_bytes <= 0.30 * arts["fp32"].size_bytes
     assert arts["fp16"].details["input_dtype"] == "float16"
+
+
+def test_int16x8_is_qdq_with_int16_activations_closer_to_float_than_int8_and_made_on_request(onnx_export):
+    """ONNX's 16-bit mode: QuantizeLinear with int16 zero points (opset 21), int8 weights; 256x the
+    activation levels of int8, so closer to the float model; never made by `--quant all`."""
+    import onnx
+
+    from edgekit.exporters import all_quant_modes
+
+    arts = {a.quant: a for a in Manifest.load(onnx_export).artifacts}
+    a16, a8 = arts["int16x8"], arts["int8"]
+    assert a16.ok, a16.error
+    model = onnx.load(onnx_export / a16.path)
+    onnx.checker.check_model(model, full_check=True)
+    assert a16.details["opset"] == 21 == next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    inits = {i.name: i for i in model.graph.initializer}
+    zero_points = {inits[n.input[2]].data_type for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[2] in inits}
+    assert onnx.TensorProto.INT16 in zero_points and a16.details["activations"] == "int16"
+    assert a16.details["weights"] == "int8" and a16.size_bytes <= 0.30 * arts["fp32"].size_bytes
+    assert a16.parity["top1_agreement"] == 1.0 and a16.parity["max_abs_diff"] < a8.parity["max_abs_diff"] / 2, (a16.parity, a8.parity)
+    assert "int16x8" not in all_quant_modes(["onnx"], on_request=False)
 
 
 def test_onnx_options_fixed_batch_fp16_io_per_tensor_entropy(digits_run, tmp_path):

@@ -21,7 +21,7 @@ from edgekit.errors import UsageError, suggest
 # validate flags without importing a converter.
 EXPORTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "tflite": ("edgekit.exporters.tflite", "TFLiteExporter", ("fp32", "fp16", "dynamic", "int8", "int16x8", "mixed")),
-    "onnx": ("edgekit.exporters.onnx", "ONNXExporter", ("fp32", "fp16", "dynamic", "int8")),
+    "onnx": ("edgekit.exporters.onnx", "ONNXExporter", ("fp32", "fp16", "dynamic", "int8", "int16x8")),
     "tfjs": ("edgekit.exporters.tfjs", "TFJSExporter", ("fp32", "fp16", "uint8")),
 }
 
@@ -30,8 +30,9 @@ def format_names() -> list[str]:
     return list(EXPORTERS)
 
 
-# Quant modes made only when named, never by ``--quant all``: TFLite's 16x8 mode (16-bit
-# activations, int8 weights) runs on LiteRT's reference kernels, not XNNPACK, so it is slow;
+# Quant modes made only when named, never by ``--quant all``: the 16x8 mode (16-bit activations,
+# int8 weights) runs on LiteRT's reference kernels, not XNNPACK, and in ONNX Runtime as float
+# between quantize/dequantize pairs, so it is slow in both;
 # ``mixed`` is a measured search (edgekit.exporters.speed_mix), seconds to minutes.
 ON_REQUEST = ("int16x8", "mixed")
 

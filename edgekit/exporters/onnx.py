@@ -1,11 +1,12 @@
-"""ONNX export: fp32, fp16, dynamic int8 and static int8 (QDQ), checked with ``onnx.checker``.
+"""ONNX export: fp32, fp16, dynamic int8, static int8 and int16x8 (QDQ), checked with ``onnx.checker``.
 
 The graph comes from ``tf2onnx.convert.from_function`` on a ``tf.function`` of the source's
 forward pass; that works for Keras 3, tf_keras and SavedModels alike (``from_keras`` fails on
 Keras 3). The batch axis stays dynamic unless ``--batch`` fixes it. Quantization is ONNX
 Runtime's: ``quantize_dynamic`` for ``dynamic``; graph pre-processing, then ``quantize_static``
 with calibration data for ``int8``, in the layout (QDQ or QOperator, uint8 or int8 activations)
-measured fastest here among those that keep parity (:mod:`edgekit.exporters.onnx_int8_layout`).
+measured fastest here among those that keep parity (:mod:`edgekit.exporters.onnx_int8_layout`);
+``int16x8`` (on request) is QDQ with 16-bit activations and int8 weights.
 
 Example:
     >>> art = ONNXExporter().export(src, out, quant="int8", calibration=x)   # doctest: +SKIP
@@ -79,8 +80,8 @@ def check_opset(opset: int) -> int:
 class ONNXExporter:
     name = "onnx"
     suffix = ".onnx"
-    quant_modes = ("fp32", "fp16", "dynamic", "int8")
-    needs_calibration = ("int8",)
+    quant_modes = ("fp32", "fp16", "dynamic", "int8", "int16x8")
+    needs_calibration = ("int8", "int16x8")
     runtime = "onnxruntime"
 
     def export(
@@ -112,9 +113,12 @@ class ONNXExporter:
                 details.update(weights="int8", compute="int8 matmul/conv with activations quantized at run time")
             else:
                 if calibration is None or rows(calibration) == 0:
-                    raise UsageError("int8 export needs calibration data", hint="pass --calib DATA")
+                    raise UsageError(f"{quant} export needs calibration data", hint="pass --calib DATA")
                 samples = _typed(take(calibration, 0, options.calib_samples), source)
-                model, layout = self._static(fp32, tmp, samples, options)
+                if quant == "int16x8":
+                    model, layout = self._int16x8(fp32, tmp, samples, options)
+                else:
+                    model, layout = self._static(fp32, tmp, samples, options)
                 details.update(weights="int8", per_channel=not options.per_tensor, calibration_method=options.calib_method,
                                calibration_samples=rows(samples), **layout)
         import onnx
@@ -233,6 +237,14 @@ class ONNXExporter:
         except Exception as e:
             raise ExportError(f"ONNX int8 quantization failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
         return pre, Reader
+
+    @staticmethod
+    def _int16x8(model, tmp: Path, samples, options: ExportOptions):
+        """16-bit activations, int8 weights, in QDQ (:func:`edgekit.exporters.onnx_int8_layout.quantize_int16x8`)."""
+        from edgekit.exporters.onnx_int8_layout import quantize_int16x8
+
+        pre, reader = ONNXExporter._preprocessed(model, tmp, samples)
+        return quantize_int16x8(pre, tmp, reader, options)
 
     @staticmethod
     def _static(model, tmp: Path, samples: np.ndarray, options: ExportOptions):
