@@ -62,6 +62,12 @@ def test_int16x8_is_qdq_with_int16_activations_closer_to_float_than_int8_and_mad
     assert "int16x8" not in all_quant_modes(["onnx"], on_request=False)
 
 
+def test_int16x8_without_calibration_data_names_itself(tmp_path):
+    r = edgekit_cli("export", mlperf("ad01.h5"), "--format", "onnx", "--quant", "fp32,int16x8", "--out", tmp_path / "o")
+    assert r.returncode == 2 and "onnx int16x8 needs calibration data" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
 def test_onnx_options_fixed_batch_fp16_io_per_tensor_entropy(digits_run, tmp_path):
     from edgekit.exporters.base import ExportOptions
     from edgekit.exporters.pipeline import export_model

@@ -210,7 +210,7 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int,
     if spec is None:
         if needs_calib:
             raise UsageError(
-                f"{', '.join(f'{f} {q}' for f, q in plan if q == 'int8')} needs calibration data",
+                f"{', '.join(f'{f} {q}' for f, q in plan if q in get_exporter(f).needs_calibration)} needs calibration data",
                 hint="pass --calib DATA (an .npz, an image folder, a .csv, builtin:digits, or uniform:LO,HI for generated inputs)",
             )
         if is_integer(source.input_dtype):
@@ -271,7 +271,7 @@ def _named_data_for(source: SourceModel, spec: str | None, needs_calib: bool, pl
     if spec is None:
         if needs_calib:
             raise UsageError(
-                f"{', '.join(f'{f} {q}' for f, q in plan if q == 'int8')} needs calibration data",
+                f"{', '.join(f'{f} {q}' for f, q in plan if q in get_exporter(f).needs_calibration)} needs calibration data",
                 hint=f"pass --calib DATA (an .npz with arrays {', '.join(names)}, or uniform:LO,HI)")
         return None, generated(source.inputs, GENERATED_SAMPLES, keras_model=source.keras_model), "generated inputs"
     if spec.startswith("uniform:"):
