@@ -157,9 +157,12 @@ def test_mobilenet_v2_estimate_on_raspberry_pi_4_lands_near_the_published_44_ms(
     report = run_bench([str(tmp_path / "exp")], profiles="raspberry-pi-4", reference=False, repeats=2, runs=10, min_time_s=0.2)
     row = next(r for r in report["rows"] if r["profile"] == "raspberry-pi-4")
     assert row["macs"] == pytest.approx(300.8e6, rel=0.01)
-    # within -30%/+60%: on shared 2-core hosts the two models' host latencies move apart from run to
-    # run (42-67 ms measured, docs/profiles.md); a wrong factor (threads, quant, reference) is 2x or more off
-    assert 44 * 0.7 <= row["estimate"]["latency_ms"] <= 44 * 1.6, row["estimate"]
+    # the factor is the published reference over the reference measured here, in this run
+    est = row["estimate"]
+    assert est["factor"] == pytest.approx(75.0 / est["reference"]["host_ms"], rel=1e-3)
+    # where it lands: +-30% on a quiet machine (make bench holds that target), 42-88 ms on shared 2-core
+    # hosts under load (docs/profiles.md); an int8 reference or a wrong workload would be 3x or more off
+    assert 44 * 0.5 <= est["latency_ms"] <= 44 * 2.5, est
 
 
 def test_a_model_larger_than_the_devices_memory_is_not_run_there(digits_export, tmp_path):
