@@ -196,28 +196,31 @@ def small_vit(tmp_path_factory):
 
 
 @pytest.mark.timing
-@pytest.mark.skip(reason="which mix wins on this briefly trained ViT depends on the timing of a shared host "
-                  "(failed 2 of 6 runs); benchmarks/int8_repair.py holds the --quant mixed targets (make bench)")
 def test_quant_mixed_is_the_fastest_within_budget_where_plain_int8_is_slower_than_fp32(small_vit, tmp_path):
-    r = edgekit_cli("export", small_vit, "--format", "tflite", "--quant", "mixed", "--calib", "builtin:digits",
+    r = edgekit_cli("export", small_vit, "--format", "tflite,onnx", "--quant", "mixed", "--calib", "builtin:digits",
                     "--out", tmp_path / "o")
     assert r.returncode == 0, r.stdout + r.stderr
-    art = json.loads((tmp_path / "o" / "manifest.json").read_text())["artifacts"][0]
-    mix = art["details"]["mixed"]
-    plain, fp32, chosen = mix["plain_int8"], mix["fp32"], mix["mixed"]
-    assert plain["p50_ms"] > 1.5 * fp32["p50_ms"], mix  # the case: int8's attention kernels are slow here
-    assert art["status"] == "ok" and chosen["drop_points"] <= 1.0
-    assert chosen["p50_ms"] <= 1.1 * fp32["p50_ms"] and chosen["size_bytes"] <= fp32["size_bytes"], mix
-    # a mix with the attention matmuls in float, or fp32 itself when no mix passes parity and beats it
-    assert mix["float_ops"] is None or "BATCH_MATMUL" in mix["float_ops"], mix["float_ops"]
-    # a candidate the chosen file's parity checks would refuse is outside the budget, and says why; which
-    # ones pass on this briefly trained ViT depends on the walk's timing, so the size target (0.7x fp32,
-    # 0.65x measured) is held by benchmarks/int8_repair.py
-    refused = [c for c in mix["candidates"] if c.get("parity_failed")]
-    assert all(not c["within_budget"] and c["parity_failed"] for c in refused), refused
-    assert art["details"]["compute"].startswith(("int8, ", "float32 (fp32 was the fastest"))
-    assert art["details"]["input_dtype"] == "float32"
-    assert all({"candidate", "p50_ms", "size_bytes", "drop_points"} <= set(c) for c in mix["candidates"])
+    tflite, onnx = json.loads((tmp_path / "o" / "manifest.json").read_text())["artifacts"]
+    for art in (tflite, onnx):
+        mix = art["details"]["mixed"]
+        plain, fp32, chosen = mix["plain_int8"], mix["fp32"], mix["mixed"]
+        # plain int8, the best mix and fp32 are timed together, so these compare like with like
+        assert plain["p50_ms"] > 1.2 * fp32["p50_ms"], mix  # the case: int8 is slower here than float
+        assert art["status"] == "ok" and chosen["drop_points"] <= 1.0, art
+        assert chosen["p50_ms"] <= 1.1 * fp32["p50_ms"], mix
+        # a candidate the chosen file's parity checks would refuse is outside the budget, and says why
+        refused = [c for c in mix["candidates"] if c.get("parity_failed")]
+        assert refused and all(not c["within_budget"] for c in refused), mix["candidates"]
+        # a mix outside the budget is never timed (plain int8 always is, to compare against)
+        assert all(c["p50_ms"] is None for c in mix["candidates"] if not c["within_budget"] and c["candidate"] != "int8")
+        assert art["details"]["compute"].startswith(("int8, ", "float32 (fp32 was the fastest"))
+        assert art["details"]["input_dtype"] == "float32"
+        assert all({"candidate", "p50_ms", "size_bytes", "drop_points"} <= set(c) for c in mix["candidates"])
+    # LiteRT's int8 batched matmuls are the slow ones here: the mix keeps them in float, at most
+    # 0.7x fp32's size (measured 0.64x; benchmarks/int8_repair.py holds the same target)
+    mix = tflite["details"]["mixed"]
+    assert mix["float_ops"] is not None and "BATCH_MATMUL" in mix["float_ops"], mix["float_ops"]
+    assert mix["mixed"]["size_bytes"] <= 0.7 * mix["fp32"]["size_bytes"], mix
 
 
 def test_inspect_quant_for_onnx_ranks_nodes_by_local_and_cumulative_sqnr(outlier_model):

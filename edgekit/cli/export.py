@@ -21,7 +21,7 @@ Example: edgekit export runs/demo --format all --quant all --out runs/demo/expor
 def export(
     model: Path = typer.Argument(..., help="Model file or folder."),
     format: str = typer.Option("tflite", "--format", "-f", help="Comma list of formats, or all."),
-    quant: str = typer.Option("fp32", "--quant", "-q", help="Comma list: fp32, fp16, dynamic, int8 (TFLite, ONNX), int16x8 (TFLite, ONNX, on request), mixed (TFLite, on request), uint8 (TF.js); or all."),
+    quant: str = typer.Option("fp32", "--quant", "-q", help="Comma list: fp32, fp16, dynamic, int8 (TFLite, ONNX), int16x8 (TFLite, ONNX, on request), mixed (TFLite, ONNX, on request), uint8 (TF.js); or all."),
     calib: str = typer.Option(None, "--calib", help="Calibration DATA for int8 (default: the run's data)."),
     calib_samples: int = typer.Option(200, "--calib-samples", help="Calibration samples for int8."),
     int8_io: str = typer.Option("int8", "--int8-io", help="TFLite int8 input/output type: int8, uint8 or float."),

@@ -21,7 +21,7 @@ from edgekit.errors import UsageError, suggest
 # validate flags without importing a converter.
 EXPORTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "tflite": ("edgekit.exporters.tflite", "TFLiteExporter", ("fp32", "fp16", "dynamic", "int8", "int16x8", "mixed")),
-    "onnx": ("edgekit.exporters.onnx", "ONNXExporter", ("fp32", "fp16", "dynamic", "int8", "int16x8")),
+    "onnx": ("edgekit.exporters.onnx", "ONNXExporter", ("fp32", "fp16", "dynamic", "int8", "int16x8", "mixed")),
     "tfjs": ("edgekit.exporters.tfjs", "TFJSExporter", ("fp32", "fp16", "uint8")),
 }
 

@@ -35,6 +35,9 @@ from edgekit.io_spec import rows, take
 from edgekit.source_model import SourceModel
 
 MIN_OPSET = 13  # QDQ per-channel quantization needs 13
+# Operators that only move or select data: ONNX Runtime quantizes them where their input is quantized.
+DATA_MOVEMENT = frozenset({"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Gather", "GatherElements", "Slice", "Split",
+                           "Concat", "Flatten", "MaxPool", "Pad", "Resize", "Where", "TopK", "ArgMax"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,8 +83,8 @@ def check_opset(opset: int) -> int:
 class ONNXExporter:
     name = "onnx"
     suffix = ".onnx"
-    quant_modes = ("fp32", "fp16", "dynamic", "int8", "int16x8")
-    needs_calibration = ("int8", "int16x8")
+    quant_modes = ("fp32", "fp16", "dynamic", "int8", "int16x8", "mixed")
+    needs_calibration = ("int8", "int16x8", "mixed")
     runtime = "onnxruntime"
 
     def export(
@@ -117,7 +120,7 @@ class ONNXExporter:
                 samples = _typed(take(calibration, 0, options.calib_samples), source)
                 if quant == "int16x8":
                     model, layout = self._int16x8(fp32, tmp, samples, options)
-                else:
+                else:  # int8; mixed starts from it, and the pipeline measures which operators to keep in float
                     model, layout = self._static(fp32, tmp, samples, options)
                 details.update(weights="int8", per_channel=not options.per_tensor, calibration_method=options.calib_method,
                                calibration_samples=rows(samples), **layout)
@@ -208,6 +211,42 @@ class ONNXExporter:
 
             model, record = repair_onnx_int8(pre, tmp, reader, samples, options, layout, evaluate_path, budget)
             return (None if model is None else model.SerializeToString()), record
+
+    def speed_mix(self, source: SourceModel, calibration, options: ExportOptions, layout: str, evaluate, time_files,
+                  budget: float) -> tuple[bytes, dict]:
+        """``--quant mixed`` for ONNX (:func:`edgekit.exporters.speed_mix.speed_mix`): candidates quantized
+        in ``layout`` with ``quantize_static(op_types_to_quantize=...)``; with every type in float, the
+        candidate is the float model itself. Operators that only move data (:data:`DATA_MOVEMENT`)
+        are not searched: they are quantized where their input is."""
+        import onnx
+
+        from edgekit.exporters.onnx_int8_layout import LAYOUTS, WithOverrides, _quantize, has_vnni, quantizable_op_types
+        from edgekit.exporters.speed_mix import speed_mix
+
+        opset = check_opset(options.opset) if options.opset is not None else default_opset()
+        samples = _typed(take(calibration, 0, options.calib_samples), source)
+        with tempfile.TemporaryDirectory(prefix="edgekit-onnx-mix-") as tmp:
+            tmp = Path(tmp)
+            fp32 = self._convert(source, opset, options.batch)
+            pre, reader = self._preprocessed(fp32, tmp, samples)
+            quantizable = quantizable_op_types(onnx.load(pre))
+            # operators that only move data are quantized where their input is: they follow, not searched
+            moves = [o for o in quantizable if o in DATA_MOVEMENT]
+            op_types = [o for o in quantizable if o not in DATA_MOVEMENT]
+            built: dict[tuple, bytes] = {(): fp32.SerializeToString()}
+
+            def build(float_ops: list[str]) -> bytes:
+                int8_ops = tuple(o for o in op_types if o not in float_ops)
+                if int8_ops not in built:
+                    dst = tmp / f"mix-{len(built)}.onnx"
+                    opts = WithOverrides(options, op_types_to_quantize=[*int8_ops, *moves])
+                    _quantize(pre, dst, reader(), LAYOUTS[layout], opts, reduce_range=not has_vnni())
+                    built[int8_ops] = dst.read_bytes()
+                return built[int8_ops]
+
+            data, record = speed_mix(op_types, build, evaluate, time_files, budget, built[()])
+        record.update(int8_layout=layout, follow_their_inputs=moves)
+        return data, record
 
     @staticmethod
     def _preprocessed(model, tmp: Path, samples):

@@ -127,10 +127,35 @@ def _quantize(pre: Path, dst: Path, reader, layout: Layout, options, reduce_rang
                 weight_type=QuantType.QInt8, calibrate_method=method,
                 reduce_range=reduce_range and layout.activations == "uint8",
                 nodes_to_exclude=list(getattr(options, "nodes_to_exclude", None) or []),
+                op_types_to_quantize=list(getattr(options, "op_types_to_quantize", None) or []) or None,
             )
     except Exception as e:
         raise ExportError(f"ONNX int8 quantization ({layout.name}) failed: {type(e).__name__}: "
                           f"{str(e).splitlines()[0][:300]}") from None
+
+
+def quantizable_op_types(model) -> list[str]:
+    """The operator types of ``model`` (an ONNX model) that ``quantize_static`` quantizes by default
+    (ONNX Runtime's QOperator and QDQ registries together, whatever the layout), most frequent first."""
+    from collections import Counter
+
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    counts = Counter(n.op_type for n in model.graph.node if n.op_type in QDQRegistry or n.op_type in QLinearOpsRegistry)
+    return [op for op, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+class WithOverrides:
+    """``options`` as :func:`_quantize` reads them, with some attributes replaced
+    (``nodes_to_exclude``, ``op_types_to_quantize``)."""
+
+    def __init__(self, options, **overrides):
+        self._options, self._overrides = options, overrides
+
+    def __getattr__(self, name):
+        if name in self._overrides:
+            return self._overrides[name]
+        return getattr(self._options, name)
 
 
 def _session(model):

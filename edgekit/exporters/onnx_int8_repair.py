@@ -25,7 +25,7 @@ from pathlib import Path
 
 from edgekit.errors import ExportError
 from edgekit.exporters.int8_repair import bisect_keep_set, max_evaluations
-from edgekit.exporters.onnx_int8_layout import LAYOUTS, _quantize
+from edgekit.exporters.onnx_int8_layout import LAYOUTS, WithOverrides, _quantize
 from edgekit.files import captured_stderr_fd
 from edgekit.io_spec import rows, take
 
@@ -105,7 +105,7 @@ def repair_onnx_int8(pre: Path, tmp: Path, reader: Callable, samples, options, l
         key = tuple(sorted(keep))
         if key not in built:
             dst = tmp / f"repair-{len(built)}.onnx"
-            opts = _WithExcluded(options, list(keep))
+            opts = WithOverrides(options, nodes_to_exclude=list(keep))
             _quantize(pre, dst, reader(), LAYOUTS[layout], opts, reduce_range=False)
             built[key] = dst
         return built[key]
@@ -123,12 +123,3 @@ def repair_onnx_int8(pre: Path, tmp: Path, reader: Callable, samples, options, l
     record["result"] = f"{len(keep)} of {len(ranked)} nodes kept in float32"
     return onnx.load(build(keep)), record
 
-
-class _WithExcluded:
-    """``options`` as ``_quantize`` reads them, with nodes left out of quantization."""
-
-    def __init__(self, options, nodes: list[str]):
-        self._options, self.nodes_to_exclude = options, nodes
-
-    def __getattr__(self, name):
-        return getattr(self._options, name)
