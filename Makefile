@@ -52,6 +52,7 @@ test: install
 	exit $$rc
 
 bench: install
+	$(BIN)/python -m pip install -q -r requirements/bench.txt
 	$(BIN)/python benchmarks/run_all.py
 
 # Bounded fuzzing of the loaders of untrusted files and of the converters with generated

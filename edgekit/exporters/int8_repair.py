@@ -8,12 +8,13 @@ quantizer's ``denylisted_nodes``, what the debugger's own ``get_nondebug_quantiz
 
 1. rank the quantized layers by ``rmse/scale``, worst first;
 2. check that keeping all of them in float meets the budget (else the search cannot help);
-3. bisect for the lowest-ranked layer a passing prefix needs, keep it, and repeat among the
-   layers ranked above it until the kept ones alone pass; each candidate is converted, run in
-   LiteRT and measured on the held-out inputs.
+3. find the lowest-ranked layer a passing prefix needs (galloping from the front: 1, 2, 4, ...
+   layers, then bisecting the bracket), keep it, and repeat among the layers ranked above it until
+   the kept ones alone pass; each candidate is converted, run in LiteRT and measured on the
+   held-out inputs.
 
-About ``log2 N`` evaluations per layer kept, at most ``2 * ceil(log2 N) + 5`` in all; the same
-data gives the same set.
+About ``2 log2 r`` evaluations per layer kept at rank ``r``, at most ``2 * ceil(log2 N) + 5`` in all
+(past that, the last passing set is returned); the same data gives the same set.
 The budget is in points: of accuracy against the float model when the held-out inputs have labels,
 else of top-1 agreement with the float model.
 
@@ -85,6 +86,16 @@ def bisect_keep_set(ranked: list[str], evaluate: Callable[[list[str]], float], b
     passing = list(ranked)
     while candidates:
         lo, hi = 0, len(candidates)  # keep + candidates[:hi] passes; keep + candidates[:lo] fails (lo = 0 checked)
+        # gallop from the front (1, 2, 4, ... layers): a good ranking puts the culprits there, so the
+        # bracket is found in about log2 of the culprit's rank, not of the whole list
+        size = 1
+        while size < hi:
+            if len(steps) >= limit:
+                return _by_rank(passing, ranked), steps
+            if run(keep + candidates[:size]):
+                hi, passing = size, keep + candidates[:size]
+                break
+            lo, size = size, size * 2
         while hi - lo > 1:
             if len(steps) >= limit:
                 return _by_rank(passing, ranked), steps

@@ -113,6 +113,11 @@ def quantize_int16x8(pre: Path, tmp: Path, reader: Callable, options) -> tuple[o
 
 
 def _quantize(pre: Path, dst: Path, reader, layout: Layout, options, reduce_range: bool) -> None:
+    """``quantize_static`` on the pre-processed model ``pre``. Its calibration ranges are cached beside
+    ``pre`` (ONNX Runtime's ``calibration_cache_path``): every quantization of one ``pre`` reads the
+    same calibration rows, so the layouts, repair candidates and mixes after the first skip the
+    calibration runs. The first call quantizes every operator type (nothing excluded), so the cache
+    holds every tensor a later call can ask for."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -128,6 +133,7 @@ def _quantize(pre: Path, dst: Path, reader, layout: Layout, options, reduce_rang
                 reduce_range=reduce_range and layout.activations == "uint8",
                 nodes_to_exclude=list(getattr(options, "nodes_to_exclude", None) or []),
                 op_types_to_quantize=list(getattr(options, "op_types_to_quantize", None) or []) or None,
+                calibration_cache_path=pre.parent / f"{pre.stem}-ranges-{options.calib_method}.json",
             )
     except Exception as e:
         raise ExportError(f"ONNX int8 quantization ({layout.name}) failed: {type(e).__name__}: "
