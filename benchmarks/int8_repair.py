@@ -141,7 +141,8 @@ def against_nncf(res: Results, tmp: Path) -> None:
     from edgekit.exporters.onnx import ONNXExporter
     from edgekit.exporters.onnx_int8_layout import LAYOUTS, _quantize
     from edgekit.exporters.onnx_int8_repair import repair_onnx_int8
-    from edgekit.exporters.pipeline import _drop_points, _run_here
+    from edgekit.exporters.pipeline import drop_here
+    from edgekit.runtimes.onnxruntime import ONNXRuntime
 
     try:
         import nncf
@@ -153,10 +154,13 @@ def against_nncf(res: Results, tmp: Path) -> None:
     ds = load_data("builtin:mnist")
     calib, val = ds.prepared("train", limit=200), ds.prepared("test", limit=1000)
     labels, budget, layout = np.asarray(ds.y_test[:1000]), 1.0, "qdq-u8s8"
-    reference = _run_here(fp32, val)
+    def run(path: Path, x):
+        return ONNXRuntime().load(str(path)).run(x)
 
-    def drop(path: Path) -> float:
-        return _drop_points(_run_here(path, val), reference, labels)
+    reference = run(fp32, val)
+
+    def drop(path: Path) -> float:  # as edgekit export evaluates ONNX candidates
+        return drop_here(path, val, reference, labels, budget)
 
     # edgekit: its int8 path from the float graph (pre-processing, plain int8, its evaluation), then the search
     def ours_once(k: int):
@@ -165,7 +169,7 @@ def against_nncf(res: Results, tmp: Path) -> None:
         options = ExportOptions(max_drop=budget)
         pre, reader = ONNXExporter._preprocessed(onnx.load(fp32), work, calib)
         _quantize(pre, work / "plain.onnx", reader(), LAYOUTS[layout], options, reduce_range=False)
-        plain_drop = drop(work / "plain.onnx")
+        plain_drop = drop_here(work / "plain.onnx", val, reference, labels, budget=float("inf"))  # all rows, as export
         repaired, record = repair_onnx_int8(pre, work, reader, calib, options, layout, drop, budget)
         onnx.save(repaired, work / "repaired.onnx")
         return work / "repaired.onnx", record, plain_drop
@@ -179,7 +183,7 @@ def against_nncf(res: Results, tmp: Path) -> None:
         path = tmp / "nncf-candidate.onnx"
         onnx.save(candidate, path)
         rows = list(items)
-        got = _run_here(path, np.concatenate([x for x, _ in rows]))
+        got = run(path, np.concatenate([x for x, _ in rows]))
         correct = (got.argmax(1) == np.array([y for _, y in rows])).astype(float)
         return float(correct.mean()), list(correct)
 
