@@ -61,15 +61,24 @@ _SMALLEST = {"width": 0.25, "layers": 1, "convs_per_block": 1, "blocks": 1, "exp
 
 
 def smallest_params(defaults: dict[str, Any]) -> dict[str, Any]:
-    """The defaults with every architecture parameter at its cheapest (training settings unchanged).
+    """The defaults with every architecture parameter at its cheapest, and the learning rate scaled
+    for the narrower model.
 
     With the defaults, it brackets the cost axis of the front: the search starts from the
-    hand-designed model and from the smallest one the space holds.
+    hand-designed model and from the smallest one the space holds. A narrower network wants a
+    larger Adam step: the learning rate is divided by the width multiplier (the rule of
+    maximal-update parametrisation for Adam, Yang et al. 2022), within the space's 4x bound. On
+    ``builtin:digits`` (cnn, 6 epochs, int8, 3 seeds) the smallest variant reached 0.71-0.82
+    accuracy at the default rate and 0.92 at 4x, at the same 8.5 KB.
 
-    >>> smallest_params({"width": 1.0, "convs_per_block": 2, "kernel_size": 5, "dropout": 0.5, "epochs": 4})
-    {'width': 0.25, 'convs_per_block': 1, 'kernel_size': 3, 'dropout': 0.5, 'epochs': 4}
+    >>> smallest_params({"width": 1.0, "convs_per_block": 2, "kernel_size": 5, "dropout": 0.5, "epochs": 4,
+    ...                  "learning_rate": 0.001})
+    {'width': 0.25, 'convs_per_block': 1, 'kernel_size': 3, 'dropout': 0.5, 'epochs': 4, 'learning_rate': 0.004}
     """
-    return {k: _SMALLEST.get(k, v) for k, v in defaults.items()}
+    small = {k: _SMALLEST.get(k, v) for k, v in defaults.items()}
+    if "learning_rate" in small and small.get("width") and defaults.get("width"):
+        small["learning_rate"] = defaults["learning_rate"] * min(4.0, defaults["width"] / small["width"])
+    return small
 
 
 @dataclass
