@@ -5,7 +5,8 @@ the ops of a layer norm or GELU) are slower on a CPU than their float ones, so a
 plain int8 can be several times slower than in fp32; ONNX Runtime has its own slow int8 paths.
 Which operators to keep in float depends on the model, the runtime and the CPU, so it is measured:
 
-1. list the operator types that int8 quantizes (most frequent first);
+1. list the operator types that int8 quantizes: the types that hold weights first (giving them
+   back to int8 is where the file shrinks), then the rest, most frequent first;
 2. start from the accurate end, every quantized operator type kept in float; give each type back
    to int8 in turn and keep the change when the result stays within the budget and is faster by
    more than the timing noise (3%), or as fast and at least 5% smaller;
@@ -14,11 +15,12 @@ Which operators to keep in float depends on the model, the runtime and the CPU, 
 
 Every candidate is run on the held-out inputs (accuracy or agreement, and the parity checks the
 chosen file must pass). Latency is only ever compared between files timed in the same
-measurement, in interleaved rounds (A B, B A, A B: the best round of each), so a slow spell of a
-shared machine cannot fall on one side only: each step times the candidate against the current
-best, and the final choice times plain int8, the best mix and fp32 together (5 rounds). A
-candidate outside the budget is not timed. The manifest records every candidate. Inputs and
-outputs stay float32.
+measurement: one worker process, 10 interleaved rounds of 30 ms (A B, B A, ...), the best round of
+each, so a slow spell of a shared machine cannot fall on one side only. Each step times the
+candidate against the current best; the final choice times plain int8, the best mix and fp32
+together. A decision within 5% of its threshold is measured again, up to twice, each file keeping
+its fastest measurement. A candidate outside the budget is not timed. The manifest records every
+candidate. Inputs and outputs stay float32.
 
 Formats supply the operator types and a ``build(float_ops)``: TFLite through LiteRT's
 quantization debugger (:func:`speed_mix_tflite`), ONNX through ``quantize_static``'s
@@ -42,6 +44,12 @@ from pathlib import Path
 from edgekit.files import captured_stderr_fd
 
 NOISE = 0.03  # timing noise: a candidate must be 3% faster to count as faster
+GREY = 0.05  # a decision this close to its threshold is measured again
+AGAIN = 2  # at most this many times
+
+# operator types that hold weights (TFLite, ONNX): given back to int8, they shrink the file
+WEIGHTED = {"FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D", "CONV_3D", "TRANSPOSE_CONV", "EMBEDDING_LOOKUP",
+            "Conv", "ConvTranspose", "MatMul", "Gemm"}
 
 # evaluate(data) -> {"drop": points, "parity": [failed checks]}; time_files({name: data}) -> {name: p50 ms},
 # measured together in interleaved rounds
@@ -54,6 +62,25 @@ def _better(c: dict, best: dict) -> bool:
     faster = c["p50_ms"] < best["p50_ms"] * (1 - NOISE)
     as_fast = c["p50_ms"] <= best["p50_ms"] * (1 + NOISE)
     return faster or (as_fast and c["size_bytes"] < 0.95 * best["size_bytes"])
+
+
+def _grey(c: dict, best: dict) -> bool:
+    """Whether :func:`_better`'s verdict on ``c`` against ``best`` lies within :data:`GREY` of its threshold."""
+    ratio = c["p50_ms"] / best["p50_ms"]
+    smaller = c["size_bytes"] < 0.95 * best["size_bytes"]
+    return abs(ratio - ((1 + NOISE) if smaller else (1 - NOISE))) < GREY
+
+
+def _choose(pool: list[dict]) -> dict:
+    """The fastest of ``pool``; within :data:`NOISE` of it, the smallest file."""
+    fastest = min(c["p50_ms"] for c in pool)
+    return min((c for c in pool if c["p50_ms"] <= fastest * (1 + NOISE)), key=lambda c: c["size_bytes"])
+
+
+def _final_grey(pool: list[dict]) -> bool:
+    """Whether a file smaller than the chosen one missed the tie by less than :data:`GREY`."""
+    chosen = _choose(pool)
+    return any(_grey(c, chosen) for c in pool if c["size_bytes"] < 0.95 * chosen["size_bytes"])
 
 
 def _name(float_ops: list[str] | None) -> str:
@@ -79,14 +106,19 @@ def speed_mix(op_types: list[str], build: Callable[[list[str]], bytes], evaluate
         candidates.append(c)
         return c
 
-    def timed(*cs: dict) -> None:
-        """Time ``cs`` together; each keeps the p50 of its latest measurement."""
-        p50 = time_files({c["candidate"]: c["data"] for c in cs})
-        for c in cs:
-            c["p50_ms"] = p50[c["candidate"]]
+    def timed(cs: list[dict], grey: Callable[[], bool]) -> None:
+        """Time ``cs`` together; while ``grey()``, again (at most :data:`AGAIN` times), each file
+        keeping its fastest measurement of this decision."""
+        for k in range(1 + AGAIN):
+            p50 = time_files({c["candidate"]: c["data"] for c in cs})
+            for c in cs:
+                c["p50_ms"] = p50[c["candidate"]] if k == 0 else min(c["p50_ms"], p50[c["candidate"]])
+            if not grey():
+                break
 
     # From the accurate end: every quantized operator type in float, then each type given back to
     # int8 where that keeps the budget and is faster, or as fast and smaller.
+    op_types = sorted(op_types, key=lambda o: o not in WEIGHTED)  # stable: most frequent first within each
     plain = trial([], build([]))
     best = trial(list(op_types), build(list(op_types)))
     for op in op_types:
@@ -97,15 +129,14 @@ def speed_mix(op_types: list[str], build: Callable[[list[str]], bytes], evaluate
         if not best["within_budget"]:
             best = c
             continue
-        timed(best, c)
+        timed([best, c], lambda c=c, best=best: _grey(c, best))
         if _better(c, best):
             best = c
     full = trial(None, fp32)
     final = [plain, full] + ([best] if best is not plain else [])
-    timed(*final)
     pool = [c for c in final if c["within_budget"]] or [full]
-    fastest = min(c["p50_ms"] for c in pool)
-    chosen = min((c for c in pool if c["p50_ms"] <= fastest * (1 + NOISE)), key=lambda c: c["size_bytes"])
+    timed(final, lambda: _final_grey(pool))
+    chosen = _choose(pool)
     record = {
         "chosen": chosen["candidate"],
         "float_ops": chosen["float_ops"],
@@ -115,8 +146,8 @@ def speed_mix(op_types: list[str], build: Callable[[list[str]], bytes], evaluate
         "plain_int8": {k: plain[k] for k in ("p50_ms", "size_bytes", "drop_points")},
         "fp32": {k: full[k] for k in ("p50_ms", "size_bytes", "drop_points")},
         "mixed": {k: chosen[k] for k in ("p50_ms", "size_bytes", "drop_points")},
-        "rule": f"the fastest within the budget (1 thread, here; timed together in interleaved rounds, the best "
-                f"round of each); within "
+        "rule": f"the fastest within the budget (1 thread, here; timed together in one process, in interleaved "
+                f"rounds, the best round of each; measured again when within {GREY:.0%} of a verdict's threshold); within "
                 f"{NOISE:.0%}, the smaller file; a candidate outside the budget is not timed",
     }
     return chosen["data"], record

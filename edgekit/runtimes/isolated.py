@@ -62,33 +62,64 @@ def run_isolated(
             "safe_mode": safe_mode,
             "cpus": _cpus(threads) if pin_cpus else None,
         }
-        (tmp / "request.json").write_text(json.dumps(request))
-        env = child_env(TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
-        cmd = [sys.executable, "-m", "edgekit.runtimes.worker", str(tmp / "request.json")]
-        # Its own process group, so a timeout also stops what the worker started (Node, Chromium).
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            _, stderr = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            return WorkerResult(False, error=f"{runtime} hung and was killed after {timeout_s:.0f} s", error_type="Timeout")
-        except BaseException:  # Ctrl-C: take the worker and its children down too
-            _kill_group(proc)
-            raise
-        _kill_group(proc)  # anything the worker left behind (a crashed worker's browser)
-        result_file = tmp / "result.json"
-        if proc.returncode < 0:
-            name = signal.Signals(-proc.returncode).name
-            return WorkerResult(False, error=f"{runtime} crashed ({name}) while running {Path(artifact).name}", error_type="Crash")
-        if not result_file.is_file():
-            tail = (stderr or "").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
-            return WorkerResult(False, error=f"{runtime} worker failed: {tail[0][:300]}", error_type="Crash")
-        reply = json.loads(result_file.read_text())
-        if not reply.get("ok"):
-            return WorkerResult(False, reply, error=reply.get("error"), error_type=reply.get("error_type"))
+        reply = _serve(request, tmp, runtime, Path(artifact).name, timeout_s)
+        if isinstance(reply, WorkerResult):
+            return reply
         outputs = load_batch(tmp / "outputs") if want_outputs else None
         return WorkerResult(True, reply, outputs)
+
+
+def time_together(runtime: str, artifacts: list[str | Path], inputs: Batch, *, threads: int | None = 1,
+                  timing: dict[str, Any], rounds: int = 3, timeout_s: float = DEFAULT_TIMEOUT_S) -> WorkerResult:
+    """Time ``artifacts`` in one fresh ``runtime`` process, in ``rounds`` interleaved rounds, on the
+    first row of ``inputs``: ``reply["p50_ms_rounds"]`` maps each artifact's path to a p50 per round.
+
+    Example:
+        >>> r = time_together("litert", ["a.tflite", "b.tflite"], x, timing={"runs": 100})  # doctest: +SKIP
+        >>> {Path(k).name: min(v) for k, v in r.reply["p50_ms_rounds"].items()}          # doctest: +SKIP
+        {'a.tflite': 0.0152, 'b.tflite': 0.0167}
+    """
+    with tempfile.TemporaryDirectory(prefix="edgekit-worker-") as tmp:
+        tmp = Path(tmp)
+        save_batch(tmp / "inputs", inputs)
+        paths = [str(Path(a).resolve()) for a in artifacts]
+        request = {"runtime": runtime, "together": paths, "threads": threads, "inputs": str(tmp / "inputs"),
+                   "timing": timing, "rounds": rounds}
+        reply = _serve(request, tmp, runtime, ", ".join(Path(a).name for a in artifacts), timeout_s)
+        if isinstance(reply, WorkerResult):
+            return reply
+        reply["p50_ms_rounds"] = {a: reply["p50_ms_rounds"][p] for a, p in zip(map(str, artifacts), paths, strict=True)}
+        return WorkerResult(True, reply)
+
+
+def _serve(request: dict, tmp: Path, runtime: str, what: str, timeout_s: float) -> dict | WorkerResult:
+    """Run the worker on ``request`` (written to ``tmp``): its reply, or the failed result."""
+    (tmp / "request.json").write_text(json.dumps(request))
+    env = child_env(TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "edgekit.runtimes.worker", str(tmp / "request.json")]
+    # Its own process group, so a timeout also stops what the worker started (Node, Chromium).
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        return WorkerResult(False, error=f"{runtime} hung and was killed after {timeout_s:.0f} s", error_type="Timeout")
+    except BaseException:  # Ctrl-C: take the worker and its children down too
+        _kill_group(proc)
+        raise
+    _kill_group(proc)  # anything the worker left behind (a crashed worker's browser)
+    result_file = tmp / "result.json"
+    if proc.returncode < 0:
+        name = signal.Signals(-proc.returncode).name
+        return WorkerResult(False, error=f"{runtime} crashed ({name}) while running {what}", error_type="Crash")
+    if not result_file.is_file():
+        tail = (stderr or "").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+        return WorkerResult(False, error=f"{runtime} worker failed: {tail[0][:300]}", error_type="Crash")
+    reply = json.loads(result_file.read_text())
+    if not reply.get("ok"):
+        return WorkerResult(False, reply, error=reply.get("error"), error_type=reply.get("error_type"))
+    return reply
 
 
 def _cpus(threads: int | None) -> list[int] | None:

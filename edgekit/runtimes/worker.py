@@ -46,6 +46,8 @@ def _peak_rss_mb() -> float:
 
 
 def serve(request: dict) -> dict:
+    if request.get("together"):
+        return serve_together(request)
     # memory-mapped: a large evaluation set is paged in as the runtime reads it, not loaded whole
     from edgekit.io_spec import load_batch
     from edgekit.runtimes import get_runtime
@@ -75,6 +77,37 @@ def serve(request: dict) -> dict:
         if hasattr(session, "close"):
             session.close()
     return reply
+
+
+def serve_together(request: dict) -> dict:
+    """Load every artifact of ``request["together"]`` in this one process, then time them in
+    ``rounds`` interleaved rounds (the order reversed every other round): the p50 of each round.
+
+    One process for all of them: two processes running the same file can differ by a third
+    (where the allocator puts the model, which core the scheduler picks), more than the
+    differences a mixed-precision search must tell apart; files timed in one process share that
+    luck."""
+    from edgekit.io_spec import load_batch, take
+    from edgekit.runtimes import get_runtime
+    from edgekit.runtimes.harness import latency_stats, time_calls
+
+    x = take(load_batch(Path(request["inputs"]), mmap_mode="r"), 0, 1)
+    runtime = get_runtime(request["runtime"])
+    sessions = {path: runtime.load(path, threads=request.get("threads")) for path in request["together"]}
+    timing = request["timing"]
+    calls = {path: (lambda s=s: s.time_calls(x, **timing)) if hasattr(s, "time_calls")
+             else (lambda s=s: time_calls(s.bind(x), **timing)) for path, s in sessions.items()}
+    p50s: dict[str, list[float]] = {path: [] for path in sessions}
+    order = list(sessions)
+    try:
+        for k in range(request.get("rounds", 3)):
+            for path in (order if k % 2 == 0 else order[::-1]):
+                p50s[path].append(latency_stats(calls[path]())["p50"])
+    finally:
+        for s in sessions.values():
+            if hasattr(s, "close"):
+                s.close()
+    return {"ok": True, "runtime": runtime.name, "p50_ms_rounds": p50s}
 
 
 def _measure(session, x, request: dict, reply: dict) -> None:
