@@ -177,6 +177,35 @@ def test_the_python_api_export_is_isolated_too(digits_run, tmp_path, monkeypatch
     assert any("crashed (SIGSEGV)" in line for line in lines)
 
 
+def test_an_int8_calibration_that_crashes_the_export_child_is_retried_in_a_child_of_its_own(digits_run, tmp_path):
+    """int8 calibration runs in the export child (no second TensorFlow import); when it crashes
+    there (fault injected: SIGSEGV inside the conversion), the export runs again with the
+    calibration in a child of its own, whose crash the int8 export can answer."""
+    out = tmp_path / "exp"
+    r = edgekit_cli("export", digits_run, "--format", "tflite", "--quant", "fp32,int8", "--out", out,
+                    env={"EDGEKIT_FAULT_INJECT": "tflite-calibration"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "tflite int8: the converter crashed (SIGSEGV); exporting again with int8 calibration isolated" in r.stdout
+    assert all(a.ok for a in Manifest.load(out).artifacts)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model_fp32.tflite", "model_int8.tflite"]
+
+
+def test_an_export_server_serves_many_exports_from_one_child_and_survives_a_crash(digits_run, tmp_path, monkeypatch):
+    from edgekit.exporters.supervised import ExportServer, export_supervised
+
+    monkeypatch.setenv("EDGEKIT_FAULT_INJECT", "tflite:fp16")
+    with ExportServer() as server:
+        first = export_supervised(digits_run, ["tflite"], ["fp32", "fp16"], tmp_path / "a", log=lambda s: None,
+                                  server=server)
+        pid = server.proc.pid  # the child that took over after the crash
+        second = export_supervised(digits_run, ["tflite"], ["int8"], tmp_path / "b", log=lambda s: None, server=server)
+        assert server.proc.pid == pid  # the same child served the next export
+        proc = server.proc
+    assert proc.poll() is not None  # closed with the server
+    assert {a.quant: a.status for a in first.artifacts} == {"fp32": "ok", "fp16": "export_failed"}
+    assert second.artifacts[0].ok and (tmp_path / "b" / "model_int8.tflite").is_file()
+
+
 def test_lambda_layer_code_is_refused_unless_unsafe(tmp_path):
     import keras
 

@@ -41,37 +41,25 @@ class ChildError(EdgekitError):
 
 
 def export_supervised(model, formats: list[str], quants: list[str], out, *, log: Callable[[str], None],
-                      **kwargs: Any) -> Manifest:
-    """Like ``export_model``, in a child process; a converter crash becomes an export_failed artifact."""
+                      server: ExportServer | None = None, **kwargs: Any) -> Manifest:
+    """Like ``export_model``, in a child process; a converter crash becomes an export_failed artifact.
+
+    ``server``: an :class:`ExportServer` whose child serves this export and the next ones (one
+    TensorFlow import for many exports, as ``edgekit tune`` makes); by default a child of its own."""
     failed: dict[tuple[str, str], str] = {}
+    int8_in_child = False
     while True:
         with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
             tmp = Path(tmp)
             options = kwargs.get("options")
             request = {"model": str(model), "formats": formats, "quants": quants, "out": str(out),
                        "kwargs": {**kwargs, "options": dataclasses.asdict(options) if options else None},
-                       "failed_before": [[f, q, why] for (f, q), why in failed.items()]}
+                       "failed_before": [[f, q, why] for (f, q), why in failed.items()],
+                       "int8_in_child": int8_in_child}
             (tmp / "request.json").write_text(json.dumps(request))
-            with open(tmp / "stderr.txt", "w+") as child_stderr:
-                proc = subprocess.Popen([sys.executable, "-m", "edgekit.exporters.supervised", str(tmp)],
-                                        stdout=subprocess.PIPE, stderr=child_stderr, text=True, bufsize=1,
-                                        stdin=subprocess.DEVNULL, env=child_env())
-                try:
-                    for line in proc.stdout:
-                        log(line.rstrip("\n"))
-                    code = proc.wait()
-                except BaseException:  # Ctrl-C: make sure the child stops too and cleans up, then stop
-                    try:
-                        proc.send_signal(signal.SIGINT)  # a terminal's Ctrl-C already sent it; a `kill -INT` did not
-                        proc.wait(timeout=60)
-                    except (subprocess.TimeoutExpired, ProcessLookupError):
-                        proc.kill()
-                    raise  # the child's stderr is dropped: after a Ctrl-C it is clean-up noise
-                reply = json.loads((tmp / "reply.json").read_text()) if (tmp / "reply.json").is_file() else None
-                started = (tmp / "started").read_text().strip() if (tmp / "started").is_file() else None
-                if not (reply or {}).get("interrupted"):  # what a converter said on stderr, passed on
-                    child_stderr.seek(0)
-                    sys.stderr.write(child_stderr.read())
+            code = (server or ExportServer(serve=False)).run(tmp, log)
+            reply = json.loads((tmp / "reply.json").read_text()) if (tmp / "reply.json").is_file() else None
+            started = (tmp / "started").read_text().strip() if (tmp / "started").is_file() else None
         if reply is not None:
             if reply["ok"]:
                 return Manifest.load(Path(out))
@@ -82,19 +70,129 @@ def export_supervised(model, formats: list[str], quants: list[str], out, *, log:
         if not started:
             raise ModelLoadError(f"edgekit's export process died ({sig}) before converting anything, loading {model}")
         fmt, quant = started.split(" ", 1)
+        if fmt == "tflite" and quant in FULL_INTEGER and not int8_in_child:
+            # the int8 calibration crashed the export child: again, with it in a child of its own, whose
+            # crash is an error the int8 export answers with its float fallback (tflite.py)
+            int8_in_child = True
+            log(f"{fmt} {quant}: the converter crashed ({sig}); exporting again with int8 calibration isolated")
+            continue
         if (fmt, quant) in failed:  # died again on a conversion already skipped: do not loop
             raise ModelLoadError(f"edgekit's export process died ({sig}) again after skipping {fmt} {quant}")
         failed[(fmt, quant)] = f"the {fmt} converter crashed ({sig}) converting to {quant}; the other artifacts were made"
         log(f"{fmt} {quant}: the converter crashed ({sig}); exporting the rest again without it")
 
 
-def _child(folder: str) -> int:
+FULL_INTEGER = ("int8", "int16x8", "mixed")  # TFLite modes whose calibration runs the model in the converter
+DONE = "\x00edgekit-export-done"  # the line a serving child prints after each request
+
+
+class ExportServer:
+    """The export child, kept for several exports: TensorFlow is imported once (4 s of a small
+    model's export). A crash ends the child; the next export starts a new one.
+
+    Example:
+        >>> with ExportServer() as server:                                                 # doctest: +SKIP
+        ...     for run in runs:
+        ...         export_supervised(run, ["tflite"], ["int8"], run / "export", log=print, server=server)
+    """
+
+    def __init__(self, serve: bool = True):
+        self.serve = serve
+        self.proc: subprocess.Popen | None = None
+        self.stderr = None
+
+    def __enter__(self) -> ExportServer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def run(self, folder: Path, log: Callable[[str], None]) -> int:
+        """Serve the request in ``folder``: its output lines to ``log``; 0, or the child's exit code
+        (negative: the signal that killed it)."""
+        if self.proc is None or self.proc.poll() is not None:
+            self._start(folder)
+        self.stderr.seek(0, 2)
+        mark = self.stderr.tell()
+        if self.serve:
+            self.proc.stdin.write(f"{folder}\n")
+            self.proc.stdin.flush()
+        code = None
+        try:
+            for line in self.proc.stdout:
+                line = line.rstrip("\n")
+                if line.endswith(DONE):  # after what native code wrote without a newline, if anything
+                    if line[: -len(DONE)]:
+                        log(line[: -len(DONE)])
+                    code = 0
+                    break
+                log(line)
+            if code is None:
+                code = self.proc.wait()
+        except BaseException:  # Ctrl-C: make sure the child stops too and cleans up, then stop
+            try:
+                self.proc.send_signal(signal.SIGINT)  # a terminal's Ctrl-C already sent it; a `kill -INT` did not
+                self.proc.wait(timeout=60)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                self.proc.kill()
+            self.close()
+            raise  # the child's stderr is dropped: after a Ctrl-C it is clean-up noise
+        reply = folder / "reply.json"
+        if not (reply.is_file() and json.loads(reply.read_text()).get("interrupted")):
+            self.stderr.seek(mark)  # what a converter said on stderr, passed on
+            sys.stderr.write(self.stderr.read())
+        if code != 0 or not self.serve:
+            self.close()
+        return code
+
+    def _start(self, folder: Path) -> None:
+        self.close()
+        self.stderr = tempfile.TemporaryFile("w+")
+        self.proc = subprocess.Popen([sys.executable, "-m", "edgekit.exporters.supervised",
+                                      "--serve" if self.serve else str(folder)],
+                                     stdout=subprocess.PIPE, stderr=self.stderr, text=True, bufsize=1,
+                                     stdin=subprocess.PIPE if self.serve else subprocess.DEVNULL, env=child_env())
+
+    def close(self) -> None:
+        """End the child (it exits when its input closes)."""
+        if self.proc is not None:
+            if self.proc.stdin:
+                try:
+                    self.proc.stdin.close()
+                except OSError:
+                    pass
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        if self.stderr is not None:
+            self.stderr.close()
+            self.stderr = None
+
+
+def _child(argv: list[str]) -> int:
+    """``python -m edgekit.exporters.supervised FOLDER`` serves one request; ``--serve`` reads one
+    folder per line from its input and prints :data:`DONE` after each, until its input closes."""
     from edgekit.interrupts import quiet_after_ctrl_c
 
     die_with_parent()  # an export whose CLI was killed stops converting too
     quiet_after_ctrl_c()
+    if argv[1] != "--serve":
+        return _serve_one(argv[1])
+    for line in sys.stdin:
+        _serve_one(line.strip())
+        print(DONE, flush=True)
+    return 0
+
+
+def _serve_one(folder: str) -> int:
+    from edgekit.exporters.tflite import CONVERT_HERE_ENV
+
     tmp = Path(folder)
     request = json.loads((tmp / "request.json").read_text())
+    os.environ[CONVERT_HERE_ENV] = "0" if request.get("int8_in_child") else "1"
     from edgekit.exporters.base import ExportOptions
 
     if request["kwargs"].get("options") is not None:
@@ -128,4 +226,4 @@ def _child(folder: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1]))
+    sys.exit(_child(sys.argv))

@@ -138,21 +138,24 @@ def tune(
             datasets[size] = load_data(data, image_size=size)
         return datasets[size]
 
+    from edgekit.exporters.supervised import ExportServer
+
     t_start = time.monotonic()
     durations: list[float] = []
-    while True:
-        if timeout_s is not None and time.monotonic() - t_start > timeout_s:
-            log(f"--timeout {timeout_s:g}s reached; no new trial is started")
-            break
-        with _locked(out):
-            _recover_interrupted(study, out, log)
-            if _counted(study) >= trials:
+    with ExportServer() as server:  # one export child for every trial: TensorFlow is imported once
+        while True:
+            if timeout_s is not None and time.monotonic() - t_start > timeout_s:
+                log(f"--timeout {timeout_s:g}s reached; no new trial is started")
                 break
-            trial = study.ask()
-        t0 = time.monotonic()
-        state = _run_one(study, trial, settings, choose, dataset_for, out, log)
-        durations.append(time.monotonic() - t0)
-        _progress(study, trial.number, state, durations, trials, timeout_s, t_start, log)
+            with _locked(out):
+                _recover_interrupted(study, out, log)
+                if _counted(study) >= trials:
+                    break
+                trial = study.ask()
+            t0 = time.monotonic()
+            state = _run_one(study, trial, settings, choose, dataset_for, out, log, server)
+            durations.append(time.monotonic() - t0)
+            _progress(study, trial.number, state, durations, trials, timeout_s, t_start, log)
 
     from edgekit.tuning.report import summarize, write_reports
 
@@ -344,7 +347,7 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, log) -> str:
+def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, log, server=None) -> str:
     """Run one asked trial and tell Optuna its outcome; returns the state's name."""
     import keras
     from optuna.trial import TrialState
@@ -356,7 +359,7 @@ def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, l
         keras.utils.set_random_seed(settings.seed)
         hp = HyperParameters(trial)
         choice = choose(hp, dataset_for(None))
-        result = run_trial(settings, choice, folder, dataset_for(choice.image_size))
+        result = run_trial(settings, choice, folder, dataset_for(choice.image_size), server=server)
     except TrialHopeless as e:
         trial.set_user_attr("failure", str(e))
         study.tell(trial, state=TrialState.PRUNED)

@@ -90,15 +90,17 @@ class TrialResult:
                 for name, c in self.constraints.items() if not c["ok"]]
 
 
-def run_trial(settings: Settings, choice: Choice, folder: Path, dataset, *, log=lambda s: None) -> TrialResult:
-    """Train ``choice`` into ``folder/run``, export, validate and bench it; raises TrialFailed or TrialHopeless."""
+def run_trial(settings: Settings, choice: Choice, folder: Path, dataset, *, log=lambda s: None,
+              server=None) -> TrialResult:
+    """Train ``choice`` into ``folder/run``, export, validate and bench it; raises TrialFailed or TrialHopeless.
+    ``server``: the :class:`~edgekit.exporters.supervised.ExportServer` the study's exports share."""
     folder.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     record = _train(settings, choice, folder / "run", dataset)
     seconds["train"] = round(time.perf_counter() - t0, 2)
     t1 = time.perf_counter()
-    artifacts = _export(settings, folder / "run", folder / "export")
+    artifacts = _export(settings, folder / "run", folder / "export", server)
     seconds["export"] = round(time.perf_counter() - t1, 2)
     t2 = time.perf_counter()
     result = _bench(settings, folder / "export", artifacts, log)
@@ -156,14 +158,14 @@ def _hopeless_callback(num_classes: int):
     return Hopeless()
 
 
-def _export(settings: Settings, run_dir: Path, out: Path) -> list[dict]:
-    import edgekit
+def _export(settings: Settings, run_dir: Path, out: Path, server) -> list[dict]:
+    from edgekit.exporters.supervised import export_supervised
 
     targets = settings.targets()
     formats = list(dict.fromkeys(f for f, _ in targets))
     quants = list(dict.fromkeys(q for _, q in targets))
     try:
-        manifest = edgekit.export(run_dir, formats, quants, out, log=lambda s: None)
+        manifest = export_supervised(run_dir, formats, quants, out, log=lambda s: None, server=server)
     except EdgekitError as e:
         raise TrialFailed(f"export: {e.message}") from None
     arts = [a.to_dict() for a in manifest.artifacts if (a.format, a.quant) in targets]
