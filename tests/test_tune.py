@@ -96,6 +96,24 @@ def test_user_hp_file_and_a_latency_constraint_that_excludes_every_trial(tmp_pat
     assert "trial 0 infeasible" in r.stdout and "over" not in r.stderr
 
 
+def test_trials_of_the_same_graph_share_one_latency(tmp_path):
+    """A search that only varies the learning rate trains one graph three times: its latency is one
+    quantity, the median of the three measurements, so the front holds the best-trained trial and
+    not one measured in a quiet moment."""
+    model = tmp_path / "lr_only.py"
+    model.write_text(HP_MODEL.replace('range(hp.Int("layers", 1, 2))', "range(1)")
+                     .replace('hp.Choice(f"units_{i}", [16, 64])', "16"))
+    r = edgekit_cli("tune", model, "--data", "builtin:digits", "--trials", "3", "--epochs", "1", "--out", tmp_path / "t")
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads((tmp_path / "t" / "tune.json").read_text())
+    done = [t for t in summary["trials"] if t["state"] == "complete"]
+    assert len(done) == 3 and len({t["graph_key"] for t in done}) == 1, summary["trials"]
+    measured = sorted(t["latency_measured_ms"] for t in done)
+    assert all(t["objectives"]["latency_ms"] == measured[1] and t["latency_trials"] == 3 for t in done)
+    best = max(t["objectives"]["accuracy"] for t in done)
+    assert summary["front"] and all(m["objectives"]["accuracy"] == best for m in summary["front"])
+
+
 def _wait_for(proc: subprocess.Popen, text: str, timeout: float) -> str:
     seen, t0 = "", time.monotonic()
     while time.monotonic() - t0 < timeout:

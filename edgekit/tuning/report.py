@@ -3,6 +3,8 @@
 The front holds the trials that ran, exported, validated and met every constraint, and that
 no other such trial beats on all three objectives. Every other trial is listed with why it is
 off the front: dominated, over a constraint (which, by how much), pruned, or failed (where).
+Trials of the same graph share one latency, the median of their measurements (``latency_trials``
+says how many; each keeps its own as ``latency_measured_ms``).
 
 Example:
     >>> summary = json.loads(Path("runs/tune/tune.json").read_text())   # doctest: +SKIP
@@ -19,6 +21,7 @@ from typing import Any
 import edgekit
 from edgekit.files import atomic_write_json, atomic_write_text, read_json
 from edgekit.tuning.front import pareto_indices
+from edgekit.tuning.trial import pooled_latency
 
 TUNE_JSON = "tune.json"
 TUNE_HTML = "tune.html"
@@ -27,6 +30,7 @@ TUNE_HTML = "tune.html"
 def summarize(study, settings, out: Path, *, trials: int, sampler: str, storage: str) -> dict[str, Any]:
     """Every trial of the study with its state, objectives and reason, and the front."""
     entries = [_entry(t) for t in study.get_trials(deepcopy=False)]
+    _pool_latencies(entries)
     candidates = [e for e in entries if e["state"] == "complete"]
     front_idx = pareto_indices([_point(e) for e in candidates])
     front_numbers = {candidates[i]["number"] for i in front_idx}
@@ -82,6 +86,8 @@ def _entry(t) -> dict[str, Any]:
         "constraints": ua.get("constraints"),
         "host_p50_ms": ua.get("host_p50_ms"),
         "params_count": ua.get("params_count"),
+        "graph_key": ua.get("graph_key"),
+        "latency_measured_ms": ua.get("latency_measured_ms"),
         "seconds": ua.get("seconds"),
         "reason": ua.get("failure") or ("retried as a later trial" if ua.get("interrupted") else None),
         "retry_of": ua.get("retry_of"),
@@ -90,6 +96,20 @@ def _entry(t) -> dict[str, Any]:
         "folder": folder,
         "artifact": f"{folder}/export/{Path(ua['artifact']).name}" if ua.get("artifact") else None,
     }
+
+
+def _pool_latencies(entries: list[dict]) -> None:
+    """Every measured trial's latency objective becomes its graph's pooled latency, over every
+    trial of that graph, later ones included (:func:`~edgekit.tuning.trial.pooled_latency`)."""
+    groups: dict[str, list[dict]] = {}
+    for e in entries:
+        if e["objectives"] and e.get("graph_key") and e.get("latency_measured_ms") is not None:
+            groups.setdefault(e["graph_key"], []).append(e)
+    for group in groups.values():
+        pooled = pooled_latency([e["latency_measured_ms"] for e in group])
+        for e in group:
+            e["objectives"] = {**e["objectives"], "latency_ms": pooled}
+            e["latency_trials"] = len(group)
 
 
 def _point(e: dict) -> tuple[float, float, float]:

@@ -48,6 +48,7 @@ from edgekit.tuning.trial import (
     TrialHopeless,
     constraint_values,
     objective_values,
+    pooled_latency,
     result_attrs,
     run_trial,
 )
@@ -377,6 +378,11 @@ def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, l
         trial.set_user_attr("failure", f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300])
         study.tell(trial, state=TrialState.FAIL)
         return "failed"
+    same = [t.user_attrs["latency_measured_ms"] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if result.graph_key and t.user_attrs.get("graph_key") == result.graph_key
+            and t.user_attrs.get("latency_measured_ms") is not None]
+    if same:  # the graph was measured before: Optuna is told the pooled latency
+        result.objectives["latency_ms"] = pooled_latency([*same, result.latency_measured_ms])
     for k, v in result_attrs(result).items():
         trial.set_user_attr(k, v)
     trial.set_user_attr("feasible", result.feasible)
