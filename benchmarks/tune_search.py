@@ -1,11 +1,11 @@
 """``edgekit tune`` against random search: hypervolume of the front, same trial budget, 3 seeds each.
 
 Both run the real search (``edgekit.tune``): the ``cnn`` recipe on ``builtin:digits`` (6 epochs at
-most), int8 TFLite, measured on this host (profile ``host``), 12 trials per run (about 8 minutes in all). edgekit's search is
-its default: the recipe's defaults and its smallest variant first, then multi-objective TPE. The
-baseline is random search through the same command (``--sampler random``: Optuna's random sampler
-over the same space, with no starting points). Seeds 0, 1, 2 for each; a seed fixes the sampler and
-the training seed.
+most), int8 TFLite, measured on this host (profile ``host``), 12 trials per run (about 8 minutes in
+all). edgekit's search is its default: the recipe's defaults and its smallest variant first, then
+multi-objective TPE. The baseline is random search through the same command (``--sampler
+random``: Optuna's random sampler over the same space, with no starting points). Seeds 0, 1, 2 for
+each; a seed fixes the sampler and the training seed.
 
 Hypervolume: objectives (accuracy, latency ms, size KB), the dominated volume of each run's feasible
 trials (:mod:`edgekit.tuning.front`). The reference point is the one Ishibuchi et al. recommend for
