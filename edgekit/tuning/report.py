@@ -150,6 +150,7 @@ def _num(v) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
+POOLED_NOTE = "latency (N trials): the median of N trials' measurements of the same graph, trained differently"
 FRONT_COLUMNS = ["trial", "accuracy", "latency ms", "size KB", "host p50 ms", "params", "artifact"]
 
 
@@ -161,7 +162,9 @@ def front_cells(summary: dict) -> list[list[str]]:
         role = e.get("role") or ""
         tag = " (defaults)" if "defaults" in role else " (smallest)" if "smallest" in role else ""
         rows.append([str(e["number"]) + tag, f"{o['accuracy']:.4f}",
-                     f"{est}{o['latency_ms']:.4g}", f"{o['size_kb']:.1f}",
+                     f"{est}{o['latency_ms']:.4g}" + (f" ({e['latency_trials']} trials)"
+                                                       if (e.get("latency_trials") or 1) > 1 else ""),
+                     f"{o['size_kb']:.1f}",
                      f"{e['host_p50_ms']:.4g}" if e.get("host_p50_ms") is not None else "-",
                      _params_text(e["params"]), e.get("artifact") or "-"])
     return rows
@@ -194,6 +197,8 @@ def print_front(summary: dict, console=None) -> None:
         table.add_row(*row)
     if summary["front"]:
         con.print(table)
+        if any((e.get("latency_trials") or 1) > 1 for e in summary["front"]):
+            con.print(POOLED_NOTE)
     else:
         con.print(f"No trial is on the front: none of the {n} trials gave a deployable artifact within the constraints.")
     counts = ", ".join(f"{v} {k}" for k, v in sorted(summary["counts"].items()))
@@ -282,7 +287,8 @@ def to_html(summary: dict) -> str:
         _table(FRONT_COLUMNS, front_cells(summary)),
         "<p class=note>" + html.escape(
             "Objectives: " + "; ".join(summary["objectives"].values()) + ". Each front member's run folder and "
-            "artifacts are kept in its folder; the others are removed unless --keep-all.") + "</p>",
+            "artifacts are kept in its folder; the others are removed unless --keep-all. " + POOLED_NOTE[0].upper()
+            + POOLED_NOTE[1:] + ".") + "</p>",
         "<h2>All trials</h2>",
         _table(["trial", "state", "accuracy", "latency ms", "size KB", "train / total s", "params", "reason"], all_cells),
         "</body></html>",

@@ -112,7 +112,8 @@ def run_trial(settings: Settings, choice: Choice, folder: Path, dataset, *, log=
     result.params_count = record.metrics.get("params")
     fmt, quant = settings.targets()[0]
     size = result.profiles.get(settings.profiles[0].name, {}).get("size_bytes")
-    result.graph_key = f"{fmt} {quant}, {result.params_count} parameters, {size} bytes"
+    shape = "x".join(str(d) for d in dataset.input_shape)
+    result.graph_key = f"{fmt} {quant}, input {shape}, {result.params_count} parameters, {size} bytes"
     result.latency_measured_ms = result.objectives["latency_ms"]
     return result
 
@@ -234,7 +235,8 @@ def pooled_latency(latencies: list[float]) -> float:
     Trials that differ only in how they were trained (learning rate, epochs, dropout) export the
     same graph, whose latency is one quantity; measured in different trials on a shared host it
     came out 9% apart, and a model trained worse sat on the front for that alone. The graph is
-    known by the artifact's format, quantization, parameter count and size in bytes.
+    known by the artifact's format, quantization, input shape (the same weights at another
+    resolution are another graph), parameter count and size in bytes.
 
     >>> pooled_latency([0.0061, 0.0046, 0.0048])
     0.0048
