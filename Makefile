@@ -47,7 +47,7 @@ demo: install
 # neighbouring test moves their numbers. Both always run; either failing fails the target.
 test: install
 	@rc=0; \
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not timing" || rc=$$?; \
+	$(BIN)/python -m pytest -q --durations=12 -n $(TEST_WORKERS) --dist loadfile -m "not timing" || rc=$$?; \
 	$(BIN)/python -m pytest -q -m timing || rc=$$?; \
 	exit $$rc
 
