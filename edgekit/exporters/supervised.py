@@ -115,8 +115,14 @@ class ExportServer:
         self.stderr.seek(0, 2)
         mark = self.stderr.tell()
         if self.serve:
-            self.proc.stdin.write(f"{folder}\n")
-            self.proc.stdin.flush()
+            try:
+                self.proc.stdin.write(f"{folder}\n")
+                self.proc.stdin.flush()
+            except BrokenPipeError:  # the child died between two exports (killed from outside): a new one
+                self._start(folder)
+                mark = 0
+                self.proc.stdin.write(f"{folder}\n")
+                self.proc.stdin.flush()
         code = None
         try:
             for line in self.proc.stdout:
