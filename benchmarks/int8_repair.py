@@ -25,11 +25,13 @@ pre-processing, plain int8, its evaluation, ranking and the search; NNCF: its qu
 validations, ranking and reverting). Targets: no more float layers than NNCF, in at most half its
 time, within the budget.
 
-Second part, speed: ``--quant mixed`` on a small vision transformer (2x2 patches of the built-in
-digits, 2 blocks of LayerNorm, 4-head attention and a GELU MLP, trained here), where plain int8
-is slower than fp32 on this CPU. Targets: the mix within 1 point, at most 1.1x fp32's latency and
-at most 0.7x its size (0.5x is the aim on larger models; on this one plain int8 itself is 0.62x:
-the flatbuffer's fixed parts weigh).
+Second part, speed: ``--quant mixed`` on the vision transformer the issue describes (28x28
+MNIST in 4x4 patches, 49 tokens of width 64, 4 blocks of LayerNorm, 4-head attention and a GELU
+MLP of width 128, a dense head on the flattened tokens: 166k parameters, about 91% after 2 epochs
+on 20,000 images, trained here in about 30 s), where plain int8 is slower than fp32 on this CPU
+and also loses accuracy: the residual stream carries outliers that one attention output
+projection writes. Targets: the mix within 1 point, at most 1.1x fp32's latency and at most 0.5x
+its size. Latencies are compared only between files timed together in one process.
 """
 
 from __future__ import annotations
@@ -225,26 +227,32 @@ def speed_mix(res: Results, tmp: Path) -> None:
     from edgekit.data import load_data
 
     keras.utils.set_random_seed(0)
-    ds = load_data("builtin:digits")
-    inp = keras.Input((8, 8, 1))
-    h = keras.layers.Reshape((16, 32))(keras.layers.Conv2D(32, 2, strides=2)(inp))
-    for _ in range(2):
+    ds = load_data("builtin:mnist")
+    width, tokens = 64, 49
+    inp = keras.Input((28, 28, 1))
+    h = keras.layers.Reshape((tokens, width))(keras.layers.Conv2D(width, 4, strides=4)(inp))
+    for _ in range(4):
         a = keras.layers.LayerNormalization()(h)
-        h = keras.layers.Add()([h, keras.layers.MultiHeadAttention(4, 8)(a, a)])
-        m = keras.layers.Dense(64, activation="gelu")(keras.layers.LayerNormalization()(h))
-        h = keras.layers.Add()([h, keras.layers.Dense(32)(m)])
-    h = keras.layers.GlobalAveragePooling1D()(keras.layers.LayerNormalization()(h))
+        h = keras.layers.Add()([h, keras.layers.MultiHeadAttention(4, width // 4)(a, a)])
+        m = keras.layers.Dense(2 * width, activation="gelu")(keras.layers.LayerNormalization()(h))
+        h = keras.layers.Add()([h, keras.layers.Dense(width)(m)])
+    # the head reads the flattened tokens, so positions count (a pooled head without a position
+    # embedding sees a bag of patches: 49% here)
+    h = keras.layers.Flatten()(keras.layers.LayerNormalization()(h))
     model = keras.Model(inp, keras.layers.Dense(10, activation="softmax")(h))
-    model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(ds.prepared("train"), ds.y_train, epochs=40, batch_size=32, verbose=0)
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(ds.prepared("train")[:TRAIN_ROWS], ds.y_train[:TRAIN_ROWS], epochs=2, batch_size=64, verbose=0)
     acc = model.evaluate(ds.prepared("test"), ds.y_test, verbose=0)[1]
     model.save(tmp / "vit.keras")
-    m = edgekit.export(str(tmp / "vit.keras"), ["tflite", "onnx"], ["mixed"], str(tmp / "vit"), calib="builtin:digits",
+    m = edgekit.export(str(tmp / "vit.keras"), ["tflite", "onnx"], ["mixed"], str(tmp / "vit"), calib="builtin:mnist",
                        log=lambda s: None)
     onnx_mix = m.artifacts[1].details["mixed"]
     mix = m.artifacts[0].details["mixed"]
     plain, fp32, chosen = mix["plain_int8"], mix["fp32"], mix["mixed"]
-    print(f"  small ViT (float accuracy {acc:.4f}): chosen {mix['chosen']} ({mix['seconds']:.1f} s search)")
+    print(f"  ViT (float accuracy {acc:.4f}): chosen {mix['chosen']} ({mix['seconds']:.1f} s search)")
+    for step in mix["per_layer"]:
+        print(f"    per layer: {step['op']}: {step['kept_in_float']} of {step['layers']} kept in float, "
+              f"{step['evaluations']} evaluations")
     for name, c in (("fp32", fp32), ("plain int8", plain), ("mixed", chosen)):
         print(f"    {name:10s} p50 {c['p50_ms'] * 1000:6.1f} us  size {c['size_bytes'] / 1024:6.1f} KB  "
               f"drop {c['drop_points']:+.1f} points")
@@ -253,16 +261,16 @@ def speed_mix(res: Results, tmp: Path) -> None:
         c = onnx_mix[name]
         print(f"    {name.replace('_', ' '):10s} p50 {c['p50_ms'] * 1000:6.1f} us  size {c['size_bytes'] / 1024:6.1f} KB  "
               f"drop {c['drop_points']:+.1f} points")
-    res.add("small ViT ONNX --quant mixed: latency vs fp32 (the fastest within the budget, ONNX Runtime)",
+    res.add("ViT ONNX --quant mixed: latency vs fp32 (the fastest within the budget, ONNX Runtime)",
             f"{onnx_mix['mixed']['p50_ms'] / onnx_mix['fp32']['p50_ms']:.2f}x", "<= 1.1x",
             onnx_mix["mixed"]["p50_ms"] <= 1.1 * onnx_mix["fp32"]["p50_ms"] and onnx_mix["mixed"]["drop_points"] <= 1.0)
-    res.add("small ViT: plain int8 vs fp32 latency", f"{plain['p50_ms'] / fp32['p50_ms']:.2f}x",
+    res.add("ViT: plain int8 vs fp32 latency", f"{plain['p50_ms'] / fp32['p50_ms']:.2f}x",
             "> 1 (the case this mode is for; else void)", plain["p50_ms"] > fp32["p50_ms"])
-    res.add("small ViT --quant mixed: points lost", f"{chosen['drop_points']:.1f}", "<= 1", chosen["drop_points"] <= 1.0)
-    res.add("small ViT --quant mixed: latency vs fp32", f"{chosen['p50_ms'] / fp32['p50_ms']:.2f}x", "<= 1.1x",
+    res.add("ViT --quant mixed: points lost", f"{chosen['drop_points']:.1f}", "<= 1", chosen["drop_points"] <= 1.0)
+    res.add("ViT --quant mixed: latency vs fp32", f"{chosen['p50_ms'] / fp32['p50_ms']:.2f}x", "<= 1.1x",
             chosen["p50_ms"] <= 1.1 * fp32["p50_ms"])
-    res.add("small ViT --quant mixed: size vs fp32", f"{chosen['size_bytes'] / fp32['size_bytes']:.2f}x", "<= 0.7x",
-            chosen["size_bytes"] <= 0.7 * fp32["size_bytes"])
+    res.add("ViT --quant mixed: size vs fp32", f"{chosen['size_bytes'] / fp32['size_bytes']:.2f}x", "<= 0.5x",
+            chosen["size_bytes"] <= 0.5 * fp32["size_bytes"])
 
 
 if __name__ == "__main__":

@@ -138,6 +138,72 @@ def test_speed_mix_gives_weights_back_first_and_measures_a_close_call_again():
     assert record["mixed"]["size_bytes"] == 60_000 and record["mixed"]["p50_ms"] < 1.03 * record["fp32"]["p50_ms"]
 
 
+def test_speed_mix_gives_a_weight_type_back_layer_by_layer_when_the_whole_type_breaks_the_budget():
+    """The transformer case on a scripted model: four dense layers, one of which (``out_proj``,
+    ranked second by its quantization error) writes the residual stream's outliers. In int8 as a
+    type they lose 30 points; the per-layer step keeps ``out_proj`` alone in float and gives the
+    other three back, which is faster and smaller than keeping all four."""
+    from edgekit.exporters.int8_repair import max_evaluations
+    from edgekit.exporters.speed_mix import speed_mix
+
+    dense = ["qkv", "out_proj", "mlp_in", "mlp_out"]
+
+    def build(float_ops, float_nodes=()):
+        in_float = dense if "FULLY_CONNECTED" in float_ops else list(float_nodes)
+        return repr((sorted(float_ops), sorted(in_float))).encode().ljust(1000 * (20 + 30 * len(in_float)))
+
+    def decode(data):
+        return eval(data.rstrip())  # (types in float, dense layers in float)
+
+    def evaluate(data):
+        ops, in_float = decode(data)
+        return {"drop": 0.0 if "out_proj" in in_float else 30.0}
+
+    def time_files(files):  # each dense layer in int8 saves 2 us; BATCH_MATMUL in int8 costs 20
+        def ms(data):
+            ops, in_float = decode(data)
+            return 0.02 - 0.002 * (4 - len(in_float)) + (0.02 if "BATCH_MATMUL" not in ops else 0.0)
+        return {name: 0.0205 if name == "fp32" else ms(data) for name, data in files.items()}
+
+    fp32 = repr((["BATCH_MATMUL", "FULLY_CONNECTED"], dense)).encode().ljust(150_000)
+    asked = []
+
+    def layers():
+        asked.append(1)
+        return {"FULLY_CONNECTED": ["qkv", "out_proj", "mlp_in", "mlp_out"], "BATCH_MATMUL": ["attn"]}
+
+    data, record = speed_mix(["BATCH_MATMUL", "FULLY_CONNECTED"], build, evaluate, time_files, budget=1.0,
+                             fp32=fp32, layers=layers)
+    assert record["float_ops"] == ["BATCH_MATMUL"] and record["float_nodes"] == ["out_proj"], record["candidates"]
+    assert decode(data) == (["BATCH_MATMUL"], ["out_proj"]) and len(asked) == 1
+    step = record["per_layer"][0]
+    assert step["op"] == "FULLY_CONNECTED" and step["kept_in_float"] == ["out_proj"]
+    assert step["evaluations"] <= max_evaluations(4)
+    assert record["mixed"]["p50_ms"] < record["fp32"]["p50_ms"] and record["mixed"]["size_bytes"] == 50_000
+    assert "1 more layer in float" in record["chosen"]
+    # without the ranking (a format that has none) the type stays in float as a whole: fp32 wins
+    _, record = speed_mix(["BATCH_MATMUL", "FULLY_CONNECTED"], build, evaluate, time_files, budget=1.0,
+                          fp32=fp32)
+    assert record["float_ops"] is None and record["per_layer"] == []
+
+
+def test_quant_mixed_tries_dense_layers_one_by_one_with_each_formats_own_ranking(outlier_model, tmp_path):
+    """The outlier model's wide tensor is written by one dense layer and read by the next, so the
+    per-layer step must find that neither alone is enough: both stay in float, named. (Which file
+    is chosen then depends on timing, and is not asserted here.)"""
+    r = edgekit_cli("export", outlier_model, "--format", "tflite,onnx", "--quant", "mixed", "--calib", "builtin:digits",
+                    "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Warning" not in r.stderr, r.stderr  # ONNX Runtime's SQNR of an exact tensor (0/0) is not printed
+    for art, op in zip(json.loads((tmp_path / "o" / "manifest.json").read_text())["artifacts"], ("FULLY_CONNECTED", "Gemm"), strict=True):
+        mix = art["details"]["mixed"]
+        [step] = mix["per_layer"]
+        assert step["op"] == op and step["layers"] == 2 and len(step["kept_in_float"]) == 2, step
+        singles = [c for c in mix["candidates"] if len(c.get("float_nodes", [])) == 1]
+        assert singles and all(not c["within_budget"] and c["p50_ms"] is None for c in singles), mix["candidates"]
+        assert art["status"] == "ok" and mix["mixed"]["drop_points"] <= 1.0
+
+
 def test_files_are_timed_together_in_one_process_in_interleaved_rounds(tmp_path):
     from edgekit.runtimes.isolated import time_together
 

@@ -234,18 +234,28 @@ class ONNXExporter:
             # operators that only move data are quantized where their input is: they follow, not searched
             moves = [o for o in quantizable if o in DATA_MOVEMENT]
             op_types = [o for o in quantizable if o not in DATA_MOVEMENT]
-            built: dict[tuple, bytes] = {(): fp32.SerializeToString()}
+            built: dict[tuple, bytes] = {((), ()): fp32.SerializeToString()}
 
-            def build(float_ops: list[str]) -> bytes:
+            def build(float_ops: list[str], float_nodes: list[str] = ()) -> bytes:
                 int8_ops = tuple(o for o in op_types if o not in float_ops)
-                if int8_ops not in built:
+                key = (int8_ops, tuple(sorted(float_nodes)) if int8_ops else ())
+                if key not in built:
                     dst = tmp / f"mix-{len(built)}.onnx"
-                    opts = WithOverrides(options, op_types_to_quantize=[*int8_ops, *moves])
+                    opts = WithOverrides(options, op_types_to_quantize=[*int8_ops, *moves],
+                                         nodes_to_exclude=list(float_nodes))
                     _quantize(pre, dst, reader(), LAYOUTS[layout], opts, reduce_range=not has_vnni())
-                    built[int8_ops] = dst.read_bytes()
-                return built[int8_ops]
+                    built[key] = dst.read_bytes()
+                return built[key]
 
-            data, record = speed_mix(op_types, build, evaluate, time_files, budget, built[()])
+            def layers() -> dict[str, list[str]]:
+                from edgekit.exporters.onnx_int8_repair import rank_nodes
+
+                by_op: dict[str, list[str]] = {}
+                for node in rank_nodes(pre, tmp, reader, samples, options):  # worst SQNR first
+                    by_op.setdefault(node["op"], []).append(node["layer"])
+                return by_op
+
+            data, record = speed_mix(op_types, build, evaluate, time_files, budget, built[((), ())], layers)
         record.update(int8_layout=layout, follow_their_inputs=moves)
         return data, record
 

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from edgekit.errors import ExportError
 from edgekit.exporters.int8_repair import bisect_keep_set, max_evaluations
@@ -32,6 +35,7 @@ from edgekit.files import captured_stderr_fd
 from edgekit.io_spec import rows, take
 
 DEBUG_SAMPLES = 32
+EXACT_DB = 200.0  # the SQNR given to a tensor quantization does not change at all (float32 itself: about 150)
 # A float input is exact (SQNR in the hundreds of dB); int8 gives about 40 dB at best. The drop across a
 # node is measured from at most this, so the first quantized layer does not look like a culprit.
 DROP_CAP_DB = 60.0
@@ -63,9 +67,11 @@ def rank_nodes(pre: Path, tmp: Path, reader: Callable, samples, options) -> list
         modify_model_output_intermediate_tensors(str(qdq), str(tmp / "rank-qdq-aug.onnx"))
         float_acts = collect_activations(str(tmp / "rank-float-aug.onnx"), debug_reader())
         qdq_acts = collect_activations(str(tmp / "rank-qdq-aug.onnx"), debug_reader())
-    errors = compute_activation_error(create_activation_matching(qdq_acts, float_acts))
-    local = {name: e["qdq_err"] for name, e in errors.items()}
-    cumulative = {name: e["xmodel_err"] for name, e in errors.items() if "xmodel_err" in e}
+    with np.errstate(divide="ignore", invalid="ignore"):  # an exact all-zero tensor: 0/0
+        errors = compute_activation_error(create_activation_matching(qdq_acts, float_acts))
+    # no error at all (0/0 or x/0) is an exact tensor
+    local = {name: _exact(e["qdq_err"]) for name, e in errors.items()}
+    cumulative = {name: _exact(e["xmodel_err"]) for name, e in errors.items() if "xmodel_err" in e}
     graph = onnx.load(pre).graph
     readers: dict[str, list] = {}
     for node in graph.node:
@@ -94,6 +100,11 @@ def rank_nodes(pre: Path, tmp: Path, reader: Callable, samples, options) -> list
     # ranked by the worse of the two: a wide tensor hides its harm from its own SQNR (its signal is
     # large), and shows it in the cumulative SQNR of what is computed from it
     return sorted(nodes, key=lambda n: (min(n["sqnr_db"], n["sqnr_cumulative_db"] or n["sqnr_db"]), n["layer"]))
+
+
+def _exact(sqnr_db: float) -> float:
+    """SQNR capped at :data:`EXACT_DB` (an exact tensor measures inf, or NaN when it is all zeros)."""
+    return EXACT_DB if math.isnan(sqnr_db) else min(float(sqnr_db), EXACT_DB)
 
 
 def search_order(nodes: list[dict], pre: Path) -> list[str]:

@@ -495,10 +495,12 @@ def _speed_mix(art, source, staging, calibration, options, parity_inputs, refere
         return art
     path.write_bytes(data)
     mixed = _export_one_validate(art, path, "mixed", parity_inputs, reference, classifier, min_agreement)
-    float_ops = record["float_ops"]
+    float_ops, float_nodes = record["float_ops"], record.get("float_nodes", [])
+    layers = f"{len(float_nodes)} layer{'s' * (len(float_nodes) > 1)} ({', '.join(float_nodes)})" if float_nodes else ""
     mixed.details.update(mixed=record, compute=(
         "float32 (fp32 was the fastest within the budget)" if float_ops is None else
-        f"int8, {', '.join(float_ops)} in float32" if float_ops else "int8 (every operator: it was the fastest)"))
+        f"int8, {', '.join(float_ops)}{' and ' + layers if layers else ''} in float32" if float_ops else
+        f"int8, {layers} in float32" if layers else "int8 (every operator: it was the fastest)"))
     # the search keeps inputs and outputs float32 (integer ids stay integers)
     mixed.details.update(input_dtype=source.input_dtype if is_integer(source.input_dtype) else "float32",
                          output_dtype="float32")

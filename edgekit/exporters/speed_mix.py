@@ -10,8 +10,14 @@ Which operators to keep in float depends on the model, the runtime and the CPU, 
 2. start from the accurate end, every quantized operator type kept in float; give each type back
    to int8 in turn and keep the change when the result stays within the budget and is faster by
    more than the timing noise (3%), or as fast and at least 5% smaller;
-3. compare the result with plain int8 and fp32: the fastest within the budget wins; within 3% of
-   it, the smallest file.
+3. per layer: a type that holds weights and could not go back to int8 as a whole (it broke the
+   budget) goes back with its worst layers kept in float, the fewest found by the repair's
+   bisection over its layers ranked by quantization error
+   (:func:`edgekit.exporters.int8_repair.bisect_keep_set`), and is kept on the same terms as in 2;
+   a transformer's residual stream, read by every dense layer, is the usual reason;
+4. compare the result with plain int8 and fp32: the fastest within the budget wins; within 3% of
+   it, the smallest file. The start (every type in float) is fp32 in all but name and does not
+   compete: fp32 itself does.
 
 Every candidate is run on the held-out inputs (accuracy or agreement, and the parity checks the
 chosen file must pass). Latency is only ever compared between files timed in the same
@@ -22,9 +28,11 @@ together. A decision within 5% of its threshold is measured again, up to twice, 
 its fastest measurement. A candidate outside the budget is not timed. The manifest records every
 candidate. Inputs and outputs stay float32.
 
-Formats supply the operator types and a ``build(float_ops)``: TFLite through LiteRT's
+Formats supply the operator types, a ``build(float_ops, float_nodes=())`` and, for the per-layer
+step, their layers ranked worst first: TFLite through LiteRT's
 quantization debugger (:func:`speed_mix_tflite`), ONNX through ``quantize_static``'s
-``op_types_to_quantize`` (:meth:`edgekit.exporters.onnx.ONNXExporter.speed_mix`).
+``op_types_to_quantize`` and ``nodes_to_exclude``, ranked by ``qdq_loss_debug``
+(:meth:`edgekit.exporters.onnx.ONNXExporter.speed_mix`).
 
 Example:
     >>> data, record = speed_mix(["FULLY_CONNECTED", "BATCH_MATMUL"], build, evaluate, time_files,
@@ -36,6 +44,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -83,24 +92,34 @@ def _final_grey(pool: list[dict]) -> bool:
     return any(_grey(c, chosen) for c in pool if c["size_bytes"] < 0.95 * chosen["size_bytes"])
 
 
-def _name(float_ops: list[str] | None) -> str:
+def _name(float_ops: list[str] | None, float_nodes: list[str] = ()) -> str:
     if float_ops is None:
         return "fp32"
-    return f"int8, {', '.join(float_ops)} in float" if float_ops else "int8"
+    name = f"int8, {', '.join(float_ops)} in float" if float_ops else "int8"
+    if float_nodes:
+        name += f"{'; ' if float_ops else ', '}{len(float_nodes)} more layer{'s' * (len(float_nodes) > 1)} in float"
+    return name
 
 
-def speed_mix(op_types: list[str], build: Callable[[list[str]], bytes], evaluate: Evaluate, time_files: TimeFiles,
-              budget: float, fp32: bytes) -> tuple[bytes, dict]:
+def speed_mix(op_types: list[str], build: Callable[..., bytes], evaluate: Evaluate, time_files: TimeFiles,
+              budget: float, fp32: bytes, layers: Callable[[], dict[str, list[str]]] | None = None
+              ) -> tuple[bytes, dict]:
     """The chosen file and the record for the manifest. ``build(float_ops)`` quantizes every operator
-    type but ``float_ops`` to int8."""
+    type but ``float_ops`` to int8; ``build(float_ops, float_nodes)`` keeps the named layers in float
+    too. ``layers()`` (called only when the per-layer step is needed) gives each operator type's
+    layers, worst quantization error first."""
+    from edgekit.exporters.int8_repair import bisect_keep_set
+
     t0 = time.perf_counter()
     candidates: list[dict] = []
 
-    def trial(float_ops: list[str] | None, data: bytes) -> dict:
+    def trial(float_ops: list[str] | None, data: bytes, float_nodes: list[str] = ()) -> dict:
         m = evaluate(data)
-        c = {"candidate": _name(float_ops), "float_ops": float_ops, "size_bytes": len(data), "p50_ms": None,
-             "drop_points": round(m["drop"], 3), "within_budget": m["drop"] <= budget and not m.get("parity"),
-             "data": data}
+        c = {"candidate": _name(float_ops, float_nodes), "float_ops": float_ops, "size_bytes": len(data),
+             "p50_ms": None, "drop_points": round(m["drop"], 3),
+             "within_budget": m["drop"] <= budget and not m.get("parity"), "data": data}
+        if float_nodes:
+            c["float_nodes"] = list(float_nodes)
         if m.get("parity"):
             c["parity_failed"] = "; ".join(m["parity"])
         candidates.append(c)
@@ -119,27 +138,57 @@ def speed_mix(op_types: list[str], build: Callable[[list[str]], bytes], evaluate
     # From the accurate end: every quantized operator type in float, then each type given back to
     # int8 where that keeps the budget and is faster, or as fast and smaller.
     op_types = sorted(op_types, key=lambda o: o not in WEIGHTED)  # stable: most frequent first within each
+    def step(c: dict) -> None:
+        """Keep ``c`` as the best when it is within the budget and better (timed against the best)."""
+        nonlocal best
+        if not c["within_budget"]:
+            return
+        if not best["within_budget"]:
+            best = c
+            return
+        timed([best, c], lambda: _grey(c, best))
+        if _better(c, best):
+            best = c
+
     plain = trial([], build([]))
-    best = trial(list(op_types), build(list(op_types)))
+    start = best = trial(list(op_types), build(list(op_types)))
+    refused: list[str] = []  # weight types whose give-back as a whole broke the budget
     for op in op_types:
         ops = [o for o in best["float_ops"] if o != op]
         c = trial(ops, build(ops))
-        if not c["within_budget"]:
+        if not c["within_budget"] and op in WEIGHTED:
+            refused.append(op)
+        step(c)
+    per_layer: list[dict] = []
+    ranked = layers() if refused and layers is not None else {}
+    for op in refused:
+        names = ranked.get(op, [])
+        if len(names) < 2 or not best["within_budget"] or op not in best["float_ops"]:
             continue
-        if not best["within_budget"]:
-            best = c
-            continue
-        timed([best, c], lambda c=c, best=best: _grey(c, best))
-        if _better(c, best):
-            best = c
+        ops, nodes = [o for o in best["float_ops"] if o != op], best.get("float_nodes", [])
+        tried: dict[frozenset, dict] = {}
+
+        def drop(keep: list[str], ops=ops, nodes=nodes, tried=tried, names=names) -> float:
+            if len(keep) == len(names):  # every layer of the type in float: the best as it is
+                return best["drop_points"]
+            c = trial(ops, build(ops, [*nodes, *keep]), [*nodes, *keep])
+            tried[frozenset(keep)] = c
+            return c["drop_points"] if c["within_budget"] else math.inf
+
+        keep, steps = bisect_keep_set(names, drop, budget)
+        per_layer.append({"op": op, "layers": len(names), "kept_in_float": keep, "evaluations": len(steps)})
+        if keep is not None and frozenset(keep) in tried:
+            step(tried[frozenset(keep)])
     full = trial(None, fp32)
-    final = [plain, full] + ([best] if best is not plain else [])
+    final = [plain, full] + ([best] if best is not plain and best is not start else [])
     pool = [c for c in final if c["within_budget"]] or [full]
     timed(final, lambda: _final_grey(pool))
     chosen = _choose(pool)
     record = {
         "chosen": chosen["candidate"],
         "float_ops": chosen["float_ops"],
+        "float_nodes": chosen.get("float_nodes", []),
+        "per_layer": per_layer,
         "budget_points": budget,
         "seconds": round(time.perf_counter() - t0, 2),
         "candidates": [{k: v for k, v in c.items() if k != "data"} for c in candidates],
@@ -167,13 +216,19 @@ def speed_mix_tflite(saved_model: Path, calibration, options, evaluate: Evaluate
     ranked, debugger = layer_errors(saved_model, calibration, options)
     op_types = [op for op, _ in Counter(layer["op"] for layer in ranked).most_common()]
 
-    def build(float_ops: list[str]) -> bytes:
+    def build(float_ops: list[str], float_nodes: list[str] = ()) -> bytes:
         from tensorflow.lite.python.convert import mlir_quantize
 
         with captured_stderr_fd():
             return mlir_quantize(debugger.calibrated_model, disable_per_channel=options.per_tensor,
                                  disable_per_channel_for_dense_layers=options.per_tensor, fully_quantize=False,
                                  input_data_type=tf.float32, output_data_type=tf.float32,
-                                 denylisted_ops=list(float_ops))
+                                 denylisted_ops=list(float_ops), denylisted_nodes=list(float_nodes))
 
-    return speed_mix(op_types, build, evaluate, time_files, budget, fp32)
+    def layers() -> dict[str, list[str]]:
+        by_op: dict[str, list[str]] = {}
+        for layer in ranked:  # worst rmse/scale first
+            by_op.setdefault(layer["op"], []).append(layer["layer"])
+        return by_op
+
+    return speed_mix(op_types, build, evaluate, time_files, budget, fp32, layers)
