@@ -458,7 +458,7 @@ def _speed_mix(art, source, staging, calibration, options, parity_inputs, refere
     """``--quant mixed``: replace the plain int8 file with the fastest candidate within the budget
     (:mod:`edgekit.exporters.speed_mix`), re-validate it, and record the search as ``details.mixed``."""
     budget = options.max_drop if options.max_drop is not None else 1.0
-    log(f"{art.format} mixed: measuring which operators to keep in float (budget {budget:g} points)")
+    log(f"{art.format} mixed: measuring which operators to keep in float (budget {budget:g} point{'s' * (budget != 1)})")
     path = staging / art.path
     runtime = runtime_for_format(art.format)
 
@@ -504,6 +504,10 @@ def _speed_mix(art, source, staging, calibration, options, parity_inputs, refere
     # the search keeps inputs and outputs float32 (integer ids stay integers)
     mixed.details.update(input_dtype=source.input_dtype if is_integer(source.input_dtype) else "float32",
                          output_dtype="float32")
+    chosen, fp32 = record["mixed"], record["fp32"]
+    log(f"{art.format} mixed: chose {mixed.details['compute']}: p50 {chosen['p50_ms'] / fp32['p50_ms']:.2f}x fp32's, "
+        f"size {chosen['size_bytes'] / fp32['size_bytes']:.2f}x, {chosen['drop_points']:+g} points "
+        f"({len(record['candidates'])} candidates, {record['seconds']:.1f} s)")
     if float_ops is None:
         mixed.details["weights"] = "float32"
         for key in ("int8_layout", "int8_layouts_tried", "int8_layout_reason", "per_channel", "calibration_method",
