@@ -290,8 +290,9 @@ def test_onnx_int8_is_repaired_the_same_way_with_onnx_runtimes_tools(outlier_mod
 
 @pytest.fixture(scope="module")
 def small_vit(tmp_path_factory):
-    """A small vision transformer (2x2 patches of the 8x8 digits, 2 blocks of LayerNorm, 4-head
-    attention and a GELU MLP), trained for the test: plain int8 is slower than fp32 on a CPU."""
+    """A small vision transformer (2x2 patches of the 8x8 digits: 16 tokens of width 64; 2 blocks of
+    LayerNorm, 4-head attention and a GELU MLP of width 128; 68k parameters), trained for the test:
+    plain int8 is slower than fp32 on a CPU, and loses accuracy."""
     import keras
 
     from edgekit.data import load_data
@@ -299,16 +300,16 @@ def small_vit(tmp_path_factory):
     keras.utils.set_random_seed(0)
     ds = load_data("builtin:digits")
     inp = keras.Input((8, 8, 1))
-    h = keras.layers.Reshape((16, 32))(keras.layers.Conv2D(32, 2, strides=2)(inp))
+    h = keras.layers.Reshape((16, 64))(keras.layers.Conv2D(64, 2, strides=2)(inp))
     for _ in range(2):
         a = keras.layers.LayerNormalization()(h)
-        h = keras.layers.Add()([h, keras.layers.MultiHeadAttention(4, 8)(a, a)])
-        m = keras.layers.Dense(64, activation="gelu")(keras.layers.LayerNormalization()(h))
-        h = keras.layers.Add()([h, keras.layers.Dense(32)(m)])
+        h = keras.layers.Add()([h, keras.layers.MultiHeadAttention(4, 16)(a, a)])
+        m = keras.layers.Dense(128, activation="gelu")(keras.layers.LayerNormalization()(h))
+        h = keras.layers.Add()([h, keras.layers.Dense(64)(m)])
     h = keras.layers.GlobalAveragePooling1D()(keras.layers.LayerNormalization()(h))
     model = keras.Model(inp, keras.layers.Dense(10, activation="softmax")(h))
     model.compile(keras.optimizers.Adam(3e-3), "sparse_categorical_crossentropy")
-    model.fit(ds.prepared("train"), ds.y_train, epochs=40, batch_size=32, verbose=0)
+    model.fit(ds.prepared("train"), ds.y_train, epochs=30, batch_size=64, verbose=0)
     path = tmp_path_factory.mktemp("vit") / "vit.keras"
     model.save(path)
     return path
@@ -335,11 +336,13 @@ def test_quant_mixed_is_the_fastest_within_budget_where_plain_int8_is_slower_tha
         assert art["details"]["compute"].startswith(("int8, ", "float32 (fp32 was the fastest"))
         assert art["details"]["input_dtype"] == "float32"
         assert all({"candidate", "p50_ms", "size_bytes", "drop_points"} <= set(c) for c in mix["candidates"])
-    # LiteRT's int8 batched matmuls are the slow ones here: the mix keeps them in float, at most
-    # 0.7x fp32's size (measured 0.64x; benchmarks/int8_repair.py holds the same target)
+    # LiteRT's int8 batched matmuls are the slow ones here: the mix keeps them in float and the dense
+    # layers (but those the per-layer step keeps) in int8, at most 0.5x fp32's size (measured 0.40x
+    # and 0.44x; benchmarks/int8_repair.py holds the same target on a larger ViT)
     mix = tflite["details"]["mixed"]
     assert mix["float_ops"] is not None and "BATCH_MATMUL" in mix["float_ops"], mix["float_ops"]
-    assert mix["mixed"]["size_bytes"] <= 0.7 * mix["fp32"]["size_bytes"], mix
+    assert "FULLY_CONNECTED" not in mix["float_ops"] and len(mix["float_nodes"]) <= 2, mix
+    assert mix["mixed"]["size_bytes"] <= 0.5 * mix["fp32"]["size_bytes"], mix
 
 
 def test_inspect_quant_for_onnx_ranks_nodes_by_local_and_cumulative_sqnr(outlier_model):
