@@ -173,3 +173,25 @@ def test_int8_layout_is_the_fastest_measured_that_keeps_parity(onnx_export, digi
     r = edgekit_cli("export", digits_run, "--format", "onnx", "--quant", "int8", "--int8-layout", "qdq-u8u8",
                     "--out", tmp_path / "bad")
     assert r.returncode == 2 and "--int8-layout must be one of" in r.stderr and not (tmp_path / "bad").exists()
+
+
+def test_hard_swish_and_hard_sigmoid_become_one_onnx_operator_each(tmp_path):
+    """MobileNetV3's activations: Keras computes them as x * relu6(x + 3) / 6, which tf2onnx emits
+    as four nodes; the export has ONNX's own HardSwish and HardSigmoid, and computes the same."""
+    import keras
+    import onnx
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(8, 3, activation="hard_swish")(inp)
+    h = keras.layers.Dense(8, activation="hard_sigmoid")(keras.layers.GlobalAveragePooling2D()(h))
+    relu6 = keras.layers.ReLU(6.0)(keras.layers.Dense(8)(h))  # a relu6 that is not part of either: left alone
+    model = keras.Model(inp, keras.layers.Dense(10, activation="softmax")(relu6))
+    model.save(tmp_path / "hs.keras")
+    r = edgekit_cli("export", tmp_path / "hs.keras", "--format", "onnx", "--quant", "fp32,int8", "--calib",
+                    "builtin:digits", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stdout + r.stderr
+    ops = [n.op_type for n in onnx.load(tmp_path / "o" / "hs_fp32.onnx").graph.node]
+    assert ops.count("HardSwish") == 1 and ops.count("HardSigmoid") == 1 and ops.count("Clip") == 1, ops
+    arts = Manifest.load(tmp_path / "o").artifacts
+    assert all(a.status == "ok" for a in arts) and arts[0].parity["max_abs_diff"] < 1e-5, arts

@@ -29,6 +29,7 @@ import numpy as np
 from edgekit.artifact import Artifact
 from edgekit.errors import ExportError, UsageError
 from edgekit.exporters.base import ExportOptions, artifact_name
+from edgekit.exporters.onnx_fusions import fuse_hard_activations
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.generated_inputs import is_integer
 from edgekit.io_spec import rows, take
@@ -158,6 +159,7 @@ class ONNXExporter:
             raise ExportError(f"tf2onnx failed: {_unsupported(str(e), captured)}") from None
         graph = model.graph
         _rewrite_exact(graph)
+        fuse_hard_activations(graph, opset)  # MobileNetV3's hard-swish: one ONNX Runtime kernel, not four
         _refuse_unconverted(graph, opset)
         # Readable, stable names: one input 'input' and one output 'output', else the source's own names;
         # the batch axis is 'batch'.
