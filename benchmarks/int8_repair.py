@@ -152,6 +152,8 @@ def against_nncf(res: Results, tmp: Path) -> None:
     from edgekit.exporters.onnx_int8_layout import LAYOUTS, _quantize
     from edgekit.exporters.onnx_int8_repair import repair_onnx_int8
     from edgekit.exporters.pipeline import drop_here
+    from edgekit.parity import check as check_parity
+    from edgekit.parity import compare
     from edgekit.runtimes.onnxruntime import ONNXRuntime
 
     try:
@@ -169,8 +171,11 @@ def against_nncf(res: Results, tmp: Path) -> None:
 
     reference = run(fp32, val)
 
-    def drop(path: Path) -> float:  # as edgekit export evaluates ONNX candidates
-        return drop_here(path, val, reference, labels, budget)
+    def parity(outputs) -> list[str]:
+        return check_parity(compare(reference, outputs), "int8", classifier=True)
+
+    def drop(path: Path) -> tuple[float, list[str]]:  # as edgekit export evaluates ONNX candidates
+        return drop_here(path, val, reference, labels, budget, parity=parity)
 
     # edgekit: its int8 path from the float graph (pre-processing, plain int8, its evaluation), then the search
     def ours_once(k: int):
@@ -179,7 +184,7 @@ def against_nncf(res: Results, tmp: Path) -> None:
         options = ExportOptions(max_drop=budget)
         pre, reader = ONNXExporter._preprocessed(onnx.load(fp32), work, calib)
         _quantize(pre, work / "plain.onnx", reader(), LAYOUTS[layout], options, reduce_range=False)
-        plain_drop = drop_here(work / "plain.onnx", val, reference, labels, budget=float("inf"))  # all rows, as export
+        plain_drop, _ = drop_here(work / "plain.onnx", val, reference, labels, budget=float("inf"), parity=parity)
         repaired, record = repair_onnx_int8(pre, work, reader, calib, options, layout, drop, budget)
         onnx.save(repaired, work / "repaired.onnx")
         return work / "repaired.onnx", record, plain_drop
@@ -216,8 +221,8 @@ def against_nncf(res: Results, tmp: Path) -> None:
         theirs_path = theirs_once(k)
         theirs_s.append(time.perf_counter() - t0)
     ours_s, theirs_s = min(ours_s), min(theirs_s)
-    ours = {"float": float_compute_ops(ours_path), "drop": drop(ours_path), "own": record["result"]}
-    theirs = {"float": float_compute_ops(theirs_path), "drop": drop(theirs_path)}
+    ours = {"float": float_compute_ops(ours_path), "drop": drop(ours_path)[0], "own": record["result"]}
+    theirs = {"float": float_compute_ops(theirs_path), "drop": drop(theirs_path)[0]}
     print(f"  ONNX, plain int8 (QDQ U8S8) loses {plain_drop:.1f} points; edgekit: {ours['own']}, "
           f"{record['evaluations']} evaluations; NNCF {nncf.__version__}")
     res.add(f"ONNX float convolutions/matmuls as ONNX Runtime runs them: edgekit {ours['float']}, NNCF {theirs['float']}",

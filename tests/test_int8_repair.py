@@ -100,6 +100,23 @@ def test_bisection_finds_two_culprits_and_prunes_the_rest():
                                                                      "ok": False}])
 
 
+def test_a_candidate_that_keeps_the_accuracy_but_fails_parity_is_outside_the_budget():
+    """Seen on keras.applications.EfficientNetB0: a keep-set within 1 point of accuracy that flips 13%
+    of the predictions (agreement 0.870 < 0.9) was returned, and the export then failed validation.
+    The search now counts the validation's parity checks as part of the budget."""
+    from edgekit.exporters.int8_repair import bisect_keep_set
+
+    ranked = [f"layer{i}" for i in range(8)]
+
+    def evaluate(keep):
+        return 0.0, ([] if "layer5" in keep else ["top-1 agreement 0.870 < 0.9"])
+
+    keep, steps = bisect_keep_set(ranked, evaluate, 1.0)
+    assert keep == ["layer5"], steps
+    assert all(s["ok"] == ("layer5" in s["layers"]) for s in steps)
+    assert all(s["parity_failed"] == "top-1 agreement 0.870 < 0.9" for s in steps if not s["ok"])
+
+
 def test_speed_mix_gives_weights_back_first_and_measures_a_close_call_again():
     """The walk on a scripted model: FULLY_CONNECTED holds the weights and costs nothing in int8;
     BATCH_MATMUL is 3x slower in int8. The first timing of the FULLY_CONNECTED step falls in a slow

@@ -62,7 +62,8 @@ def bisect_keep_set(ranked: list[str], evaluate: Callable[[list[str]], float], b
     """The layers to keep in float, found by successive bisection over ``ranked`` (worst first);
     ``None`` when keeping all of them still misses the budget.
 
-    ``evaluate(keep)`` converts with ``keep`` in float and returns the drop in points. The first
+    ``evaluate(keep)`` converts with ``keep`` in float and returns the drop in points, or the drop and
+    the parity checks the candidate failed (a candidate that fails one is outside the budget). The first
     bisection finds the lowest-ranked layer that a passing prefix needs; it is kept, and the search
     repeats among the layers ranked above it until the kept ones alone pass. Each layer found costs
     about ``log2 N`` evaluations; past ``limit`` the last passing set is returned.
@@ -75,9 +76,12 @@ def bisect_keep_set(ranked: list[str], evaluate: Callable[[list[str]], float], b
     steps: list[dict] = []
 
     def run(keep: list[str]) -> bool:
-        drop = float(evaluate(keep))
-        steps.append({"kept": len(keep), "layers": list(keep), "drop_points": round(drop, 3), "ok": drop <= budget})
-        return drop <= budget
+        result = evaluate(keep)
+        drop, problems = (float(result[0]), list(result[1])) if isinstance(result, tuple) else (float(result), [])
+        ok = drop <= budget and not problems
+        steps.append({"kept": len(keep), "layers": list(keep), "drop_points": round(drop, 3), "ok": ok,
+                      **({"parity_failed": "; ".join(problems)} if problems else {})})
+        return ok
 
     if not run(ranked):
         return None, steps
@@ -150,7 +154,7 @@ def layer_errors(saved_model: Path, calibration, options) -> tuple[list[dict], o
     return rank_layers(buf.getvalue()), debugger
 
 
-def repair_tflite_int8(saved_model: Path, calibration, options, evaluate_flatbuffer: Callable[[bytes], float],
+def repair_tflite_int8(saved_model: Path, calibration, options, evaluate_flatbuffer: Callable[[bytes], float | tuple],
                        budget: float) -> tuple[bytes | None, dict]:
     """Keep the fewest layers in float that bring the int8 artifact within ``budget`` points.
 

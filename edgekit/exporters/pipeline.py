@@ -39,6 +39,7 @@ from edgekit.shapes import fits
 from edgekit.source_model import SourceModel, load_source
 
 GENERATED_SAMPLES = 64
+SPREAD_ERROR = 0.25  # a repair that keeps more than this share of the layers in float says so, with --quant mixed
 
 
 def export_model(
@@ -361,28 +362,36 @@ def _within_budget(art, source, staging, calibration, options, parity_inputs, re
 
     path = staging / art.path
     runtime = runtime_for_format(art.format)
+
+    def parity(outputs) -> list[str]:
+        """The checks the artifact's validation applies: a candidate that keeps the accuracy but
+        disagrees with the source more than an int8 file may is outside the budget too."""
+        return check_parity(compare(reference, outputs), "int8", classifier=classifier, min_agreement=min_agreement)
+
     plain = run_isolated(runtime, path, parity_inputs, timing=None)
     drop = _drop_points(plain.outputs, reference, labels) if plain.ok else 100.0
+    problems = parity(plain.outputs) if plain.ok else ["it does not run"]
     metric = "accuracy" if labels is not None else "top-1 agreement"
     art.details["int8_drop_points"] = {"plain": round(drop, 3), "metric": metric, "budget": options.max_drop}
-    if drop <= options.max_drop:
+    if drop <= options.max_drop and not problems:
         return art
     if source.has_recurrent_layers and art.format == "tflite":
         art.details["mixed"] = {"result": "not searched: calibration runs of recurrent layers can crash LiteRT"}
         return art
-    log(f"{art.format} int8: {drop:.2f} points of {metric} lost (budget {options.max_drop:g}): "
-        "searching layers to keep in float")
+    why = (f"{drop:.2f} points of {metric} lost (budget {options.max_drop:g})" if drop > options.max_drop else
+           f"{drop:.2f} points of {metric} lost, within the budget, but {'; '.join(problems)}")
+    log(f"{art.format} int8: {why}: searching layers to keep in float")
 
-    def evaluate(data: bytes) -> float:
+    def evaluate(data: bytes) -> tuple[float, list[str]]:
         trial = staging / f".repair-{art.path}"
         trial.write_bytes(data)
         try:
             if art.format == "onnx":  # in this process, stopping once it must miss: see drop_here
-                return drop_here(trial, parity_inputs, reference, labels, options.max_drop)
+                return drop_here(trial, parity_inputs, reference, labels, options.max_drop, parity=parity)
             r = run_isolated(runtime, trial, parity_inputs, timing=None)
         finally:
             trial.unlink()
-        return _drop_points(r.outputs, reference, labels) if r.ok else 100.0
+        return (_drop_points(r.outputs, reference, labels), parity(r.outputs)) if r.ok else (100.0, ["it does not run"])
 
     try:
         if art.format == "tflite":
@@ -397,8 +406,7 @@ def _within_budget(art, source, staging, calibration, options, parity_inputs, re
     record["plain_int8"] = {"drop_points": round(drop, 3), "size_bytes": art.size_bytes}
     if flatbuffer is None:
         art.details["mixed"] = record
-        art.status, art.error = "validation_failed", (f"int8 loses {drop:.2f} points of {metric} (budget "
-                                                      f"{options.max_drop:g}), and {record['result']}")
+        art.status, art.error = "validation_failed", f"int8: {why}, and {record['result']}"
         return art
     plain_bytes = path.read_bytes()
     path.write_bytes(flatbuffer)
@@ -410,13 +418,20 @@ def _within_budget(art, source, staging, calibration, options, parity_inputs, re
     if record.get("float_io"):
         repaired.details.update(input_dtype=source.input_dtype if is_integer(source.input_dtype) else "float32",
                                 output_dtype="float32")
-    repaired.details["int8_drop_points"]["mixed"] = round(evaluate(flatbuffer), 3)
+    repaired.details["int8_drop_points"]["mixed"] = round(evaluate(flatbuffer)[0], 3)
+    if len(record["kept"]) > SPREAD_ERROR * record["layers_quantized"]:
+        record["hint"] = (f"{len(record['kept'])} of {record['layers_quantized']} layers kept in float: the int8 error "
+                          "is spread over the network, not in a few layers; --quant mixed keeps whole operator types "
+                          "in float instead, and may give a smaller and faster file")
+        log(f"{art.format} int8: {record['hint']}")
     return repaired
 
 
-def drop_here(path: Path, inputs, reference, labels, budget: float, chunk: int = 100) -> float:
+def drop_here(path: Path, inputs, reference, labels, budget: float, chunk: int = 100,
+              parity: Callable | None = None) -> tuple[float, list[str]]:
     """Points an ONNX candidate of the repair search loses (as :func:`_drop_points`), run in ONNX
-    Runtime in this process, ``chunk`` rows at a time.
+    Runtime in this process, ``chunk`` rows at a time, and the parity checks it fails (``parity(outputs)``,
+    when it ran to the end).
 
     In this process: the search makes a dozen files from one graph that ONNX Runtime has already
     loaded and quantized, and a fresh worker for each would spend most of the search starting Python
@@ -427,7 +442,7 @@ def drop_here(path: Path, inputs, reference, labels, budget: float, chunk: int =
 
     Example:
         >>> drop_here(Path("candidate.onnx"), x, reference, y, budget=1.0)   # doctest: +SKIP
-        0.2
+        (0.2, [])
     """
     from edgekit.runtimes.onnxruntime import ONNXRuntime
 
@@ -439,18 +454,24 @@ def drop_here(path: Path, inputs, reference, labels, budget: float, chunk: int =
     want = reference.reshape(n, -1).argmax(1)
     target = np.asarray(labels) if labels is not None and len(labels) == n else want
     right_before, right = int((want == target).sum()), 0
+    outputs = []
     try:
         session = ONNXRuntime().load(str(path), threads=None)
         for i in range(0, n, chunk):
-            out = session.run(take(inputs, i, i + chunk))
-            out = out[name] if name is not None else out
+            outputs.append(session.run(take(inputs, i, i + chunk)))
+            out = outputs[-1][name] if name is not None else outputs[-1]
             right += int((out.reshape(len(out), -1).argmax(1) == target[i : i + chunk]).sum())
             at_least = (right_before - right - (n - min(i + chunk, n))) / n * 100
             if at_least > budget:
-                return float(at_least)
+                return float(at_least), []
     except Exception:
-        return 100.0
-    return float((right_before - right) / n * 100)
+        return 100.0, ["it does not run"]
+    drop = float((right_before - right) / n * 100)
+    if parity is None or not outputs:
+        return drop, []
+    whole = ({k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]} if isinstance(outputs[0], dict)
+             else np.concatenate(outputs))
+    return drop, parity(whole)
 
 
 def _speed_mix(art, source, staging, calibration, options, parity_inputs, reference, labels, classifier,
