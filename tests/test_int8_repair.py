@@ -301,7 +301,7 @@ def test_onnx_int8_is_repaired_the_same_way_with_onnx_runtimes_tools(outlier_mod
     drops, mixed = art["details"]["int8_drop_points"], art["details"]["mixed"]
     assert drops["plain"] > 50 and drops["mixed"] <= 1.0, drops
     assert 1 <= len(mixed["kept"]) <= 2 and all(k["op"] == "Gemm" for k in mixed["kept"]), mixed["kept"]
-    assert mixed["evaluations"] <= mixed["max_evaluations"] and mixed["ranking"][0]["sqnr_db"] < 40
+    assert mixed["evaluations"] <= mixed["max_evaluations"] and mixed["ranking"][0]["sqnr_cumulative_db"] < 5
     assert art["details"]["compute"].endswith("nodes kept in float32")
 
 
@@ -371,3 +371,15 @@ def test_inspect_quant_for_onnx_ranks_nodes_by_local_and_cumulative_sqnr(outlier
     assert any(f["layer"] == first["layer"] for f in report["flagged"]) and report["format"] == "onnx"
     r = edgekit_cli("inspect", outlier_model, "--quant", "--format", "onnx,tflite")
     assert r.returncode == 2 and "one format at a time" in r.stderr
+
+
+def test_inspect_quant_for_onnx_does_not_count_a_relus_clipping_as_error(digits_run):
+    """ONNX Runtime's quantizer removes a ReLU whose output it quantizes (the quantize step clips
+    instead), so the QDQ model's tensor holds the unclipped values. Measured as they are, every
+    ReLU of the digits CNN looked ruined (0.3 dB, 8 layers flagged) where int8 loses nothing."""
+    r = edgekit_cli("inspect", digits_run, "--quant", "--format", "onnx", "--json")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    relus = [layer for layer in report["layers"] if layer["op"] == "Relu"]
+    assert relus and all(layer["sqnr_db"] > 30 for layer in relus), relus
+    assert report["flagged"] == [], report["flagged"]

@@ -168,7 +168,7 @@ def _int8_table(report: dict, fmt: str, con) -> None:
     flagged = {layer["layer"] for layer in report["flagged"]}
     for i, layer in enumerate(report["layers"], 1):
         flag = "flagged" if layer["layer"] in flagged else ""
-        value = f"{layer['sqnr_db']:.1f} / {layer['sqnr_cumulative_db']}" if onnx else f"{layer['rmse_scale']:.3f}"
+        value = f"{_db(layer['sqnr_db'])} / {_db(layer['sqnr_cumulative_db'])}" if onnx else f"{layer['rmse_scale']:.3f}"
         cells = [str(i), layer["op"], layer["layer"][:70], *([] if onnx else [f"{layer['scale']:.4g}"]), value, flag]
         t.add_row(*cells, style="red" if flag else None)
     con.print(t)
@@ -178,3 +178,10 @@ def _int8_table(report: dict, fmt: str, con) -> None:
     con.print(f"{n} of {len(report['layers'])} layers {limit}"
               + (": `edgekit export MODEL --quant int8 --max-drop P` keeps the ones to blame in float" if n else ""),
               highlight=False)
+
+
+def _db(sqnr: float | None) -> str:
+    """An SQNR for the table: "exact" where quantization changed nothing (see onnx_int8_repair.EXACT_DB)."""
+    from edgekit.exporters.onnx_int8_repair import EXACT_DB
+
+    return "-" if sqnr is None else "exact" if sqnr >= EXACT_DB else f"{sqnr:.1f}"
