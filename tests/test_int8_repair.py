@@ -53,6 +53,7 @@ def test_plain_int8_fails_and_the_search_repairs_it_with_a_small_named_keep_set(
     r = edgekit_cli("export", outlier_model, "--format", "tflite", "--quant", "int8", "--calib", "builtin:digits",
                     "--out", tmp_path / "plain")
     assert r.returncode == 1 and _int8(tmp_path / "plain")["status"] == "validation_failed"  # without the search
+    assert "hint: int8 loses too much in tflite: `--max-drop 1` keeps the layers to blame" in r.stdout, r.stdout
 
     r = edgekit_cli("export", outlier_model, "--format", "tflite", "--quant", "fp32,int8", "--calib", "builtin:digits",
                     "--max-drop", "1.0", "--out", tmp_path / "mixed")

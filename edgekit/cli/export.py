@@ -70,6 +70,12 @@ def export(
     failed = [a for a in manifest.artifacts if not a.ok and (a.format, a.quant) in names and a.format in formats and a.quant in quants]
     if failed:
         con.print(f"{len(failed)} of {len(manifest.artifacts)} artifacts failed; see {out / 'manifest.json'}", style="bold red")
+        lossy = sorted({a.format for a in failed if a.status == "validation_failed" and a.quant == "int8"
+                        and a.format in ("tflite", "onnx") and max_drop is None})
+        if lossy:
+            con.print(f"hint: int8 loses too much in {' and '.join(lossy)}: `--max-drop 1` keeps the layers to blame in "
+                      f"float (`edgekit inspect {model} --quant --calib DATA` ranks them); `--quant mixed` keeps whole "
+                      "operator types in float, the fastest within the budget", highlight=False)
         return 1
     con.print(f"manifest: {out / 'manifest.json'}")
     return 0
