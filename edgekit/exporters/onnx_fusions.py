@@ -34,13 +34,15 @@ def fuse_hard_activations(graph, opset: int) -> dict[str, int]:
         for t in node.input:
             readers[t].append(node)
     graph_outputs = {o.name for o in graph.output}
+    read_by_bodies = {t for node in graph.node for attr in node.attribute
+                      for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs) for t in _names_read(sub)}
 
     def is_scalar(name: str, value: float) -> bool:
         c = consts.get(name)
         return c is not None and c.size == 1 and c.dtype.kind == "f" and abs(float(c.reshape(())) - value) < 1e-6
 
-    def private(tensor: str) -> bool:  # read by exactly one node, and not a graph output
-        return len(readers[tensor]) == 1 and tensor not in graph_outputs
+    def private(tensor: str) -> bool:  # read by exactly one node, not a graph output, not by a Loop/If body
+        return len(readers[tensor]) == 1 and tensor not in graph_outputs and tensor not in read_by_bodies
 
     def other(node, name_is) -> tuple[str, str] | None:
         """(the non-constant input, the constant input) of a binary node whose constant satisfies ``name_is``."""
@@ -86,8 +88,19 @@ def fuse_hard_activations(graph, opset: int) -> dict[str, int]:
     nodes = [replace.get(id(n), n) for n in graph.node if id(n) not in drop]
     del graph.node[:]
     graph.node.extend(nodes)
-    used = {t for n in graph.node for t in n.input} | graph_outputs
-    unused = [t for t in graph.initializer if t.name not in used]
-    for t in unused:
+    used = _names_read(graph) | graph_outputs
+    for t in [t for t in graph.initializer if t.name not in used]:
         graph.initializer.remove(t)
     return counts
+
+
+def _names_read(graph) -> set[str]:
+    """Every tensor name a node of ``graph`` reads, subgraphs (Loop, If, Scan bodies) included:
+    a body may read an initializer of the outer graph by name."""
+    names = set()
+    for node in graph.node:
+        names.update(node.input)
+        for attr in node.attribute:
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                names |= _names_read(sub)
+    return names
