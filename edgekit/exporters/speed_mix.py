@@ -135,9 +135,6 @@ def speed_mix(op_types: list[str], build: Callable[..., bytes], evaluate: Evalua
             if not grey():
                 break
 
-    # From the accurate end: every quantized operator type in float, then each type given back to
-    # int8 where that keeps the budget and is faster, or as fast and smaller.
-    op_types = sorted(op_types, key=lambda o: o not in WEIGHTED)  # stable: most frequent first within each
     def step(c: dict) -> None:
         """Keep ``c`` as the best when it is within the budget and better (timed against the best)."""
         nonlocal best
@@ -150,6 +147,9 @@ def speed_mix(op_types: list[str], build: Callable[..., bytes], evaluate: Evalua
         if _better(c, best):
             best = c
 
+    # From the accurate end: every quantized operator type in float, then each type given back to
+    # int8 where that keeps the budget and is faster, or as fast and smaller.
+    op_types = sorted(op_types, key=lambda o: o not in WEIGHTED)  # stable: most frequent first within each
     plain = trial([], build([]))
     start = best = trial(list(op_types), build(list(op_types)))
     refused: list[str] = []  # weight types whose give-back as a whole broke the budget
