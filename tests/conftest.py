@@ -55,10 +55,10 @@ def class_seeking_inputs(predict, shape, lo: float, hi: float, classes: int, per
     return x.numpy()
 
 
-def edgekit_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run the real CLI in a subprocess, as a user would."""
+def edgekit_cli(*args: str, env: dict | None = None, timeout: float = 600, wrap=()) -> subprocess.CompletedProcess:
+    """Run the real CLI in a subprocess, as a user would (``wrap``: a command it runs under, e.g. setpriv)."""
     return subprocess.run(
-        [sys.executable, "-m", "edgekit", *map(str, args)],
+        [*wrap, sys.executable, "-m", "edgekit", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, cwd=REPO,
         env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
     )

@@ -7,7 +7,8 @@ Per (format, quant, runtime, profile):
 - top-1 agreement with the source (``min_agreement``, else edgekit's parity threshold for the quant);
 - latency p50 against the baseline: at most ``max_latency_increase_pct``, widened to
   ``noise_sigmas`` x the combined coefficient of variation of both runs' repeats, so a noisy
-  machine does not fail a change that did nothing. When both the report and the baseline timed
+  machine does not fail a change that did nothing, but never past :data:`NOISE_CAP` x the slack
+  (a run with a coefficient of variation of 0.34 would otherwise let a 2x slowdown through). When both the report and the baseline timed
   the machine yardstick (``bench --yardstick``; ``check MODEL`` always does), latency is
   compared as a ratio to it, so a faster, slower or busier machine does not move the check;
 - size against the baseline (``max_size_increase_pct``).
@@ -34,6 +35,8 @@ from typing import Any
 from edgekit.gate.baseline import row_key
 from edgekit.gate.thresholds import Thresholds
 from edgekit.parity import THRESHOLDS
+
+NOISE_CAP = 2.0  # recorded noise widens the latency slack at most to this many times the configured slack
 
 
 @dataclass
@@ -140,9 +143,13 @@ def _check_row(r: dict, base: dict | None, ref: dict | None, t: dict, key: str, 
             cv_new = (r.get("repeats") or {}).get("p50_cv") or 0.0
             cv_base = base.get("p50_cv") or 0.0
             noise = t["noise_sigmas"] * math.hypot(cv_new, cv_base) * 100
-            allowed = max(t["max_latency_increase_pct"], noise)
+            # noise widens the slack, at most to NOISE_CAP x it: however noisy a run, it cannot widen its own
+            # allowance until a 2x slowdown passes (unless the configured slack itself allows that)
+            allowed = max(t["max_latency_increase_pct"], min(noise, NOISE_CAP * t["max_latency_increase_pct"]))
             change = (p50 / (base["latency_p50_ms"] * (scale or 1.0)) - 1) * 100
-            why = f" (widened from {t['max_latency_increase_pct']:g}% by the noise both runs recorded)" if noise > t["max_latency_increase_pct"] else ""
+            capped = noise > NOISE_CAP * t["max_latency_increase_pct"]
+            why = (f" (widened from {t['max_latency_increase_pct']:g}% by the noise both runs recorded"
+                   f"{f', capped at {NOISE_CAP:g}x the slack' if capped else ''})") if noise > t["max_latency_increase_pct"] else ""
             against = (f"the baseline's {base['latency_p50_ms']:.4g} ms x {scale:.3g} (this machine ran the yardstick "
                        f"{scale:.3g}x as long)") if scale else f"the baseline's {base['latency_p50_ms']:.4g} ms"
             checks.append(Check("latency vs baseline", change <= allowed, f"{change:+.1f}%", f"<= +{allowed:.1f}%",
