@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import FIXTURES, REPO, Results, within_band
+from common import REPO, Results, need_fixture, within_band
 
 from edgekit.agent.client import RemoteDevice
 from edgekit.bench.runner import run_bench
@@ -37,7 +37,8 @@ def main() -> bool:
         train("cnn", "builtin:digits", tmp / "run", epochs=10, verbose=0, log=lambda s: None)
         export_model(tmp / "run", ["tflite"], ["int8"], tmp / "exp", log=lambda s: None)
         arts = [str(tmp / "exp" / "model_int8.tflite")]
-        arts += [str(FIXTURES / f) for f in ("pretrainedResnet.tflite", "pretrainedResnet_quant.tflite") if (FIXTURES / f).exists()]
+        arts += [str(p) for f in ("pretrainedResnet.tflite", "pretrainedResnet_quant.tflite")
+                 if (p := need_fixture(res, f)) is not None]
         proc = subprocess.Popen([sys.executable, "-m", "edgekit", "agent", "--port", "0", "--name", "local-agent",
                                  "--cache", str(tmp / "cache")], cwd=REPO, stdout=subprocess.PIPE, text=True,
                                 env={**os.environ, "EDGEKIT_AGENT_TOKEN": TOKEN})

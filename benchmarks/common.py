@@ -14,6 +14,29 @@ RESULTS = REPO / "runs" / "bench"
 sys.path.insert(0, str(REPO))
 
 
+def need_fixture(res: Results, name: str) -> Path | None:
+    """The MLPerf Tiny fixture ``name``, or None after a FAIL row saying it is missing: a benchmark
+    whose rows silently disappear would pass on what it never measured."""
+    path = FIXTURES / name
+    if path.exists():
+        return path
+    res.add(f"fixture {name}", f"not found in {FIXTURES}", "present (set EDGEKIT_FIXTURES)", False)
+    return None
+
+
+def need_chromium(res: Results) -> bool:
+    """Whether Chromium is here; if not, a FAIL row saying so (the browser rows would be missing)."""
+    from edgekit.errors import MissingDependency
+    from edgekit.runtimes.js_env import chromium_binary
+
+    try:
+        chromium_binary()
+        return True
+    except MissingDependency as e:
+        res.add("Chromium", f"not available: {e}", "installed (make install, as root)", False)
+        return False
+
+
 def median(xs):
     return statistics.median(xs)
 

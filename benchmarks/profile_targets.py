@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import FIXTURES, Results
+from common import Results, need_fixture
 
 from edgekit.bench.runner import run_bench
 from edgekit.exporters.pipeline import export_model
@@ -44,7 +44,13 @@ def calibration_point(res: Results) -> None:
         export_model(tmp / "mnv2.keras", ["tflite"], ["fp32"], tmp / "exp", parity_samples=4, log=lambda s: None)
         report = run_bench([str(tmp / "exp")], profiles="raspberry-pi-4,mobile-cpu", reference=False, repeats=3,
                            runs=20, min_time_s=0.5)
+    profiles = sorted(r["profile"] for r in report["rows"] if r.get("estimate"))
+    if profiles != ["mobile-cpu", "raspberry-pi-4"]:  # a row that failed or went missing is a miss, not a pass
+        res.add("MobileNetV2 estimate rows", ", ".join(profiles) or "none", "raspberry-pi-4 and mobile-cpu", False,
+                errors=[r.get("error") for r in report["rows"]])
     for r in report["rows"]:
+        if not r.get("estimate"):
+            continue
         e = r["estimate"]
         published = {"raspberry-pi-4": 44.0, "mobile-cpu": 18.0}[r["profile"]]
         err = (e["latency_ms"] / published - 1) * 100
@@ -57,9 +63,8 @@ def calibration_point(res: Results) -> None:
 
 
 def stability(res: Results) -> None:
-    path = FIXTURES / "pretrainedResnet.tflite"
-    if not path.exists():
-        res.add("stability", "skipped: MLPerf Tiny fixtures not found", "-", None)
+    path = need_fixture(res, "pretrainedResnet.tflite")
+    if path is None:
         return
     report = run_bench([str(path)], repeats=5, runs=100, min_time_s=1.0, reference=False)
     row = report["rows"][0]

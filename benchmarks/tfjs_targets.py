@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import FIXTURES, REPO, Results, within_band
+from common import REPO, Results, need_chromium, need_fixture, within_band
 
 from edgekit.bench.runner import run_bench
 from edgekit.exporters.pipeline import export_model
@@ -62,12 +62,13 @@ def main() -> bool:
         train("cnn", "builtin:digits", run, epochs=30, verbose=0, log=lambda s: None)
         export_model(run, ["tfjs"], ["fp32", "fp16", "uint8"], tmp / "exp", log=lambda s: None)
         runner_overhead(res, "digits CNN", tmp / "exp" / "model_fp32_tfjs")
-        resnet = FIXTURES / "pretrainedResnet.h5"
-        if resnet.exists():
+        resnet = need_fixture(res, "pretrainedResnet.h5")
+        if resnet is not None:
             export_model(resnet, ["tfjs"], ["fp32"], tmp / "resnet", log=lambda s: None)
             runner_overhead(res, "ResNet-8", tmp / "resnet" / "pretrainedResnet_fp32_tfjs")
         x = np.random.default_rng(0).uniform(0, 16, size=(1, 8, 8, 1)).astype(np.float32)
-        browser_whole_run(res, tmp / "exp" / "model_fp32_tfjs", x)
+        if need_chromium(res):
+            browser_whole_run(res, tmp / "exp" / "model_fp32_tfjs", x)
         report = run_bench([str(tmp / "exp")], runs=200, min_time_s=0.5)
         for r in report["rows"]:
             if r["is_reference"]:

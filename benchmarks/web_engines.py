@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from common import FIXTURES, Results, within_band
+from common import Results, need_chromium, need_fixture, within_band
 
 from edgekit.bench.runner import run_bench
 from edgekit.exporters.pipeline import export_model
@@ -143,14 +143,16 @@ def engine_table(report: dict) -> list[str]:
 def main() -> bool:
     res = Results("web_engines")
     print("Every format in the browser: TF.js, LiteRT.js, ONNX Runtime Web")
+    if not need_chromium(res):
+        return res.save()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         train("cnn", "builtin:digits", tmp / "digits", epochs=20, verbose=0, log=lambda s: None)
         export_model(tmp / "digits", ["tflite", "onnx", "tfjs"], ["fp32"], tmp / "digits_exp", log=lambda s: None)
         x = np.random.default_rng(0).uniform(0, 1, size=(1, 8, 8, 1)).astype(np.float32)
         models = [("digits CNN", tmp / "digits_exp", "model", x)]
-        resnet = FIXTURES / "pretrainedResnet.h5"
-        if resnet.exists():
+        resnet = need_fixture(res, "pretrainedResnet.h5")
+        if resnet is not None:
             export_model(resnet, ["tflite", "onnx", "tfjs"], ["fp32", "int8", "uint8"], tmp / "resnet",
                          calib="uniform:0,255", log=lambda s: None)
             xr = np.random.default_rng(0).uniform(0, 255, size=(1, 32, 32, 3)).astype(np.float32)
@@ -165,11 +167,15 @@ def main() -> bool:
                      log=lambda s: None)
         bench = {"profiles": "host,browser-mobile", "repeats": 1, "runs": 100, "min_time_s": 0.3}
         report = run_bench([str(tmp / "demo_exp")], **bench)
-        if resnet.exists():  # no labelled CIFAR-10 here: agreement on generated images in its input range
+        if resnet is not None:  # no labelled CIFAR-10 here: agreement on generated images in its input range
             np.savez(tmp / "resnet.npz", x=np.random.default_rng(1).uniform(0, 255, (200, 32, 32, 3)).astype(np.float32))
             report["rows"] += run_bench([str(tmp / "resnet")], data=str(tmp / "resnet.npz"), **bench)["rows"]
         python = {r["name"]: r for r in report["rows"]
                   if r["profile"] == "host" and r["runtime"] in ("litert", "onnxruntime", "tfjs-node")}
+        engines = {r["runtime"] for r in report["rows"] if r["profile"] == "browser-mobile" and not r["is_reference"]}
+        if engines != {"tfjs-browser", "litert-browser", "ort-browser"}:  # an engine's rows missing is a miss
+            res.add("browser-mobile engines benched", ", ".join(sorted(engines)) or "none",
+                    "tfjs-browser, litert-browser, ort-browser", False, notes=report.get("notes"))
         for r in report["rows"]:
             if r["is_reference"] or r["profile"] != "browser-mobile":
                 continue

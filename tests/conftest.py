@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,13 +24,21 @@ TEST_TAG = f"EDGEKIT_TEST_PROCESS={os.getpid()}"
 os.environ["EDGEKIT_TEST_PROCESS"] = str(os.getpid())
 
 
+REQUIRED = os.environ.get("EDGEKIT_REQUIRE_FIXTURES") == "1"  # CI (.ci/run): what a test needs must be here
+HAS_CHROMIUM = bool(shutil.which("chromium") or shutil.which("chromium-browser") or os.environ.get("EDGEKIT_CHROMIUM"))
+# A browser test skips on a developer's machine without Chromium and runs (so fails, naming what is
+# missing) in CI: a check that never ran is no pass.
+needs_chromium = pytest.mark.skipif(not HAS_CHROMIUM and not REQUIRED,
+                                    reason="Chromium is not installed (make install installs it as root)")
+
+
 def mlperf(name: str) -> Path:
     """Path of an MLPerf Tiny fixture. Missing, the test is skipped on a developer's machine and
     fails in CI (``EDGEKIT_REQUIRE_FIXTURES=1``, set by .ci/run): a check that never ran is no pass."""
     path = FIXTURES / name
     if not path.exists():
         message = f"MLPerf Tiny fixture {name} not found in {FIXTURES} (set EDGEKIT_FIXTURES)"
-        if os.environ.get("EDGEKIT_REQUIRE_FIXTURES") == "1":
+        if REQUIRED:
             pytest.fail(message)
         pytest.skip(message)
     return path
@@ -113,34 +122,52 @@ def package_page(folder: Path):
         server.server_close()
 
 
-def _orphans() -> dict[int, str]:
-    """Processes this pytest process's tests started whose parent has gone (re-parented to init)."""
-    from edgekit.runtimes.process_tree import _parents, cmdline
-
+def _started_here() -> dict[int, str]:
+    """Live processes that carry this pytest process's tag, whatever their parent (a child still
+    attached, an orphan re-parented to init or to a subreaper), but not pytest itself."""
     out = {}
-    for pid, parent in _parents().items():
-        if parent == 1:
-            try:
-                mine = TEST_TAG.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if mine:
-                out[pid] = cmdline(pid).replace(b"\0", b" ").decode(errors="replace")
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit() or int(d.name) == os.getpid():
+            continue
+        try:
+            mine = TEST_TAG.encode() in (d / "environ").read_bytes().split(b"\0")
+            state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if mine and state != "Z":  # a zombie has finished; only its parent's wait is missing
+            out[int(d.name)] = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     return out
 
 
-@pytest.fixture(autouse=True)
-def no_process_outlives_its_test():
-    """Nothing a test started may keep running after it: a leaked worker timing a model eats a core
-    that every later measurement in the run depends on."""
-    before = set(_orphans())
-    yield
-    deadline = time.time() + 5
-    while (left := {p: c for p, c in _orphans().items() if p not in before}) and time.time() < deadline:
+def _reap(before: set[int], grace_s: float) -> dict[int, str]:
+    """Processes started here that are not in ``before`` and still run after ``grace_s``: killed, and returned."""
+    deadline = time.time() + grace_s
+    while (left := {p: c for p, c in _started_here().items() if p not in before}) and time.time() < deadline:
         time.sleep(0.2)
     for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
+    return left
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_outlives_the_session():
+    """Once more at the end: anything started by a session fixture, or adopted by a subreaper, is gone
+    too (this fixture is set up first and torn down last)."""
+    before = set(_started_here())
+    yield
+    left = _reap(before, grace_s=5)
+    assert not left, f"processes left running at the end of the session: {sorted(left.values())}"
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test():
+    """Nothing a test started may keep running after it, attached or not: a leaked worker timing a
+    model eats a core that every later measurement in the run depends on. Module and session
+    fixtures are set up before this one, so what they keep for later tests is not counted."""
+    before = set(_started_here())
+    yield
+    left = _reap(before, grace_s=5)
     assert not left, f"processes left running after the test: {sorted(left.values())}"

@@ -168,12 +168,17 @@ def test_an_agent_killed_mid_run_gives_failed_rows_and_exit_1(tmp_path):
                                   "--runs", "100000", "--min-time", "60", "--json", str(tmp_path / "b.json")],
                                  cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  env={**os.environ, "EDGEKIT_AGENT_TOKEN": TOKEN})
-        deadline = time.time() + 60
-        while time.time() < deadline and not os.listdir(tmp_path / "cache" / "inputs"):
-            time.sleep(0.2)  # the inputs arrived: the measurement is under way
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGKILL)
-        out, err = bench.communicate(timeout=120)
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline and not os.listdir(tmp_path / "cache" / "inputs"):
+                time.sleep(0.2)  # the inputs arrived: the measurement is under way
+            time.sleep(1.0)
+            proc.send_signal(signal.SIGKILL)
+            out, err = bench.communicate(timeout=120)
+        finally:  # a bench that hangs is stopped here, not left to run beside the next tests
+            if bench.poll() is None:
+                bench.kill()
+                bench.communicate()
     assert bench.returncode == 1, out + err
     rows = json.loads((tmp_path / "b.json").read_text())["rows"]
     assert rows and all(r["status"] == "failed" for r in rows)

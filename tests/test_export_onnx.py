@@ -162,8 +162,27 @@ def test_int8_layout_is_the_fastest_measured_that_keeps_parity(onnx_export, digi
     assert chosen["parity_ok"]
     assert chosen["p50_ms"] <= min(t["p50_ms"] for t in tried.values() if t["parity_ok"]) * (1 + TIE)
     assert d["compute"].startswith("int8 (") and d["int8_layout_reason"].startswith("the fastest that keeps parity")
-    if has_vnni():
-        assert d["int8_layout"].endswith("u8s8") and tried["qdq-s8s8"]["p50_ms"] > 1.3 * chosen["p50_ms"], tried
+    # The choice judged apart from the choice: every candidate layout exported on its own and timed
+    # again, together in one process in interleaved rounds (on any CPU). The chosen one is within the
+    # tie band of the fastest that keeps parity, plus 5% for this second measurement's own noise.
+    from edgekit.exporters.base import ExportOptions
+    from edgekit.exporters.pipeline import export_model
+    from edgekit.runtimes.isolated import time_together
+
+    files = {}
+    for layout in tried:
+        m = export_model(digits_run, ["onnx"], ["int8"], tmp_path / layout, log=lambda s: None,
+                         options=ExportOptions(int8_layout=layout))
+        files[layout] = tmp_path / layout / m.artifacts[0].path
+    x = np.random.default_rng(0).uniform(0, 16, (1, 8, 8, 1)).astype(np.float32)
+    r = time_together("onnxruntime", list(files.values()), x, rounds=10,
+                      timing={"warmup": 10, "runs": 100, "min_time_s": 0.03})
+    assert r.ok, r.error
+    again = {layout: min(r.reply["p50_ms_rounds"][str(path)]) for layout, path in files.items()}
+    fastest = min(again[k] for k, t in tried.items() if t["parity_ok"])
+    assert again[d["int8_layout"]] <= fastest * (1 + TIE + 0.05), (d["int8_layout"], again)
+    if has_vnni():  # VNNI multiplies uint8 by int8: int8 activations take a slower path
+        assert d["int8_layout"].endswith("u8s8") and again["qdq-s8s8"] > 1.3 * again[d["int8_layout"]], again
     r = edgekit_cli("export", digits_run, "--format", "onnx", "--quant", "int8", "--int8-layout", "qop-s8s8",
                     "--out", tmp_path / "forced")
     assert r.returncode == 0, r.stderr

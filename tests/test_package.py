@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -11,9 +10,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import edgekit_cli
-
-has_chromium = bool(shutil.which("chromium") or shutil.which("chromium-browser") or os.environ.get("EDGEKIT_CHROMIUM"))
+from conftest import edgekit_cli, needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +93,7 @@ def test_mobile_assets_run_with_the_card_preprocessing(packaged):
         assert got == _reference_labels(tmp, artifact, raw)
 
 
-@pytest.mark.skipif(not has_chromium, reason="Chromium is not installed")
+@needs_chromium
 @pytest.mark.parametrize("pkg,artifact,engine", [("web", "model_fp32_tfjs", "TF.js wasm"),
                                                  ("web-litert", "model_int8.tflite", "LiteRT.js wasm"),
                                                  ("web-ort", "model_int8.onnx", "ONNX Runtime Web wasm")])

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import pytest
-from conftest import edgekit_cli
+from conftest import HAS_CHROMIUM, REQUIRED, edgekit_cli, needs_chromium
 
 from edgekit.device_profiles import builtin_names, load_profile
 
 BUILTIN = ["host", "mobile-cpu", "raspberry-pi-4", "raspberry-pi-5", "raspberry-pi-zero-2", "browser-desktop", "browser-mobile"]
-has_chromium = bool(shutil.which("chromium") or shutil.which("chromium-browser") or os.environ.get("EDGEKIT_CHROMIUM"))
 
 
 def test_builtin_profiles_load_and_say_where_their_figures_come_from():
@@ -67,7 +65,7 @@ def profile_report(digits_run, tmp_path_factory):
     text = (load_profile("raspberry-pi-4").path and open(load_profile("raspberry-pi-4").path).read())
     board.write_text(text.replace("name: raspberry-pi-4", "name: tiny-board").replace("memory_mb: 1024", "memory_mb: 5")
                      .replace("latency_budget_ms: null", "latency_budget_ms: 0.001"))
-    profiles = f"raspberry-pi-4,{board}" + (",browser-desktop" if has_chromium else "")
+    profiles = f"raspberry-pi-4,{board}" + (",browser-desktop" if HAS_CHROMIUM or REQUIRED else "")
     # --runtime: the boards on LiteRT, the browser on TF.js (tests/test_web_engines.py runs the other web engines)
     r = edgekit_cli("bench", tmp / "exp", "--profile", profiles, "--runtime", "litert,tfjs-browser", "--repeats", "2",
                     "--runs", "50", "--min-time", "0.1",
@@ -114,7 +112,7 @@ def test_a_profile_limit_that_is_broken_fails_its_verdict(profile_report):
     assert cells["peak / limit MB"].endswith(" / 5 OVER"), cells
 
 
-@pytest.mark.skipif(not has_chromium, reason="Chromium is not installed")
+@needs_chromium
 def test_browser_profile_runs_tfjs_in_chromium_and_html_report_renders(profile_report):
     from playwright.sync_api import sync_playwright
 

@@ -10,15 +10,10 @@ import time
 
 import numpy as np
 import pytest
-from conftest import REPO, edgekit_cli
+from conftest import REPO, edgekit_cli, needs_chromium
 
 from edgekit.artifact import Manifest
 from edgekit.files import sha256_path
-
-needs_chromium = pytest.mark.skipif(
-    not (shutil.which("chromium") or shutil.which("chromium-browser") or os.environ.get("EDGEKIT_CHROMIUM")),
-    reason="Chromium is not installed (make install installs it as root)",
-)
 
 
 @pytest.fixture(scope="module")

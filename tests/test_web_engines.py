@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
-from conftest import edgekit_cli
+from conftest import edgekit_cli, needs_chromium
 
-has_chromium = bool(shutil.which("chromium") or shutil.which("chromium-browser") or os.environ.get("EDGEKIT_CHROMIUM"))
-pytestmark = pytest.mark.skipif(not has_chromium and os.environ.get("EDGEKIT_REQUIRE_FIXTURES") != "1",
-                                reason="Chromium is not installed")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
