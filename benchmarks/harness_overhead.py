@@ -3,8 +3,15 @@ on the same model in the same process, repeats interleaved; plus the cost of run
 isolated worker process that ``edgekit bench`` uses.
 
 Targets, two-sided (a loop that under-measures fails as surely as one that adds overhead):
-within 5% of the raw loop on MLPerf Tiny ResNet-8; within 2 us per call on ad01_int8 (a 5 us
-model, where 5% is below the clock's resolution); the isolated worker within 3% of in-process.
+within 5% of the raw loop on MLPerf Tiny ResNet-8 and on ad01_int8 (a 5 us model); the isolated
+worker within 3% of in-process (each side the median of 7 interleaved repeats).
+
+History: the isolated worker was timed once, after the 7 in-process repeats, and compared with
+their median; on ad01_int8 that one measurement missed by +17%, +3.1% and -24.6% in three runs
+(a 4 us model on a shared host), so it is now one of the interleaved repeats. ad01_int8 was held to +/-2 us per call, which on a 5 us model is +/-40%. The median of
+7 x 3,000 ``perf_counter_ns`` samples resolves far better than that (the clock reads in tens of
+nanoseconds): three runs measured -0.29%, +1.66% and +0.22% (7 interleaved repeats each), so the
+same relative band as ResNet-8's is used now, both ways.
 """
 
 from __future__ import annotations
@@ -46,34 +53,29 @@ def edgekit_loop(path, x, runs):
     return time_calls(session.bind(x), warmup=20, runs=runs, min_time_s=0.0)
 
 
-def measure(res: Results, name: str, runs: int, target_pct: float | None, target_us: float | None):
+def measure(res: Results, name: str, runs: int, target_pct: float):
     path = FIXTURES / name
     shape = LiteRTSession(str(path)).interpreter.get_input_details()[0]["shape"]
     x = np.random.default_rng(0).uniform(0, 1, size=shape).astype(np.float32)
-    raw, ek = [], []
-    for _ in range(REPEATS):  # interleaved, so drift hits both sides alike
+    raw, ek, iso = [], [], []
+    for _ in range(REPEATS):  # interleaved, so drift hits every side alike
         raw.append(latency_stats(raw_loop(path, x, runs))["p50"])
         ek.append(latency_stats(edgekit_loop(path, x, runs))["p50"])
-    r, e = median(raw), median(ek)
-    pct, delta_us = (e / r - 1) * 100, (e - r) * 1000
-    if target_pct is not None:
-        within_band(res, f"{name}: edgekit loop vs raw invoke", e, r, pct=target_pct)
-    if target_us is not None:
-        res.add(f"{name}: edgekit loop minus raw invoke per call ({pct:+.1f}%)", f"{delta_us:+.3f} us",
-                f"within +/-{target_us} us", abs(delta_us) <= target_us, raw_ms=r, edgekit_ms=e)
-    iso = run_isolated("litert", path, x, threads=1, timing={"warmup": 20, "runs": runs * 3, "min_time_s": 0.5},
-                       want_outputs=False)
-    child = iso.reply["latency_ms"]["p50"]
-    pct_iso = (child / r - 1) * 100
-    res.add(f"{name}: isolated worker vs in-process raw (p50 {child * 1000:.2f} us)", f"{pct_iso:+.2f}%",
-            "within 3%", abs(pct_iso) <= 3.0, child_ms=child)
+        child = run_isolated("litert", path, x, threads=1, timing={"warmup": 20, "runs": runs, "min_time_s": 0.0},
+                             want_outputs=False)
+        iso.append(child.reply["latency_ms"]["p50"])
+    r, e, c = median(raw), median(ek), median(iso)
+    delta_us = (e - r) * 1000
+    within_band(res, f"{name}: edgekit loop vs raw invoke ({delta_us:+.3f} us per call)", e, r, pct=target_pct,
+                raw_repeats_ms=raw, edgekit_repeats_ms=ek)
+    within_band(res, f"{name}: isolated worker vs in-process raw", c, r, pct=3.0, isolated_repeats_ms=iso)
 
 
 def main() -> bool:
     res = Results("harness_overhead")
     print("harness overhead (1 thread, batch 1, median of 7 interleaved repeats)")
-    measure(res, "pretrainedResnet.tflite", runs=300, target_pct=5.0, target_us=None)
-    measure(res, "ad01_int8.tflite", runs=3000, target_pct=None, target_us=2.0)
+    measure(res, "pretrainedResnet.tflite", runs=300, target_pct=5.0)
+    measure(res, "ad01_int8.tflite", runs=3000, target_pct=5.0)
     return res.save()
 
 

@@ -39,6 +39,16 @@ on 7,200 built-in MNIST images padded to 32x32 and repeated to 3 channels, expor
 ``--quant fp32,int8,mixed``, calibrated and validated on the same images. Targets: ``mixed`` within
 1 point and no slower than the faster of plain int8 and fp32 (3%, the search's own tie), in both
 formats. Reported: what it kept in float, latency and size against both.
+
+History (docs/testing.md rule 4). The first workload (commit 3666595) was a 12-convolution CNN
+with two wide channels, one convolution output (``conv11``) and one dense unit (``features``):
+18 quantized layers. The repair kept 4 of them in float (22%), missing the 10% target; that was
+said. The next workload (commit 416e754) has 15 convolutions (21 layers) and one wide channel,
+where 2 of 21 (9.5%) is the least that can fix it: the 10% target then passes by a hair, on a
+workload chosen after the miss. Both are measured in every run now: the one-channel case holds the
+target; the original two-channel case is reported beside it as information (its least possible
+keep-set is 4 of 18 layers, 22%, so 10% cannot be met there by any search: what it shows is
+whether the repair finds the four layers or keeps more).
 """
 
 from __future__ import annotations
@@ -52,25 +62,33 @@ from common import Results
 TRAIN_ROWS, EPOCHS, WIDE = 20000, 3, 1000.0
 
 
-def build_and_train(path: Path) -> float:
+# (convolutions per block, the (layer, consumer) pairs made wide): the workload of the target, and the
+# original one (History, above)
+ONE_CHANNEL = (5, [("conv12", "conv13")])
+TWO_CHANNELS = (4, [("conv11", "conv12"), ("features", "head")])
+
+
+def build_and_train(path: Path, case=ONE_CHANNEL) -> float:
     import keras
 
     from edgekit.data import load_data
 
+    convs, wide = case
     keras.utils.set_random_seed(0)
     ds = load_data("builtin:mnist")
     x, y = ds.prepared("train")[:TRAIN_ROWS], ds.y_train[:TRAIN_ROWS]
     inp = keras.Input((28, 28, 1))
     h = inp
     for block, filters in enumerate((16, 32, 32)):
-        for i in range(5):
+        for i in range(convs):
             h = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{block}{i}")(h)
         h = keras.layers.MaxPooling2D()(h) if block < 2 else keras.layers.GlobalAveragePooling2D()(h)
     h = keras.layers.Dense(64, activation="relu", name="features")(h)
     model = keras.Model(inp, keras.layers.Dense(10, activation="softmax", name="head")(h))
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, epochs=EPOCHS, batch_size=64, verbose=0)
-    widen(model, "conv12", "conv13")
+    for layer, consumer in wide:
+        widen(model, layer, consumer)
     model.save(path)
     return float(model.evaluate(ds.prepared("test"), ds.y_test, verbose=0)[1])
 
@@ -117,10 +135,29 @@ def main() -> bool:
                 f"repaired {int8.size_bytes / 1024:.1f} KB; LiteRT p50 plain int8 {lat['plain_int8'] * 1000:.0f} us, "
                 f"repaired {lat['mixed'] * 1000:.0f} us", f"{int8.size_bytes / fp32.size_bytes:.2f}x fp32's size",
                 "information", None)
+        original_case(res, tmp)
         against_nncf(res, tmp)
         speed_mix(res, tmp)
         mobilenet_v3(res, tmp)
     return res.save()
+
+
+def original_case(res: Results, tmp: Path) -> None:
+    """The first workload (two wide channels, 18 layers), reported beside the target's (History)."""
+    import edgekit
+    from edgekit.exporters.base import ExportOptions
+
+    acc = build_and_train(tmp / "wide2.keras", TWO_CHANNELS)
+    m = edgekit.export(str(tmp / "wide2.keras"), ["tflite"], ["int8"], str(tmp / "exp2"), calib="builtin:mnist",
+                       options=ExportOptions(max_drop=1.0), parity_samples=1000, log=lambda s: None)
+    drops, mixed = m.artifacts[0].details["int8_drop_points"], m.artifacts[0].details.get("mixed", {})
+    kept = mixed.get("kept") or []
+    layers = mixed.get("layers_quantized") or 0
+    res.add(f"original workload (two wide channels, float accuracy {acc:.4f}): plain int8 loses "
+            f"{drops['plain']:.2f} points, repaired {drops.get('mixed', float('nan')):.2f}, kept in float: "
+            f"{', '.join(k['layer'].split('/')[1] for k in kept) or 'none'}",
+            f"{len(kept)} of {layers} layers ({len(kept) / max(layers, 1):.1%})",
+            "information: the least possible is 4 of 18 (22%); the 10% target is held on the workload above", None)
 
 
 FLOAT_COMPUTE = {"Conv", "FusedConv", "ConvTranspose", "Gemm", "FusedGemm", "MatMul", "FusedMatMul"}
@@ -233,11 +270,19 @@ def against_nncf(res: Results, tmp: Path) -> None:
             "<= 1 point", ours["drop"] <= budget)
 
 
+def timed_apart(fmt: str, files: dict[str, Path], x) -> dict[str, float]:
+    """p50 ms of each file in its format's runtime, timed together apart from any search."""
+    from edgekit.runtimes.isolated import p50_together
+
+    return p50_together({"tflite": "litert", "onnx": "onnxruntime"}[fmt], files, x)
+
+
 def speed_mix(res: Results, tmp: Path) -> None:
     import keras
 
     import edgekit
     from edgekit.data import load_data
+    from edgekit.exporters.base import ExportOptions
 
     keras.utils.set_random_seed(0)
     ds = load_data("builtin:mnist")
@@ -257,10 +302,14 @@ def speed_mix(res: Results, tmp: Path) -> None:
     model.fit(ds.prepared("train")[:TRAIN_ROWS], ds.y_train[:TRAIN_ROWS], epochs=2, batch_size=64, verbose=0)
     acc = model.evaluate(ds.prepared("test"), ds.y_test, verbose=0)[1]
     model.save(tmp / "vit.keras")
-    m = edgekit.export(str(tmp / "vit.keras"), ["tflite", "onnx"], ["mixed"], str(tmp / "vit"), calib="builtin:mnist",
-                       log=lambda s: None)
-    onnx_mix = m.artifacts[1].details["mixed"]
-    mix = m.artifacts[0].details["mixed"]
+    m = edgekit.export(str(tmp / "vit.keras"), ["tflite", "onnx"], ["fp32", "int8", "mixed"], str(tmp / "vit"),
+                       calib="builtin:mnist", options=ExportOptions(int8_io="float"), log=lambda s: None)
+    arts = {(a.format, a.quant): a for a in m.artifacts}
+    x = ds.prepared("test")[:1]
+    apart = {fmt: timed_apart(fmt, {q: tmp / "vit" / arts[(fmt, q)].path for q in ("fp32", "int8", "mixed")}, x)
+             for fmt in ("tflite", "onnx")}
+    onnx_mix = arts[("onnx", "mixed")].details["mixed"]
+    mix = arts[("tflite", "mixed")].details["mixed"]
     plain, fp32, chosen = mix["plain_int8"], mix["fp32"], mix["mixed"]
     print(f"  ViT (float accuracy {acc:.4f}): chosen {mix['chosen']} ({mix['seconds']:.1f} s search)")
     for step in mix["per_layer"]:
@@ -274,14 +323,20 @@ def speed_mix(res: Results, tmp: Path) -> None:
         c = onnx_mix[name]
         print(f"    {name.replace('_', ' '):10s} p50 {c['p50_ms'] * 1000:6.1f} us  size {c['size_bytes'] / 1024:6.1f} KB  "
               f"drop {c['drop_points']:+.1f} points")
-    res.add("ViT ONNX --quant mixed: latency vs fp32 (the fastest within the budget, ONNX Runtime)",
-            f"{onnx_mix['mixed']['p50_ms'] / onnx_mix['fp32']['p50_ms']:.2f}x", "<= 1.1x",
-            onnx_mix["mixed"]["p50_ms"] <= 1.1 * onnx_mix["fp32"]["p50_ms"] and onnx_mix["mixed"]["drop_points"] <= 1.0)
-    res.add("ViT: plain int8 vs fp32 latency", f"{plain['p50_ms'] / fp32['p50_ms']:.2f}x",
-            "> 1 (the case this mode is for; else void)", plain["p50_ms"] > fp32["p50_ms"])
+    # judged on a measurement apart from the search's (whose pool always holds fp32, so its own
+    # timings would pass by construction): the exported fp32, plain int8 and mixed files timed together
+    o = apart["onnx"]
+    res.add(f"ViT ONNX --quant mixed ({onnx_mix['chosen']}): latency vs fp32, timed apart from the search",
+            f"{o['mixed'] / o['fp32']:.2f}x", "<= 1.1x, within 1 point",
+            o["mixed"] <= 1.1 * o["fp32"] and onnx_mix["mixed"]["drop_points"] <= 1.0, timed_apart=o)
+    t = apart["tflite"]
+    res.add("ViT: plain int8 vs fp32 latency (timed apart)", f"{t['int8'] / t['fp32']:.2f}x",
+            "> 1 (the case this mode is for; else void)", t["int8"] > t["fp32"], timed_apart=t)
+    res.add("ViT --quant mixed: the choice is a mix (neither fp32 nor plain int8)", mix["chosen"], "a mix",
+            mix["chosen"] not in ("fp32", "int8"))
     res.add("ViT --quant mixed: points lost", f"{chosen['drop_points']:.1f}", "<= 1", chosen["drop_points"] <= 1.0)
-    res.add("ViT --quant mixed: latency vs fp32", f"{chosen['p50_ms'] / fp32['p50_ms']:.2f}x", "<= 1.1x",
-            chosen["p50_ms"] <= 1.1 * fp32["p50_ms"])
+    res.add("ViT --quant mixed: latency vs fp32 (timed apart)", f"{t['mixed'] / t['fp32']:.2f}x "
+            f"(the search's own: {chosen['p50_ms'] / fp32['p50_ms']:.2f}x)", "<= 1.1x", t["mixed"] <= 1.1 * t["fp32"])
     res.add("ViT --quant mixed: size vs fp32", f"{chosen['size_bytes'] / fp32['size_bytes']:.2f}x", "<= 0.5x",
             chosen["size_bytes"] <= 0.5 * fp32["size_bytes"])
 
@@ -310,22 +365,31 @@ def mobilenet_v3(res: Results, tmp: Path) -> None:
     model.fit(x_train, ds.y_train, epochs=4, batch_size=64, verbose=0)
     acc = model.evaluate(x_test, ds.y_test, verbose=0)[1]
     model.save(tmp / "mnv3.keras")
-    m = edgekit.export(str(tmp / "mnv3.keras"), ["tflite", "onnx"], ["mixed"], str(tmp / "mnv3"),
-                       calib=str(tmp / "mnist32.npz"), options=ExportOptions(max_drop=1.0), log=lambda s: None)
+    m = edgekit.export(str(tmp / "mnv3.keras"), ["tflite", "onnx"], ["fp32", "int8", "mixed"], str(tmp / "mnv3"),
+                       calib=str(tmp / "mnist32.npz"), options=ExportOptions(max_drop=1.0, int8_io="float"),
+                       log=lambda s: None)
+    arts = {(a.format, a.quant): a for a in m.artifacts}
     print(f"  MobileNetV3Small (keras.applications), MNIST at 32x32x3, float accuracy {acc:.4f}")
-    for art in m.artifacts:
+    for art in (a for a in m.artifacts if a.quant == "mixed"):
         mix = art.details["mixed"]
         plain, fp32, chosen = mix["plain_int8"], mix["fp32"], mix["mixed"]
         print(f"  {art.format}: chose {art.details['compute']} ({mix['seconds']:.1f} s search)")
         for name, c in (("fp32", fp32), ("plain int8", plain), ("mixed", chosen)):
             print(f"    {name:10s} p50 {c['p50_ms'] * 1000:6.1f} us  size {c['size_bytes'] / 1024:7.1f} KB  "
                   f"drop {c['drop_points']:+.1f} points")
-        faster = min(plain["p50_ms"], fp32["p50_ms"])
-        res.add(f"MobileNetV3Small {art.format} --quant mixed: latency vs the faster of plain int8 and fp32",
-                f"{chosen['p50_ms'] / faster:.2f}x (plain int8 {plain['p50_ms'] / fp32['p50_ms']:.2f}x fp32, "
-                f"mixed {chosen['p50_ms'] / fp32['p50_ms']:.2f}x fp32, {chosen['size_bytes'] / fp32['size_bytes']:.2f}x "
-                f"its size)", "<= 1.03x, within 1 point",
-                chosen["p50_ms"] <= 1.03 * faster and chosen["drop_points"] <= 1.0 and art.ok)
+        t = timed_apart(art.format, {q: tmp / "mnv3" / arts[(art.format, q)].path for q in ("fp32", "int8", "mixed")},
+                        x_test[:1])
+        faster = min(t["int8"], t["fp32"])
+        # judged apart from the search (its pool always holds both plain files); 3% is the search's own tie,
+        # and 5% more this second measurement's own noise
+        res.add(f"MobileNetV3Small {art.format} --quant mixed: latency vs the faster of plain int8 and fp32 (timed apart)",
+                f"{t['mixed'] / faster:.2f}x (plain int8 {t['int8'] / t['fp32']:.2f}x fp32, "
+                f"mixed {t['mixed'] / t['fp32']:.2f}x fp32, {chosen['size_bytes'] / fp32['size_bytes']:.2f}x "
+                f"its size)", "<= 1.08x, within 1 point",
+                t["mixed"] <= 1.08 * faster and chosen["drop_points"] <= 1.0 and art.ok, timed_apart=t)
+        if art.format == "tflite":  # LiteRT's int8 hard-swish is the slow one: a real mix is expected
+            res.add("MobileNetV3Small tflite --quant mixed: the choice is a mix (neither fp32 nor plain int8)",
+                    mix["chosen"], "a mix", mix["chosen"] not in ("fp32", "int8"))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ Both train the ``cnn`` recipe on ``builtin:mnist`` (7,200 training rows, 800 for
 training rows per second of ``fit`` (validation included in both). edgekit adds early stopping, the best-checkpoint
 save per improving epoch, NaN termination and the training-history bookkeeping.
 
-Target: edgekit at most 5% slower (plain / edgekit samples-per-second ratio <= 1.05).
+Target: edgekit within 5% of plain fit, either way (plain / edgekit samples-per-second ratio in
+0.95-1.05): slower is overhead, and faster means edgekit's run does less work than the same fit.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from common import Results
 
 EPOCHS, BATCH = 3, 64
+BAND = 0.05  # either way: an edgekit run that trains on less data, or skips epochs, is faster and wrong
 
 
 def plain_fit() -> float:
@@ -59,8 +61,8 @@ def main() -> bool:
                 plain.append(plain_fit())
     p, e = statistics.median(plain), statistics.median(ours)
     ratio = p / e
-    res.add("samples/s plain fit vs edgekit train", f"{p:.0f} vs {e:.0f} (ratio {ratio:.3f})", "ratio <= 1.05",
-            ratio <= 1.05, plain=plain, edgekit=ours)
+    res.add("samples/s plain fit vs edgekit train", f"{p:.0f} vs {e:.0f} (ratio {ratio:.3f})",
+            f"ratio within 1 +/- {BAND:g}", abs(ratio - 1) <= BAND, plain=plain, edgekit=ours)
     return res.save()
 
 

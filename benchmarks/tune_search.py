@@ -4,7 +4,7 @@ Both run the real search (``edgekit.tune``): the ``cnn`` recipe on ``builtin:dig
 most), int8 TFLite, measured on this host (profile ``host``), 12 trials per run (about 8 minutes in
 all). edgekit's search is its default: the recipe's defaults and its smallest variant first, then
 multi-objective TPE. The baseline is random search through the same command (``--sampler
-random``: Optuna's random sampler over the same space, with no starting points). Seeds 0, 1, 2 for
+random``: Optuna's random sampler over the same space, from the same two starting points). Seeds 0, 1, 2 for
 each; a seed fixes the sampler and the training seed.
 
 Hypervolume: objectives (accuracy, latency ms, size KB), the dominated volume of each run's feasible
@@ -18,7 +18,12 @@ largest latency and size seen), under which no search can gain 10% here: even th
 (the best accuracy at the lowest latency and size, which no model reaches) is only 9.5% above
 random search's mean (docs/tune.md).
 
-Targets: edgekit's mean hypervolume at least 10% above random search's. Also shown: the seconds
+Targets: edgekit's mean hypervolume at least 10% above random search's.
+
+History: until this version the random baseline started from nothing, while edgekit's search was
+given its two starting points, which hold most of the hypervolume (docs/tune.md): the target was
+met (+12.9%, +19.2%, +14.5%) against a tilted baseline. Random search now starts from the same
+points, and the result against it is reported as measured. Also shown: the seconds
 per trial outside training (export, validation, bench) against the training seconds.
 """
 

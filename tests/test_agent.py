@@ -86,9 +86,14 @@ def test_bench_through_the_agent_gives_the_local_rows_sends_each_file_once_and_c
     assert board.name == "testboard" and "measured on testboard" in board.throughput.reference.source
     for row in second["rows"]:
         assert row["profile"] == "testboard" and row["estimate"]["kind"] == "estimate"
-        # calibrated on the device, the estimate lands within the same 2x that two measurements of a
-        # 20-microsecond model on a shared host do (above); the Pi 4's own figure would be ~20x off
-        assert abs(row["estimate_error_pct"]) < 100, row["estimate_error_pct"]
+        # The 'device' is this host, so the calibrated factor (the reference measured there over the
+        # same reference measured here) is near 1, and the estimate near the device's measurement,
+        # both ways. Measured alone (the timing pass), 3 runs x 2 rows: factor 0.915-1.02, estimate
+        # -4.2% to +15.1% of the measurement. Bands: factor 0.8-1.25, estimate/measured 0.7-1.43 (a
+        # 2x error either way fails; the Pi 4's own figure would be ~20x off).
+        factor, ratio = row["estimate"]["factor"], 1 + row["estimate_error_pct"] / 100
+        assert 0.8 <= factor <= 1.25, row["estimate"]
+        assert 0.7 <= ratio <= 1 / 0.7, (row["estimate_error_pct"], row["estimate"])
     # the gate takes device rows like any other: a CI job with a board attached gates on its latency
     r = edgekit_cli("baseline", tmp_path / "dev2.json", "--out", tmp_path / "base.json")
     assert r.returncode == 0, r.stderr

@@ -167,7 +167,7 @@ def test_int8_layout_is_the_fastest_measured_that_keeps_parity(onnx_export, digi
     # tie band of the fastest that keeps parity, plus 5% for this second measurement's own noise.
     from edgekit.exporters.base import ExportOptions
     from edgekit.exporters.pipeline import export_model
-    from edgekit.runtimes.isolated import time_together
+    from edgekit.runtimes.isolated import p50_together
 
     files = {}
     for layout in tried:
@@ -175,10 +175,7 @@ def test_int8_layout_is_the_fastest_measured_that_keeps_parity(onnx_export, digi
                          options=ExportOptions(int8_layout=layout))
         files[layout] = tmp_path / layout / m.artifacts[0].path
     x = np.random.default_rng(0).uniform(0, 16, (1, 8, 8, 1)).astype(np.float32)
-    r = time_together("onnxruntime", list(files.values()), x, rounds=10,
-                      timing={"warmup": 10, "runs": 100, "min_time_s": 0.03})
-    assert r.ok, r.error
-    again = {layout: min(r.reply["p50_ms_rounds"][str(path)]) for layout, path in files.items()}
+    again = p50_together("onnxruntime", files, x)
     fastest = min(again[k] for k, t in tried.items() if t["parity_ok"])
     assert again[d["int8_layout"]] <= fastest * (1 + TIE + 0.05), (d["int8_layout"], again)
     if has_vnni():  # VNNI multiplies uint8 by int8: int8 activations take a slower path
@@ -214,3 +211,47 @@ def test_hard_swish_and_hard_sigmoid_become_one_onnx_operator_each(tmp_path):
     assert ops.count("HardSwish") == 1 and ops.count("HardSigmoid") == 1 and ops.count("Clip") == 1, ops
     arts = Manifest.load(tmp_path / "o").artifacts
     assert all(a.status == "ok" for a in arts) and arts[0].parity["max_abs_diff"] < 1e-5, arts
+
+
+def test_hard_activation_fusion_keeps_what_a_loop_or_if_body_reads():
+    """A Loop or If body reads outer tensors by name, which no node of the outer graph lists as an
+    input: the fusion keeps a hard-sigmoid's intermediate a body reads (no rewrite there), and an
+    initializer only a body reads (the recurrent models' ONNX Loops do both)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgekit.exporters.onnx_fusions import fuse_hard_activations
+
+    def const(name, value):
+        return numpy_helper.from_array(np.asarray(value, dtype=np.float32), name)
+
+    def body(name, op, inputs):
+        out = helper.make_tensor_value_info(f"{name}_out", TensorProto.FLOAT, [1, 4])
+        return helper.make_graph([helper.make_node(op, inputs, [f"{name}_out"])], name, [], [out])
+
+    def model(clipped_read_by_body: bool):
+        read = "clipped" if clipped_read_by_body else "x"
+        nodes = [helper.make_node("Add", ["x", "three"], ["shifted"]),
+                 helper.make_node("Clip", ["shifted", "zero", "six"], ["clipped"]),
+                 helper.make_node("Mul", ["clipped", "sixth"], ["sig"]),
+                 helper.make_node("Mul", ["x", "sig"], ["y"]),
+                 helper.make_node("If", ["cond"], ["z"], then_branch=body("then", "Add", [read, "w"]),
+                                  else_branch=body("else", "Identity", [read]))]
+        graph = helper.make_graph(
+            nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 4]) for n in ("y", "z")],
+            [const("three", 3.0), const("zero", 0.0), const("six", 6.0), const("sixth", 1 / 6),
+             const("w", np.arange(4).reshape(1, 4)), numpy_helper.from_array(np.array(True), "cond")])
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+    x = {"x": np.array([[-4.0, -1.0, 0.5, 5.0]], dtype=np.float32)}
+    for read_by_body, made in ((True, {"HardSwish": 0, "HardSigmoid": 0}), (False, {"HardSwish": 1, "HardSigmoid": 0})):
+        m = model(read_by_body)
+        want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, x)
+        assert fuse_hard_activations(m.graph, opset=17) == made
+        assert "w" in {t.name for t in m.graph.initializer}  # read by the then-branch only
+        onnx.checker.check_model(m, full_check=True)
+        got = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, x)
+        for a, b in zip(want, got, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-6)

@@ -335,17 +335,26 @@ def small_vit(tmp_path_factory):
 
 @pytest.mark.timing
 def test_quant_mixed_is_the_fastest_within_budget_where_plain_int8_is_slower_than_fp32(small_vit, tmp_path):
-    r = edgekit_cli("export", small_vit, "--format", "tflite,onnx", "--quant", "mixed", "--calib", "builtin:digits",
-                    "--out", tmp_path / "o")
-    assert r.returncode == 0, r.stdout + r.stderr
-    tflite, onnx = json.loads((tmp_path / "o" / "manifest.json").read_text())["artifacts"]
-    for art in (tflite, onnx):
+    """The search's own timings would pass by construction (fp32 is always in its pool), so the chosen
+    file is timed again against fp32 and plain int8 as a user exports them (``--quant fp32,int8``,
+    float I/O like the mix), in a separate measurement, and judged there."""
+    from edgekit.data import load_data
+    from edgekit.runtimes.isolated import p50_together
+
+    r = edgekit_cli("export", small_vit, "--format", "tflite,onnx", "--quant", "fp32,int8,mixed", "--int8-io", "float",
+                    "--calib", "builtin:digits", "--out", tmp_path / "o")
+    arts = {(a["format"], a["quant"]): a for a in json.loads((tmp_path / "o" / "manifest.json").read_text())["artifacts"]}
+    # plain int8 loses accuracy here: it fails validation (exit 1), the file is kept, and the hint points to mixed
+    assert r.returncode == 1 and "--quant mixed" in r.stdout + r.stderr, r.stdout + r.stderr
+    x = load_data("builtin:digits").prepared("test")[:1]
+    for fmt in ("tflite", "onnx"):
+        art = arts[(fmt, "mixed")]
         mix = art["details"]["mixed"]
-        plain, fp32, chosen = mix["plain_int8"], mix["fp32"], mix["mixed"]
-        # plain int8, the best mix and fp32 are timed together, so these compare like with like
-        assert plain["p50_ms"] > 1.2 * fp32["p50_ms"], mix  # the case: int8 is slower here than float
-        assert art["status"] == "ok" and chosen["drop_points"] <= 1.0, art
-        assert chosen["p50_ms"] <= 1.1 * fp32["p50_ms"], mix
+        assert art["status"] == "ok" and mix["mixed"]["drop_points"] <= 1.0, art
+        again = p50_together({"tflite": "litert", "onnx": "onnxruntime"}[fmt],
+                             {q: tmp_path / "o" / arts[(fmt, q)]["path"] for q in ("fp32", "int8", "mixed")}, x)
+        assert again["int8"] > 1.2 * again["fp32"], (fmt, again)  # the case: int8 is slower here than float
+        assert again["mixed"] <= 1.1 * again["fp32"], (fmt, again, mix["chosen"])
         # a candidate the chosen file's parity checks would refuse is outside the budget, and says why
         refused = [c for c in mix["candidates"] if c.get("parity_failed")]
         assert refused and all(not c["within_budget"] for c in refused), mix["candidates"]
@@ -354,13 +363,15 @@ def test_quant_mixed_is_the_fastest_within_budget_where_plain_int8_is_slower_tha
         assert art["details"]["compute"].startswith(("int8, ", "float32 (fp32 was the fastest"))
         assert art["details"]["input_dtype"] == "float32"
         assert all({"candidate", "p50_ms", "size_bytes", "drop_points"} <= set(c) for c in mix["candidates"])
-    # LiteRT's int8 batched matmuls are the slow ones here: the mix keeps them in float and the dense
-    # layers (but those the per-layer step keeps) in int8, at most 0.5x fp32's size (measured 0.40x
-    # and 0.44x; benchmarks/int8_repair.py holds the same target on a larger ViT)
-    mix = tflite["details"]["mixed"]
-    assert mix["float_ops"] is not None and "BATCH_MATMUL" in mix["float_ops"], mix["float_ops"]
+    # LiteRT's int8 batched matmuls are the slow ones here: the choice is a real mix (neither fp32 nor
+    # plain int8) that keeps them in float and the dense layers (but those the per-layer step keeps) in
+    # int8, at most 0.5x fp32's size (measured 0.40x and 0.44x; benchmarks/int8_repair.py holds the same
+    # target on a larger ViT)
+    mix = arts[("tflite", "mixed")]["details"]["mixed"]
+    assert mix["chosen"] not in ("fp32", "int8") and mix["float_ops"], mix["chosen"]
+    assert "BATCH_MATMUL" in mix["float_ops"], mix["float_ops"]
     assert "FULLY_CONNECTED" not in mix["float_ops"] and len(mix["float_nodes"]) <= 2, mix
-    assert mix["mixed"]["size_bytes"] <= 0.5 * mix["fp32"]["size_bytes"], mix
+    assert arts[("tflite", "mixed")]["size_bytes"] <= 0.5 * arts[("tflite", "fp32")]["size_bytes"], mix
 
 
 def test_inspect_quant_for_onnx_ranks_nodes_by_local_and_cumulative_sqnr(outlier_model):

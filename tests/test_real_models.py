@@ -47,10 +47,12 @@ def test_mlperf_models_export_to_every_format_and_agree(tmp_path, name, lo, hi, 
 
     m = export_model(mlperf(name), ["tflite", "onnx", "tfjs"], ["fp32", "fp16", "dynamic", "int8", "uint8"],
                      tmp_path / "out", calib=str(tmp_path / "inputs.npz"), log=lambda s: None)
-    assert m.source["parity_classes"] >= classes - 2, m.source  # the float model's answers span the classes
+    # the float model's answers span the classes (two of two for VWW; at least 10 of KWS's 12)
+    assert m.source["parity_classes"] >= max(2, classes - 2), m.source
     assert len(m.artifacts) == 11
     for a in m.artifacts:
         assert a.ok, f"{a.format} {a.quant}: {a.error}"
+        open("/tmp/mlperf_parity.txt", "a").write(f"{name} {a.format} {a.quant} {m.source['parity_classes']} {a.parity}\n")  # TEMP
         assert a.parity["top1_agreement"] >= 0.95 and a.parity["cosine"] >= 0.99, (a.format, a.quant, a.parity)
         if a.quant in ("fp32", "fp16"):
             assert a.parity["top1_agreement"] == 1.0 and a.parity["max_abs_diff"] < 1e-2, (a.format, a.quant, a.parity)
@@ -73,37 +75,61 @@ def test_streaming_wake_word_int8_agrees_with_float_at_least_as_well_as_the_auth
     assert ours.stat().st_size <= mlperf("str_ww_ref_model.tflite").stat().st_size * 1.01
 
 
+SEQ_EPOCHS = 30
+
+
+def _sequence_task(n: int = 300):
+    """Sequences of 20 steps x 8 features; the class is which of the first 4 features sums highest
+    over time: every step matters, and a trained model's answers span the 4 classes."""
+    x = np.random.default_rng(0).normal(size=(n, 20, 8)).astype(np.float32)
+    return x, x[:, :, :4].sum(axis=1).argmax(axis=1)
+
+
 @pytest.fixture(scope="module")
 def sequences(tmp_path_factory):
+    """Recurrent models trained briefly on :func:`_sequence_task` (not left untrained: an untrained
+    softmax is near uniform, where int8 parity and a cosine of 0.999 say little)."""
     import keras
 
     tmp = tmp_path_factory.mktemp("rnn")
     keras.utils.set_random_seed(0)
-    models = {}
+    x, y = _sequence_task()
+    models, accuracy = {}, {}
+
+    def fit(model, name):
+        model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(x[:200], y[:200], epochs=SEQ_EPOCHS, batch_size=32, verbose=0)
+        accuracy[name] = float(model.evaluate(x[200:], y[200:], verbose=0)[1])
+        model.save(tmp / f"{name}.{'h5' if name == 'keras2' else 'keras'}")
+        models[name] = tmp / f"{name}.{'h5' if name == 'keras2' else 'keras'}"
+
     for kind in ("lstm", "gru", "bilstm"):
         i = keras.Input((20, 8))
         if kind == "lstm":  # Conv1D followed by LSTM
-            x = keras.layers.LSTM(16)(keras.layers.Conv1D(16, 3, activation="relu")(i))
+            h = keras.layers.LSTM(16)(keras.layers.Conv1D(16, 3, activation="relu")(i))
         elif kind == "gru":
-            x = keras.layers.Bidirectional(keras.layers.GRU(8))(i)
+            h = keras.layers.Bidirectional(keras.layers.GRU(8))(i)
         else:  # sequences out of a Bidirectional LSTM into an LSTM that reads them backwards
-            x = keras.layers.Bidirectional(keras.layers.LSTM(8, return_sequences=True))(i)
-            x = keras.layers.LSTM(8, go_backwards=True)(x)
-        keras.Model(i, keras.layers.Dense(4, activation="softmax")(x)).save(tmp / f"{kind}.keras")
-        models[kind] = tmp / f"{kind}.keras"
+            h = keras.layers.Bidirectional(keras.layers.LSTM(8, return_sequences=True))(i)
+            h = keras.layers.LSTM(8, go_backwards=True)(h)
+        fit(keras.Model(i, keras.layers.Dense(4, activation="softmax")(h)), kind)
     # Found by make fuzz: an LSTM's sequence into a SimpleRNN loop computed wrong in LiteRT (diff 0.04).
+    # Judged on exactness in fp32 only, so left untrained.
     i = keras.Input((20, 8))
-    x = keras.layers.SimpleRNN(4)(keras.layers.LSTM(4, return_sequences=True)(i))
-    keras.Model(i, keras.layers.Dense(4, activation="softmax")(x)).save(tmp / "lstm_rnn.keras")
+    h = keras.layers.SimpleRNN(4)(keras.layers.LSTM(4, return_sequences=True)(i))
+    keras.Model(i, keras.layers.Dense(4, activation="softmax")(h)).save(tmp / "lstm_rnn.keras")
     models["lstm_rnn"] = tmp / "lstm_rnn.keras"
     import tf_keras  # a Keras 2 file: tf_keras's own LSTM and GRU functions, not Keras 3's
 
     i = tf_keras.Input((20, 8))
-    x = tf_keras.layers.Bidirectional(tf_keras.layers.GRU(4, return_sequences=True))(i)
-    x = tf_keras.layers.Dense(4, activation="softmax")(tf_keras.layers.LSTM(8)(x))
-    tf_keras.Model(i, x).save(tmp / "keras2.h5")
+    h = tf_keras.layers.Bidirectional(tf_keras.layers.GRU(4, return_sequences=True))(i)
+    model = tf_keras.Model(i, tf_keras.layers.Dense(4, activation="softmax")(tf_keras.layers.LSTM(8)(h)))
+    model.compile(tf_keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x[:200], y[:200], epochs=SEQ_EPOCHS, batch_size=32, verbose=0)
+    accuracy["keras2"] = float(model.evaluate(x[200:], y[200:], verbose=0)[1])
+    model.save(tmp / "keras2.h5")
     models["keras2"] = tmp / "keras2.h5"
-    x = np.random.default_rng(0).normal(size=(300, 20, 8)).astype(np.float32)
+    assert min(accuracy.values()) >= 0.6, accuracy  # trained: chance is 0.25
     np.savez(tmp / "seq.npz", x_train=x[:200], x_test=x[200:])
     return models, tmp / "seq.npz"
 
@@ -118,9 +144,11 @@ def test_recurrent_models_export_to_every_format_with_parity(sequences, tmp_path
     quants = ["fp32", "int8"] if kind != "bilstm" else ["fp32"]
     formats = ["tflite", "onnx", "tfjs"] if kind != "bilstm" else ["tflite", "tfjs"]
     arts = _export(models[kind], tmp_path, formats, quants, str(data))
+    assert Manifest.load(tmp_path / "out").source["parity_classes"] == 4  # the trained model's answers span the classes
     for key, a in arts.items():
         assert a.ok, f"{key}: {a.error}"
-        floor = 0.95 if key[1] == "fp32" else 0.90  # int8 of an untrained, near-uniform softmax
+        open("/tmp/rnn_parity.txt", "a").write(f"{kind} {key} {a.parity}\n")  # TEMP
+        floor = 1.0 if key[1] == "fp32" else 0.95
         assert a.parity["top1_agreement"] >= floor and a.parity["cosine"] >= 0.999, (key, a.parity)
         if key[1] == "fp32":
             assert a.parity["max_abs_diff"] < 1e-5, (key, a.parity)

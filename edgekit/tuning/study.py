@@ -122,7 +122,7 @@ def tune(
 
     created_out = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    starts = _starting_points(defaults.values, recipe=module is None, sampler=sampler)
+    starts = _starting_points(defaults.values, recipe=module is None)
     try:
         study, created = _open_study(out, storage, study_name, settings, resume=resume, sampler=sampler, seed=seed,
                                      trials=trials, starts=starts)
@@ -263,12 +263,12 @@ def _open_study(out: Path, storage: str | None, name: str, settings: Settings, *
     return study, created
 
 
-def _starting_points(defaults: dict, *, recipe: bool, sampler: str) -> list[tuple[dict, str]]:
+def _starting_points(defaults: dict, *, recipe: bool) -> list[tuple[dict, str]]:
     """The trials a study starts with, before its sampler draws: the defaults (the hand-designed model),
-    and for a recipe also its smallest variant, so that both ends of the cost axis are measured. Random
-    search (``--sampler random``) starts from nothing: it is the baseline the search is measured against."""
-    if sampler == "random":
-        return []
+    and for a recipe also its smallest variant, so that both ends of the cost axis are measured. Every
+    sampler starts from them, random search (``--sampler random``) included: it is the baseline the
+    search is measured against, and a baseline denied the points that hold most of the hypervolume
+    would flatter the search."""
     starts = [(defaults, "the recipe's defaults" if recipe else "the file's defaults")]
     small = smallest_params(defaults) if recipe else defaults
     if small != defaults:
