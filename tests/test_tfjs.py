@@ -213,3 +213,34 @@ def test_webgl_and_plain_cpu_backends_run_on_request_and_agree(tfjs_export, tmp_
         assert row["status"] == "ok" and row["agreement"] >= 0.99 and row["latency_ms"]["p50"] > 0, row
     if "swiftshader" in str(rows["tfjs-browser-webgl"].get("gpu", "")).lower():
         assert any("software renderer" in n or "SwiftShader" in n for n in report["notes"]), report["notes"]
+
+
+def test_a_saved_model_with_debug_asserts_converts_to_tfjs_like_the_other_formats(tmp_path):
+    """A published SavedModel often checks its input with tf.debugging (an audio transcription
+    model's did): TFLite and ONNX drop the Assert ops; TF.js has no kernel for them and refused the
+    whole graph ("Unsupported Ops ...: Assert") until the export stripped them."""
+    import tensorflow as tf
+
+    class Scaled(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = tf.Variable(tf.random.stateless_normal((16, 3), seed=(1, 2)))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 16], tf.float32)])
+        def __call__(self, x):
+            tf.debugging.assert_all_finite(x, "samples must be finite")
+            tf.debugging.assert_less_equal(tf.reduce_max(tf.abs(x)), 1.0, "samples in [-1, 1]")
+            return {"scores": tf.nn.sigmoid(tf.matmul(x, self.w))}
+
+    module = Scaled()
+    tf.saved_model.save(module, str(tmp_path / "asserts"), signatures=module.__call__)
+    np.savez(tmp_path / "x.npz", x_train=np.random.default_rng(0).uniform(-1, 1, (64, 16)).astype(np.float32),
+             x_test=np.random.default_rng(1).uniform(-1, 1, (64, 16)).astype(np.float32))
+    r = edgekit_cli("export", tmp_path / "asserts", "--format", "tflite,onnx,tfjs", "--quant", "fp32",
+                    "--calib", tmp_path / "x.npz", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stdout + r.stderr
+    arts = {a.format: a for a in Manifest.load(tmp_path / "o").artifacts}
+    assert set(arts) == {"tflite", "onnx", "tfjs"} and all(a.ok for a in arts.values()), arts
+    assert arts["tfjs"].parity["max_abs_diff"] < 1e-5, arts["tfjs"].parity
+    topology = json.loads((tmp_path / "o" / arts["tfjs"].path / "model.json").read_text())["modelTopology"]
+    assert not {"Assert", "CheckNumerics"} & {n["op"] for n in topology["node"]}, topology["node"]

@@ -167,7 +167,10 @@ def _graph_ops(folder: Path) -> set[str]:
 def _convert_saved_model(convert, saved_model: Path, partial: Path, quant: str) -> None:
     try:
         with captured_stderr_fd():
-            convert(str(saved_model), str(partial), quantization_dtype_map=_QUANT_MAPS[quant])
+            # debug ops (Assert, CheckNumerics, Print: a published SavedModel's tf.debugging checks) are
+            # stripped with what only feeds them, as the TFLite and ONNX converters drop them; TF.js has
+            # no kernel for them and would refuse the whole graph
+            convert(str(saved_model), str(partial), quantization_dtype_map=_QUANT_MAPS[quant], strip_debug_ops=True)
     except Exception as e:
         shutil.rmtree(partial, ignore_errors=True)
         raise ExportError(f"TF.js converter failed for {quant}: {_converter_message(e)}") from None

@@ -223,11 +223,12 @@ def _convert_in_child(saved_model: Path, calibration: np.ndarray, options: Expor
     """Full-integer conversion in ``python -m edgekit.exporters.tflite_worker``: a crash is an ExportError."""
     import dataclasses
     import json
-    import os
     import signal
     import subprocess
     import sys
     import tempfile
+
+    from edgekit.runtimes.process_tree import child_env
 
     with tempfile.TemporaryDirectory(prefix="edgekit-tflite-") as tmp:
         tmp = Path(tmp)
@@ -237,7 +238,7 @@ def _convert_in_child(saved_model: Path, calibration: np.ndarray, options: Expor
                    "out": str(tmp / "model.tflite"), "options": dataclasses.asdict(options), "float_fallback": float_fallback,
                    "quant": quant}
         (tmp / "request.json").write_text(json.dumps(request))
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+        env = child_env(TF_CPP_MIN_LOG_LEVEL="3")  # it dies with this process (a killed CLI stops converting)
         try:
             proc = subprocess.run([sys.executable, "-m", "edgekit.exporters.tflite_worker", str(tmp / "request.json")],
                                   capture_output=True, text=True, timeout=timeout_s, env=env, stdin=subprocess.DEVNULL)

@@ -13,6 +13,9 @@ from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
+    from edgekit.runtimes.process_tree import die_with_parent
+
+    die_with_parent()  # a conversion whose export was killed stops too (it can run for 30 minutes)
     req_path = Path(argv[1])
     req = json.loads(req_path.read_text())
     from edgekit.errors import EdgekitError, first_line
