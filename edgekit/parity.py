@@ -54,8 +54,7 @@ def _compare_outputs(reference: dict, outputs: dict) -> dict[str, Any]:
             out = np.asarray(outputs[name], np.float64).reshape(-1)
             den = np.linalg.norm(flat) * np.linalg.norm(out)
             m["cosine"] = round(float((flat.reshape(-1) @ out) / den), 6) if den > 0 else 1.0
-        m["kind"] = "probabilities" if is_classifier(ref) else (
-            "scores" if bool((flat >= 0).all() and (flat <= 1).all()) else "values")
+        m["kind"] = output_kind(ref)
         m["relative_error"] = float(f"{m['mean_abs_diff'] / max(float(flat.std()), 1e-12):.4g}") if m["finite"] else float("nan")
         per[name] = m
     worst = min(per, key=lambda n: (per[n]["finite"], per[n]["cosine"]))
@@ -97,6 +96,62 @@ def is_classifier(reference) -> bool:
         return any(is_classifier(v) for v in reference.values())
     ref = reference.reshape(len(reference), -1)
     return ref.shape[1] > 1 and bool((ref >= -1e-6).all()) and bool(np.allclose(ref.sum(1), 1.0, atol=1e-3))
+
+
+def output_kind(reference: np.ndarray) -> str:
+    """What an output holds, judged from the source's values: ``probabilities`` (rows summing to 1:
+    a softmax), ``scores`` (every value in [0, 1]: sigmoids, one decision per label) or ``values``.
+
+    >>> output_kind(np.array([[0.2, 0.8]])), output_kind(np.array([[0.2, 0.9]])), output_kind(np.array([[-3.0]]))
+    ('probabilities', 'scores', 'values')
+    """
+    if is_classifier(reference):
+        return "probabilities"
+    flat = np.asarray(reference).reshape(len(reference), -1)
+    return "scores" if bool((flat >= 0).all() and (flat <= 1).all()) else "values"
+
+
+# what one point lost means, per output kind (docs/formats.md, "--max-drop")
+POINT_METRICS = {"probabilities": "top-1 agreement", "scores": "per-label agreement",
+                 "values": "mean error, % of the values' spread"}
+
+
+def points_lost(reference, outputs, labels=None) -> tuple[float, str]:
+    """Points an artifact's ``outputs`` lose against the source's ``reference``, judged by each output's
+    kind (:func:`output_kind`), and the metric: probabilities, of accuracy with ``labels`` (of the first
+    probability output) or else of top-1 agreement; scores, of per-label agreement at 0.5; values, the
+    mean absolute error in percent of the source values' spread (standard deviation). With several
+    outputs, the worst, named.
+
+    >>> ref = np.array([[0.1, 0.9], [0.8, 0.2]])
+    >>> points_lost(ref, ref[::-1])
+    (100.0, 'top-1 agreement')
+    >>> points_lost({"tags": np.array([[0.1, 0.9, 0.2, 0.7]])}, {"tags": np.array([[0.1, 0.4, 0.2, 0.7]])})
+    (25.0, "per-label agreement of output 'tags'")
+    """
+    if not isinstance(reference, dict):
+        return _points_one(reference, outputs, labels)
+    first_probs = next((n for n, v in reference.items() if output_kind(v) == "probabilities"), None)
+    worst = max(((*_points_one(v, outputs[n], labels if n == first_probs else None), n) for n, v in reference.items()),
+                key=lambda t: t[0])
+    return worst[0], f"{worst[1]} of output '{worst[2]}'"
+
+
+def _points_one(reference: np.ndarray, outputs: np.ndarray, labels) -> tuple[float, str]:
+    n = len(reference)
+    ref = np.asarray(reference, np.float64).reshape(n, -1)
+    out = np.asarray(outputs, np.float64).reshape(n, -1)
+    if not np.isfinite(out).all():
+        return 100.0, "finite outputs"
+    kind = output_kind(reference)
+    if kind == "probabilities":
+        got, want = out.argmax(1), ref.argmax(1)
+        if labels is not None and len(labels) == n:
+            return float(((want == labels).mean() - (got == labels).mean()) * 100), "accuracy"
+        return float((1 - (got == want).mean()) * 100), POINT_METRICS[kind]
+    if kind == "scores":
+        return float((1 - ((ref >= 0.5) == (out >= 0.5)).mean()) * 100), POINT_METRICS[kind]
+    return float(np.abs(ref - out).mean() / max(float(ref.std()), 1e-12) * 100), POINT_METRICS[kind]
 
 
 def check(parity: dict[str, Any], quant: str, *, classifier: bool, min_agreement: float | None = None) -> list[str]:

@@ -395,3 +395,40 @@ def test_inspect_quant_for_onnx_does_not_count_a_relus_clipping_as_error(digits_
     relus = [layer for layer in report["layers"] if layer["op"] == "Relu"]
     assert relus and all(layer["sqnr_db"] > 30 for layer in relus), relus
     assert report["flagged"] == [], report["flagged"]
+
+
+@pytest.fixture(scope="module")
+def transcriber(tmp_path_factory):
+    """The shape of a published audio transcription model (nobody here wrote it: one input of raw
+    samples, three sigmoid posteriorgram outputs of frames x labels, mostly off), small and untrained:
+    4,096 samples in 16 frames; onsets and notes 16 x 22, contours 16 x 66."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    audio = keras.Input((4096,), name="audio")
+    h = keras.layers.Reshape((16, 256))(audio)
+    h = keras.layers.Conv1D(32, 3, padding="same", activation="relu")(h)
+    h = keras.layers.Conv1D(32, 3, padding="same", activation="relu")(h)
+    off = keras.initializers.Constant(-2.0)  # a posteriorgram is mostly 'off'
+    outputs = {name: keras.layers.Dense(units, activation="sigmoid", bias_initializer=off, name=name)(h)
+               for name, units in (("onsets", 22), ("notes", 22), ("contours", 66))}
+    path = tmp_path_factory.mktemp("transcriber") / "transcriber.keras"
+    keras.Model(audio, outputs).save(path)
+    return path
+
+
+def test_max_drop_judges_sigmoid_outputs_by_per_label_agreement(transcriber, tmp_path):
+    """--max-drop on multi-label sigmoid outputs: the budget is per-label agreement (as parity judges
+    scores), not top-1 agreement of a posteriorgram, which flips on noise and once reported "100
+    points of top-1 agreement lost" and then "keeping every quantized layer in float still misses
+    the budget", which an all-float file cannot do."""
+    r = edgekit_cli("export", transcriber, "--format", "tflite,onnx", "--quant", "int8", "--max-drop", "1",
+                    "--calib", "uniform:-1,1", "--out", tmp_path / "o")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "still misses the budget" not in r.stdout + r.stderr
+    for art in json.loads((tmp_path / "o" / "manifest.json").read_text())["artifacts"]:
+        drops = art["details"]["int8_drop_points"]
+        assert drops["metric"].startswith("per-label agreement of output '"), drops
+        assert art["status"] == "ok" and 0 <= drops["plain"] <= 1.0, (art["format"], drops, art.get("error"))
+        assert set(art["parity"]["outputs"]) == {"onsets", "notes", "contours"}
+        assert all(m["kind"] == "scores" for m in art["parity"]["outputs"].values())

@@ -31,7 +31,7 @@ from edgekit.files import check_writable_dir, path_size, sha256_path
 from edgekit.generated_inputs import generate, id_range, is_integer
 from edgekit.io_spec import rows, take
 from edgekit.parity import check as check_parity
-from edgekit.parity import compare, is_classifier
+from edgekit.parity import compare, is_classifier, output_kind, points_lost
 from edgekit.run_record import tool_versions
 from edgekit.runtimes import runtime_for_format
 from edgekit.runtimes.isolated import run_isolated
@@ -343,14 +343,8 @@ def _export_one_validate(art, path, quant, parity_inputs, reference, classifier,
 
 
 def _drop_points(outputs, reference, labels) -> float:
-    """Points lost against the float model: of accuracy with labels, else of top-1 agreement."""
-    if isinstance(reference, dict):  # several outputs: the first probability output
-        name = next((n for n, v in reference.items() if is_classifier(v)), next(iter(reference)))
-        outputs, reference = outputs[name], reference[name]
-    got, want = outputs.reshape(len(outputs), -1).argmax(1), reference.reshape(len(reference), -1).argmax(1)
-    if labels is not None and len(labels) == len(got):
-        return float(((want == labels).mean() - (got == labels).mean()) * 100)
-    return float((1 - (got == want).mean()) * 100)
+    """Points lost against the float model, judged by each output's kind (:func:`edgekit.parity.points_lost`)."""
+    return points_lost(reference, outputs, labels)[0]
 
 
 def _within_budget(art, source, staging, calibration, options, parity_inputs, reference, labels, classifier,
@@ -371,7 +365,7 @@ def _within_budget(art, source, staging, calibration, options, parity_inputs, re
     plain = run_isolated(runtime, path, parity_inputs, timing=None)
     drop = _drop_points(plain.outputs, reference, labels) if plain.ok else 100.0
     problems = parity(plain.outputs) if plain.ok else ["it does not run"]
-    metric = "accuracy" if labels is not None else "top-1 agreement"
+    metric = points_lost(reference, plain.outputs, labels)[1] if plain.ok else "it does not run"
     art.details["int8_drop_points"] = {"plain": round(drop, 3), "metric": metric, "budget": options.max_drop}
     if drop <= options.max_drop and not problems:
         return art
@@ -429,7 +423,7 @@ def _within_budget(art, source, staging, calibration, options, parity_inputs, re
 
 def drop_here(path: Path, inputs, reference, labels, budget: float, chunk: int = 100,
               parity: Callable | None = None) -> tuple[float, list[str]]:
-    """Points an ONNX candidate of the repair search loses (as :func:`_drop_points`), run in ONNX
+    """Points an ONNX candidate of the repair search loses (:func:`edgekit.parity.points_lost`), run in ONNX
     Runtime in this process, ``chunk`` rows at a time, and the parity checks it fails (``parity(outputs)``,
     when it ran to the end).
 
@@ -446,19 +440,22 @@ def drop_here(path: Path, inputs, reference, labels, budget: float, chunk: int =
     """
     from edgekit.runtimes.onnxruntime import ONNXRuntime
 
-    name = None
-    if isinstance(reference, dict):  # several outputs: the first probability output, as _drop_points
-        name = next((n for n, v in reference.items() if is_classifier(v)), next(iter(reference)))
-        reference = reference[name]
-    n = len(reference)
-    want = reference.reshape(n, -1).argmax(1)
-    target = np.asarray(labels) if labels is not None and len(labels) == n else want
-    right_before, right = int((want == target).sum()), 0
+    # the chunk-by-chunk lower bound needs a probability output (top-1 against labels or the source);
+    # the final figure is points_lost over every output, by kind
+    probs = reference if isinstance(reference, dict) else {None: reference}
+    name = next((k for k, v in probs.items() if output_kind(v) == "probabilities"), False)
+    n = len(next(iter(probs.values())))
+    if name is not False:
+        want = probs[name].reshape(n, -1).argmax(1)
+        target = np.asarray(labels) if labels is not None and len(labels) == n else want
+        right_before, right = int((want == target).sum()), 0
     outputs = []
     try:
         session = ONNXRuntime().load(str(path), threads=None)
         for i in range(0, n, chunk):
             outputs.append(session.run(take(inputs, i, i + chunk)))
+            if name is False:
+                continue
             out = outputs[-1][name] if name is not None else outputs[-1]
             right += int((out.reshape(len(out), -1).argmax(1) == target[i : i + chunk]).sum())
             at_least = (right_before - right - (n - min(i + chunk, n))) / n * 100
@@ -466,12 +463,12 @@ def drop_here(path: Path, inputs, reference, labels, budget: float, chunk: int =
                 return float(at_least), []
     except Exception:
         return 100.0, ["it does not run"]
-    drop = float((right_before - right) / n * 100)
-    if parity is None or not outputs:
-        return drop, []
+    if not outputs:
+        return 100.0, ["it does not run"]
     whole = ({k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]} if isinstance(outputs[0], dict)
              else np.concatenate(outputs))
-    return drop, parity(whole)
+    drop = points_lost(reference, whole, labels)[0]
+    return drop, (parity(whole) if parity is not None else [])
 
 
 def _speed_mix(art, source, staging, calibration, options, parity_inputs, reference, labels, classifier,
