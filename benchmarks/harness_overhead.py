@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from common import FIXTURES, Results, median, within_band
+from common import Results, median, need_fixture, within_band
 
 from edgekit.runtimes.harness import latency_stats, time_calls
 from edgekit.runtimes.isolated import run_isolated
@@ -54,7 +54,9 @@ def edgekit_loop(path, x, runs):
 
 
 def measure(res: Results, name: str, runs: int, target_pct: float):
-    path = FIXTURES / name
+    path = need_fixture(res, name)
+    if path is None:
+        return
     shape = LiteRTSession(str(path)).interpreter.get_input_details()[0]["shape"]
     x = np.random.default_rng(0).uniform(0, 1, size=shape).astype(np.float32)
     raw, ek, iso = [], [], []
