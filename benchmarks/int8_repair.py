@@ -186,7 +186,7 @@ def against_nncf(res: Results, tmp: Path) -> None:
     from edgekit.data import load_data
     from edgekit.exporters.base import ExportOptions
     from edgekit.exporters.onnx import ONNXExporter
-    from edgekit.exporters.onnx_int8_layout import LAYOUTS, _quantize
+    from edgekit.exporters.onnx_int8_layout import LAYOUTS, quantize_layout
     from edgekit.exporters.onnx_int8_repair import repair_onnx_int8
     from edgekit.exporters.pipeline import drop_here
     from edgekit.parity import check as check_parity
@@ -219,8 +219,8 @@ def against_nncf(res: Results, tmp: Path) -> None:
         work = tmp / f"edgekit-onnx-{k}"
         work.mkdir()
         options = ExportOptions(max_drop=budget)
-        pre, reader = ONNXExporter._preprocessed(onnx.load(fp32), work, calib)
-        _quantize(pre, work / "plain.onnx", reader(), LAYOUTS[layout], options, reduce_range=False)
+        pre, reader = ONNXExporter.preprocessed(onnx.load(fp32), work, calib)
+        quantize_layout(pre, work / "plain.onnx", reader(), LAYOUTS[layout], options, reduce_range=False)
         plain_drop, _ = drop_here(work / "plain.onnx", val, reference, labels, budget=float("inf"), parity=parity)
         repaired, record = repair_onnx_int8(pre, work, reader, calib, options, layout, drop, budget)
         onnx.save(repaired, work / "repaired.onnx")

@@ -68,9 +68,9 @@ def _tfjs_weights(source) -> list[dict]:
     """Every float weight tensor's error under TF.js's uint8 weight quantization, worst (lowest SQNR) first."""
     import numpy as np
 
-    from edgekit.exporters.tfjs import _converter
+    from edgekit.exporters.tfjs import tfjs_converter
 
-    _converter()  # imports tensorflowjs with its stand-ins for the modules it never uses here
+    tfjs_converter()  # imports tensorflowjs with its stand-ins for the modules it never uses here
     from tensorflowjs.quantization import dequantize_weights, quantize_weights
 
     out = []
@@ -126,12 +126,12 @@ def _float_weights(source):
 def _onnx_layers(source, calibration, options) -> list[dict]:
     import tempfile
 
-    from edgekit.exporters.onnx import ONNXExporter, _typed, default_opset
+    from edgekit.exporters.onnx import ONNXExporter, default_opset, typed_like_inputs
     from edgekit.exporters.onnx_int8_repair import rank_nodes
     from edgekit.io_spec import take
 
-    samples = _typed(take(calibration, 0, options.calib_samples), source)
+    samples = typed_like_inputs(take(calibration, 0, options.calib_samples), source)
     with tempfile.TemporaryDirectory(prefix="edgekit-quant-report-") as tmp:
         tmp = Path(tmp)
-        pre, reader = ONNXExporter._preprocessed(ONNXExporter._convert(source, default_opset(), None), tmp, samples)
+        pre, reader = ONNXExporter.preprocessed(ONNXExporter.float_graph(source, default_opset(), None), tmp, samples)
         return rank_nodes(pre, tmp, reader, samples, options)

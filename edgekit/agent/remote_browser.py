@@ -206,9 +206,9 @@ class RemoteBrowser:
         self.server = RemoteBrowserServer(host, port)
         shown = host
         if host in ("0.0.0.0", "::"):
-            from edgekit.cli.agent import _lan_address
+            from edgekit.agent.network import lan_address
 
-            shown = _lan_address()
+            shown = lan_address()
         self.base_url = f"http://{shown}:{self.server.server.effective_port}"
         self.url = self.base_url + self.server.url_path  # what the phone opens (with its key)
         self.info: dict[str, Any] = {}
@@ -230,7 +230,7 @@ class RemoteBrowser:
         """One measurement in the phone's page, as :func:`run_isolated` makes one here."""
         from edgekit.errors import EdgekitError, first_line
         from edgekit.io_spec import load_batch
-        from edgekit.runtimes.worker import _measure
+        from edgekit.runtimes.worker import measure
 
         cls = _session_class(runtime)
         if cls is None:
@@ -247,7 +247,7 @@ class RemoteBrowser:
                 reply["startup_ms"], reply["init_ms"] = reply["init_ms"], session.info.get("init_ms")
                 with tempfile.TemporaryDirectory(prefix="edgekit-remote-") as tmp:
                     out = Path(tmp) / "outputs"
-                    _measure(session, inputs, {"timing": timing, "outputs": str(out) if want_outputs and inputs is not None
+                    measure(session, inputs, {"timing": timing, "outputs": str(out) if want_outputs and inputs is not None
                                                else None}, reply)
                     outputs = load_batch(out) if want_outputs and inputs is not None else None
             finally:

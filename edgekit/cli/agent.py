@@ -32,6 +32,7 @@ def agent(
     import os
     import socket
 
+    from edgekit.agent.network import lan_address
     from edgekit.agent.server import AgentApp, make_server
     from edgekit.agent.store import Store
     from edgekit.agent.token import TOKEN_ENV, agent_token
@@ -50,7 +51,7 @@ def agent(
         server = make_server(app, host, port)
     except OSError as e:
         raise UsageError(f"cannot listen on {host}:{port}: {e.strerror or e}", hint="pick another --port, or 0 for any free one") from None
-    shown = host if host not in ("0.0.0.0", "::") else _lan_address()
+    shown = host if host not in ("0.0.0.0", "::") else lan_address()
     url = f"http://{shown}:{server.effective_port}"
     runtimes = ", ".join(f"{k} {v['version']}" for k, v in app.info["runtimes"].items()) or "none"
     print(f"edgekit agent '{name}' on {url} ({app.info['cpu']}, {app.info['cores']} cores; runtimes: {runtimes})", flush=True)
@@ -63,17 +64,3 @@ def agent(
     finally:
         server.close()
     return 0
-
-
-def _lan_address() -> str:
-    """This machine's address on its LAN (what a client types), without sending anything."""
-    import socket
-
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.connect(("192.0.2.1", 9))  # TEST-NET-1: picks the outgoing interface; no packet is sent
-        return s.getsockname()[0]
-    except OSError:
-        return socket.gethostname()
-    finally:
-        s.close()

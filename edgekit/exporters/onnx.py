@@ -102,7 +102,7 @@ class ONNXExporter:
         if quant not in self.quant_modes:
             raise UsageError(f"ONNX has no quant mode '{quant}'; choose from {', '.join(self.quant_modes)}")
         opset = check_opset(options.opset) if options.opset is not None else default_opset()
-        fp32 = self._convert(source, opset, options.batch)
+        fp32 = self.float_graph(source, opset, options.batch)
         details: dict = {"opset": opset, "weights": "float32", "compute": "float32", "input_dtype": _io_dtype(source),
                          "output_dtype": "float32", "batch": options.batch or "dynamic"}
         with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as tmp:
@@ -119,7 +119,7 @@ class ONNXExporter:
             else:
                 if calibration is None or rows(calibration) == 0:
                     raise UsageError(f"{quant} export needs calibration data", hint="pass --calib DATA")
-                samples = _typed(take(calibration, 0, options.calib_samples), source)
+                samples = typed_like_inputs(take(calibration, 0, options.calib_samples), source)
                 if quant == "int16x8":
                     model, layout = self._int16x8(fp32, tmp, samples, options)
                 else:  # int8; mixed starts from it, and the pipeline measures which operators to keep in float
@@ -138,7 +138,8 @@ class ONNXExporter:
         return Artifact(format=self.name, quant=quant, path=name, details=details)
 
     @staticmethod
-    def _convert(source: SourceModel, opset: int, batch: int | None):
+    def float_graph(source: SourceModel, opset: int, batch: int | None):
+        """The source as a float32 ONNX graph (tf2onnx, from its SavedModel), inputs and outputs named as the source names them."""
         from edgekit.tf_env import import_tensorflow
 
         tf = import_tensorflow()
@@ -204,10 +205,10 @@ class ONNXExporter:
         from edgekit.exporters.onnx_int8_repair import repair_onnx_int8
 
         opset = check_opset(options.opset) if options.opset is not None else default_opset()
-        samples = _typed(take(calibration, 0, options.calib_samples), source)
+        samples = typed_like_inputs(take(calibration, 0, options.calib_samples), source)
         with tempfile.TemporaryDirectory(prefix="edgekit-onnx-repair-") as tmp:
             tmp = Path(tmp)
-            pre, reader = self._preprocessed(self._convert(source, opset, options.batch), tmp, samples)
+            pre, reader = self.preprocessed(self.float_graph(source, opset, options.batch), tmp, samples)
 
             def evaluate_path(path: Path) -> float:
                 return evaluate(path.read_bytes())
@@ -223,15 +224,21 @@ class ONNXExporter:
         are not searched: they are quantized where their input is."""
         import onnx
 
-        from edgekit.exporters.onnx_int8_layout import LAYOUTS, WithOverrides, _quantize, has_vnni, quantizable_op_types
+        from edgekit.exporters.onnx_int8_layout import (
+            LAYOUTS,
+            WithOverrides,
+            has_vnni,
+            quantizable_op_types,
+            quantize_layout,
+        )
         from edgekit.exporters.speed_mix import speed_mix
 
         opset = check_opset(options.opset) if options.opset is not None else default_opset()
-        samples = _typed(take(calibration, 0, options.calib_samples), source)
+        samples = typed_like_inputs(take(calibration, 0, options.calib_samples), source)
         with tempfile.TemporaryDirectory(prefix="edgekit-onnx-mix-") as tmp:
             tmp = Path(tmp)
-            fp32 = self._convert(source, opset, options.batch)
-            pre, reader = self._preprocessed(fp32, tmp, samples)
+            fp32 = self.float_graph(source, opset, options.batch)
+            pre, reader = self.preprocessed(fp32, tmp, samples)
             quantizable = quantizable_op_types(onnx.load(pre))
             # operators that only move data are quantized where their input is: they follow, not searched
             moves = [o for o in quantizable if o in DATA_MOVEMENT]
@@ -245,7 +252,7 @@ class ONNXExporter:
                     dst = tmp / f"mix-{len(built)}.onnx"
                     opts = WithOverrides(options, op_types_to_quantize=[*int8_ops, *moves],
                                          nodes_to_exclude=list(float_nodes))
-                    _quantize(pre, dst, reader(), LAYOUTS[layout], opts, reduce_range=not has_vnni())
+                    quantize_layout(pre, dst, reader(), LAYOUTS[layout], opts, reduce_range=not has_vnni())
                     built[key] = dst.read_bytes()
                 return built[key]
 
@@ -262,7 +269,7 @@ class ONNXExporter:
         return data, record
 
     @staticmethod
-    def _preprocessed(model, tmp: Path, samples):
+    def preprocessed(model, tmp: Path, samples):
         """The float model after ONNX Runtime's quantization pre-processing, and a calibration reader factory."""
         import onnx
         from onnxruntime.quantization import CalibrationDataReader
@@ -298,7 +305,7 @@ class ONNXExporter:
         """16-bit activations, int8 weights, in QDQ (:func:`edgekit.exporters.onnx_int8_layout.quantize_int16x8`)."""
         from edgekit.exporters.onnx_int8_layout import quantize_int16x8
 
-        pre, reader = ONNXExporter._preprocessed(model, tmp, samples)
+        pre, reader = ONNXExporter.preprocessed(model, tmp, samples)
         return quantize_int16x8(pre, tmp, reader, options)
 
     @staticmethod
@@ -306,11 +313,11 @@ class ONNXExporter:
         """Static int8 in the layout ``options.int8_layout`` names, or the fastest that keeps parity (``auto``)."""
         from edgekit.exporters.onnx_int8_layout import quantize_best
 
-        pre, reader = ONNXExporter._preprocessed(model, tmp, samples)
+        pre, reader = ONNXExporter.preprocessed(model, tmp, samples)
         return quantize_best(pre, tmp, reader, samples, tmp / "fp32.onnx", options)
 
 
-def _typed(batch, source: SourceModel):
+def typed_like_inputs(batch, source: SourceModel):
     """Calibration inputs in the dtypes of the model's inputs (integer ids stay integers)."""
     if isinstance(batch, dict):
         return {s.name: np.asarray(batch[s.name]).astype(s.dtype) for s in source.inputs}

@@ -78,7 +78,7 @@ def quantize_best(pre: Path, tmp: Path, reader: Callable, samples, fp32_model, o
     built = {}
     for name in names:
         dst = tmp / f"int8-{name}.onnx"
-        _quantize(pre, dst, reader(), LAYOUTS[name], options, reduce_range)
+        quantize_layout(pre, dst, reader(), LAYOUTS[name], options, reduce_range)
         built[name] = dst
     details = {"int8_layout": names[0], "reduce_range": reduce_range}
     if len(names) > 1:
@@ -104,7 +104,7 @@ def quantize_int16x8(pre: Path, tmp: Path, reader: Callable, options) -> tuple[o
     import onnx
 
     dst = tmp / "int16x8.onnx"
-    _quantize(pre, dst, reader(), Layout("qdq-s16s8", "QDQ", "int16"), options, reduce_range=False)
+    quantize_layout(pre, dst, reader(), Layout("qdq-s16s8", "QDQ", "int16"), options, reduce_range=False)
     model = onnx.load(dst)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     return model, {"opset": opset, "activations": "int16",
@@ -112,7 +112,7 @@ def quantize_int16x8(pre: Path, tmp: Path, reader: Callable, options) -> tuple[o
                               "each tensor's quantize and dequantize"}
 
 
-def _quantize(pre: Path, dst: Path, reader, layout: Layout, options, reduce_range: bool) -> None:
+def quantize_layout(pre: Path, dst: Path, reader, layout: Layout, options, reduce_range: bool) -> None:
     """``quantize_static`` on the pre-processed model ``pre``. Its calibration ranges are cached beside
     ``pre`` (ONNX Runtime's ``calibration_cache_path``): every quantization of one ``pre`` reads the
     same calibration rows, so the layouts, repair candidates and mixes after the first skip the
@@ -152,7 +152,7 @@ def quantizable_op_types(model) -> list[str]:
 
 
 class WithOverrides:
-    """``options`` as :func:`_quantize` reads them, with some attributes replaced
+    """``options`` as :func:`quantize_layout` reads them, with some attributes replaced
     (``nodes_to_exclude``, ``op_types_to_quantize``)."""
 
     def __init__(self, options, **overrides):

@@ -30,7 +30,7 @@ import numpy as np
 from edgekit.errors import ExportError
 from edgekit.exporters.int8_repair import bisect_keep_set, max_evaluations
 from edgekit.exporters.onnx import dynamic_batch
-from edgekit.exporters.onnx_int8_layout import LAYOUTS, WithOverrides, _quantize
+from edgekit.exporters.onnx_int8_layout import LAYOUTS, WithOverrides, quantize_layout
 from edgekit.files import captured_stderr_fd
 from edgekit.io_spec import rows, take
 
@@ -56,7 +56,7 @@ def rank_nodes(pre: Path, tmp: Path, reader: Callable, samples, options) -> list
     )
 
     qdq = tmp / "rank-qdq.onnx"
-    _quantize(pre, qdq, reader(), LAYOUTS["qdq-u8s8"], options, reduce_range=False)
+    quantize_layout(pre, qdq, reader(), LAYOUTS["qdq-u8s8"], options, reduce_range=False)
     debug_rows = take(samples, 0, min(DEBUG_SAMPLES, rows(samples)))
 
     def debug_reader():  # the rows in one batch where the batch axis is free
@@ -209,7 +209,7 @@ def repair_onnx_int8(pre: Path, tmp: Path, reader: Callable, samples, options, l
         if key not in built:
             dst = tmp / f"repair-{len(built)}.onnx"
             opts = WithOverrides(options, nodes_to_exclude=list(keep))
-            _quantize(pre, dst, reader(), LAYOUTS[layout], opts, reduce_range=False)
+            quantize_layout(pre, dst, reader(), LAYOUTS[layout], opts, reduce_range=False)
             built[key] = dst
         return built[key]
 

@@ -59,7 +59,7 @@ class TFJSExporter:
     ) -> Artifact:
         if quant not in self.quant_modes:
             raise UsageError(f"TF.js has no quant mode '{quant}'; choose from {', '.join(self.quant_modes)}")
-        convert = _converter()
+        convert = tfjs_converter()
         name = artifact_name(source, quant, self.suffix)
         target = Path(out_dir) / name
         partial = Path(out_dir) / f".{name}.partial"
@@ -97,7 +97,7 @@ class TFJSExporter:
         return Artifact(format=self.name, quant=quant, path=name, details=details)
 
 
-def _converter():
+def tfjs_converter():
     """``convert_tf_saved_model``, imported with stand-ins for the two modules it never uses here."""
     added = []
     for mod in _STAND_INS:

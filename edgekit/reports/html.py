@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 from pathlib import Path
 from typing import Any
 
 from edgekit.files import atomic_write_text
+from edgekit.reports.html_parts import figure_png, html_img, html_table
 from edgekit.reports.render import (
     COLUMNS,
     DEVICE_COLUMNS,
@@ -36,15 +36,6 @@ from edgekit.reports.web_engines import WEB_CAPTION, WEB_COLUMNS, web_cells, web
 
 _COLORS = {"tflite": "#1f77b4", "onnx": "#ff7f0e", "tfjs": "#2ca02c", "keras": "#7f7f7f"}
 _MARKERS = {"fp32": "o", "fp16": "s", "dynamic": "D", "int8": "^", "uint8": "v"}
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _scatter(rows: list[dict[str, Any]], title: str, estimated: bool) -> str | None:
@@ -76,7 +67,7 @@ def _scatter(rows: list[dict[str, Any]], title: str, estimated: bool) -> str | N
     ax.set_ylabel(metric)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _histograms(rows: list[dict[str, Any]]) -> str | None:
@@ -106,19 +97,7 @@ def _histograms(rows: list[dict[str, Any]]) -> str | None:
         ax.axis("off")
     fig.suptitle("latency histograms (line: p50)", fontsize=10)
     fig.tight_layout()
-    return _png(fig)
-
-
-def _table(columns: list[str], cells: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in cells)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _img(b64: str | None, alt: str) -> str:
-    if b64 is None:
-        return f"<p class=note>No chart for {html.escape(alt)}: no row has both a latency and an accuracy.</p>"
-    return f'<img class=chart alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+    return figure_png(fig)
 
 
 def _training_histories(report: dict[str, Any]) -> list[str]:
@@ -130,7 +109,7 @@ def _training_histories(report: dict[str, Any]) -> list[str]:
         png = Path(source) / HISTORY_PNG
         if png.is_file():
             parts += [f"<h2>Training history: {html.escape(str(source))}</h2>",
-                      _img(base64.b64encode(png.read_bytes()).decode(), f"training history of {source}")]
+                      html_img(base64.b64encode(png.read_bytes()).decode(), f"training history of {source}")]
     return parts
 
 
@@ -145,29 +124,29 @@ def to_html(report: dict[str, Any]) -> str:
         f"<h1>edgekit bench</h1><p>{html.escape(str(m.get('cpu')))}, {m.get('cores')} cores; edgekit {report.get('edgekit_version')}; "
         f"{html.escape(str(report.get('created')))}; profiles: {html.escape(', '.join(report.get('settings', {}).get('profiles') or ['host']))}</p>",
         "<h2>Measured on this host</h2>",
-        _table(COLUMNS, [row_cells(r) for r in host_rows(report)]),
+        html_table(COLUMNS, [row_cells(r) for r in host_rows(report)]),
         f"<p class=note>{html.escape(caption(report))}</p>",
-        _img(_scatter(host_rows(report), "host: accuracy vs measured latency", estimated=False), "host: accuracy vs latency"),
+        html_img(_scatter(host_rows(report), "host: accuracy vs measured latency", estimated=False), "host: accuracy vs latency"),
     ]
     web = web_engine_rows(report)
     for name, rows in device_rows(report).items():
         parts += [
             f"<h2>Profile {html.escape(name)} (estimates)</h2>",
-            _table(DEVICE_COLUMNS, [device_cells(r) for r in rows]),
+            html_table(DEVICE_COLUMNS, [device_cells(r) for r in rows]),
             f"<p class=note>{html.escape(device_caption(report, name))}</p>",
-            _img(_scatter(rows, f"{name}: accuracy vs estimated latency", estimated=True), f"{name}: accuracy vs latency"),
+            html_img(_scatter(rows, f"{name}: accuracy vs estimated latency", estimated=True), f"{name}: accuracy vs latency"),
         ]
         if name in web:
             parts += [
                 f"<h3>{html.escape(name)}: which engine for the web</h3>",
                 f"<p><b>{html.escape(web_verdict(web[name]))}</b></p>",
-                _table(WEB_COLUMNS, [web_cells(r) for r in web[name]]),
+                html_table(WEB_COLUMNS, [web_cells(r) for r in web[name]]),
                 f"<p class=note>{html.escape(WEB_CAPTION)}</p>",
             ]
     for key, rows in measured_rows(report).items():
-        parts += [f"<h2>Measured on {html.escape(key)}</h2>", _table(MEASURED_COLUMNS, [measured_cells(r) for r in rows]),
+        parts += [f"<h2>Measured on {html.escape(key)}</h2>", html_table(MEASURED_COLUMNS, [measured_cells(r) for r in rows]),
                   f"<p class=note>{html.escape(measured_caption(report, key))}</p>",
-                  _img(_scatter(rows, f"{key}: accuracy vs measured latency", estimated=False), f"{key}: accuracy vs latency")]
+                  html_img(_scatter(rows, f"{key}: accuracy vs measured latency", estimated=False), f"{key}: accuracy vs latency")]
     measured = [r for r in report["rows"] if (r.get("profile", "host") == "host" or r.get("is_reference"))
                 and not r.get("measured_on")]
     extra = [r for r in report["rows"] if r not in measured]
@@ -176,7 +155,7 @@ def to_html(report: dict[str, Any]) -> str:
         if (r["artifact"], r["runtime"], r.get("threads")) not in seen:
             seen.add((r["artifact"], r["runtime"], r.get("threads")))
             measured.append(r)
-    parts += ["<h2>Latency distributions (measured here)</h2>", _img(_histograms(measured), "latency histograms")]
+    parts += ["<h2>Latency distributions (measured here)</h2>", html_img(_histograms(measured), "latency histograms")]
     parts += _training_histories(report)
     if report.get("notes"):
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in report["notes"]) + "</ul>")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.files import atomic_write_text
-from edgekit.reports.html import _img, _png, _table
+from edgekit.reports.html_parts import figure_png, html_img, html_table
 
 SHOWN = 30  # layers in the chart: the worst ones
 SQNR_AXIS_MAX_DB = 80.0  # beyond it a layer is as good as exact; its bar runs off the chart
@@ -58,7 +58,7 @@ def _chart(report: dict[str, Any]) -> str | None:
     ax.set_title(f"{report['format']} {report['quant']}: the {len(layers)} worst of {n} "
                  f"{'weight tensors' if report['format'] == 'tfjs' else 'layers'}", fontsize=10)
     fig.tight_layout()
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _short(name: str, width: int = 60) -> str:
@@ -92,8 +92,8 @@ def to_quant_html(report: dict[str, Any]) -> str:
         f"<h1>{html.escape(report['quant'])} error per layer: {html.escape(str(report['model']))}</h1>",
         f"<p>format {html.escape(report['format'])}; calibration data: {html.escape(str(report['data']))}</p>",
         f"<p><b>{html.escape(verdict)}</b></p>",
-        _img(_chart(report), "error per layer") if report["layers"] else "<p class=note>No quantized layer.</p>",
-        _table(columns, cells),
+        html_img(_chart(report), "error per layer") if report["layers"] else "<p class=note>No quantized layer.</p>",
+        html_table(columns, cells),
         "</body></html>",
     ]
     return "\n".join(parts)

@@ -53,10 +53,10 @@ class LiteRTSession:
                                      "bind them by name", hint="convert it from a SavedModel or Keras model (a serving signature)")
             key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
             runner = self.interpreter.get_signature_runner(key)
-            self._ins, self._outs = runner.get_input_details(), runner.get_output_details()
+            self.input_details, self.output_details = runner.get_input_details(), runner.get_output_details()
         else:
-            self._ins, self._outs = {"input": inputs[0]}, {"output": outputs[0]}
-        self._in, self._out = next(iter(self._ins.values())), next(iter(self._outs.values()))
+            self.input_details, self.output_details = {"input": inputs[0]}, {"output": outputs[0]}
+        self._in, self._out = next(iter(self.input_details.values())), next(iter(self.output_details.values()))
         # Fused sequence ops keep their state in variable tensors that persist between invocations
         # (made for streaming); each input here is independent, so the state is reset before each.
         ops = {op["op_name"] for op in self._ops_details()}
@@ -64,7 +64,7 @@ class LiteRTSession:
         self.input_shape = tuple(int(d) if d > 0 else None for d in self._in["shape_signature"][1:])
         self._batch_shape = tuple(int(d) for d in self._in["shape"])
 
-    def _quantize(self, x: np.ndarray, detail: dict | None = None) -> np.ndarray:
+    def quantize(self, x: np.ndarray, detail: dict | None = None) -> np.ndarray:
         detail = detail or self._in
         dtype = detail["dtype"]
         if dtype in (np.int8, np.uint8, np.int16) and detail["quantization"][0]:  # quantized at the boundary
@@ -73,7 +73,7 @@ class LiteRTSession:
             return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
         return x.astype(dtype, copy=False)
 
-    def _dequantize(self, y: np.ndarray, detail: dict | None = None) -> np.ndarray:
+    def dequantize(self, y: np.ndarray, detail: dict | None = None) -> np.ndarray:
         detail = detail or self._out
         if detail["dtype"] in (np.int8, np.uint8, np.int16) and detail["quantization"][0]:
             scale, zero = detail["quantization"]
@@ -88,34 +88,34 @@ class LiteRTSession:
                 raise ShapeError(f"input shape {tuple(x.shape[1:])} does not fit the model's {want}")
             return {"input": x}
         if not isinstance(x, dict):
-            x = {next(iter(self._ins)): x}
-        missing = [n for n in self._ins if n not in x]
+            x = {next(iter(self.input_details)): x}
+        missing = [n for n in self.input_details if n not in x]
         if missing:
-            raise ShapeError(f"no data for input {', '.join(missing)}; the model takes {', '.join(self._ins)}")
-        for name, d in self._ins.items():
+            raise ShapeError(f"no data for input {', '.join(missing)}; the model takes {', '.join(self.input_details)}")
+        for name, d in self.input_details.items():
             want = tuple(int(v) for v in d["shape"][1:])
             if tuple(x[name].shape[1:]) != want:
                 raise ShapeError(f"input '{name}' has shape {tuple(x[name].shape[1:])}, the model's is {want}")
-        return {n: x[n] for n in self._ins}
+        return {n: x[n] for n in self.input_details}
 
     def run(self, x):
         feeds = self._feeds(x)
-        it, outs = self.interpreter, {n: [] for n in self._outs}
+        it, outs = self.interpreter, {n: [] for n in self.output_details}
         for i in range(len(next(iter(feeds.values())))):
             if self.stateful:
                 it.reset_all_variables()
-            for name, d in self._ins.items():
-                it.set_tensor(d["index"], self._quantize(feeds[name][i : i + 1], d))
+            for name, d in self.input_details.items():
+                it.set_tensor(d["index"], self.quantize(feeds[name][i : i + 1], d))
             it.invoke()
-            for name, d in self._outs.items():
-                outs[name].append(self._dequantize(it.get_tensor(d["index"]), d))
+            for name, d in self.output_details.items():
+                outs[name].append(self.dequantize(it.get_tensor(d["index"]), d))
         joined = {n: np.concatenate(v) for n, v in outs.items()}
         return joined if len(joined) > 1 else next(iter(joined.values()))
 
     def bind(self, x) -> Callable[[], Any]:
         feeds = self._feeds(x)
-        for name, d in self._ins.items():
-            self.interpreter.set_tensor(d["index"], self._quantize(feeds[name][:1], d))
+        for name, d in self.input_details.items():
+            self.interpreter.set_tensor(d["index"], self.quantize(feeds[name][:1], d))
         if not self.stateful:
             return self.interpreter.invoke
         reset, invoke = self.interpreter.reset_all_variables, self.interpreter.invoke
@@ -156,8 +156,8 @@ class LiteRTSession:
         else:
             guess = "fp32"
         return {
-            "io": {"inputs": [_io_entry(n, d) for n, d in self._ins.items()],
-                   "outputs": [_io_entry(n, d) for n, d in self._outs.items()]},
+            "io": {"inputs": [_io_entry(n, d) for n, d in self.input_details.items()],
+                   "outputs": [_io_entry(n, d) for n, d in self.output_details.items()]},
             "input_dtype": in_dt,
             "output_dtype": np.dtype(self._out["dtype"]).name,
             "input_shape": [int(d) for d in self._in["shape_signature"]],

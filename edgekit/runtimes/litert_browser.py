@@ -56,10 +56,10 @@ class LiteRTWebSession(JSSession):
         return details.get(names[k]["name"]) if self.ref.multi else next(iter(details.values()))
 
     def _encode(self, k: int, x: np.ndarray) -> np.ndarray:
-        return self.ref._quantize(x, self._detail(k, self._ins, self.ref._ins)).astype(np.float32)
+        return self.ref.quantize(x, self._detail(k, self._ins, self.ref.input_details)).astype(np.float32)
 
     def _decode(self, k: int, y: np.ndarray) -> np.ndarray:
-        return self.ref._dequantize(y, self._detail(k, self._outs, self.ref._outs))
+        return self.ref.dequantize(y, self._detail(k, self._outs, self.ref.output_details))
 
     def describe(self) -> dict[str, Any]:
         info = self.ref.describe()

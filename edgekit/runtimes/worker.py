@@ -72,7 +72,7 @@ def serve(request: dict) -> dict:
         reply["startup_ms"] = reply["init_ms"]
         reply["init_ms"] = round(js_init, 3)
     try:
-        _measure(session, x, request, reply)
+        measure(session, x, request, reply)
     finally:
         if hasattr(session, "close"):
             session.close()
@@ -110,7 +110,7 @@ def serve_together(request: dict) -> dict:
     return {"ok": True, "runtime": runtime.name, "p50_ms_rounds": p50s}
 
 
-def _measure(session, x, request: dict, reply: dict) -> None:
+def measure(session, x, request: dict, reply: dict) -> None:
     """First inference, outputs and timed runs. Sessions that live in another program (TF.js)
     time themselves (``time_calls``), so the samples are the inference there, not the pipe."""
     from edgekit.io_spec import save_batch, take

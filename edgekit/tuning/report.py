@@ -216,7 +216,7 @@ def _plot(summary: dict) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from edgekit.reports.html import _png
+    from edgekit.reports.html_parts import figure_png
 
     done = [e for e in summary["trials"] if e.get("objectives")]
     if not done:
@@ -257,11 +257,11 @@ def _plot(summary: dict) -> str | None:
     ax.set_ylabel(summary["objectives"]["accuracy"].replace(" (maximise)", ""))
     ax.set_title(f"edgekit tune: {summary['settings'].get('model')} on {summary['settings'].get('data')}")
     ax.grid(True, alpha=0.3)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def to_html(summary: dict) -> str:
-    from edgekit.reports.html import _img, _table
+    from edgekit.reports.html_parts import html_img, html_table
 
     s = summary["settings"]
     all_cells = []
@@ -283,14 +283,14 @@ def to_html(summary: dict) -> str:
         f"{s.get('trials')} trials, sampler {html.escape(summary['sampler'])}; study {html.escape(summary['study'])} in "
         f"{html.escape(summary['storage'])}; edgekit {summary['edgekit_version']}; {html.escape(summary['created'])}</p>",
         f"<h2>Pareto front ({len(summary['front'])} of {len(summary['trials'])} trials)</h2>",
-        _img(_plot(summary), "accuracy against latency"),
-        _table(FRONT_COLUMNS, front_cells(summary)),
+        html_img(_plot(summary), "accuracy against latency"),
+        html_table(FRONT_COLUMNS, front_cells(summary)),
         "<p class=note>" + html.escape(
             "Objectives: " + "; ".join(summary["objectives"].values()) + ". Each front member's run folder and "
             "artifacts are kept in its folder; the others are removed unless --keep-all. " + POOLED_NOTE[0].upper()
             + POOLED_NOTE[1:] + ".") + "</p>",
         "<h2>All trials</h2>",
-        _table(["trial", "state", "accuracy", "latency ms", "size KB", "train / total s", "params", "reason"], all_cells),
+        html_table(["trial", "state", "accuracy", "latency ms", "size KB", "train / total s", "params", "reason"], all_cells),
         "</body></html>",
     ]
     return "\n".join(parts)
