@@ -78,8 +78,8 @@ def _frozen_ops(source) -> tuple[Counter, dict[str, list[str]]]:
     """Operator counts of the frozen batch-1 graph, and for each op type the layers (name scopes) using it."""
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
-    from edgekit.exporters.recurrent import static_recurrent_tracing
     from edgekit.tf_env import import_tensorflow
+    from edgekit.tracing.recurrent import static_recurrent_tracing
 
     tf = import_tensorflow()
     specs = {t.name: tf.TensorSpec([1, *[d or 1 for d in t.shape]], tf.as_dtype(t.dtype)) for t in source.inputs}
@@ -130,7 +130,7 @@ def inspect_model(model: str | Path, *, safe_mode: bool = True) -> dict[str, Any
         params = sum(layer["params"] for layer in layers) if layers else None
         recurrent = {}
         if source.has_recurrent_layers:
-            from edgekit.exporters.recurrent import fused_lstm_beside_loop, plan
+            from edgekit.tracing.recurrent import fused_lstm_beside_loop, plan
 
             km = source.keras_model
             tflite_plan, tfjs_plan = plan(km, unroll_loops=fused_lstm_beside_loop(km)), plan(km)

@@ -5,7 +5,7 @@ multiplications and fused LSTMs: the operators that hold nearly all of a vision,
 sequence model's work. Element-wise ops and pooling are not counted, nor the insides of a
 recurrent loop that stays a loop (a TFLite WHILE, a SavedModel's GRU), so the figure is a lower
 bound there. The recurrent layers of Keras models (Keras 3 or tf_keras) are counted step by
-step, traced as the exporters trace them (edgekit.exporters.recurrent).
+step, traced as the exporters trace them (edgekit.tracing.recurrent).
 
 Example:
     >>> tflite_macs("pretrainedResnet.tflite")   # doctest: +SKIP
@@ -65,7 +65,7 @@ def graph_macs(source) -> int | None:
     from edgekit.tf_env import import_tensorflow
 
     tf = import_tensorflow()
-    from edgekit.exporters.recurrent import static_recurrent_tracing
+    from edgekit.tracing.recurrent import static_recurrent_tracing
 
     specs = {t.name: tf.TensorSpec([1, *[d or 1 for d in t.shape]], tf.as_dtype(t.dtype)) for t in source.inputs}
     spec = specs if source.multi_input else next(iter(specs.values()))

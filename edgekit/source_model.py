@@ -89,7 +89,7 @@ class SourceModel:
     @property
     def has_recurrent_layers(self) -> bool:
         """True for a Keras 3 or tf_keras model with LSTM/GRU/SimpleRNN layers (traced specially for the converters)."""
-        from edgekit.exporters.recurrent import recurrent_layers
+        from edgekit.tracing.recurrent import recurrent_layers
 
         return self.framework in ("keras3", "tf_keras") and bool(recurrent_layers(self.keras_model))
 
@@ -119,8 +119,8 @@ class SourceModel:
         ``batch`` fixes the batch axis (static shapes: what the TFLite converter needs to turn a
         recurrent layer's loop into TFLite ops); only Keras models can be re-exported that way.
         Keras LSTMs are then traced as fused LSTMs (unless not ``fuse_lstm``), and with
-        ``unroll_loops`` other recurrent loops are unrolled (:mod:`edgekit.exporters.recurrent`).
-        ``portable`` traces exact GELU with ``Erf`` and einsums with matmuls (:mod:`edgekit.exporters.portable_ops`);
+        ``unroll_loops`` other recurrent loops are unrolled (:mod:`edgekit.tracing.recurrent`).
+        ``portable`` traces exact GELU with ``Erf`` and einsums with matmuls (:mod:`edgekit.tracing.portable_ops`);
         a SavedModel source is used as it is."""
         keras_source = self.framework in ("keras3", "tf_keras")
         portable = portable and keras_source
@@ -138,8 +138,8 @@ class SourceModel:
 
     def _export_variant(self, batch: int | None, unroll_loops: bool, fuse_lstm: bool, portable: bool) -> Path:
 
-        from edgekit.exporters.portable_ops import portable_tracing
-        from edgekit.exporters.recurrent import static_recurrent_tracing
+        from edgekit.tracing.portable_ops import portable_tracing
+        from edgekit.tracing.recurrent import static_recurrent_tracing
 
         tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-"))
         self._tmp.append(tmp)

@@ -150,10 +150,10 @@ class ONNXExporter:
             shape = (source.dynamic_inputs or source.inputs)[0].shape
             spec = [tf.TensorSpec((batch, *shape), tf.as_dtype(source.input_dtype), name="input")]
         captured: list[str] = []
-        from edgekit.exporters.portable_ops import portable_tracing
+        from edgekit.tracing.portable_ops import portable_tracing
 
         keras_source = source.framework in ("keras3", "tf_keras")
-        try:  # grouped convolutions traced without XLA, which tf2onnx cannot see into (edgekit.exporters.portable_ops)
+        try:  # grouped convolutions traced without XLA, which tf2onnx cannot see into (edgekit.tracing.portable_ops)
             with captured_stderr_fd() as captured, (portable_tracing(einsum=False) if keras_source else contextlib.nullcontext()):
                 model = _from_function(tf, tf.function(source.call), spec, opset)
         except Exception as e:

@@ -29,12 +29,12 @@ import numpy as np
 from edgekit.artifact import Artifact
 from edgekit.errors import ExportError, UsageError
 from edgekit.exporters.base import ExportOptions, artifact_name
-from edgekit.exporters.portable_ops import NOT_PORTABLE
-from edgekit.exporters.recurrent import recurrent_details
 from edgekit.files import captured_stderr_fd
 from edgekit.generated_inputs import is_integer
 from edgekit.source_model import SourceModel
 from edgekit.tfjs_model import read_tfjs_model
+from edgekit.tracing.portable_ops import NOT_PORTABLE
+from edgekit.tracing.recurrent import recurrent_details
 
 # quant mode -> the converter's quantization_dtype_map (every weight: "*")
 _QUANT_MAPS = {"fp32": None, "fp16": {"float16": "*"}, "uint8": {"uint8": "*"}}
@@ -65,7 +65,7 @@ class TFJSExporter:
         partial = Path(out_dir) / f".{name}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         # Keras recurrent layers: traced with batch 1 and their loops unrolled, since TF.js
-        # cannot run a converted while loop (edgekit.exporters.recurrent).
+        # cannot run a converted while loop (edgekit.tracing.recurrent).
         recurrent = source.has_recurrent_layers
         batch = 1 if recurrent else None
         keras_source = source.framework in ("keras3", "tf_keras")

@@ -22,11 +22,11 @@ import numpy as np
 from edgekit.artifact import Artifact
 from edgekit.errors import ExportError, UsageError
 from edgekit.exporters.base import ExportOptions, artifact_name
-from edgekit.exporters.recurrent import fused_lstm_beside_loop, recurrent_details
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.generated_inputs import is_integer
 from edgekit.io_spec import rows, save_batch, take
 from edgekit.source_model import SourceModel
+from edgekit.tracing.recurrent import fused_lstm_beside_loop, recurrent_details
 
 
 class TFLiteExporter:
@@ -60,7 +60,7 @@ class TFLiteExporter:
             else:
                 calibration = np.asarray(calibration).astype(source.input_dtype, copy=False)
         if source.has_recurrent_layers:
-            # Keras recurrent layers (Keras 3 or tf_keras), traced with batch 1 (edgekit.exporters.recurrent): LSTMs become
+            # Keras recurrent layers (Keras 3 or tf_keras), traced with batch 1 (edgekit.tracing.recurrent): LSTMs become
             # the fused UNIDIRECTIONAL_SEQUENCE_LSTM builtin; other loops stay a WHILE op (the smaller
             # file), except for int8, whose calibration crashes on loops: there they are unrolled.
             # --unroll: every recurrent layer unrolled (no fused op; faster with XNNPACK, larger).
