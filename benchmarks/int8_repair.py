@@ -186,8 +186,8 @@ def against_nncf(res: Results, tmp: Path) -> None:
     from edgekit.data import load_data
     from edgekit.exporters.base import ExportOptions
     from edgekit.exporters.onnx import ONNXExporter
-    from edgekit.exporters.onnx_int8_layout import LAYOUTS, quantize_layout
-    from edgekit.exporters.onnx_int8_repair import repair_onnx_int8
+    from edgekit.quantize.onnx_layouts import LAYOUTS, quantize_layout
+    from edgekit.quantize.onnx_repair import repair_onnx_int8
     from edgekit.exporters.pipeline import drop_here
     from edgekit.parity import check as check_parity
     from edgekit.parity import compare

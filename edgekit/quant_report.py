@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.exporters.base import ExportOptions
-from edgekit.exporters.int8_repair import FLAG_RMSE_SCALE, layer_errors
+from edgekit.quantize.tflite_repair import FLAG_RMSE_SCALE, layer_errors
 
 
 def quant_report(model: str | Path, calib: str | None, *, fmt: str = "tflite", safe_mode: bool = True,
@@ -127,8 +127,8 @@ def _onnx_layers(source, calibration, options) -> list[dict]:
     import tempfile
 
     from edgekit.exporters.onnx import ONNXExporter, default_opset, typed_like_inputs
-    from edgekit.exporters.onnx_int8_repair import rank_nodes
     from edgekit.io_spec import take
+    from edgekit.quantize.onnx_repair import rank_nodes
 
     samples = typed_like_inputs(take(calibration, 0, options.calib_samples), source)
     with tempfile.TemporaryDirectory(prefix="edgekit-quant-report-") as tmp:

@@ -153,7 +153,7 @@ def test_int8_layout_is_the_fastest_measured_that_keeps_parity(onnx_export, digi
     """auto: every candidate layout quantized, timed here and checked against the float model; the
     chosen one keeps parity and is the fastest (within the 3% tie band). On x86 with VNNI that is a
     uint8-activation layout, about twice as fast as int8 activations (QDQ S8S8)."""
-    from edgekit.exporters.onnx_int8_layout import TIE, has_vnni
+    from edgekit.quantize.onnx_layouts import TIE, has_vnni
 
     d = next(a for a in Manifest.load(onnx_export).artifacts if a.quant == "int8").details
     tried = {t["layout"]: t for t in d["int8_layouts_tried"]}

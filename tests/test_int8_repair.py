@@ -86,7 +86,7 @@ def test_a_model_int8_does_not_hurt_is_left_alone(digits_run, tmp_path):
 
 
 def test_bisection_finds_two_culprits_and_prunes_the_rest():
-    from edgekit.exporters.int8_repair import bisect_keep_set, max_evaluations
+    from edgekit.quantize.tflite_repair import bisect_keep_set, max_evaluations
 
     ranked = [f"layer{i}" for i in range(20)]
     calls = []
@@ -105,7 +105,7 @@ def test_a_candidate_that_keeps_the_accuracy_but_fails_parity_is_outside_the_bud
     """Seen on keras.applications.EfficientNetB0: a keep-set within 1 point of accuracy that flips 13%
     of the predictions (agreement 0.870 < 0.9) was returned, and the export then failed validation.
     The search now counts the validation's parity checks as part of the budget."""
-    from edgekit.exporters.int8_repair import bisect_keep_set
+    from edgekit.quantize.tflite_repair import bisect_keep_set
 
     ranked = [f"layer{i}" for i in range(8)]
 
@@ -122,7 +122,7 @@ def test_speed_mix_gives_weights_back_first_and_measures_a_close_call_again():
     """The walk on a scripted model: FULLY_CONNECTED holds the weights and costs nothing in int8;
     BATCH_MATMUL is 3x slower in int8. The first timing of the FULLY_CONNECTED step falls in a slow
     spell (6% slower: a close call, outside the 3% tie): measured again, the smaller file wins."""
-    from edgekit.exporters.speed_mix import speed_mix
+    from edgekit.quantize.speed_mix import speed_mix
 
     true_ms = {"FULLY_CONNECTED": 0.0, "ADD": 0.001, "BATCH_MATMUL": 0.02}  # added by that type in int8
     weight_kb = {"FULLY_CONNECTED": 40, "ADD": 0, "BATCH_MATMUL": 0}
@@ -161,8 +161,8 @@ def test_speed_mix_gives_a_weight_type_back_layer_by_layer_when_the_whole_type_b
     ranked second by its quantization error) writes the residual stream's outliers. In int8 as a
     type they lose 30 points; the per-layer step keeps ``out_proj`` alone in float and gives the
     other three back, which is faster and smaller than keeping all four."""
-    from edgekit.exporters.int8_repair import max_evaluations
-    from edgekit.exporters.speed_mix import speed_mix
+    from edgekit.quantize.tflite_repair import max_evaluations
+    from edgekit.quantize.speed_mix import speed_mix
 
     dense = ["qkv", "out_proj", "mlp_in", "mlp_out"]
 

@@ -181,7 +181,7 @@ def _int8_table(report: dict, fmt: str, con) -> None:
 
 
 def _db(sqnr: float | None) -> str:
-    """An SQNR for the table: "exact" where quantization changed nothing (see onnx_int8_repair.EXACT_DB)."""
-    from edgekit.exporters.onnx_int8_repair import EXACT_DB
+    """An SQNR for the table: "exact" where quantization changed nothing (see edgekit.quantize.onnx_repair.EXACT_DB)."""
+    from edgekit.quantize.onnx_repair import EXACT_DB
 
     return "-" if sqnr is None else "exact" if sqnr >= EXACT_DB else f"{sqnr:.1f}"

@@ -33,7 +33,7 @@ def format_names() -> list[str]:
 # Quant modes made only when named, never by ``--quant all``: the 16x8 mode (16-bit activations,
 # int8 weights) runs on LiteRT's reference kernels, not XNNPACK, and in ONNX Runtime as float
 # between quantize/dequantize pairs, so it is slow in both;
-# ``mixed`` is a measured search (edgekit.exporters.speed_mix), seconds to minutes.
+# ``mixed`` is a measured search (edgekit.quantize.speed_mix), seconds to minutes.
 ON_REQUEST = ("int16x8", "mixed")
 
 

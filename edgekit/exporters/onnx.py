@@ -5,7 +5,7 @@ forward pass; that works for Keras 3, tf_keras and SavedModels alike (``from_ker
 Keras 3). The batch axis stays dynamic unless ``--batch`` fixes it. Quantization is ONNX
 Runtime's: ``quantize_dynamic`` for ``dynamic``; graph pre-processing, then ``quantize_static``
 with calibration data for ``int8``, in the layout (QDQ or QOperator, uint8 or int8 activations)
-measured fastest here among those that keep parity (:mod:`edgekit.exporters.onnx_int8_layout`);
+measured fastest here among those that keep parity (:mod:`edgekit.quantize.onnx_layouts`);
 ``int16x8`` (on request) is QDQ with 16-bit activations and int8 weights.
 
 Example:
@@ -33,6 +33,7 @@ from edgekit.exporters.onnx_fusions import fuse_hard_activations
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.generated_inputs import is_integer
 from edgekit.io_spec import rows, take
+from edgekit.quantize.onnx_layouts import dynamic_batch
 from edgekit.source_model import SourceModel
 
 MIN_OPSET = 13  # QDQ per-channel quantization needs 13
@@ -200,9 +201,9 @@ class ONNXExporter:
     def repair_int8(self, source: SourceModel, calibration, options: ExportOptions, layout: str,
                     evaluate: Callable[[bytes], float], budget: float) -> tuple[bytes | None, dict]:
         """``--max-drop`` for ONNX: the int8 model with the fewest nodes left in float that meets ``budget``
-        (:mod:`edgekit.exporters.onnx_int8_repair`), as bytes, or None; and the record for the manifest."""
+        (:mod:`edgekit.quantize.onnx_repair`), as bytes, or None; and the record for the manifest."""
 
-        from edgekit.exporters.onnx_int8_repair import repair_onnx_int8
+        from edgekit.quantize.onnx_repair import repair_onnx_int8
 
         opset = check_opset(options.opset) if options.opset is not None else default_opset()
         samples = typed_like_inputs(take(calibration, 0, options.calib_samples), source)
@@ -218,20 +219,20 @@ class ONNXExporter:
 
     def speed_mix(self, source: SourceModel, calibration, options: ExportOptions, layout: str, evaluate, time_files,
                   budget: float) -> tuple[bytes, dict]:
-        """``--quant mixed`` for ONNX (:func:`edgekit.exporters.speed_mix.speed_mix`): candidates quantized
+        """``--quant mixed`` for ONNX (:func:`edgekit.quantize.speed_mix.speed_mix`): candidates quantized
         in ``layout`` with ``quantize_static(op_types_to_quantize=...)``; with every type in float, the
         candidate is the float model itself. Operators that only move data (:data:`DATA_MOVEMENT`)
         are not searched: they are quantized where their input is."""
         import onnx
 
-        from edgekit.exporters.onnx_int8_layout import (
+        from edgekit.quantize.onnx_layouts import (
             LAYOUTS,
             WithOverrides,
             has_vnni,
             quantizable_op_types,
             quantize_layout,
         )
-        from edgekit.exporters.speed_mix import speed_mix
+        from edgekit.quantize.speed_mix import speed_mix
 
         opset = check_opset(options.opset) if options.opset is not None else default_opset()
         samples = typed_like_inputs(take(calibration, 0, options.calib_samples), source)
@@ -257,7 +258,7 @@ class ONNXExporter:
                 return built[key]
 
             def layers() -> dict[str, list[str]]:
-                from edgekit.exporters.onnx_int8_repair import rank_nodes
+                from edgekit.quantize.onnx_repair import rank_nodes
 
                 by_op: dict[str, list[str]] = {}
                 for node in rank_nodes(pre, tmp, reader, samples, options):  # worst SQNR first
@@ -302,8 +303,8 @@ class ONNXExporter:
 
     @staticmethod
     def _int16x8(model, tmp: Path, samples, options: ExportOptions):
-        """16-bit activations, int8 weights, in QDQ (:func:`edgekit.exporters.onnx_int8_layout.quantize_int16x8`)."""
-        from edgekit.exporters.onnx_int8_layout import quantize_int16x8
+        """16-bit activations, int8 weights, in QDQ (:func:`edgekit.quantize.onnx_layouts.quantize_int16x8`)."""
+        from edgekit.quantize.onnx_layouts import quantize_int16x8
 
         pre, reader = ONNXExporter.preprocessed(model, tmp, samples)
         return quantize_int16x8(pre, tmp, reader, options)
@@ -311,7 +312,7 @@ class ONNXExporter:
     @staticmethod
     def _static(model, tmp: Path, samples: np.ndarray, options: ExportOptions):
         """Static int8 in the layout ``options.int8_layout`` names, or the fastest that keeps parity (``auto``)."""
-        from edgekit.exporters.onnx_int8_layout import quantize_best
+        from edgekit.quantize.onnx_layouts import quantize_best
 
         pre, reader = ONNXExporter.preprocessed(model, tmp, samples)
         return quantize_best(pre, tmp, reader, samples, tmp / "fp32.onnx", options)
@@ -353,12 +354,6 @@ def _name_graph_io(graph, in_names: list[str], out_names: list[str], batch: int 
         else:
             dims[0].dim_param = ""
             dims[0].dim_value = batch
-
-
-def dynamic_batch(value_info) -> bool:
-    """True when a graph input's first axis has no fixed size."""
-    dims = value_info.type.tensor_type.shape.dim
-    return bool(dims) and not dims[0].HasField("dim_value")
 
 
 def _io_dtype(source: SourceModel, float_dtype: str = "float32") -> str:

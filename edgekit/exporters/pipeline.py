@@ -350,9 +350,9 @@ def _drop_points(outputs, reference, labels) -> float:
 def _within_budget(art, source, staging, calibration, options, parity_inputs, reference, labels, classifier,
                    min_agreement, log):
     """``--max-drop``: an int8 artifact that loses more is repaired by keeping its worst layers in float
-    (TFLite: :mod:`edgekit.exporters.int8_repair`; ONNX: :mod:`edgekit.exporters.onnx_int8_repair`),
+    (TFLite: :mod:`edgekit.quantize.tflite_repair`; ONNX: :mod:`edgekit.quantize.onnx_repair`),
     re-validated, and recorded as ``details.mixed``."""
-    from edgekit.exporters.int8_repair import repair_tflite_int8
+    from edgekit.quantize.tflite_repair import repair_tflite_int8
 
     path = staging / art.path
     runtime = runtime_for_format(art.format)
@@ -474,7 +474,7 @@ def drop_here(path: Path, inputs, reference, labels, budget: float, chunk: int =
 def _speed_mix(art, source, staging, calibration, options, parity_inputs, reference, labels, classifier,
                min_agreement, log):
     """``--quant mixed``: replace the plain int8 file with the fastest candidate within the budget
-    (:mod:`edgekit.exporters.speed_mix`), re-validate it, and record the search as ``details.mixed``."""
+    (:mod:`edgekit.quantize.speed_mix`), re-validate it, and record the search as ``details.mixed``."""
     budget = options.max_drop if options.max_drop is not None else 1.0
     log(f"{art.format} mixed: measuring which operators to keep in float (budget {budget:g} point{'s' * (budget != 1)})")
     path = staging / art.path
@@ -498,8 +498,8 @@ def _speed_mix(art, source, staging, calibration, options, parity_inputs, refere
 
     try:
         if art.format == "tflite":
-            from edgekit.exporters.speed_mix import speed_mix_tflite
             from edgekit.exporters.tflite import convert
+            from edgekit.quantize.speed_mix import speed_mix_tflite
             from edgekit.tf_env import import_tensorflow
 
             fp32 = convert(import_tensorflow(), source.saved_model_dir(), "fp32", None, options, {})

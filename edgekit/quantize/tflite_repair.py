@@ -139,7 +139,7 @@ def layer_errors(saved_model: Path, calibration, options) -> tuple[list[dict], o
             row = take(samples, i, i + 1)
             yield row if isinstance(row, dict) else [row]
 
-    from edgekit.exporters.tflite import int8_converter
+    from edgekit.quantize.tflite_converter import int8_converter
 
     try:
         with captured_stderr_fd():

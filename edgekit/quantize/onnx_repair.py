@@ -8,7 +8,7 @@ worst of them among the activations it reads and writes. The search adds nodes i
 :func:`search_order`: where the cumulative SQNR falls most across a node, that node and the nodes
 that write its inputs (a wide tensor hurts both its producer, which writes it in int8, and its
 consumers, which read it in int8). Candidates are made with ``quantize_static(nodes_to_exclude=...)``
-in the layout the export chose, and the search is :func:`edgekit.exporters.int8_repair.bisect_keep_set`.
+in the layout the export chose, and the search is :func:`edgekit.quantize.tflite_repair.bisect_keep_set`.
 
 Example:
     >>> model, record = repair_onnx_int8(pre, tmp, reader, samples, options, evaluate, 1.0)   # doctest: +SKIP
@@ -28,11 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.errors import ExportError
-from edgekit.exporters.int8_repair import bisect_keep_set, max_evaluations
-from edgekit.exporters.onnx import dynamic_batch
-from edgekit.exporters.onnx_int8_layout import LAYOUTS, WithOverrides, quantize_layout
 from edgekit.files import captured_stderr_fd
 from edgekit.io_spec import rows, take
+from edgekit.quantize.onnx_layouts import LAYOUTS, WithOverrides, dynamic_batch, quantize_layout
+from edgekit.quantize.tflite_repair import bisect_keep_set, max_evaluations
 
 DEBUG_SAMPLES = 32
 EXACT_DB = 200.0  # the SQNR given to a tensor quantization does not change at all (float32 itself: about 150)

@@ -13,7 +13,7 @@ Which operators to keep in float depends on the model, the runtime and the CPU, 
 3. per layer: a type that holds weights and could not go back to int8 as a whole (it broke the
    budget) goes back with its worst layers kept in float, the fewest found by the repair's
    bisection over its layers ranked by quantization error
-   (:func:`edgekit.exporters.int8_repair.bisect_keep_set`), and is kept on the same terms as in 2;
+   (:func:`edgekit.quantize.tflite_repair.bisect_keep_set`), and is kept on the same terms as in 2;
    a transformer's residual stream, read by every dense layer, is the usual reason;
 4. compare the result with plain int8 and fp32: the fastest within the budget wins; within 3% of
    it, the smallest file. The start (every type in float) is fp32 in all but name and does not
@@ -108,7 +108,7 @@ def speed_mix(op_types: list[str], build: Callable[..., bytes], evaluate: Evalua
     type but ``float_ops`` to int8; ``build(float_ops, float_nodes)`` keeps the named layers in float
     too. ``layers()`` (called only when the per-layer step is needed) gives each operator type's
     layers, worst quantization error first."""
-    from edgekit.exporters.int8_repair import bisect_keep_set
+    from edgekit.quantize.tflite_repair import bisect_keep_set
 
     t0 = time.perf_counter()
     candidates: list[dict] = []
@@ -206,7 +206,7 @@ def speed_mix_tflite(saved_model: Path, calibration, options, evaluate: Evaluate
                      budget: float, fp32: bytes) -> tuple[bytes, dict]:
     """:func:`speed_mix` for TFLite: operator types from LiteRT's quantization debugger, candidates
     from its calibrated model quantized again with ``denylisted_ops``."""
-    from edgekit.exporters.int8_repair import layer_errors
+    from edgekit.quantize.tflite_repair import layer_errors
     from edgekit.tf_env import import_tensorflow
 
     tf = import_tensorflow()

@@ -57,6 +57,12 @@ CHECK_SAMPLES = 64
 TIE = 0.03  # layouts within 3% of the fastest count as equally fast: the closest to the float model wins
 
 
+def dynamic_batch(value_info) -> bool:
+    """True when a graph input's first axis has no fixed size."""
+    dims = value_info.type.tensor_type.shape.dim
+    return bool(dims) and not dims[0].HasField("dim_value")
+
+
 def has_vnni() -> bool:
     """True on an x86 CPU with AVX512-VNNI or AVX-VNNI (and on non-x86 CPUs, where the question does not arise)."""
     try:
