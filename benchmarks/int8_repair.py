@@ -155,7 +155,7 @@ def original_case(res: Results, tmp: Path) -> None:
     layers = mixed.get("layers_quantized") or 0
     res.add(f"original workload (two wide channels, float accuracy {acc:.4f}): plain int8 loses "
             f"{drops['plain']:.2f} points, repaired {drops.get('mixed', float('nan')):.2f}, kept in float: "
-            f"{', '.join(k['layer'].split('/')[1] for k in kept) or 'none'}",
+            f"{', '.join(k['layer'] for k in kept) or 'none'}",
             f"{len(kept)} of {layers} layers ({len(kept) / max(layers, 1):.1%})",
             "information: the least possible is 4 of 18 (22%); the 10% target is held on the workload above", None)
 
