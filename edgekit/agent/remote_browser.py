@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import InputError, ModelLoadError, RuntimeFailure
+from edgekit.page_headers import PAGE_HEADERS
 from edgekit.runtimes.browser import ENGINE_LABELS, engine_files
 from edgekit.runtimes.isolated import WorkerResult
 from edgekit.runtimes.js_env import js_dir
@@ -96,9 +97,7 @@ class RemoteBrowserServer:
             resp = self._file((self.model | self.static)[path])
         else:
             resp = Response("not found", status=404)
-        # Cross-origin isolation: wasm threads and precise timers in the page, as locally.
-        resp.headers.update({"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp",
-                             "Cross-Origin-Resource-Policy": "same-origin", "Cache-Control": "no-store"})
+        resp.headers.update(PAGE_HEADERS)  # cross-origin isolation, as locally
         return resp(environ, start_response)
 
     @staticmethod

@@ -18,6 +18,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from edgekit.errors import InputError
+from edgekit.page_headers import PAGE_HEADERS
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -25,11 +26,8 @@ class _Handler(SimpleHTTPRequestHandler):
                       ".js": "text/javascript", ".json": "application/json"}
 
     def end_headers(self):
-        # Cross-origin isolation: wasm threads (SharedArrayBuffer) and precise timers in the page.
-        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
-        self.send_header("Cache-Control", "no-store")
+        for header, value in PAGE_HEADERS.items():  # cross-origin isolation, no caching
+            self.send_header(header, value)
         super().end_headers()
 
     def translate_path(self, path):

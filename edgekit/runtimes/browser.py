@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ModelLoadError, RuntimeFailure, first_line
+from edgekit.page_headers import PAGE_HEADERS
 from edgekit.runtimes.js_env import MissingDependency, chromium_binary, js_dir, node_available
 from edgekit.runtimes.process_tree import cmdline, descendants, status_kb
 
@@ -116,11 +117,8 @@ class PageServer:
                 self.send_response(200)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
-                # Cross-origin isolation: SharedArrayBuffer (wasm threads) and precise timers.
-                self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-                self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-                self.send_header("Cross-Origin-Resource-Policy", "same-origin")
-                self.send_header("Cache-Control", "no-store")
+                for header, value in PAGE_HEADERS.items():  # cross-origin isolation, no caching
+                    self.send_header(header, value)
                 self.end_headers()
                 self.wfile.write(body)
 
