@@ -22,13 +22,16 @@ THRESHOLDS: dict[str, dict[str, float]] = {
     "dynamic": {"top1_agreement": 0.95, "cosine": 0.99},
     "int8": {"top1_agreement": 0.90, "cosine": 0.95},
     "int16x8": {"top1_agreement": 0.90, "cosine": 0.95},  # an integer mode: judged as int8
+    # --quant mixed: int8 with some operators in float, held to int8's thresholds (the float part may
+    # only make it closer to the source); its search also judges every candidate by these
+    "mixed": {"top1_agreement": 0.90, "cosine": 0.95},
     "uint8": {"top1_agreement": 0.90, "cosine": 0.95},  # TF.js weight-only uint8
 }
 
 
 # Several outputs: an output that is not a probability row (a regression value, boxes, sigmoid scores)
 # is also judged on its mean absolute error relative to the spread (std) of the source's values.
-RELATIVE_ERROR = {"fp32": 1e-3, "fp16": 2e-2, "dynamic": 0.1, "int8": 0.2, "int16x8": 0.2, "uint8": 0.2}
+RELATIVE_ERROR = {"fp32": 1e-3, "fp16": 2e-2, "dynamic": 0.1, "int8": 0.2, "int16x8": 0.2, "mixed": 0.2, "uint8": 0.2}
 
 
 def compare(reference, outputs) -> dict[str, Any]:

@@ -17,11 +17,15 @@ import importlib
 
 from edgekit.errors import UsageError, suggest
 
-# name -> (module, class, quant modes). Quant modes are listed here too so that the CLI can
-# validate flags without importing a converter.
+# The quant modes, listed once: here, so that the CLI can validate flags without importing a
+# converter; each exporter class reads its own from this table.
+GRAPH_QUANTS = ("fp32", "fp16", "dynamic", "int8", "int16x8", "mixed")  # TFLite and ONNX
+CALIBRATED = ("int8", "int16x8", "mixed")  # modes whose calibration runs the model (they need DATA)
+
+# name -> (module, class, quant modes)
 EXPORTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "tflite": ("edgekit.exporters.tflite", "TFLiteExporter", ("fp32", "fp16", "dynamic", "int8", "int16x8", "mixed")),
-    "onnx": ("edgekit.exporters.onnx", "ONNXExporter", ("fp32", "fp16", "dynamic", "int8", "int16x8", "mixed")),
+    "tflite": ("edgekit.exporters.tflite", "TFLiteExporter", GRAPH_QUANTS),
+    "onnx": ("edgekit.exporters.onnx", "ONNXExporter", GRAPH_QUANTS),
     "tfjs": ("edgekit.exporters.tfjs", "TFJSExporter", ("fp32", "fp16", "uint8")),
 }
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from edgekit.artifact import Artifact
 from edgekit.errors import ExportError, UsageError
+from edgekit.exporters import CALIBRATED, EXPORTERS
 from edgekit.exporters.base import ExportOptions, artifact_name
 from edgekit.exporters.onnx_fusions import fuse_hard_activations
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
@@ -86,8 +87,8 @@ def check_opset(opset: int) -> int:
 class ONNXExporter:
     name = "onnx"
     suffix = ".onnx"
-    quant_modes = ("fp32", "fp16", "dynamic", "int8", "int16x8", "mixed")
-    needs_calibration = ("int8", "int16x8", "mixed")
+    quant_modes = EXPORTERS["onnx"][2]
+    needs_calibration = CALIBRATED
     runtime = "onnxruntime"
 
     def export(

@@ -26,6 +26,7 @@ from typing import Any
 
 from edgekit.artifact import Manifest
 from edgekit.errors import EdgekitError, ModelLoadError, first_line
+from edgekit.exporters import CALIBRATED
 from edgekit.files import atomic_write_json
 from edgekit.runtimes.process_tree import child_env, die_with_parent
 
@@ -82,7 +83,7 @@ def export_supervised(model, formats: list[str], quants: list[str], out, *, log:
         log(f"{fmt} {quant}: the converter crashed ({sig}); exporting the rest again without it")
 
 
-FULL_INTEGER = ("int8", "int16x8", "mixed")  # TFLite modes whose calibration runs the model in the converter
+FULL_INTEGER = CALIBRATED  # TFLite modes whose calibration runs the model in the converter
 DONE = "\x00edgekit-export-done"  # the line a serving child prints after each request
 
 

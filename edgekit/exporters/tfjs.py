@@ -28,6 +28,7 @@ import numpy as np
 
 from edgekit.artifact import Artifact
 from edgekit.errors import ExportError, UsageError
+from edgekit.exporters import EXPORTERS
 from edgekit.exporters.base import ExportOptions, artifact_name
 from edgekit.files import captured_stderr_fd
 from edgekit.generated_inputs import is_integer
@@ -44,7 +45,7 @@ _STAND_INS = ("tensorflow_decision_forests", "tensorflowjs.converters.jax_conver
 class TFJSExporter:
     name = "tfjs"
     suffix = "_tfjs"  # an artifact is a folder: model_fp32_tfjs/model.json + group1-shard*.bin
-    quant_modes = ("fp32", "fp16", "uint8")
+    quant_modes = EXPORTERS["tfjs"][2]
     needs_calibration: tuple[str, ...] = ()
     runtime = "tfjs-node"
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from edgekit.artifact import Artifact
 from edgekit.errors import ExportError, UsageError
+from edgekit.exporters import CALIBRATED, EXPORTERS
 from edgekit.exporters.base import ExportOptions, artifact_name
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.generated_inputs import is_integer
@@ -33,8 +34,8 @@ from edgekit.tracing.recurrent import fused_lstm_beside_loop, recurrent_details
 class TFLiteExporter:
     name = "tflite"
     suffix = ".tflite"
-    quant_modes = ("fp32", "fp16", "dynamic", "int8", "int16x8", "mixed")
-    needs_calibration = ("int8", "int16x8", "mixed")
+    quant_modes = EXPORTERS["tflite"][2]
+    needs_calibration = CALIBRATED
     runtime = "litert"
 
     def export(
