@@ -185,12 +185,12 @@ def against_nncf(res: Results, tmp: Path) -> None:
     import edgekit
     from edgekit.data import load_data
     from edgekit.exporters.base import ExportOptions
+    from edgekit.exporters.int8_search import drop_here
     from edgekit.exporters.onnx import ONNXExporter
-    from edgekit.quantize.onnx_layouts import LAYOUTS, quantize_layout
-    from edgekit.quantize.onnx_repair import repair_onnx_int8
-    from edgekit.exporters.pipeline import drop_here
     from edgekit.parity import check as check_parity
     from edgekit.parity import compare
+    from edgekit.quantize.onnx_layouts import LAYOUTS, quantize_layout
+    from edgekit.quantize.onnx_repair import repair_onnx_int8
     from edgekit.runtimes.onnxruntime import ONNXRuntime
 
     try:

@@ -64,7 +64,7 @@ def test_csv_standardised_with_string_labels(tmp_path):
 
 
 def test_csv_is_parsed_to_disk_and_ragged_rows_are_named(tmp_path):
-    from edgekit.data.loaders import Rows
+    from edgekit.data.dataset import Rows
 
     path = tmp_path / "d.csv"
     path.write_text("a,b,c,label\n" + "\n".join(f"{i},{i % 5},{i * 0.5},{i % 3}" for i in range(300)) + "\n")
@@ -106,15 +106,15 @@ def test_image_folder_decodes_only_what_is_asked_for(tmp_path, monkeypatch):
     """Export calibrates on a few hundred samples however large the folder: only those are decoded."""
     from PIL import Image
 
-    import edgekit.data.loaders as loaders
+    import edgekit.data.sources.images as images
 
     for cls, color in (("red", (255, 0, 0)), ("blue", (0, 0, 255))):
         (tmp_path / cls).mkdir()
         for i in range(30):
             Image.new("RGB", (20, 10), color).save(tmp_path / cls / f"{i}.png")
     decoded = []
-    real = loaders._decode_image
-    monkeypatch.setattr(loaders, "_decode_image", lambda f, size: decoded.append(f) or real(f, size))
+    real = images.decode_image
+    monkeypatch.setattr(images, "decode_image", lambda f, size: decoded.append(f) or real(f, size))
     ds = load_data(str(tmp_path), image_size=16)
     assert len(decoded) <= 1  # the first image, read to fail early on an unreadable folder
     x = ds.prepared("train", limit=5)
@@ -133,7 +133,7 @@ def test_unreadable_image_is_named(tmp_path):
 
 def test_npz_is_memory_mapped_and_read_only_where_used(tmp_path):
     """An .npz saved with np.savez stays on disk: splits are index views, export reads its rows only."""
-    from edgekit.data.loaders import Rows
+    from edgekit.data.dataset import Rows
 
     x = np.random.default_rng(0).uniform(0, 1, (500, 8, 8, 1)).astype(np.float32)
     y = np.arange(500) % 3
@@ -152,7 +152,7 @@ def test_npz_is_memory_mapped_and_read_only_where_used(tmp_path):
 def test_large_prepared_inputs_are_spilled_to_disk_and_run_from_it(tmp_path, monkeypatch, digits_export):
     """Inputs over the in-memory bound (bench --samples on large images) are prepared a block at a
     time onto disk: a memmap with the same values, which the isolated runtime reads mapped."""
-    import edgekit.data.loaders as loaders
+    import edgekit.data.dataset as dataset
     import edgekit.data.spill as spill
     from edgekit.runtimes.isolated import run_isolated
 
@@ -161,9 +161,9 @@ def test_large_prepared_inputs_are_spilled_to_disk_and_run_from_it(tmp_path, mon
     ds = load_data(str(tmp_path / "d.npz"))
     whole = ds.prepared("test")
     assert not isinstance(whole, np.memmap)
-    monkeypatch.setattr(loaders, "PREPARED_IN_MEMORY_BYTES", 1024)
+    monkeypatch.setattr(dataset, "PREPARED_IN_MEMORY_BYTES", 1024)
     monkeypatch.setattr(spill, "CHUNK_BYTES", 4096)
-    monkeypatch.setattr(loaders, "CHUNK_BYTES", 4096)  # 16 rows per block, 7 blocks
+    monkeypatch.setattr(dataset, "CHUNK_BYTES", 4096)  # 16 rows per block, 7 blocks
     spilled = ds.prepared("test")
     assert isinstance(spilled, np.memmap) and spilled.dtype == np.float32
     np.testing.assert_array_equal(spilled, whole)

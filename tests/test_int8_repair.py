@@ -161,8 +161,8 @@ def test_speed_mix_gives_a_weight_type_back_layer_by_layer_when_the_whole_type_b
     ranked second by its quantization error) writes the residual stream's outliers. In int8 as a
     type they lose 30 points; the per-layer step keeps ``out_proj`` alone in float and gives the
     other three back, which is faster and smaller than keeping all four."""
-    from edgekit.quantize.tflite_repair import max_evaluations
     from edgekit.quantize.speed_mix import speed_mix
+    from edgekit.quantize.tflite_repair import max_evaluations
 
     dense = ["qkv", "out_proj", "mlp_in", "mlp_out"]
 

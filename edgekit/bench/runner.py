@@ -359,7 +359,8 @@ def _eval_inputs(target: BenchTarget, data: str | None, samples: int, cache: dic
 
 def _named_eval_inputs(target: BenchTarget, data: str | None, samples: int, cache: dict):
     """Several inputs: a dict by input name from an .npz keyed by input names (labels y / y_<output>), else generated."""
-    from edgekit.data.named_inputs import generated, load_named_npz
+    from edgekit.data.named_inputs import generated
+    from edgekit.data.sources.npz import load_named_npz
     from edgekit.io_spec import TensorSpec
 
     specs = [TensorSpec(i["name"], tuple(i["shape"]), i.get("dtype", "float32")) for i in target.inputs]

@@ -164,7 +164,7 @@ def raw_samples(spec: dict[str, Any], n: int = SAMPLES, data: Path | None = None
 
 def _named_samples(spec: dict[str, Any], n: int, data: Path) -> dict[str, Any]:
     """``{"inputs": {name: shape}, "samples": [{"inputs": {name: flat values}, "labels": {output: label}}]}``."""
-    from edgekit.data.named_inputs import load_named_npz
+    from edgekit.data.sources.npz import load_named_npz
     from edgekit.io_spec import TensorSpec
 
     specs = [TensorSpec(i["name"], tuple(i["shape"][1:]), i["dtype"]) for i in spec["inputs"]]
