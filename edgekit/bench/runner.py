@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,18 +20,15 @@ from typing import Any
 import numpy as np
 
 import edgekit
+from edgekit.bench.inputs import ArtifactLoadError, eval_inputs
+from edgekit.bench.metrics import output_metrics
+from edgekit.bench.notes import add_ratios, row_notes
 from edgekit.bench.plan import Job, Unit, plan
 from edgekit.bench.targets import BenchTarget, resolve_targets, runtime_hint, source_target
-from edgekit.data import load_data
-from edgekit.data.preprocessing import Preprocessing
-from edgekit.errors import InputError, ShapeError, UsageError
-from edgekit.generated_inputs import generate
+from edgekit.errors import InputError, UsageError
 from edgekit.parity import compare
 from edgekit.reports.machine import machine_info
 from edgekit.runtimes.isolated import WorkerResult, run_isolated
-from edgekit.shapes import fits
-
-GENERATED_SAMPLES = 64
 
 
 def run_bench(
@@ -89,7 +85,7 @@ def run_bench(
         if id(j.target) in prepared or id(j.target) in unloadable:
             continue
         try:
-            prepared[id(j.target)] = _eval_inputs(j.target, data, samples, inputs_cache, timeout_s)
+            prepared[id(j.target)] = eval_inputs(j.target, data, samples, inputs_cache, timeout_s)
         except ArtifactLoadError as e:  # a corrupt file among good ones: its row fails, the others are measured
             unloadable[id(j.target)] = e
     if unloadable and all(id(j.target) in unloadable for j in jobs if not j.target.is_reference):
@@ -125,8 +121,8 @@ def run_bench(
             results[u].append(run_isolated(u[1], u[0], x, threads=u[2], timing=calib_timing, want_outputs=False,
                                            timeout_s=timeout_s, pin_cpus=not stick or u != stick[0]))  # as host rows
     rows = _rows(jobs, results, prepared, calibration, device=device)
-    _add_ratios(rows)
-    notes = plan_notes + _notes(rows)
+    add_ratios(rows)
+    notes = plan_notes + row_notes(rows)
     if device is not None:
         notes += _estimates_beside_measurements(rows, profile_list, artifacts, dict(
             data=data, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads, samples=samples,
@@ -234,7 +230,7 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict, dev
             ref = None if j.target.is_reference else ref_outputs.get(_key(j.target.source))
             if j.target.is_reference:
                 ref_outputs[_key(j.target.source)] = out
-            row["outputs"] = _output_metrics(out, y, ref)
+            row["outputs"] = output_metrics(out, y, ref)
             accs = [m["accuracy"] for m in row["outputs"].values() if "accuracy" in m]
             row["accuracy"] = min(accs) if accs else None
             if ref is not None:
@@ -325,104 +321,6 @@ def _with_references(targets: list[BenchTarget]) -> list[BenchTarget]:
     return out + rest
 
 
-def _eval_inputs(target: BenchTarget, data: str | None, samples: int, cache: dict, timeout_s: float):
-    """Prepared inputs (and labels) for a target: DATA, else the run's own data, else generated."""
-    run = target.run or {}
-    spec = data or (run.get("data") or {}).get("spec")
-    shape = target.input_shape
-    if shape is None:
-        shape = _describe_shape(target, timeout_s)
-        target.input_shape = shape
-    if target.inputs:
-        return _named_eval_inputs(target, data, samples, cache)
-    shape = tuple(shape)
-    prep_dict = run.get("preprocessing")
-    key = json.dumps([spec, prep_dict, list(shape)], default=str)
-    if key in cache:
-        return cache[key]
-    if spec is None:
-        x = generate(shape, "float32", GENERATED_SAMPLES)
-        cache[key] = (x, None, f"generated uniform(0,1), {GENERATED_SAMPLES} samples")
-        return cache[key]
-    image_size = (prep_dict or {}).get("image_size")
-    ds = load_data(spec, image_size=image_size[0] if image_size else None)
-    prep = Preprocessing.from_dict(prep_dict) if prep_dict else ds.preprocessing
-    x = ds.prepared("test", prep, limit=samples)
-    got = tuple(x.shape[1:])
-    if not fits(shape, got):
-        raise ShapeError(f"Data {spec} has samples of shape {got}, but {target.name} takes {shape}",
-                         hint="pass data shaped like the model's input")
-    y = ds.y_test[:samples] if ds.has_labels else None
-    cache[key] = (x, y, f"{spec} (test split, {len(x)} samples)")
-    return cache[key]
-
-
-def _named_eval_inputs(target: BenchTarget, data: str | None, samples: int, cache: dict):
-    """Several inputs: a dict by input name from an .npz keyed by input names (labels y / y_<output>), else generated."""
-    from edgekit.data.named_inputs import generated
-    from edgekit.data.sources.npz import load_named_npz
-    from edgekit.io_spec import TensorSpec
-
-    specs = [TensorSpec(i["name"], tuple(i["shape"]), i.get("dtype", "float32")) for i in target.inputs]
-    spec = data or ((target.run or {}).get("data") or {}).get("spec")
-    key = json.dumps([spec, [s.to_dict() for s in specs]], default=str)
-    if key not in cache:
-        if spec is None:
-            cache[key] = (generated(specs, GENERATED_SAMPLES), None, f"generated inputs, {GENERATED_SAMPLES} samples")
-        else:
-            _, test, labels = load_named_npz(spec, specs)
-            x = {k: v[:samples] for k, v in test.items()}
-            n = len(next(iter(x.values())))
-            cache[key] = (x, {k: v[:samples] for k, v in labels.items()} or None, f"{spec} (test split, {n} samples)")
-    return cache[key]
-
-
-def _output_metrics(out: dict, labels: dict | None, reference: dict | None) -> dict[str, dict]:
-    """Per output: accuracy where the data has its labels (``y_<name>``, or ``y`` for the first probability
-    output), mean absolute error for labelled values, and agreement with the source model's outputs."""
-    from edgekit.parity import is_classifier
-
-    metrics: dict[str, dict] = {name: {} for name in out}
-    labels = dict(labels or {})
-    if "y" in labels:
-        first_probs = next((n for n, v in out.items() if is_classifier(v)), None)
-        if first_probs is not None:
-            labels.setdefault(f"y_{first_probs}", labels["y"])
-    for name, values in out.items():
-        lab = labels.get(f"y_{name}")
-        if lab is None or len(lab) != len(values):
-            continue
-        flat = values.reshape(len(values), -1)
-        if lab.size == len(lab) and flat.shape[1] > 1:  # one class id per sample: a classifier's accuracy
-            metrics[name]["accuracy"] = round(float((flat.argmax(axis=1) == lab.reshape(-1)).mean()), 5)
-        elif lab.size == values.size:  # values, boxes, multi-label scores: mean absolute error
-            metrics[name]["mae"] = float(f"{np.abs(values - lab.reshape(values.shape)).mean():.4g}")
-    if reference is not None:
-        p = compare(reference, out)
-        for name, m in p["outputs"].items():
-            metrics[name].update(max_abs_diff=m["max_abs_diff"], cosine=m["cosine"], kind=m["kind"])
-            if m["kind"] == "probabilities":
-                metrics[name]["agreement"] = m["top1_agreement"]
-    return metrics
-
-
-class ArtifactLoadError(InputError):
-    """An artifact its runtime cannot load (corrupt, truncated, not what its name says)."""
-
-
-def _describe_shape(target: BenchTarget, timeout_s: float) -> list:
-    r = run_isolated(target.runtime, target.path, None, timeout_s=timeout_s)
-    if not r.ok:
-        raise ArtifactLoadError(f"{target.path} cannot be loaded: {r.error}")
-    info = r.reply.get("artifact_info", {})
-    if target.quant == "?":
-        target.quant = info.get("quant_guess", "?")
-    io_inputs = (info.get("io") or {}).get("inputs") or []
-    if len(io_inputs) > 1:
-        target.inputs = [{**i, "shape": [d if d and d > 0 else None for d in i["shape"][1:]]} for i in io_inputs]
-    return [d if d and d > 0 else None for d in info["input_shape"][1:]]
-
-
 def _row(target: BenchTarget, result, threads, data_note) -> dict[str, Any]:
     reply = result.reply or {}
     info = reply.get("artifact_info", {})
@@ -465,59 +363,3 @@ def _download(info: dict[str, Any]) -> dict[str, int] | None:
     from edgekit.runtimes.browser import download_sizes
 
     return download_sizes(info["downloads"])
-
-
-def _add_ratios(rows: list[dict]) -> None:
-    """size_ratio and speedup against the fp32 artifact of the same source, format and runtime."""
-    def key(r):
-        return (r["source"], r["format"], r["runtime"], r.get("profile"), r.get("threads"))
-
-    base = {key(r): r for r in rows if r["quant"] == "fp32" and r["status"] == "ok" and not r["is_reference"]}
-    for r in rows:
-        b = base.get(key(r))
-        r["size_ratio"] = round(r["size_bytes"] / b["size_bytes"], 3) if b and b["size_bytes"] else None
-        if b and r["status"] == "ok" and r["latency_ms"] and b["latency_ms"]:
-            r["speedup"] = round(b["latency_ms"]["p50"] / r["latency_ms"]["p50"], 3)
-        else:
-            r["speedup"] = None
-
-
-WEIGHT_ONLY = {("tfjs", "fp16"), ("tfjs", "uint8")}
-
-
-def _notes(rows: list[dict]) -> list[str]:
-    notes = []
-    several = sorted({len(r["outputs"]) for r in rows if r.get("outputs")})
-    if several:
-        names = next(list(r["outputs"]) for r in rows if r.get("outputs"))
-        notes.append(f"several outputs ({', '.join(names)}): accuracy is the lowest of the labelled outputs', agreement "
-                     "and cosine the worst output's; every output's figures are in --json (rows[i].outputs).")
-    if any((r["format"], r["quant"]) in WEIGHT_ONLY for r in rows):
-        notes.append("TF.js fp16 and uint8 quantize weights only: they are dequantized to float32 at load and compute "
-                     "stays float32, so they gain download size, not speed; check their accuracy and agreement.")
-    fp32_est = {(r["profile"], r["source"], r["format"]): r["estimate"]["latency_ms"] for r in rows
-                if r["quant"] == "fp32" and (r.get("estimate") or {}).get("latency_ms")}
-    for r in rows:
-        est = (r.get("estimate") or {}).get("latency_ms")
-        base = fp32_est.get((r.get("profile"), r["source"], r["format"]))
-        if r["quant"] == "int8" and est and base and est >= 0.95 * base:
-            notes.append(f"{r['profile']}: {r['name']} is estimated no faster than fp32 on this device (~{est:.4g} ms vs "
-                         f"~{base:.4g} ms); ship it for its size, not its speed.")
-        if r.get("profile", "host") != "host" and not r.get("is_reference"):
-            if r["status"] != "ok":
-                notes.append(f"{r['profile']}: {r['name']} ({r['runtime']}) failed: {r['error']}")
-            continue
-        if r["status"] != "ok":
-            notes.append(f"{r['name']} ({r['runtime']}) failed: {r['error']}")
-        elif (r.get("gpu") or "").startswith("software"):
-            notes.append(f"{r['name']} ({r['runtime']}): WebGL ran on {r['gpu']}; its latency is a software "
-                         "renderer's, not a GPU's.")
-        elif (r["format"], r["quant"]) in WEIGHT_ONLY:
-            continue
-        elif r["quant"] != "fp32" and r.get("speedup") is not None and r["speedup"] < 0.95:
-            notes.append(
-                f"{r['name']}: {r['quant']} is slower than fp32 on this machine with {r['runtime']} "
-                f"({r['latency_ms']['p50']:.4g} ms vs {r['latency_ms']['p50'] * r['speedup']:.4g} ms p50); "
-                "its gain here is size, not speed."
-            )
-    return notes

@@ -1,0 +1,42 @@
+"""Per-output metrics of a bench row with several outputs: accuracy where the data labels it, mean
+absolute error for labelled values, agreement with the source model.
+
+Example:
+    >>> output_metrics({"label": probs}, {"y": y}, None)["label"]["accuracy"]   # doctest: +SKIP
+    0.984
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgekit.parity import compare
+
+
+def output_metrics(out: dict, labels: dict | None, reference: dict | None) -> dict[str, dict]:
+    """Per output: accuracy where the data has its labels (``y_<name>``, or ``y`` for the first probability
+    output), mean absolute error for labelled values, and agreement with the source model's outputs."""
+    from edgekit.parity import is_classifier
+
+    metrics: dict[str, dict] = {name: {} for name in out}
+    labels = dict(labels or {})
+    if "y" in labels:
+        first_probs = next((n for n, v in out.items() if is_classifier(v)), None)
+        if first_probs is not None:
+            labels.setdefault(f"y_{first_probs}", labels["y"])
+    for name, values in out.items():
+        lab = labels.get(f"y_{name}")
+        if lab is None or len(lab) != len(values):
+            continue
+        flat = values.reshape(len(values), -1)
+        if lab.size == len(lab) and flat.shape[1] > 1:  # one class id per sample: a classifier's accuracy
+            metrics[name]["accuracy"] = round(float((flat.argmax(axis=1) == lab.reshape(-1)).mean()), 5)
+        elif lab.size == values.size:  # values, boxes, multi-label scores: mean absolute error
+            metrics[name]["mae"] = float(f"{np.abs(values - lab.reshape(values.shape)).mean():.4g}")
+    if reference is not None:
+        p = compare(reference, out)
+        for name, m in p["outputs"].items():
+            metrics[name].update(max_abs_diff=m["max_abs_diff"], cosine=m["cosine"], kind=m["kind"])
+            if m["kind"] == "probabilities":
+                metrics[name]["agreement"] = m["top1_agreement"]
+    return metrics
