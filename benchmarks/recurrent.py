@@ -46,7 +46,8 @@ def while_loop_tflite(model_path: Path, out: Path, shape: tuple[int, ...]) -> Pa
     """The baseline: the converter's own handling of a recurrent layer (a WHILE op), batch fixed at 1."""
     import tensorflow as tf
 
-    from edgekit.source_model import export_saved_model, load_source
+    from edgekit.model_loading import load_source
+    from edgekit.source_model import export_saved_model
 
     sm = out.with_suffix(".savedmodel")
     source = load_source(model_path)  # loaded only: none of edgekit's recurrent tracing

@@ -105,7 +105,7 @@ def _frozen_ops(source) -> tuple[Counter, dict[str, list[str]]]:
 
 def inspect_model(model: str | Path, *, safe_mode: bool = True) -> dict[str, Any]:
     from edgekit.macs import graph_macs
-    from edgekit.source_model import load_source
+    from edgekit.model_loading import load_source
 
     source = load_source(model, safe_mode=safe_mode)
     try:

@@ -35,7 +35,7 @@ def quant_report(model: str | Path, calib: str | None, *, fmt: str = "tflite", s
     Runtime's ``qdq_loss_debug``, local and cumulative (flagged when either is below 20 dB: a tenth
     of the signal's amplitude is noise)."""
     from edgekit.exporters.pipeline import calibration_data
-    from edgekit.source_model import load_source
+    from edgekit.model_loading import load_source
 
     options = options or ExportOptions()
     source = load_source(model, safe_mode=safe_mode)

@@ -165,7 +165,7 @@ def _source_target(suffix: str):
            cut=st.none() | st.integers(0, 40000))
     def target(flips, cut):
         """Mutated model files through the loader every command uses: a model or one clean error."""
-        from edgekit.source_model import load_source
+        from edgekit.model_loading import load_source
 
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / f"fuzz{suffix}"

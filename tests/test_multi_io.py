@@ -88,7 +88,7 @@ def test_swapped_outputs_fail_parity_so_the_name_map_is_proven(two_input_three_h
     from edgekit.parity import check, compare
 
     x, _ = _data(64, seed=3)
-    from edgekit.source_model import load_source
+    from edgekit.model_loading import load_source
 
     src = load_source(two_input_three_head / "model.keras")
     ref = src.predict(x)

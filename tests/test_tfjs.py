@@ -49,9 +49,9 @@ def test_every_quant_mode_exports_a_whole_graph_model_that_agrees(tfjs_export):
 
 def test_node_runtime_matches_keras_and_times_inside_js(digits_run, tfjs_export):
     from edgekit.data import load_data
+    from edgekit.model_loading import load_source
     from edgekit.run_record import RunRecord
     from edgekit.runtimes.tfjs_node import TFJSNodeRuntime
-    from edgekit.source_model import load_source
 
     rec = RunRecord.load(digits_run)
     x = load_data("builtin:digits").prepared("test", rec.prep)[:100]

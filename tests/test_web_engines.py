@@ -45,7 +45,7 @@ def oversized_tflite(tmp_path_factory):
 def keras_outputs(digits_run):
     """The source model's outputs on the first 40 test digits, and those inputs."""
     from edgekit.data import load_data
-    from edgekit.source_model import load_source
+    from edgekit.model_loading import load_source
 
     x = load_data("builtin:digits").prepared("test")[:40]
     src = load_source(digits_run)

@@ -73,7 +73,7 @@ def reference_artifact(workload: str, fmt: str, quant: str) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     from edgekit.exporters import get_exporter
-    from edgekit.source_model import load_source
+    from edgekit.model_loading import load_source
 
     with tempfile.TemporaryDirectory(prefix="edgekit-calib-", dir=target.parent) as tmp:
         keras_path = _build_keras(workload, Path(tmp))

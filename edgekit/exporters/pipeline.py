@@ -32,10 +32,11 @@ from edgekit.exporters.validation import ParityCase, validate
 from edgekit.files import check_writable_dir
 from edgekit.generated_inputs import generate, id_range, is_integer
 from edgekit.io_spec import rows
+from edgekit.model_loading import load_source
 from edgekit.parity import is_classifier
 from edgekit.run_record import tool_versions
 from edgekit.shapes import fits
-from edgekit.source_model import SourceModel, load_source
+from edgekit.source_model import SourceModel
 
 GENERATED_SAMPLES = 64
 

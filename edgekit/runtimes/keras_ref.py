@@ -40,7 +40,7 @@ class KerasRuntime(PackageRuntime):
                 tf.config.threading.set_inter_op_parallelism_threads(1)
             except RuntimeError:
                 pass  # already initialised in this process
-        from edgekit.source_model import load_source
+        from edgekit.model_loading import load_source
 
         return KerasSession(load_source(artifact, safe_mode=self.safe_mode))
 

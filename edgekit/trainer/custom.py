@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import InputError
-from edgekit.source_model import import_custom_code
+from edgekit.model_loading import import_custom_code
 
 
 def load_model_file(py_file: Path) -> Any:

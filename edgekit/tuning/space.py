@@ -129,7 +129,7 @@ def file_choice(module: Any, hp: HyperParameters, input_shape, num_classes: int,
 
 def load_tunable_file(path: Path) -> Any:
     """Import a model file and check that it defines ``build_model(hp, input_shape, num_classes)``."""
-    from edgekit.source_model import import_custom_code
+    from edgekit.model_loading import import_custom_code
 
     path = Path(path)
     if not path.is_file():
