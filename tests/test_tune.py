@@ -228,7 +228,7 @@ def test_a_trial_whose_worker_dies_is_retried_once_then_recorded_as_failed(tmp_p
     import optuna
     from optuna.trial import TrialState
 
-    from edgekit.tuning.study import _counted, _recover_interrupted
+    from edgekit.tuning.workers import counted, recover_interrupted
 
     study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", directions=["maximize", "minimize", "minimize"])
     dead = f"{socket.gethostname()}:{2 ** 22 + 7}"  # above Linux's largest pid: no such process
@@ -236,17 +236,17 @@ def test_a_trial_whose_worker_dies_is_retried_once_then_recorded_as_failed(tmp_p
     first.suggest_float("width", 0.25, 1.0)
     first.set_user_attr("worker", dead)
     logs: list[str] = []
-    _recover_interrupted(study, tmp_path, logs.append)
+    recover_interrupted(study, tmp_path, logs.append)
     trials = study.get_trials()
     assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["interrupted"]
     assert trials[1].state == TrialState.WAITING and trials[1].user_attrs["retry_of"] == 0
-    assert _counted(study) == 0, "neither the interrupted trial nor the waiting retry has counted yet"
+    assert counted(study) == 0, "neither the interrupted trial nor the waiting retry has counted yet"
 
     retry = study.ask()
     assert retry.suggest_float("width", 0.25, 1.0) == first.params["width"], "the same parameters"
     retry.set_user_attr("worker", dead)
-    _recover_interrupted(study, tmp_path, logs.append)
+    recover_interrupted(study, tmp_path, logs.append)
     trials = study.get_trials()
     assert len(trials) == 2, "not retried a second time"
     assert trials[1].state == TrialState.FAIL and "died twice" in trials[1].user_attrs["failure"]
-    assert _counted(study) == 1 and "recorded as failed" in logs[-1]
+    assert counted(study) == 1 and "recorded as failed" in logs[-1]

@@ -26,13 +26,11 @@ Example:
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import socket
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +50,9 @@ from edgekit.tuning.trial import (
     result_attrs,
     run_trial,
 )
+from edgekit.tuning.workers import counted, locked, recover_interrupted
 
 STUDY_DB = "study.db"
-LOCK_NAME = ".tune.lock"
 DIRECTIONS = ["maximize", "minimize", "minimize"]
 SAMPLERS = ("tpe", "nsga2", "random")
 DEFAULT_STUDY = "edgekit-tune"
@@ -131,7 +129,7 @@ def tune(
             shutil.rmtree(out, ignore_errors=True)
         raise
     log(f"{'started' if created else 'resumed'} study '{study_name}' ({_storage_label(storage, out)}): "
-        f"{_counted(study)}/{trials} trials so far; objectives: {settings.quant} accuracy (max), "
+        f"{counted(study)}/{trials} trials so far; objectives: {settings.quant} accuracy (max), "
         f"{settings.profiles[0].name} latency (min), size (min)")
 
     def dataset_for(size: int | None):
@@ -148,9 +146,9 @@ def tune(
             if timeout_s is not None and time.monotonic() - t_start > timeout_s:
                 log(f"--timeout {timeout_s:g}s reached; no new trial is started")
                 break
-            with _locked(out):
-                _recover_interrupted(study, out, log)
-                if _counted(study) >= trials:
+            with locked(out):
+                recover_interrupted(study, out, log)
+                if counted(study) >= trials:
                     break
                 trial = study.ask()
             t0 = time.monotonic()
@@ -236,7 +234,7 @@ def _open_study(out: Path, storage: str | None, name: str, settings: Settings, *
                          f"{str(e).splitlines()[0][:200]}", hint="pass an Optuna storage URL such as "
                          "sqlite:///tune.db or postgresql://user:pass@host/db") from None
     config = _config(settings, trials)
-    with _locked(out):
+    with locked(out):
         existing = {s.study_name: s for s in optuna.get_all_study_summaries(rdb)}
         created = name not in existing
         if not created and not resume:
@@ -290,64 +288,6 @@ def _sampler(name: str, seed: int, trials: int):
                                       constant_liar=True)
 
 
-@contextmanager
-def _locked(out: Path):
-    """One worker at a time counts and creates trials (workers on this machine share OUT)."""
-    with open(out / LOCK_NAME, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _counted(study) -> int:
-    """Trials that count against the budget: those started, but not those interrupted (their retry counts
-    instead). Enqueued trials (the defaults, a retry) count once a worker starts them."""
-    from optuna.trial import TrialState
-
-    return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state != TrialState.WAITING and not t.user_attrs.get("interrupted"))
-
-
-def _recover_interrupted(study, out: Path, log) -> None:
-    """A RUNNING trial whose worker on this machine is gone: mark it interrupted, retry its parameters."""
-    from optuna.trial import TrialState
-
-    host = socket.gethostname()
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.user_attrs.get("worker", "")
-        w_host, _, pid = worker.rpartition(":")
-        if w_host != host or not pid.isdigit() or _alive(int(pid)):
-            continue
-        shutil.rmtree(out / "trials" / f"{t.number:04d}", ignore_errors=True)
-        if t.user_attrs.get("retry_of") is not None:  # the second death on these parameters: they are the cause
-            study._storage.set_trial_user_attr(
-                t._trial_id, "failure", f"its worker died twice on these parameters (trials {t.user_attrs['retry_of']} "
-                f"and {t.number}): out of memory, or a crash in a converter or runtime; not retried")
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            log(f"trial {t.number} was interrupted again (worker {worker} is gone); recorded as failed, not retried")
-            continue
-        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number}, skip_if_exists=False)
-        log(f"trial {t.number} was interrupted (worker {worker} is gone); it runs again with the same parameters")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of this process counts as gone
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, log, server=None) -> str:
     """Run one asked trial and tell Optuna its outcome; returns the state's name."""
     import keras
@@ -396,7 +336,7 @@ def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, l
 
 def _progress(study, number: int, state: str, durations: list[float], trials: int, timeout_s, t_start, log) -> None:
     t = study.get_trials(deepcopy=False)
-    done = _counted(study)
+    done = counted(study)
     me = next(x for x in t if x.number == number)
     if state in ("complete", "infeasible"):
         o = me.user_attrs["objectives"]
