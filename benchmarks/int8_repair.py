@@ -186,10 +186,9 @@ def against_nncf(res: Results, tmp: Path) -> None:
     from edgekit.data import load_data
     from edgekit.exporters.base import ExportOptions
     from edgekit.exporters.int8_search import drop_here
-    from edgekit.exporters.onnx import ONNXExporter
     from edgekit.parity import check as check_parity
     from edgekit.parity import compare
-    from edgekit.quantize.onnx_layouts import LAYOUTS, quantize_layout
+    from edgekit.quantize.onnx_layouts import LAYOUTS, preprocessed, quantize_layout
     from edgekit.quantize.onnx_repair import repair_onnx_int8
     from edgekit.runtimes.onnxruntime import ONNXRuntime
 
@@ -219,7 +218,7 @@ def against_nncf(res: Results, tmp: Path) -> None:
         work = tmp / f"edgekit-onnx-{k}"
         work.mkdir()
         options = ExportOptions(max_drop=budget)
-        pre, reader = ONNXExporter.preprocessed(onnx.load(fp32), work, calib)
+        pre, reader = preprocessed(onnx.load(fp32), work, calib)
         quantize_layout(pre, work / "plain.onnx", reader(), LAYOUTS[layout], options, reduce_range=False)
         plain_drop, _ = drop_here(work / "plain.onnx", val, reference, labels, budget=float("inf"), parity=parity)
         repaired, record = repair_onnx_int8(pre, work, reader, calib, options, layout, drop, budget)

@@ -126,12 +126,14 @@ def _float_weights(source):
 def _onnx_layers(source, calibration, options) -> list[dict]:
     import tempfile
 
-    from edgekit.exporters.onnx import ONNXExporter, default_opset, typed_like_inputs
+    from edgekit.exporters.onnx import ONNXExporter, typed_like_inputs
+    from edgekit.exporters.onnx_opset import default_opset
     from edgekit.io_spec import take
+    from edgekit.quantize.onnx_layouts import preprocessed
     from edgekit.quantize.onnx_repair import rank_nodes
 
     samples = typed_like_inputs(take(calibration, 0, options.calib_samples), source)
     with tempfile.TemporaryDirectory(prefix="edgekit-quant-report-") as tmp:
         tmp = Path(tmp)
-        pre, reader = ONNXExporter.preprocessed(ONNXExporter.float_graph(source, default_opset(), None), tmp, samples)
+        pre, reader = preprocessed(ONNXExporter.float_graph(source, default_opset(), None), tmp, samples)
         return rank_nodes(pre, tmp, reader, samples, options)

@@ -23,7 +23,7 @@ def onnx_export(digits_run, tmp_path_factory):
 def test_every_quant_mode_exports_checks_and_agrees(onnx_export):
     import onnx
 
-    from edgekit.exporters.onnx import default_opset
+    from edgekit.exporters.onnx_opset import default_opset
 
     arts = {a.quant: a for a in Manifest.load(onnx_export).artifacts if a.quant != "int16x8"}  # its own test, below
     assert set(arts) == {"fp32", "fp16", "dynamic", "int8"}

@@ -17,8 +17,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import functools
-import io
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -31,57 +29,12 @@ from edgekit.errors import ExportError, UsageError
 from edgekit.exporters import CALIBRATED, EXPORTERS
 from edgekit.exporters.base import ExportOptions, artifact_name
 from edgekit.exporters.onnx_fusions import fuse_hard_activations
+from edgekit.exporters.onnx_opset import check_opset, default_opset
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.generated_inputs import is_integer
 from edgekit.io_spec import rows, take
-from edgekit.quantize.onnx_layouts import dynamic_batch
+from edgekit.quantize.onnx_layouts import preprocessed
 from edgekit.source_model import SourceModel
-
-MIN_OPSET = 13  # QDQ per-channel quantization needs 13
-CALIBRATION_BATCH = 50
-# Operators that only move or select data: ONNX Runtime quantizes them where their input is quantized.
-DATA_MOVEMENT = frozenset({"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Gather", "GatherElements", "Slice", "Split",
-                           "Concat", "Flatten", "MaxPool", "Pad", "Resize", "Where", "TopK", "ArgMax"})
-
-
-@functools.lru_cache(maxsize=1)
-def runtime_max_opset() -> int:
-    """The newest default-domain opset the installed ONNX Runtime loads (probed once)."""
-    import onnx
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
-    for opset in range(onnx.defs.onnx_opset_version(), MIN_OPSET - 1, -1):
-        node = helper.make_node("Relu", ["x"], ["y"])
-        graph = helper.make_graph([node], "probe", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-        model.ir_version = min(model.ir_version, 10)
-        try:
-            ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-            return opset
-        except Exception:
-            continue
-    return MIN_OPSET
-
-
-def converter_max_opset() -> int:
-    import tf2onnx
-
-    return max(tf2onnx.constants.OPSET_TO_IR_VERSION)
-
-
-def default_opset() -> int:
-    """The newest opset both tf2onnx and the installed ONNX Runtime support."""
-    return min(converter_max_opset(), runtime_max_opset())
-
-
-def check_opset(opset: int) -> int:
-    """``opset`` if both tf2onnx and the installed ONNX Runtime support it, else a UsageError."""
-    lo, hi = MIN_OPSET, min(converter_max_opset(), runtime_max_opset())
-    if not lo <= opset <= hi:
-        raise UsageError(f"--opset {opset} is not supported here: tf2onnx and ONNX Runtime share opsets {lo}..{hi}")
-    return opset
 
 
 class ONNXExporter:
@@ -201,113 +154,31 @@ class ONNXExporter:
 
     def repair_int8(self, source: SourceModel, calibration, options: ExportOptions, layout: str,
                     evaluate: Callable[[bytes], float], budget: float) -> tuple[bytes | None, dict]:
-        """``--max-drop`` for ONNX: the int8 model with the fewest nodes left in float that meets ``budget``
-        (:mod:`edgekit.quantize.onnx_repair`), as bytes, or None; and the record for the manifest."""
-
-        from edgekit.quantize.onnx_repair import repair_onnx_int8
+        """``--max-drop`` for ONNX: the float graph and calibration samples handed to
+        :func:`edgekit.quantize.onnx_repair.repair_from_float`."""
+        from edgekit.quantize.onnx_repair import repair_from_float
 
         opset = check_opset(options.opset) if options.opset is not None else default_opset()
         samples = typed_like_inputs(take(calibration, 0, options.calib_samples), source)
-        with tempfile.TemporaryDirectory(prefix="edgekit-onnx-repair-") as tmp:
-            tmp = Path(tmp)
-            pre, reader = self.preprocessed(self.float_graph(source, opset, options.batch), tmp, samples)
-
-            def evaluate_path(path: Path) -> float:
-                return evaluate(path.read_bytes())
-
-            model, record = repair_onnx_int8(pre, tmp, reader, samples, options, layout, evaluate_path, budget)
-            return (None if model is None else model.SerializeToString()), record
+        return repair_from_float(self.float_graph(source, opset, options.batch), samples, options, layout, evaluate, budget)
 
     def speed_mix(self, source: SourceModel, calibration, options: ExportOptions, layout: str, evaluate, time_files,
                   budget: float) -> tuple[bytes, dict]:
-        """``--quant mixed`` for ONNX (:func:`edgekit.quantize.speed_mix.speed_mix`): candidates quantized
-        in ``layout`` with ``quantize_static(op_types_to_quantize=...)``; with every type in float, the
-        candidate is the float model itself. Operators that only move data (:data:`DATA_MOVEMENT`)
-        are not searched: they are quantized where their input is."""
-        import onnx
-
-        from edgekit.quantize.onnx_layouts import (
-            LAYOUTS,
-            WithOverrides,
-            has_vnni,
-            quantizable_op_types,
-            quantize_layout,
-        )
-        from edgekit.quantize.speed_mix import speed_mix
+        """``--quant mixed`` for ONNX: the float graph and calibration samples handed to
+        :func:`edgekit.quantize.speed_mix.speed_mix_onnx`."""
+        from edgekit.quantize.speed_mix import speed_mix_onnx
 
         opset = check_opset(options.opset) if options.opset is not None else default_opset()
         samples = typed_like_inputs(take(calibration, 0, options.calib_samples), source)
-        with tempfile.TemporaryDirectory(prefix="edgekit-onnx-mix-") as tmp:
-            tmp = Path(tmp)
-            fp32 = self.float_graph(source, opset, options.batch)
-            pre, reader = self.preprocessed(fp32, tmp, samples)
-            quantizable = quantizable_op_types(onnx.load(pre))
-            # operators that only move data are quantized where their input is: they follow, not searched
-            moves = [o for o in quantizable if o in DATA_MOVEMENT]
-            op_types = [o for o in quantizable if o not in DATA_MOVEMENT]
-            built: dict[tuple, bytes] = {((), ()): fp32.SerializeToString()}
-
-            def build(float_ops: list[str], float_nodes: list[str] = ()) -> bytes:
-                int8_ops = tuple(o for o in op_types if o not in float_ops)
-                key = (int8_ops, tuple(sorted(float_nodes)) if int8_ops else ())
-                if key not in built:
-                    dst = tmp / f"mix-{len(built)}.onnx"
-                    opts = WithOverrides(options, op_types_to_quantize=[*int8_ops, *moves],
-                                         nodes_to_exclude=list(float_nodes))
-                    quantize_layout(pre, dst, reader(), LAYOUTS[layout], opts, reduce_range=not has_vnni())
-                    built[key] = dst.read_bytes()
-                return built[key]
-
-            def layers() -> dict[str, list[str]]:
-                from edgekit.quantize.onnx_repair import rank_nodes
-
-                by_op: dict[str, list[str]] = {}
-                for node in rank_nodes(pre, tmp, reader, samples, options):  # worst SQNR first
-                    by_op.setdefault(node["op"], []).append(node["layer"])
-                return by_op
-
-            data, record = speed_mix(op_types, build, evaluate, time_files, budget, built[((), ())], layers)
-        record.update(int8_layout=layout, follow_their_inputs=moves)
-        return data, record
-
-    @staticmethod
-    def preprocessed(model, tmp: Path, samples):
-        """The float model after ONNX Runtime's quantization pre-processing, and a calibration reader factory."""
-        import onnx
-        from onnxruntime.quantization import CalibrationDataReader
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-
-        src, pre = tmp / "fp32.onnx", tmp / "pre.onnx"
-        onnx.save(model, src)
-        input_name = model.graph.input[0].name
-        n = rows(samples)
-        # Calibration records each tensor's range (or histogram) over every value it takes, so rows may
-        # go through in batches where the batch axis is free: the same ranges, a fraction of the runs.
-        step = CALIBRATION_BATCH if all(dynamic_batch(i) for i in model.graph.input) else 1
-
-        class Reader(CalibrationDataReader):
-            def __init__(self):
-                self._it = iter(range(0, n, step))
-
-            def get_next(self):
-                i = next(self._it, None)
-                if i is None:
-                    return None
-                return take(samples, i, i + step) if isinstance(samples, dict) else {input_name: samples[i : i + step]}
-
-        try:
-            with captured_stderr_fd(), contextlib.redirect_stdout(io.StringIO()):
-                quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
-        except Exception as e:
-            raise ExportError(f"ONNX int8 quantization failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
-        return pre, Reader
+        return speed_mix_onnx(self.float_graph(source, opset, options.batch), samples, options, layout, evaluate,
+                              time_files, budget)
 
     @staticmethod
     def _int16x8(model, tmp: Path, samples, options: ExportOptions):
         """16-bit activations, int8 weights, in QDQ (:func:`edgekit.quantize.onnx_layouts.quantize_int16x8`)."""
         from edgekit.quantize.onnx_layouts import quantize_int16x8
 
-        pre, reader = ONNXExporter.preprocessed(model, tmp, samples)
+        pre, reader = preprocessed(model, tmp, samples)
         return quantize_int16x8(pre, tmp, reader, options)
 
     @staticmethod
@@ -315,7 +186,7 @@ class ONNXExporter:
         """Static int8 in the layout ``options.int8_layout`` names, or the fastest that keeps parity (``auto``)."""
         from edgekit.quantize.onnx_layouts import quantize_best
 
-        pre, reader = ONNXExporter.preprocessed(model, tmp, samples)
+        pre, reader = preprocessed(model, tmp, samples)
         return quantize_best(pre, tmp, reader, samples, tmp / "fp32.onnx", options)
 
 

@@ -63,7 +63,7 @@ def export_model(
     plan = _plan(formats, quants)
     options.validate()
     if options.opset is not None and "onnx" in formats:
-        from edgekit.exporters.onnx import check_opset
+        from edgekit.exporters.onnx_opset import check_opset
 
         check_opset(options.opset)
     if "tfjs" in formats:  # TF.js artifacts are validated in Node: say so before converting anything

@@ -63,6 +63,41 @@ def dynamic_batch(value_info) -> bool:
     return bool(dims) and not dims[0].HasField("dim_value")
 
 
+CALIBRATION_BATCH = 50  # rows per calibration run where the batch axis is free
+
+
+def preprocessed(model, tmp: Path, samples):
+    """The float model after ONNX Runtime's quantization pre-processing, and a calibration reader factory."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    src, pre = tmp / "fp32.onnx", tmp / "pre.onnx"
+    onnx.save(model, src)
+    input_name = model.graph.input[0].name
+    n = rows(samples)
+    # Calibration records each tensor's range (or histogram) over every value it takes, so rows may
+    # go through in batches where the batch axis is free: the same ranges, a fraction of the runs.
+    step = CALIBRATION_BATCH if all(dynamic_batch(i) for i in model.graph.input) else 1
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(range(0, n, step))
+
+        def get_next(self):
+            i = next(self._it, None)
+            if i is None:
+                return None
+            return take(samples, i, i + step) if isinstance(samples, dict) else {input_name: samples[i : i + step]}
+
+    try:
+        with captured_stderr_fd(), contextlib.redirect_stdout(io.StringIO()):
+            quant_pre_process(str(src), str(pre), skip_symbolic_shape=True)
+    except Exception as e:
+        raise ExportError(f"ONNX int8 quantization failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}") from None
+    return pre, Reader
+
+
 def has_vnni() -> bool:
     """True on an x86 CPU with AVX512-VNNI or AVX-VNNI (and on non-x86 CPUs, where the question does not arise)."""
     try:

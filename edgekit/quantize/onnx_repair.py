@@ -231,3 +231,21 @@ def repair_onnx_int8(pre: Path, tmp: Path, reader: Callable, samples, options, l
     record["result"] = f"{len(keep)} of {len(ranked)} nodes kept in float32"
     return onnx.load(build(keep)), record
 
+
+def repair_from_float(fp32, samples, options, layout: str, evaluate, budget: float) -> tuple[bytes | None, dict]:
+    """``--max-drop`` for ONNX from the exporter's float graph ``fp32``: the int8 model with the fewest
+    nodes left in float that meets ``budget`` (:func:`repair_onnx_int8`), as bytes, or None; and the
+    record for the manifest. ``evaluate(bytes)`` judges a candidate."""
+    import tempfile
+
+    from edgekit.quantize.onnx_layouts import preprocessed
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-onnx-repair-") as tmp:
+        tmp = Path(tmp)
+        pre, reader = preprocessed(fp32, tmp, samples)
+
+        def evaluate_path(path: Path) -> float:
+            return evaluate(path.read_bytes())
+
+        model, record = repair_onnx_int8(pre, tmp, reader, samples, options, layout, evaluate_path, budget)
+        return (None if model is None else model.SerializeToString()), record

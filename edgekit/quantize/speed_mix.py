@@ -52,6 +52,10 @@ from pathlib import Path
 
 from edgekit.files import captured_stderr_fd
 
+# Operators that only move or select data: ONNX Runtime quantizes them where their input is quantized.
+DATA_MOVEMENT = frozenset({"Reshape", "Transpose", "Squeeze", "Unsqueeze", "Gather", "GatherElements", "Slice", "Split",
+                           "Concat", "Flatten", "MaxPool", "Pad", "Resize", "Where", "TopK", "ArgMax"})
+
 NOISE = 0.03  # timing noise: a candidate must be 3% faster to count as faster
 GREY = 0.05  # a decision this close to its threshold is measured again
 AGAIN = 2  # at most this many times
@@ -232,3 +236,54 @@ def speed_mix_tflite(saved_model: Path, calibration, options, evaluate: Evaluate
         return by_op
 
     return speed_mix(op_types, build, evaluate, time_files, budget, fp32, layers)
+
+
+def speed_mix_onnx(fp32, samples, options, layout: str, evaluate: Evaluate, time_files: TimeFiles,
+                   budget: float) -> tuple[bytes, dict]:
+    """:func:`speed_mix` for ONNX, from the exporter's float graph ``fp32``: candidates quantized in
+    ``layout`` with ``quantize_static(op_types_to_quantize=...)``; with every type in float, the
+    candidate is the float model itself. Operators that only move data (:data:`DATA_MOVEMENT`)
+    are not searched: they are quantized where their input is."""
+    import tempfile
+
+    import onnx
+
+    from edgekit.quantize.onnx_layouts import (
+        LAYOUTS,
+        WithOverrides,
+        has_vnni,
+        preprocessed,
+        quantizable_op_types,
+        quantize_layout,
+    )
+
+    with tempfile.TemporaryDirectory(prefix="edgekit-onnx-mix-") as tmp:
+        tmp = Path(tmp)
+        pre, reader = preprocessed(fp32, tmp, samples)
+        quantizable = quantizable_op_types(onnx.load(pre))
+        # operators that only move data are quantized where their input is: they follow, not searched
+        moves = [o for o in quantizable if o in DATA_MOVEMENT]
+        op_types = [o for o in quantizable if o not in DATA_MOVEMENT]
+        built: dict[tuple, bytes] = {((), ()): fp32.SerializeToString()}
+
+        def build(float_ops: list[str], float_nodes: list[str] = ()) -> bytes:
+            int8_ops = tuple(o for o in op_types if o not in float_ops)
+            key = (int8_ops, tuple(sorted(float_nodes)) if int8_ops else ())
+            if key not in built:
+                dst = tmp / f"mix-{len(built)}.onnx"
+                opts = WithOverrides(options, op_types_to_quantize=[*int8_ops, *moves], nodes_to_exclude=list(float_nodes))
+                quantize_layout(pre, dst, reader(), LAYOUTS[layout], opts, reduce_range=not has_vnni())
+                built[key] = dst.read_bytes()
+            return built[key]
+
+        def layers() -> dict[str, list[str]]:
+            from edgekit.quantize.onnx_repair import rank_nodes
+
+            by_op: dict[str, list[str]] = {}
+            for node in rank_nodes(pre, tmp, reader, samples, options):  # worst SQNR first
+                by_op.setdefault(node["op"], []).append(node["layer"])
+            return by_op
+
+        data, record = speed_mix(op_types, build, evaluate, time_files, budget, built[((), ())], layers)
+    record.update(int8_layout=layout, follow_their_inputs=moves)
+    return data, record
