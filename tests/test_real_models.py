@@ -99,7 +99,7 @@ def sequences(tmp_path_factory):
 
     def fit(model, name):
         model.compile(keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
-        model.fit(x[:SEQ_TRAIN], y[:SEQ_TRAIN], epochs=SEQ_EPOCHS, batch_size=32, verbose=0)
+        model.fit(x[:SEQ_TRAIN], y[:SEQ_TRAIN], epochs=SEQ_EPOCHS, batch_size=64, verbose=0)
         accuracy[name] = float(model.evaluate(x[SEQ_TRAIN:], y[SEQ_TRAIN:], verbose=0)[1])
         model.save(tmp / f"{name}.{'h5' if name == 'keras2' else 'keras'}")
         models[name] = tmp / f"{name}.{'h5' if name == 'keras2' else 'keras'}"
@@ -126,7 +126,7 @@ def sequences(tmp_path_factory):
     h = tf_keras.layers.Bidirectional(tf_keras.layers.GRU(4, return_sequences=True))(i)
     model = tf_keras.Model(i, tf_keras.layers.Dense(4, activation="softmax")(tf_keras.layers.LSTM(8)(h)))
     model.compile(tf_keras.optimizers.Adam(1e-2), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x[:SEQ_TRAIN], y[:SEQ_TRAIN], epochs=SEQ_EPOCHS, batch_size=32, verbose=0)
+    model.fit(x[:SEQ_TRAIN], y[:SEQ_TRAIN], epochs=SEQ_EPOCHS, batch_size=64, verbose=0)
     accuracy["keras2"] = float(model.evaluate(x[SEQ_TRAIN:], y[SEQ_TRAIN:], verbose=0)[1])
     model.save(tmp / "keras2.h5")
     models["keras2"] = tmp / "keras2.h5"
@@ -149,7 +149,8 @@ def test_recurrent_models_export_to_every_format_with_parity(sequences, tmp_path
     for key, a in arts.items():
         assert a.ok, f"{key}: {a.error}"
         # On the trained models (answers spanning the 4 classes, 100 held-out sequences), int8 measured
-        # over two trainings (12 and 8 epochs): agreement 0.94-1.0, cosine 0.984-0.99997 (the lowest:
+        # over three trainings (12 and 8 epochs of batch 32; 8 of batch 64, as now): agreement 0.94-1.0,
+        # cosine 0.984-0.99998 (this one: 0.96-1.0 and 0.9947-0.99998; the lowest always
         # the Keras 2 GRU into an LSTM in TFLite, two recurrent layers of 20 steps). An int8 file
         # that mixes up a state or a scale is far below that on a trained, confident softmax.
         agreement, cosine = {"fp32": (1.0, 0.99999), "int8": (0.93, 0.98)}[key[1]]
