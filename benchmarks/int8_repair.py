@@ -219,7 +219,7 @@ def against_nncf(res: Results, tmp: Path) -> None:
         work.mkdir()
         options = ExportOptions(max_drop=budget)
         pre, reader = preprocessed(onnx.load(fp32), work, calib)
-        quantize_layout(pre, work / "plain.onnx", reader(), LAYOUTS[layout], options, reduce_range=False)
+        quantize_layout(pre, work / "plain.onnx", reader(), LAYOUTS[layout], options)
         plain_drop, _ = drop_here(work / "plain.onnx", val, reference, labels, budget=float("inf"), parity=parity)
         repaired, record = repair_onnx_int8(pre, work, reader, calib, options, layout, drop, budget)
         onnx.save(repaired, work / "repaired.onnx")

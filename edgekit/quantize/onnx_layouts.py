@@ -115,13 +115,12 @@ def quantize_best(pre: Path, tmp: Path, reader: Callable, samples, fp32_model, o
     import onnx
 
     names = AUTO if options.int8_layout == "auto" else (options.int8_layout,)
-    reduce_range = not has_vnni()
     built = {}
     for name in names:
         dst = tmp / f"int8-{name}.onnx"
-        quantize_layout(pre, dst, reader(), LAYOUTS[name], options, reduce_range)
+        quantize_layout(pre, dst, reader(), LAYOUTS[name], options)
         built[name] = dst
-    details = {"int8_layout": names[0], "reduce_range": reduce_range}
+    details = {"int8_layout": names[0]}
     if len(names) > 1:
         tried = _measure(built, samples, fp32_model)
         passing = [t for t in tried if t["parity_ok"]]
@@ -133,6 +132,7 @@ def quantize_best(pre: Path, tmp: Path, reader: Callable, samples, fp32_model, o
         details.update(int8_layout=best["layout"], int8_layouts_tried=tried,
                        int8_layout_reason=("the fastest that keeps parity, measured here (1 thread)" if passing else
                                            "none kept parity: the closest to the float model"))
+    details["reduce_range"] = reduce_range_for(LAYOUTS[details["int8_layout"]])
     details["compute"] = f"int8 ({LAYOUTS[details['int8_layout']].describe()})"
     return onnx.load(built[details["int8_layout"]]), details
 
@@ -145,7 +145,7 @@ def quantize_int16x8(pre: Path, tmp: Path, reader: Callable, options) -> tuple[o
     import onnx
 
     dst = tmp / "int16x8.onnx"
-    quantize_layout(pre, dst, reader(), Layout("qdq-s16s8", "QDQ", "int16"), options, reduce_range=False)
+    quantize_layout(pre, dst, reader(), Layout("qdq-s16s8", "QDQ", "int16"), options)
     model = onnx.load(dst)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     return model, {"opset": opset, "activations": "int16",
@@ -153,8 +153,15 @@ def quantize_int16x8(pre: Path, tmp: Path, reader: Callable, options) -> tuple[o
                               "each tensor's quantize and dequantize"}
 
 
-def quantize_layout(pre: Path, dst: Path, reader, layout: Layout, options, reduce_range: bool) -> None:
-    """``quantize_static`` on the pre-processed model ``pre``. Its calibration ranges are cached beside
+def reduce_range_for(layout: Layout) -> bool:
+    """The one rule for 7-bit weights, for every int8 file edgekit makes (plain, each layout, repair
+    candidates, mixes): uint8 activations on an x86 CPU without VNNI, whose instruction saturates."""
+    return layout.activations == "uint8" and not has_vnni()
+
+
+def quantize_layout(pre: Path, dst: Path, reader, layout: Layout, options) -> None:
+    """``quantize_static`` on the pre-processed model ``pre``, weights reduced to 7 bits by
+    :func:`reduce_range_for`. Its calibration ranges are cached beside
     ``pre`` (ONNX Runtime's ``calibration_cache_path``): every quantization of one ``pre`` reads the
     same calibration rows, so the layouts, repair candidates and mixes after the first skip the
     calibration runs. The first call quantizes every operator type (nothing excluded), so the cache
@@ -171,7 +178,7 @@ def quantize_layout(pre: Path, dst: Path, reader, layout: Layout, options, reduc
                 activation_type={"uint8": QuantType.QUInt8, "int8": QuantType.QInt8,
                                  "int16": QuantType.QInt16}[layout.activations],
                 weight_type=QuantType.QInt8, calibrate_method=method,
-                reduce_range=reduce_range and layout.activations == "uint8",
+                reduce_range=reduce_range_for(layout),
                 nodes_to_exclude=list(getattr(options, "nodes_to_exclude", None) or []),
                 op_types_to_quantize=list(getattr(options, "op_types_to_quantize", None) or []) or None,
                 calibration_cache_path=pre.parent / f"{pre.stem}-ranges-{options.calib_method}.json",
