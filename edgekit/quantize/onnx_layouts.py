@@ -8,7 +8,7 @@ on a 2-core AMD EPYC with AVX512-VNNI, 1 thread: fp32 0.119 ms; QDQ U8S8 0.079 m
 U8S8 0.076 ms; QDQ S8S8 0.164 ms; QOperator S8S8 0.781 ms.
 
 ``auto`` (the default) quantizes the model in each candidate layout, runs each in ONNX Runtime on
-this machine (1 thread, interleaved rounds, median), compares each one's outputs with the float
+this machine (1 thread, in one worker, interleaved rounds, the best of each), compares each one's outputs with the float
 model's on the calibration inputs (edgekit's int8 parity thresholds), and keeps the fastest that
 passes (within 3% of the fastest, the one closest to the float model); the manifest records every
 candidate. On an x86 CPU without VNNI, U8S8 is quantized with
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,30 +235,21 @@ def _outputs(session, samples):
     return joined if len(joined) > 1 else next(iter(joined.values()))
 
 
-def _measure(built: dict[str, Path], samples, fp32_model, rounds: int = 3, budget_s: float = 0.15) -> list[dict]:
-    """Per layout: p50 latency (median over interleaved rounds) and parity with the float model."""
+def _measure(built: dict[str, Path], samples, fp32_model) -> list[dict]:
+    """Per layout: p50 latency and parity with the float model. Timed by the one rule every choice
+    between files follows (:func:`edgekit.runtimes.isolated.p50_together`: one fresh worker, the files
+    interleaved in 10 rounds of 30 ms, each file's best round); parity checked here."""
     from edgekit.parity import check, compare, is_classifier
+    from edgekit.runtimes.isolated import p50_together
 
     check_rows = take(samples, 0, min(CHECK_SAMPLES, rows(samples)))
     reference = _outputs(_session(fp32_model), check_rows)
     sessions = {name: _session(path) for name, path in built.items()}
-    one = {name: _feeds(s, take(samples, 0, 1)) for name, s in sessions.items()}
-    p50s: dict[str, list[float]] = {name: [] for name in built}
-    for _ in range(rounds):
-        for name, s in sessions.items():
-            feeds = one[name]
-            for _ in range(5):
-                s.run(None, feeds)
-            times, start = [], time.perf_counter()
-            while len(times) < 200 and (time.perf_counter() - start < budget_s or len(times) < 10):
-                t0 = time.perf_counter()
-                s.run(None, feeds)
-                times.append(time.perf_counter() - t0)
-            p50s[name].append(float(np.median(times)) * 1e3)
+    p50 = p50_together("onnxruntime", built, take(samples, 0, 1))
     tried = []
     for name, s in sessions.items():
         p = compare(reference, _outputs(s, check_rows))
         problems = check(p, "int8", classifier=is_classifier(reference))
-        tried.append({"layout": name, "p50_ms": round(float(np.median(p50s[name])), 5),
+        tried.append({"layout": name, "p50_ms": round(p50[name], 5),
                       "agreement": p["top1_agreement"], "cosine": p["cosine"], "parity_ok": not problems})
     return tried
