@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit import status
 from edgekit.artifact import Artifact
 from edgekit.errors import ExportError
 from edgekit.exporters import get_exporter
@@ -81,7 +82,7 @@ def repair_within_budget(art: Artifact, source, staging: Path, calibration, opti
     record["plain_int8"] = {"drop_points": round(drop, 3), "size_bytes": art.size_bytes}
     if flatbuffer is None:
         art.details["repair"] = record
-        art.status, art.error = "validation_failed", f"int8: {why}, and {record['result']}"
+        art.status, art.error = status.VALIDATION_FAILED, f"int8: {why}, and {record['result']}"
         return art
     plain_bytes = path.read_bytes()
     path.write_bytes(flatbuffer)
@@ -188,7 +189,7 @@ def mix_for_speed(art: Artifact, source, staging: Path, calibration, options, ca
             data, record = get_exporter(art.format).speed_mix(
                 source, calibration, options, art.details.get("int8_layout", "qdq-u8s8"), evaluate, time_files, budget)
     except ExportError as e:
-        art.status, art.error = "export_failed", f"the mixed-precision search failed: {e.message}"
+        art.status, art.error = status.EXPORT_FAILED, f"the mixed-precision search failed: {e.message}"
         return art
     path.write_bytes(data)
     mixed = validate(art, path, "mixed", case)
