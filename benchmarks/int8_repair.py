@@ -117,7 +117,7 @@ def main() -> bool:
         m = edgekit.export(str(tmp / "wide.keras"), ["tflite"], ["fp32", "int8"], str(tmp / "exp"), calib="builtin:mnist",
                            options=ExportOptions(max_drop=1.0), parity_samples=1000, log=lambda s: None)
         fp32, int8 = (next(a for a in m.artifacts if a.quant == q) for q in ("fp32", "int8"))
-        drops, mixed = int8.details["int8_drop_points"], int8.details.get("mixed", {})
+        drops, mixed = int8.details["int8_drop_points"], int8.details.get("repair", {})
         res.add(f"float accuracy {acc:.4f}; plain int8 loses (1,000 test images)", f"{drops['plain']:.2f} points",
                 "> 2 points (else the check is void)", drops["plain"] > 2)
         if not mixed.get("kept"):
@@ -150,7 +150,7 @@ def original_case(res: Results, tmp: Path) -> None:
     acc = build_and_train(tmp / "wide2.keras", TWO_CHANNELS)
     m = edgekit.export(str(tmp / "wide2.keras"), ["tflite"], ["int8"], str(tmp / "exp2"), calib="builtin:mnist",
                        options=ExportOptions(max_drop=1.0), parity_samples=1000, log=lambda s: None)
-    drops, mixed = m.artifacts[0].details["int8_drop_points"], m.artifacts[0].details.get("mixed", {})
+    drops, mixed = m.artifacts[0].details["int8_drop_points"], m.artifacts[0].details.get("repair", {})
     kept = mixed.get("kept") or []
     layers = mixed.get("layers_quantized") or 0
     res.add(f"original workload (two wide channels, float accuracy {acc:.4f}): plain int8 loses "
@@ -219,7 +219,7 @@ def against_nncf(res: Results, tmp: Path) -> None:
         work.mkdir()
         options = ExportOptions(max_drop=budget)
         pre, reader = preprocessed(onnx.load(fp32), work, calib)
-        quantize_layout(pre, work / "plain.onnx", reader(), LAYOUTS[layout], options, reduce_range=False)
+        quantize_layout(pre, work / "plain.onnx", reader(), LAYOUTS[layout], options)
         plain_drop, _ = drop_here(work / "plain.onnx", val, reference, labels, budget=float("inf"), parity=parity)
         repaired, record = repair_onnx_int8(pre, work, reader, calib, options, layout, drop, budget)
         onnx.save(repaired, work / "repaired.onnx")
@@ -307,8 +307,8 @@ def speed_mix(res: Results, tmp: Path) -> None:
     x = ds.prepared("test")[:1]
     apart = {fmt: timed_apart(fmt, {q: tmp / "vit" / arts[(fmt, q)].path for q in ("fp32", "int8", "mixed")}, x)
              for fmt in ("tflite", "onnx")}
-    onnx_mix = arts[("onnx", "mixed")].details["mixed"]
-    mix = arts[("tflite", "mixed")].details["mixed"]
+    onnx_mix = arts[("onnx", "mixed")].details["mix"]
+    mix = arts[("tflite", "mixed")].details["mix"]
     plain, fp32, chosen = mix["plain_int8"], mix["fp32"], mix["mixed"]
     print(f"  ViT (float accuracy {acc:.4f}): chosen {mix['chosen']} ({mix['seconds']:.1f} s search)")
     for step in mix["per_layer"]:
@@ -370,7 +370,7 @@ def mobilenet_v3(res: Results, tmp: Path) -> None:
     arts = {(a.format, a.quant): a for a in m.artifacts}
     print(f"  MobileNetV3Small (keras.applications), MNIST at 32x32x3, float accuracy {acc:.4f}")
     for art in (a for a in m.artifacts if a.quant == "mixed"):
-        mix = art.details["mixed"]
+        mix = art.details["mix"]
         plain, fp32, chosen = mix["plain_int8"], mix["fp32"], mix["mixed"]
         print(f"  {art.format}: chose {art.details['compute']} ({mix['seconds']:.1f} s search)")
         for name, c in (("fp32", fp32), ("plain int8", plain), ("mixed", chosen)):

@@ -60,7 +60,7 @@ def test_plain_int8_fails_and_the_search_repairs_it_with_a_small_named_keep_set(
     assert r.returncode == 0, r.stdout + r.stderr
     assert "searching layers to keep in float" in r.stdout
     art = _int8(tmp_path / "mixed")
-    drops, mixed = art["details"]["int8_drop_points"], art["details"]["mixed"]
+    drops, mixed = art["details"]["int8_drop_points"], art["details"]["repair"]
     assert art["status"] == "ok" and drops["metric"] == "accuracy"
     assert drops["plain"] > 50 and drops["mixed"] <= 1.0, drops
     kept = [k["layer"] for k in mixed["kept"]]
@@ -73,14 +73,14 @@ def test_plain_int8_fails_and_the_search_repairs_it_with_a_small_named_keep_set(
     r = edgekit_cli("export", outlier_model, "--format", "tflite", "--quant", "int8", "--calib", "builtin:digits",
                     "--max-drop", "1.0", "--out", tmp_path / "again")
     assert r.returncode == 0
-    assert [k["layer"] for k in _int8(tmp_path / "again")["details"]["mixed"]["kept"]] == kept  # same data: same set
+    assert [k["layer"] for k in _int8(tmp_path / "again")["details"]["repair"]["kept"]] == kept  # same data: same set
 
 
 def test_a_model_int8_does_not_hurt_is_left_alone(digits_run, tmp_path):
     r = edgekit_cli("export", digits_run, "--format", "tflite", "--quant", "int8", "--max-drop", "1.0", "--out", tmp_path / "o")
     assert r.returncode == 0, r.stderr
     art = _int8(tmp_path / "o")
-    assert "mixed" not in art["details"] and art["details"]["int8_drop_points"]["plain"] <= 1.0
+    assert "repair" not in art["details"] and art["details"]["int8_drop_points"]["plain"] <= 1.0
     r = edgekit_cli("export", digits_run, "--format", "tflite", "--quant", "int8", "--max-drop", "150", "--out", tmp_path / "x")
     assert r.returncode == 2 and "--max-drop is in points of accuracy, from 0 to 100" in r.stderr
 
@@ -214,7 +214,7 @@ def test_quant_mixed_tries_dense_layers_one_by_one_with_each_formats_own_ranking
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Warning" not in r.stderr, r.stderr  # ONNX Runtime's SQNR of an exact tensor (0/0) is not printed
     for art, op in zip(json.loads((tmp_path / "o" / "manifest.json").read_text())["artifacts"], ("FULLY_CONNECTED", "Gemm"), strict=True):
-        mix = art["details"]["mixed"]
+        mix = art["details"]["mix"]
         [step] = mix["per_layer"]
         assert step["op"] == op and step["layers"] == 2 and len(step["kept_in_float"]) == 2, step
         singles = [c for c in mix["candidates"] if len(c.get("float_nodes", [])) == 1]
@@ -299,7 +299,7 @@ def test_onnx_int8_is_repaired_the_same_way_with_onnx_runtimes_tools(outlier_mod
                     "--max-drop", "1.0", "--out", tmp_path / "o")
     assert r.returncode == 0, r.stdout + r.stderr
     art = _int8(tmp_path / "o")
-    drops, mixed = art["details"]["int8_drop_points"], art["details"]["mixed"]
+    drops, mixed = art["details"]["int8_drop_points"], art["details"]["repair"]
     assert drops["plain"] > 50 and drops["mixed"] <= 1.0, drops
     assert 1 <= len(mixed["kept"]) <= 2 and all(k["op"] == "Gemm" for k in mixed["kept"]), mixed["kept"]
     assert mixed["evaluations"] <= mixed["max_evaluations"] and mixed["ranking"][0]["sqnr_cumulative_db"] < 5
@@ -349,7 +349,7 @@ def test_quant_mixed_is_the_fastest_within_budget_where_plain_int8_is_slower_tha
     x = load_data("builtin:digits").prepared("test")[:1]
     for fmt in ("tflite", "onnx"):
         art = arts[(fmt, "mixed")]
-        mix = art["details"]["mixed"]
+        mix = art["details"]["mix"]
         assert art["status"] == "ok" and mix["mixed"]["drop_points"] <= 1.0, art
         again = p50_together({"tflite": "litert", "onnx": "onnxruntime"}[fmt],
                              {q: tmp_path / "o" / arts[(fmt, q)]["path"] for q in ("fp32", "int8", "mixed")}, x)
@@ -367,7 +367,7 @@ def test_quant_mixed_is_the_fastest_within_budget_where_plain_int8_is_slower_tha
     # plain int8) that keeps them in float and the dense layers (but those the per-layer step keeps) in
     # int8, at most 0.5x fp32's size (measured 0.40x and 0.44x; benchmarks/int8_repair.py holds the same
     # target on a larger ViT)
-    mix = arts[("tflite", "mixed")]["details"]["mixed"]
+    mix = arts[("tflite", "mixed")]["details"]["mix"]
     assert mix["chosen"] not in ("fp32", "int8") and mix["float_ops"], mix["chosen"]
     assert "BATCH_MATMUL" in mix["float_ops"], mix["float_ops"]
     assert "FULLY_CONNECTED" not in mix["float_ops"] and len(mix["float_nodes"]) <= 2, mix

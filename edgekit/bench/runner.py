@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 import edgekit
+from edgekit import status
 from edgekit.bench.inputs import ArtifactLoadError, eval_inputs
 from edgekit.bench.metrics import output_metrics
 from edgekit.bench.notes import add_ratios, row_notes
@@ -334,7 +335,7 @@ def _row(target: BenchTarget, result, threads, data_note) -> dict[str, Any]:
         "profile": "host",
         "threads": threads,
         "size_bytes": target.size_bytes,
-        "status": "ok" if result.ok else "failed",
+        "status": status.OK if result.ok else status.FAILED,
         "error": result.error,
         "data": data_note,
         "input_dtype": info.get("input_dtype"),

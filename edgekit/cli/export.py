@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from edgekit import status
+
 HELP = """Export MODEL to edge formats, run every artifact against MODEL, write manifest.json.
 
 MODEL is a .keras file, a Keras 2 .h5 file, a TF SavedModel folder, or a run folder from
@@ -70,7 +72,7 @@ def export(
     failed = [a for a in manifest.artifacts if not a.ok and (a.format, a.quant) in names and a.format in formats and a.quant in quants]
     if failed:
         con.print(f"{len(failed)} of {len(manifest.artifacts)} artifacts failed; see {out / 'manifest.json'}", style="bold red")
-        lossy = sorted({a.format for a in failed if a.status == "validation_failed" and a.quant == "int8"
+        lossy = sorted({a.format for a in failed if a.status == status.VALIDATION_FAILED and a.quant == "int8"
                         and a.format in ("tflite", "onnx") and max_drop is None})
         if lossy:
             con.print(f"hint: int8 loses too much in {' and '.join(lossy)}: `--max-drop 1` keeps the layers to blame in "

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit import status
 from edgekit.artifact import Artifact
 from edgekit.errors import ExportError
 from edgekit.exporters import get_exporter
@@ -33,7 +34,7 @@ SPREAD_ERROR = 0.25  # a repair that keeps more than this share of the layers in
 def repair_within_budget(art: Artifact, source, staging: Path, calibration, options, case: ParityCase, log) -> Artifact:
     """``--max-drop``: an int8 artifact that loses more is repaired by keeping its worst layers in float
     (TFLite: :mod:`edgekit.quantize.tflite_repair`; ONNX: :mod:`edgekit.quantize.onnx_repair`),
-    re-validated, and recorded as ``details.mixed``."""
+    re-validated, and recorded as ``details.repair``."""
     from edgekit.quantize.tflite_repair import repair_tflite_int8
 
     path = staging / art.path
@@ -51,7 +52,7 @@ def repair_within_budget(art: Artifact, source, staging: Path, calibration, opti
     if drop <= options.max_drop and not problems:
         return art
     if source.has_recurrent_layers and art.format == "tflite":
-        art.details["mixed"] = {"result": "not searched: calibration runs of recurrent layers can crash LiteRT"}
+        art.details["repair"] = {"result": "not searched: calibration runs of recurrent layers can crash LiteRT"}
         return art
     why = (f"{drop:.2f} points of {metric} lost (budget {options.max_drop:g})" if drop > options.max_drop else
            f"{drop:.2f} points of {metric} lost, within the budget, but {'; '.join(problems)}")
@@ -76,19 +77,19 @@ def repair_within_budget(art: Artifact, source, staging: Path, calibration, opti
             flatbuffer, record = get_exporter(art.format).repair_int8(
                 source, calibration, options, art.details.get("int8_layout", "qdq-s8s8"), evaluate, options.max_drop)
     except ExportError as e:
-        art.details["mixed"] = {"result": f"search failed: {e.message}"}
+        art.details["repair"] = {"result": f"search failed: {e.message}"}
         return art
     record["plain_int8"] = {"drop_points": round(drop, 3), "size_bytes": art.size_bytes}
     if flatbuffer is None:
-        art.details["mixed"] = record
-        art.status, art.error = "validation_failed", f"int8: {why}, and {record['result']}"
+        art.details["repair"] = record
+        art.status, art.error = status.VALIDATION_FAILED, f"int8: {why}, and {record['result']}"
         return art
     plain_bytes = path.read_bytes()
     path.write_bytes(flatbuffer)
     record["latency_ms"] = p50s({"plain_int8": plain_bytes, "mixed": flatbuffer}, staging, case.inputs, art.format)
     repaired = validate(art, path, "int8", case)
-    repaired.details["mixed"] = record
-    repaired.details.pop("float_ops", None)  # float by choice, named in details.mixed.kept
+    repaired.details["repair"] = record
+    repaired.details.pop("float_ops", None)  # float by choice, named in details.repair.kept
     repaired.details["compute"] = f"int8, {record['result']}"
     if record.get("float_io"):
         repaired.details.update(input_dtype=source.input_dtype if is_integer(source.input_dtype) else "float32",
@@ -154,7 +155,7 @@ def drop_here(path: Path, inputs, reference, labels, budget: float, chunk: int =
 
 def mix_for_speed(art: Artifact, source, staging: Path, calibration, options, case: ParityCase, log) -> Artifact:
     """``--quant mixed``: replace the plain int8 file with the fastest candidate within the budget
-    (:mod:`edgekit.quantize.speed_mix`), re-validate it, and record the search as ``details.mixed``."""
+    (:mod:`edgekit.quantize.speed_mix`), re-validate it, and record the search as ``details.mix``."""
     budget = options.max_drop if options.max_drop is not None else 1.0
     log(f"{art.format} mixed: measuring which operators to keep in float (budget {budget:g} point{'s' * (budget != 1)})")
     path = staging / art.path
@@ -188,13 +189,13 @@ def mix_for_speed(art: Artifact, source, staging: Path, calibration, options, ca
             data, record = get_exporter(art.format).speed_mix(
                 source, calibration, options, art.details.get("int8_layout", "qdq-u8s8"), evaluate, time_files, budget)
     except ExportError as e:
-        art.status, art.error = "export_failed", f"the mixed-precision search failed: {e.message}"
+        art.status, art.error = status.EXPORT_FAILED, f"the mixed-precision search failed: {e.message}"
         return art
     path.write_bytes(data)
     mixed = validate(art, path, "mixed", case)
     float_ops, float_nodes = record["float_ops"], record.get("float_nodes", [])
     layers = f"{len(float_nodes)} layer{'s' * (len(float_nodes) > 1)} ({', '.join(float_nodes)})" if float_nodes else ""
-    mixed.details.update(mixed=record, compute=(
+    mixed.details.update(mix=record, compute=(
         "float32 (fp32 was the fastest within the budget)" if float_ops is None else
         f"int8, {', '.join(float_ops)}{' and ' + layers if layers else ''} in float32" if float_ops else
         f"int8, {layers} in float32" if layers else "int8 (every operator: it was the fastest)"))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit import status
 from edgekit.artifact import Manifest
 from edgekit.data import load_data
 from edgekit.data.preprocessing import Preprocessing
@@ -96,7 +97,7 @@ def export_model(
                 if failed_before and (fmt, quant) in failed_before:  # crashed an earlier attempt (supervised.py)
                     from edgekit.artifact import Artifact
 
-                    art = Artifact(format=fmt, quant=quant, path="", status="export_failed",
+                    art = Artifact(format=fmt, quant=quant, path="", status=status.EXPORT_FAILED,
                                    error=failed_before[(fmt, quant)], seconds=0.0)
                     artifacts.append(art)
                     log(_summary_line(art, out))
@@ -307,7 +308,7 @@ def _export_one(exporter, source, staging, quant, calibration, options, case: Pa
     try:
         art = exporter.export(source, staging, quant=quant, calibration=calibration, options=options)
     except ExportError as e:
-        return Artifact(format=exporter.name, quant=quant, path="", status="export_failed", error=str(e),
+        return Artifact(format=exporter.name, quant=quant, path="", status=status.EXPORT_FAILED, error=str(e),
                         seconds=round(time.perf_counter() - t0, 2))
     art.seconds = round(time.perf_counter() - t0, 2)
     return validate(art, staging / art.path, quant, case)
@@ -328,7 +329,7 @@ def _run_info(source: SourceModel):
 
 def _summary_line(art, out: Path) -> str:
     size = _human_size(art.size_bytes) if art.size_bytes else "-"
-    if art.status == "export_failed":
+    if art.status == status.EXPORT_FAILED:
         return f"{art.format} {art.quant}: export failed after {art.seconds:.1f}s: {art.error}"
     p = art.parity or {}
     parity = (f"agreement {p.get('top1_agreement', float('nan')):.3f}, max diff {p.get('max_abs_diff', float('nan')):.2g}, "

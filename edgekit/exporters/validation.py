@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import status
 from edgekit.artifact import Artifact
 from edgekit.files import path_size, sha256_path
 from edgekit.parity import check as check_parity
@@ -51,10 +52,10 @@ def validate(art: Artifact, path: Path, quant: str, case: ParityCase) -> Artifac
     """Size, hash, and parity of the file at ``path`` run in its own runtime, judged as ``quant``."""
     art.size_bytes = path_size(path)
     art.sha256 = sha256_path(path)
-    art.status, art.error = "ok", None
+    art.status, art.error = status.OK, None
     result = run_isolated(runtime_for_format(art.format), path, case.inputs, timing=None)
     if not result.ok:
-        art.status, art.error = "validation_failed", f"the exported file does not run: {result.error}"
+        art.status, art.error = status.VALIDATION_FAILED, f"the exported file does not run: {result.error}"
         return art
     art.details["runtime"] = result.reply.get("runtime")
     float_ops = result.reply.get("artifact_info", {}).get("float_ops")
@@ -66,9 +67,9 @@ def validate(art: Artifact, path: Path, quant: str, case: ParityCase) -> Artifac
     try:
         art.parity = compare(case.reference, result.outputs)
     except ValueError as e:  # an output missing by name
-        art.status, art.error = "validation_failed", f"the exported file's outputs do not match the source's: {e}"
+        art.status, art.error = status.VALIDATION_FAILED, f"the exported file's outputs do not match the source's: {e}"
         return art
     problems = case.check(art.parity, quant)
     if problems:
-        art.status, art.error = "validation_failed", "parity with the source failed: " + "; ".join(problems)
+        art.status, art.error = status.VALIDATION_FAILED, "parity with the source failed: " + "; ".join(problems)
     return art

@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgekit import status
 from edgekit.gate.baseline import row_key
 from edgekit.gate.thresholds import Thresholds
 from edgekit.parity import THRESHOLDS
@@ -71,7 +72,7 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return all(r.status in ("pass", "new") for r in self.rows)
+        return all(r.status in (status.PASS, status.NEW) for r in self.rows)
 
     @property
     def exit_code(self) -> int:
@@ -105,7 +106,7 @@ def run_check(report: dict[str, Any], baseline: dict[str, Any], thresholds: Thre
         results.append(_check_row(r, base, refs.get(r.get("source")), thresholds.for_row(r), key, scale))
     for key, base in baseline["rows"].items():
         if key not in seen:
-            results.append(RowResult(key, base.get("name", key), "missing", [Check(
+            results.append(RowResult(key, base.get("name", key), status.MISSING, [Check(
                 "present", False, "absent", "in the report",
                 f"{base.get('name', key)} on {base['runtime']} ({base['profile']}) is in the baseline but not in this report")],
                 base=base))
@@ -117,7 +118,7 @@ def _check_row(r: dict, base: dict | None, ref: dict | None, t: dict, key: str, 
     checks: list[Check] = []
     if r["status"] != "ok":
         checks.append(Check("ran", False, "failed", "ok", f"{who} did not run: {r.get('error')}"))
-        return RowResult(key, r["name"], "fail", checks, r, base)
+        return RowResult(key, r["name"], status.FAIL, checks, r, base)
     acc = r.get("accuracy")
     if r.get("outputs"):  # several outputs: every labelled output on its own, against the float model and the baseline
         checks += _output_checks(who, r, ref, base, t)
@@ -162,8 +163,8 @@ def _check_row(r: dict, base: dict | None, ref: dict | None, t: dict, key: str, 
                                 f"{who}: size {size} B is {change:+.1f}% against the baseline's {bsize} B "
                                 f"(allowed +{t['max_size_increase_pct']:g}%)"))
     failed = any(not c.ok for c in checks)
-    status = "fail" if failed else ("new" if base is None else "pass")
-    return RowResult(key, r["name"], status, checks, r, base)
+    verdict = status.FAIL if failed else (status.NEW if base is None else status.PASS)
+    return RowResult(key, r["name"], verdict, checks, r, base)
 
 
 def _output_checks(who: str, r: dict, ref: dict | None, base: dict | None, t: dict) -> list[Check]:
@@ -189,7 +190,7 @@ def _output_checks(who: str, r: dict, ref: dict | None, base: dict | None, t: di
 
 def latency_suspects(result: CheckResult) -> list[RowResult]:
     """The rows that failed on latency and on nothing else: worth measuring again before calling it a regression."""
-    return [r for r in result.rows if r.status == "fail" and r.row is not None and r.checks
+    return [r for r in result.rows if r.status == status.FAIL and r.row is not None and r.checks
             and all(c.ok or c.name == "latency vs baseline" for c in r.checks)]
 
 
@@ -207,7 +208,7 @@ def confirm_latency(result: CheckResult, rerun: dict[str, Any], baseline: dict[s
             rows.append(r)
             continue
         first, then = _latency_change(r), _latency_change(second)
-        if second.status == "fail":
+        if second.status == status.FAIL:
             r.note = f"confirmed by a rerun: {first} then {then}"
             for c in r.checks:
                 if c.name == "latency vs baseline" and not c.ok:

@@ -8,7 +8,7 @@ on a 2-core AMD EPYC with AVX512-VNNI, 1 thread: fp32 0.119 ms; QDQ U8S8 0.079 m
 U8S8 0.076 ms; QDQ S8S8 0.164 ms; QOperator S8S8 0.781 ms.
 
 ``auto`` (the default) quantizes the model in each candidate layout, runs each in ONNX Runtime on
-this machine (1 thread, interleaved rounds, median), compares each one's outputs with the float
+this machine (1 thread, in one worker, interleaved rounds, the best of each), compares each one's outputs with the float
 model's on the calibration inputs (edgekit's int8 parity thresholds), and keeps the fastest that
 passes (within 3% of the fastest, the one closest to the float model); the manifest records every
 candidate. On an x86 CPU without VNNI, U8S8 is quantized with
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,13 +114,12 @@ def quantize_best(pre: Path, tmp: Path, reader: Callable, samples, fp32_model, o
     import onnx
 
     names = AUTO if options.int8_layout == "auto" else (options.int8_layout,)
-    reduce_range = not has_vnni()
     built = {}
     for name in names:
         dst = tmp / f"int8-{name}.onnx"
-        quantize_layout(pre, dst, reader(), LAYOUTS[name], options, reduce_range)
+        quantize_layout(pre, dst, reader(), LAYOUTS[name], options)
         built[name] = dst
-    details = {"int8_layout": names[0], "reduce_range": reduce_range}
+    details = {"int8_layout": names[0]}
     if len(names) > 1:
         tried = _measure(built, samples, fp32_model)
         passing = [t for t in tried if t["parity_ok"]]
@@ -133,6 +131,7 @@ def quantize_best(pre: Path, tmp: Path, reader: Callable, samples, fp32_model, o
         details.update(int8_layout=best["layout"], int8_layouts_tried=tried,
                        int8_layout_reason=("the fastest that keeps parity, measured here (1 thread)" if passing else
                                            "none kept parity: the closest to the float model"))
+    details["reduce_range"] = reduce_range_for(LAYOUTS[details["int8_layout"]])
     details["compute"] = f"int8 ({LAYOUTS[details['int8_layout']].describe()})"
     return onnx.load(built[details["int8_layout"]]), details
 
@@ -145,7 +144,7 @@ def quantize_int16x8(pre: Path, tmp: Path, reader: Callable, options) -> tuple[o
     import onnx
 
     dst = tmp / "int16x8.onnx"
-    quantize_layout(pre, dst, reader(), Layout("qdq-s16s8", "QDQ", "int16"), options, reduce_range=False)
+    quantize_layout(pre, dst, reader(), Layout("qdq-s16s8", "QDQ", "int16"), options)
     model = onnx.load(dst)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     return model, {"opset": opset, "activations": "int16",
@@ -153,8 +152,15 @@ def quantize_int16x8(pre: Path, tmp: Path, reader: Callable, options) -> tuple[o
                               "each tensor's quantize and dequantize"}
 
 
-def quantize_layout(pre: Path, dst: Path, reader, layout: Layout, options, reduce_range: bool) -> None:
-    """``quantize_static`` on the pre-processed model ``pre``. Its calibration ranges are cached beside
+def reduce_range_for(layout: Layout) -> bool:
+    """The one rule for 7-bit weights, for every int8 file edgekit makes (plain, each layout, repair
+    candidates, mixes): uint8 activations on an x86 CPU without VNNI, whose instruction saturates."""
+    return layout.activations == "uint8" and not has_vnni()
+
+
+def quantize_layout(pre: Path, dst: Path, reader, layout: Layout, options) -> None:
+    """``quantize_static`` on the pre-processed model ``pre``, weights reduced to 7 bits by
+    :func:`reduce_range_for`. Its calibration ranges are cached beside
     ``pre`` (ONNX Runtime's ``calibration_cache_path``): every quantization of one ``pre`` reads the
     same calibration rows, so the layouts, repair candidates and mixes after the first skip the
     calibration runs. The first call quantizes every operator type (nothing excluded), so the cache
@@ -171,7 +177,7 @@ def quantize_layout(pre: Path, dst: Path, reader, layout: Layout, options, reduc
                 activation_type={"uint8": QuantType.QUInt8, "int8": QuantType.QInt8,
                                  "int16": QuantType.QInt16}[layout.activations],
                 weight_type=QuantType.QInt8, calibrate_method=method,
-                reduce_range=reduce_range and layout.activations == "uint8",
+                reduce_range=reduce_range_for(layout),
                 nodes_to_exclude=list(getattr(options, "nodes_to_exclude", None) or []),
                 op_types_to_quantize=list(getattr(options, "op_types_to_quantize", None) or []) or None,
                 calibration_cache_path=pre.parent / f"{pre.stem}-ranges-{options.calib_method}.json",
@@ -229,30 +235,21 @@ def _outputs(session, samples):
     return joined if len(joined) > 1 else next(iter(joined.values()))
 
 
-def _measure(built: dict[str, Path], samples, fp32_model, rounds: int = 3, budget_s: float = 0.15) -> list[dict]:
-    """Per layout: p50 latency (median over interleaved rounds) and parity with the float model."""
+def _measure(built: dict[str, Path], samples, fp32_model) -> list[dict]:
+    """Per layout: p50 latency and parity with the float model. Timed by the one rule every choice
+    between files follows (:func:`edgekit.runtimes.isolated.p50_together`: one fresh worker, the files
+    interleaved in 10 rounds of 30 ms, each file's best round); parity checked here."""
     from edgekit.parity import check, compare, is_classifier
+    from edgekit.runtimes.isolated import p50_together
 
     check_rows = take(samples, 0, min(CHECK_SAMPLES, rows(samples)))
     reference = _outputs(_session(fp32_model), check_rows)
     sessions = {name: _session(path) for name, path in built.items()}
-    one = {name: _feeds(s, take(samples, 0, 1)) for name, s in sessions.items()}
-    p50s: dict[str, list[float]] = {name: [] for name in built}
-    for _ in range(rounds):
-        for name, s in sessions.items():
-            feeds = one[name]
-            for _ in range(5):
-                s.run(None, feeds)
-            times, start = [], time.perf_counter()
-            while len(times) < 200 and (time.perf_counter() - start < budget_s or len(times) < 10):
-                t0 = time.perf_counter()
-                s.run(None, feeds)
-                times.append(time.perf_counter() - t0)
-            p50s[name].append(float(np.median(times)) * 1e3)
+    p50 = p50_together("onnxruntime", built, take(samples, 0, 1))
     tried = []
     for name, s in sessions.items():
         p = compare(reference, _outputs(s, check_rows))
         problems = check(p, "int8", classifier=is_classifier(reference))
-        tried.append({"layout": name, "p50_ms": round(float(np.median(p50s[name])), 5),
+        tried.append({"layout": name, "p50_ms": round(p50[name], 5),
                       "agreement": p["top1_agreement"], "cosine": p["cosine"], "parity_ok": not problems})
     return tried

@@ -55,7 +55,7 @@ def rank_nodes(pre: Path, tmp: Path, reader: Callable, samples, options) -> list
     )
 
     qdq = tmp / "rank-qdq.onnx"
-    quantize_layout(pre, qdq, reader(), LAYOUTS["qdq-u8s8"], options, reduce_range=False)
+    quantize_layout(pre, qdq, reader(), LAYOUTS["qdq-u8s8"], options)
     debug_rows = take(samples, 0, min(DEBUG_SAMPLES, rows(samples)))
 
     def debug_reader():  # the rows in one batch where the batch axis is free
@@ -208,7 +208,7 @@ def repair_onnx_int8(pre: Path, tmp: Path, reader: Callable, samples, options, l
         if key not in built:
             dst = tmp / f"repair-{len(built)}.onnx"
             opts = WithOverrides(options, nodes_to_exclude=list(keep))
-            quantize_layout(pre, dst, reader(), LAYOUTS[layout], opts, reduce_range=False)
+            quantize_layout(pre, dst, reader(), LAYOUTS[layout], opts)
             built[key] = dst
         return built[key]
 

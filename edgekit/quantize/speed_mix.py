@@ -251,7 +251,6 @@ def speed_mix_onnx(fp32, samples, options, layout: str, evaluate: Evaluate, time
     from edgekit.quantize.onnx_layouts import (
         LAYOUTS,
         WithOverrides,
-        has_vnni,
         preprocessed,
         quantizable_op_types,
         quantize_layout,
@@ -272,7 +271,7 @@ def speed_mix_onnx(fp32, samples, options, layout: str, evaluate: Evaluate, time
             if key not in built:
                 dst = tmp / f"mix-{len(built)}.onnx"
                 opts = WithOverrides(options, op_types_to_quantize=[*int8_ops, *moves], nodes_to_exclude=list(float_nodes))
-                quantize_layout(pre, dst, reader(), LAYOUTS[layout], opts, reduce_range=not has_vnni())
+                quantize_layout(pre, dst, reader(), LAYOUTS[layout], opts)
                 built[key] = dst.read_bytes()
             return built[key]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import edgekit
+from edgekit import status
 from edgekit.files import atomic_write_json, atomic_write_text, read_json
 from edgekit.tuning.front import pareto_indices
 from edgekit.tuning.trial import pooled_latency
@@ -31,12 +32,12 @@ def summarize(study, settings, out: Path, *, trials: int, sampler: str, storage:
     """Every trial of the study with its state, objectives and reason, and the front."""
     entries = [_entry(t) for t in study.get_trials(deepcopy=False)]
     _pool_latencies(entries)
-    candidates = [e for e in entries if e["state"] == "complete"]
+    candidates = [e for e in entries if e["state"] == status.COMPLETE]
     front_idx = pareto_indices([_point(e) for e in candidates])
     front_numbers = {candidates[i]["number"] for i in front_idx}
     for e in entries:
         e["pareto"] = e["number"] in front_numbers
-        if e["state"] == "complete" and not e["pareto"]:
+        if e["state"] == status.COMPLETE and not e["pareto"]:
             e["reason"] = "dominated: " + _dominated_by(e, [candidates[i] for i in front_idx])
     front = sorted((e for e in entries if e["pareto"]), key=lambda e: e["objectives"]["latency_ms"])
     done = [e for e in entries if e.get("seconds")]
@@ -71,11 +72,11 @@ def _entry(t) -> dict[str, Any]:
     ua = t.user_attrs
     state = t.state.name.lower()
     if ua.get("interrupted"):
-        state = "interrupted"
+        state = status.INTERRUPTED
     elif state == "fail":
-        state = "failed"
-    elif state == "complete" and not ua.get("feasible", False):
-        state = "infeasible"
+        state = status.FAILED
+    elif state == status.COMPLETE and not ua.get("feasible", False):
+        state = status.INFEASIBLE
     folder = f"trials/{t.number:04d}"
     return {
         "number": t.number,
@@ -232,7 +233,7 @@ def _plot(summary: dict) -> str | None:
         o = e["objectives"]
         if e["pareto"]:
             continue
-        if e["state"] == "infeasible":
+        if e["state"] == status.INFEASIBLE:
             ax.scatter(o["latency_ms"], o["accuracy"], s=marker_size(e), color="#bbbbbb", marker="x", alpha=0.9)
         else:
             ax.scatter(o["latency_ms"], o["accuracy"], s=marker_size(e), color="#bbbbbb", alpha=0.7, edgecolors="#888888")

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edgekit import status
 from edgekit.errors import EdgekitError, InputError, UsageError, suggest
 from edgekit.files import check_writable_dir
 from edgekit.tuning.hp import HyperParameters
@@ -304,7 +305,7 @@ def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, l
     except TrialHopeless as e:
         trial.set_user_attr("failure", str(e))
         study.tell(trial, state=TrialState.PRUNED)
-        return "pruned"
+        return status.PRUNED
     except (TrialFailed, EdgekitError) as e:
         trial.set_user_attr("failure", getattr(e, "message", None) or str(e))
         study.tell(trial, state=TrialState.FAIL)
@@ -331,17 +332,17 @@ def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, l
     if not result.feasible:
         trial.set_user_attr("failure", "constraint: " + "; ".join(result.violations()))
     study.tell(trial, objective_values(result))
-    return "complete" if result.feasible else "infeasible"
+    return status.COMPLETE if result.feasible else status.INFEASIBLE
 
 
 def _progress(study, number: int, state: str, durations: list[float], trials: int, timeout_s, t_start, log) -> None:
     t = study.get_trials(deepcopy=False)
     done = counted(study)
     me = next(x for x in t if x.number == number)
-    if state in ("complete", "infeasible"):
+    if state in (status.COMPLETE, status.INFEASIBLE):
         o = me.user_attrs["objectives"]
         what = f"accuracy {o['accuracy']:.4f}, {o['latency_ms']:.4g} ms, {o['size_kb']:.1f} KB"
-        if state == "infeasible":
+        if state == status.INFEASIBLE:
             what += f" ({me.user_attrs['failure']})"
     else:
         what = me.user_attrs.get("failure", state)
@@ -365,7 +366,7 @@ def _clean(out: Path, summary: dict) -> None:
     root = out / "trials"
     if not root.is_dir():
         return
-    running = {t["number"] for t in summary["trials"] if t["state"] == "running"}
+    running = {t["number"] for t in summary["trials"] if t["state"] == status.RUNNING}
     for child in root.iterdir():
         if child.is_dir() and child.name.isdigit() and int(child.name) not in keep | running:
             shutil.rmtree(child, ignore_errors=True)
