@@ -10,8 +10,11 @@ History: the isolated worker was timed once, after the 7 in-process repeats, and
 their median; on ad01_int8 that one measurement missed by +17%, +3.1% and -24.6% in three runs
 (a 4 us model on a shared host), so it is now one of the interleaved repeats. ad01_int8 was held to +/-2 us per call, which on a 5 us model is +/-40%. The median of
 7 x 3,000 ``perf_counter_ns`` samples resolves far better than that (the clock reads in tens of
-nanoseconds): three runs measured -0.29%, +1.66% and +0.22% (7 interleaved repeats each), so the
-same relative band as ResNet-8's is used now, both ways.
+nanoseconds): seven runs measured -0.29%, +1.66%, +0.22%, -1.75%, +0.88%, 0.00% and 0.00% (7
+interleaved repeats each), so the same relative band as ResNet-8's is used now, both ways. (One
+more run, -18%, had other processes on the machine: the raw loop's repeats were slow, not edgekit's.)
+The interleaved isolated worker measured -3.6% to +0.5% (ResNet-8) and -2.3% to +3.5% (ad01) in
+five runs: the 3% band was missed twice, by 0.6% and 0.5%, and is kept.
 """
 
 from __future__ import annotations

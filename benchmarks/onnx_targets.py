@@ -166,7 +166,8 @@ def _layout(folder: Path) -> str:
     from edgekit.artifact import Manifest
 
     d = next(a for a in Manifest.load(folder).artifacts if a.format == "onnx" and a.quant == "int8").details
-    tried = ", ".join(f"{t['layout']} {t['p50_ms'] * 1000:.0f} us" for t in d.get("int8_layouts_tried", []))
+    tried = ", ".join(f"{t['layout']} {t['p50_ms'] * 1000:.0f} us" if t.get('p50_ms') else f"{t['layout']} failed"
+                      for t in d.get("int8_layouts_tried", []))
     return f"layout {d['int8_layout']}; tried: {tried}"
 
 

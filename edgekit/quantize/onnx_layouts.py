@@ -114,20 +114,29 @@ def quantize_best(pre: Path, tmp: Path, reader: Callable, samples, fp32_model, o
     import onnx
 
     names = AUTO if options.int8_layout == "auto" else (options.int8_layout,)
-    built = {}
+    built, failed = {}, []
     for name in names:
         dst = tmp / f"int8-{name}.onnx"
-        quantize_layout(pre, dst, reader(), LAYOUTS[name], options)
+        try:
+            quantize_layout(pre, dst, reader(), LAYOUTS[name], options)
+        except ExportError as e:  # auto: a layout ONNX Runtime cannot make for this graph is left out, and said
+            if len(names) == 1:
+                raise
+            failed.append({"layout": name, "error": e.message, "parity_ok": False, "p50_ms": None})
+            continue
         built[name] = dst
-    details = {"int8_layout": names[0]}
+    if not built:  # every layout failed: the first one's reason
+        raise ExportError(failed[0]["error"])
+    details = {"int8_layout": next(iter(built))}
     if len(names) > 1:
-        tried = _measure(built, samples, fp32_model)
-        passing = [t for t in tried if t["parity_ok"]]
+        measured = _measure(built, samples, fp32_model)
+        tried = measured + failed
+        passing = [t for t in measured if t["parity_ok"]]
         if passing:  # the fastest; among those within timing noise of it, the closest to the float model
             fastest = min(t["p50_ms"] for t in passing)
             best = max((t for t in passing if t["p50_ms"] <= fastest * (1 + TIE)), key=lambda t: t["cosine"])
         else:
-            best = max(tried, key=lambda t: t["cosine"])
+            best = max(measured, key=lambda t: t["cosine"])
         details.update(int8_layout=best["layout"], int8_layouts_tried=tried,
                        int8_layout_reason=("the fastest that keeps parity, measured here (1 thread)" if passing else
                                            "none kept parity: the closest to the float model"))
