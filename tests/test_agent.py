@@ -88,12 +88,14 @@ def test_bench_through_the_agent_gives_the_local_rows_sends_each_file_once_and_c
         assert row["profile"] == "testboard" and row["estimate"]["kind"] == "estimate"
         # The 'device' is this host, so the calibrated factor (the reference measured there over the
         # same reference measured here) is near 1, and the estimate near the device's measurement,
-        # both ways. Measured alone (the timing pass), 3 runs x 2 rows: factor 0.915-1.02, estimate
-        # -4.2% to +15.1% of the measurement. Bands: factor 0.8-1.25, estimate/measured 0.7-1.43 (a
-        # 2x error either way fails; the Pi 4's own figure would be ~20x off).
+        # both ways. Measured alone, 8 runs: factor 0.92-1.02 in six, 1.48 and 1.77 in two (one short
+        # reading of MobileNet v1 on either side, each a single measurement on a shared host, moves
+        # the factor by as much; best-of-3 on the device side alone then biased it to 0.53-0.80).
+        # Bands from that, both ways in log: factor and estimate/measured within 0.5-2 (was: any
+        # underestimate passed); the Pi 4's own, uncalibrated figure would be ~20x off.
         factor, ratio = row["estimate"]["factor"], 1 + row["estimate_error_pct"] / 100
-        assert 0.8 <= factor <= 1.25, row["estimate"]
-        assert 0.7 <= ratio <= 1 / 0.7, (row["estimate_error_pct"], row["estimate"])
+        assert 0.5 <= factor <= 2.0, row["estimate"]
+        assert 0.5 <= ratio <= 2.0, (row["estimate_error_pct"], row["estimate"])
     # the gate takes device rows like any other: a CI job with a board attached gates on its latency
     r = edgekit_cli("baseline", tmp_path / "dev2.json", "--out", tmp_path / "base.json")
     assert r.returncode == 0, r.stderr

@@ -256,30 +256,3 @@ def test_hard_activation_fusion_keeps_what_a_loop_or_if_body_reads():
         for a, b in zip(want, got, strict=True):
             np.testing.assert_allclose(a, b, atol=1e-6)
 
-
-def test_auto_int8_layout_leaves_out_a_layout_onnx_runtime_cannot_make(tmp_path):
-    """A SavedModel written from a tf.Module (two inputs, two outputs: a norm of one input beside a
-    softmax): ONNX Runtime's QOperator quantizer fails on it ("unknown initializers/tensors
-    {'query_quantized'}"). The automatic layout choice leaves that layout out, says why, and picks
-    among the others; before, the whole int8 export failed."""
-    import tensorflow as tf
-
-    class Scorer(tf.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = tf.Variable(np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32))
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32, name="query"),
-                                      tf.TensorSpec([None, 3], tf.float32, name="bias")])
-        def serve(self, query, bias):
-            logits = tf.matmul(query, self.w) + bias
-            return {"probs": tf.nn.softmax(logits), "norm": tf.norm(query, axis=1, keepdims=True)}
-
-    module = Scorer()
-    tf.saved_model.save(module, str(tmp_path / "sm"), signatures={"serving_default": module.serve})
-    r = edgekit_cli("export", tmp_path / "sm", "--format", "onnx", "--quant", "int8", "--calib", "uniform:-1,1",
-                    "--out", tmp_path / "o")
-    assert r.returncode == 0, r.stdout + r.stderr
-    d = Manifest.load(tmp_path / "o").artifacts[0].details
-    tried = {t["layout"]: t for t in d["int8_layouts_tried"]}
-    assert "unknown initializers" in tried["qop-u8s8"]["error"] and d["int8_layout"] != "qop-u8s8", tried
