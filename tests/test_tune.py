@@ -161,10 +161,13 @@ def test_killed_run_resumes_and_two_workers_share_the_study(tmp_path):
     retry = [t for t in summary["trials"] if t["retry_of"] == 1]
     assert len(retry) == 1 and retry[0]["params"] == by_number[1]["params"], "the interrupted trial ran again, once"
     counted = [t for t in summary["trials"] if t["state"] != "interrupted"]
-    # every counted trial, the resumed ones included, ran to completion: a resume in which trials fail
-    # (whatever the reason) is not a working resume
-    assert len(counted) == 3 and all(t["state"] == "complete" for t in counted), \
-        [(t["number"], t["state"], t["reason"]) for t in summary["trials"]]
+    # every counted trial, the resumed ones included, ran to its end: complete, or pruned by its own
+    # training (a sampled mlp of width 0.25, 3 layers and dropout 0.4 can stay at chance for 2 epochs:
+    # seen once in CI); a resume in which a trial fails (whatever the reason) is not a working resume
+    ended = [(t["number"], t["state"], t["reason"]) for t in summary["trials"]]
+    assert len(counted) == 3 and all(t["state"] == "complete" or (t["state"] == "pruned" and "near chance" in t["reason"])
+                                     for t in counted), ended
+    assert sum(t["state"] == "complete" for t in counted) >= 2, ended
     assert all(t["state"] != "running" for t in summary["trials"])
     after = {t["worker"] for t in counted if t["number"] > 1}
     assert len(after) == 2, f"both resumed workers ran a trial: {after}"

@@ -172,11 +172,12 @@ def _models(jobs: list[Job], results: dict) -> dict[str, dict[str, Any]]:
 def _calibration_units(jobs: list[Job], timeout_s: float, log) -> dict[Unit, tuple]:
     """The reference workloads each estimating profile needs, measured in this run on this host.
     Sets ``job.calibration`` to the unit its estimate divides by."""
-    from edgekit.device_profiles.calibration import INPUT_SHAPE, reference_artifact, reference_format, reference_quant
+    from edgekit.device_profiles.calibration import (INPUT_SHAPE, REFERENCE_TIMING, reference_artifact,
+                                                     reference_format, reference_quant)
 
     units: dict[Unit, tuple] = {}
     x = np.random.default_rng(0).uniform(-1, 1, size=(1, *INPUT_SHAPE)).astype(np.float32)
-    timing = {"warmup": 3, "runs": 15, "min_time_s": 0.2}
+    timing = REFERENCE_TIMING
     built: dict[tuple, str] = {}
     for j in jobs:
         p = j.profile

@@ -86,7 +86,7 @@ def calibrate_cmd(
     device: str = typer.Option(..., "--device", help="The agent's URL."),
     token: str = typer.Option(None, "--token", help="The agent's token (default: EDGEKIT_AGENT_TOKEN)."),
     out: str = typer.Option(None, "--out", "-o", help="The profile file to write (default: DEVICE-NAME.yaml here)."),
-    runs: int = typer.Option(50, "--runs", help="Timed runs of the reference workload."),
+    runs: int = typer.Option(20, "--runs", help="Timed runs in each of the 5 bursts of the reference workload (the best burst's p50 is kept)."),
 ) -> int:
     import os
     from pathlib import Path

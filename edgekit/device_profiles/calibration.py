@@ -37,6 +37,10 @@ INPUT_SHAPE = (224, 224, 3)
 # latency across machines and loads as a ratio to it.
 YARDSTICK = "mobilenet_v1_025_96"
 SHAPES = {"mobilenet_v1": INPUT_SHAPE, "mobilenet_v2": INPUT_SHAPE, YARDSTICK: (96, 96, 3)}
+# How a reference workload is timed, on this host (bench) and on a device (profiles calibrate) alike,
+# so that their ratio (the factor) compares like with like: 5 bursts of at least 0.2 s, the best
+# burst's p50 (slow spells of a shared machine only ever slow a burst down).
+REFERENCE_TIMING = {"warmup": 5, "runs": 10, "min_time_s": 0.2, "rounds": 5}
 _FORMAT_OF_RUNTIME = {"litert": "tflite", "onnxruntime": "onnx", "tfjs-browser": "tfjs", "tfjs-node": "tfjs",
                       "litert-browser": "tflite", "ort-browser": "onnx"}
 _SUFFIX = {"tflite": ".tflite", "onnx": ".onnx", "tfjs": "_tfjs"}
@@ -127,7 +131,7 @@ def calibrate_on_device(profile: Profile, device, *, runs: int = 50) -> tuple[di
     fmt = reference_format(profile)
     threads = min(ref.threads, device.info.get("cores") or ref.threads)
     x = np.random.default_rng(0).uniform(-1, 1, size=(1, *SHAPES[ref.workload])).astype(np.float32)
-    timing = {"warmup": 5, "runs": runs, "min_time_s": 1.0}
+    timing = {**REFERENCE_TIMING, "runs": runs}
     measured = {}
     for quant in ("fp32", "int8") if fmt in ("tflite", "onnx") else ("fp32",):
         r = device.run(ref.runtime, reference_artifact(ref.workload, fmt, quant), x, threads=threads, timing=timing,

@@ -127,11 +127,19 @@ def measure(session, x, request: dict, reply: dict) -> None:
             reply["first_ms"] = round((time.perf_counter() - t0) * 1e3, 3)
         if request.get("outputs"):
             save_batch(Path(request["outputs"]), session.run(x))
-        timing = request.get("timing")
+        timing = dict(request.get("timing") or {})
         if timing:
-            samples = session.time_calls(x, **timing) if hosted else time_calls(session.bind(take(x, 0, 1)), **timing)
-            reply["latency_ms"] = latency_stats(samples)
-            reply["latency_histogram"] = latency_histogram(samples)
+            rounds = int(timing.pop("rounds", 1))
+            bursts = [session.time_calls(x, **timing) if hosted else time_calls(session.bind(take(x, 0, 1)), **timing)
+                      for _ in range(max(1, rounds))]
+            # rounds > 1 (the reference workloads): the burst with the lowest p50. A shared machine's slow
+            # spells only ever slow a burst down, so the best one is the machine's own speed, here and there.
+            stats = [latency_stats(b) for b in bursts]
+            best = min(range(len(bursts)), key=lambda i: stats[i]["p50"])
+            reply["latency_ms"] = stats[best]
+            reply["latency_histogram"] = latency_histogram(bursts[best])
+            if rounds > 1:
+                reply["p50_ms_rounds"] = [s["p50"] for s in stats]
     # The memory of the program the model runs in: this process, or the session's own (Node, Chromium).
     peak = session.peak_rss_mb() if hasattr(session, "peak_rss_mb") else None
     reply["peak_rss_mb"] = round(peak if peak is not None else _peak_rss_mb(), 1)
