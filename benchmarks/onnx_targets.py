@@ -62,7 +62,7 @@ def raw_loops(path, x, runs):
 
 
 def overhead(res, path, label, runs):
-    x = np.random.default_rng(0).uniform(0, 1, size=(1, *ONNXSession(str(path)).input_shape)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(0, 1, size=(1, *ONNXSession(str(path)).inputs[0].sample_shape)).astype(np.float32)
     raw, plain, ek = [], [], []
     for _ in range(REPEATS):  # interleaved, so drift hits both sides alike
         b, p = raw_loops(path, x, runs)
@@ -128,7 +128,7 @@ def resnet8_int8(res: Results, tmp: Path, margin: float = 0.1) -> None:
     m = export_model(FIXTURES / "pretrainedResnet.h5", ["onnx", "tflite"], ["fp32", "int8"], tmp / "r8",
                      calib=str(spec), log=lambda s: None)  # 200 calibration samples (the default)
     arts = {(a.format, a.quant): a for a in m.artifacts}
-    ref = run_isolated("keras", FIXTURES / "pretrainedResnet.h5", test).outputs
+    ref = run_isolated("keras", FIXTURES / "pretrainedResnet.h5", test).output
     top = np.sort(ref, axis=1)
     clear = top[:, -1] - top[:, -2] >= margin
     classes = np.unique(ref.argmax(1)[clear])
@@ -137,7 +137,7 @@ def resnet8_int8(res: Results, tmp: Path, margin: float = 0.1) -> None:
             len(classes) >= 5)
     agree = {}
     for fmt, runtime in (("onnx", "onnxruntime"), ("tflite", "litert")):
-        out = run_isolated(runtime, tmp / "r8" / arts[(fmt, "int8")].path, test).outputs
+        out = run_isolated(runtime, tmp / "r8" / arts[(fmt, "int8")].path, test).output
         same = int((out.argmax(1) == ref.argmax(1))[clear].sum())
         lo, hi = wilson(same, int(clear.sum()))
         agree[fmt] = same / clear.sum()

@@ -94,8 +94,8 @@ def main() -> bool:
                     files[f"{how} {a.quant}"] = tmp / f"{name}{how}" / a.path
                     if a.quant == "fp32":
                         print(f"  {name} {how}: {a.details.get('recurrent')}; ops {', '.join(sorted(a.details['operators']))}")
-            keras_acc = float((run_isolated("keras", src, x_test).outputs.argmax(1) == y_test).mean())
-            acc = {k: float((run_isolated("litert", f, x_test).outputs.argmax(1) == y_test).mean()) for k, f in files.items()}
+            keras_acc = float((run_isolated("keras", src, x_test).output.argmax(1) == y_test).mean())
+            acc = {k: float((run_isolated("litert", f, x_test).output.argmax(1) == y_test).mean()) for k, f in files.items()}
             lat: dict[str, list[float]] = {k: [] for k in files}
             for _ in range(3):  # interleaved
                 for k, f in files.items():

@@ -40,9 +40,15 @@ def compare(reference, outputs) -> dict[str, Any]:
     For several outputs (dicts by output name) each output is compared on its own (``"outputs"``),
     and the top-level keys hold the worst of them, so that reports and the gate keep their keys;
     ``"worst_output"`` names the output with the lowest cosine."""
-    if isinstance(reference, dict):
-        return _compare_outputs(reference, outputs)
-    return _compare_one(reference, outputs)
+    reference, outputs = named(reference), named(outputs)
+    if len(reference) == 1 and len(outputs) == 1:  # one output: judged as it is, whatever its name
+        return _compare_one(next(iter(reference.values())), next(iter(outputs.values())))
+    return _compare_outputs(reference, outputs)
+
+
+def named(batch) -> dict:
+    """Outputs by name: a dict as it is, one array as the one output (``output``)."""
+    return batch if isinstance(batch, dict) else {"output": batch}
 
 
 def _compare_outputs(reference: dict, outputs: dict) -> dict[str, Any]:
@@ -97,7 +103,7 @@ def is_classifier(reference) -> bool:
     when any of them does."""
     if isinstance(reference, dict):
         return any(is_classifier(v) for v in reference.values())
-    ref = reference.reshape(len(reference), -1)
+    ref = np.asarray(reference).reshape(len(reference), -1)
     return ref.shape[1] > 1 and bool((ref >= -1e-6).all()) and bool(np.allclose(ref.sum(1), 1.0, atol=1e-3))
 
 
@@ -129,11 +135,13 @@ def points_lost(reference, outputs, labels=None) -> tuple[float, str]:
     >>> ref = np.array([[0.1, 0.9], [0.8, 0.2]])
     >>> points_lost(ref, ref[::-1])
     (100.0, 'top-1 agreement')
-    >>> points_lost({"tags": np.array([[0.1, 0.9, 0.2, 0.7]])}, {"tags": np.array([[0.1, 0.4, 0.2, 0.7]])})
+    >>> tags, probs = np.array([[0.1, 0.9, 0.2, 0.7]]), np.array([[0.3, 0.7]])
+    >>> points_lost({"tags": tags, "class": probs}, {"tags": np.array([[0.1, 0.4, 0.2, 0.7]]), "class": probs})
     (25.0, "per-label agreement of output 'tags'")
     """
-    if not isinstance(reference, dict):
-        return _points_one(reference, outputs, labels)
+    reference, outputs = named(reference), named(outputs)
+    if len(reference) == 1 and len(outputs) == 1:
+        return _points_one(next(iter(reference.values())), next(iter(outputs.values())), labels)
     first_probs = next((n for n, v in reference.items() if output_kind(v) == "probabilities"), None)
     worst = max(((*_points_one(v, outputs[n], labels if n == first_probs else None), n) for n, v in reference.items()),
                 key=lambda t: t[0])

@@ -7,7 +7,7 @@ Example:
     >>> src = load_source("runs/demo")            # doctest: +SKIP
     >>> src.input_shape, src.kind                 # doctest: +SKIP
     ((8, 8, 1), 'run')
-    >>> src.predict(x).shape                      # doctest: +SKIP
+    >>> src.predict(x)["output"].shape            # doctest: +SKIP
     (16, 10)
 """
 
@@ -88,13 +88,21 @@ class SourceModel:
 
         return self.framework in ("keras3", "tf_keras") and bool(recurrent_layers(self.keras_model))
 
-    def predict(self, x: Batch, batch_size: int = 64) -> Batch:
-        """Run the source model on prepared inputs (an array, or a dict by input name for several inputs);
-        returns float32 outputs (an array, or a dict by output name for several outputs)."""
+    def call_input(self, feeds: dict[str, Any]) -> Any:
+        """Feeds by input name as :attr:`call` takes them: the dict for several inputs, the one tensor for one."""
+        return feeds if self.multi_input else feeds[self.inputs[0].name]
+
+    def predict(self, x: Batch, batch_size: int = 64) -> dict[str, np.ndarray]:
+        """Run the source model on prepared inputs (a dict by input name, or one input's array); returns
+        float32 outputs by output name."""
+        if not isinstance(x, dict):
+            x = {self.inputs[0].name: x}
+        names = [o.name for o in self.outputs]
         outs = []
         for i in range(0, rows(x), batch_size):
-            y = self.call(take(x, i, i + batch_size))
-            outs.append({k: np.asarray(v) for k, v in y.items()} if isinstance(y, dict) else np.asarray(y))
+            y = self.call(self.call_input(take(x, i, i + batch_size)))
+            y = y if isinstance(y, dict) and set(names) <= set(y) else named_outputs(y, names)
+            outs.append({n: np.asarray(y[n]) for n in names})
         return as_float32(concat(outs))
 
     def tf_input_signature(self, batch: int | None = None, *, dynamic: bool = False) -> list:

@@ -5,9 +5,9 @@
 //
 // Requests arrive one JSON object per line on stdin; each gets one JSON line on stdout:
 //   {"id": 1, "cmd": "load", "backend": "wasm", "threads": 1}
-//   {"id": 2, "cmd": "run",  "input": "x.bin", "shape": [64, 8, 8, 1], "output": "y.bin"}
-//   {"id": 3, "cmd": "first", "input": "x.bin", "shape": [1, 8, 8, 1]}
-//   {"id": 4, "cmd": "time", "input": "x.bin", "shape": [1, 8, 8, 1], "warmup": 10, "runs": 100}
+//   {"id": 2, "cmd": "run",  "input": "x.bin", "shapes": [[64, 8, 8, 1]], "output": "y.bin"}
+//   {"id": 3, "cmd": "first", "input": "x.bin", "shapes": [[1, 8, 8, 1]]}
+//   {"id": 4, "cmd": "time", "input": "x.bin", "shapes": [[1, 8, 8, 1]], "warmup": 10, "runs": 100}
 //   {"id": 5, "cmd": "memory"}
 // Inputs and outputs are raw little-endian float32 files. Replies: {"id", "ok": true, ...}
 // or {"id", "ok": false, "error": "..."}. Timing happens here, with performance.now(), so
@@ -59,10 +59,10 @@ async function loadArtifacts() {
   });
 }
 
-function readFloat32(file, shape, shapes) {
+function readFloat32(file, shapes) {
   const b = fs.readFileSync(file);
-  const n = (shapes || [shape]).reduce((sum, s) => sum + s.reduce((a, c) => a * c, 1), 0);
-  if (b.byteLength !== n * 4) throw new Error(`${file} holds ${b.byteLength} bytes, expected ${n * 4} for shape [${shape}]`);
+  const n = shapes.reduce((sum, s) => sum + s.reduce((a, c) => a * c, 1), 0);
+  if (b.byteLength !== n * 4) throw new Error(`${file} holds ${b.byteLength} bytes, expected ${n * 4} for shapes ${JSON.stringify(shapes)}`);
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
@@ -88,14 +88,14 @@ async function handle(req) {
     case "load":
       return await runner.load(req);
     case "run": {
-      const {output, shape, shapes, names} = await runner.run({...req, data: readFloat32(req.input, req.shape, req.shapes)});
+      const {output, shapes, names} = await runner.run({...req, data: readFloat32(req.input, req.shapes)});
       fs.writeFileSync(req.output, Buffer.from(output.buffer, output.byteOffset, output.byteLength));
-      return {shape, shapes, names};
+      return {shapes, names};
     }
     case "first":
-      return await runner.first({...req, data: readFloat32(req.input, req.shape, req.shapes)});
+      return await runner.first({...req, data: readFloat32(req.input, req.shapes)});
     case "time":
-      return await runner.time({...req, data: readFloat32(req.input, req.shape, req.shapes)});
+      return await runner.time({...req, data: readFloat32(req.input, req.shapes)});
     case "memory":
       return {rss_mb: process.memoryUsage().rss / 1048576};
     default:

@@ -79,6 +79,33 @@ def test_a_manifest_naming_files_outside_its_folder_is_refused(digits_export, tm
     assert r.returncode == 2 and "leaves the manifest's folder" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_a_version_1_manifest_still_benches_and_keeps_its_io(digits_export, tmp_path):
+    """A folder exported before manifest version 2 (the IO spec in source and details.io) is read as before."""
+    import shutil
+
+    from edgekit.artifact import Manifest
+
+    m = json.loads((digits_export / "manifest.json").read_text())
+    assert m["manifest_version"] == 2 and m["io"]["outputs"] == [
+        {"name": "output", "shape": [10], "dtype": "float32", "kind": "probabilities"}]
+    int8 = next(a for a in m["artifacts"] if a["quant"] == "int8")
+    assert int8["io"]["inputs"][0]["dtype"] == "int8" and int8["io"]["inputs"][0]["quantization"]["scale"] > 0
+    folder = tmp_path / "v1"
+    folder.mkdir()
+    shutil.copy(digits_export / int8["path"], folder)
+    v1 = {"manifest_version": 1, "source": m["source"], "run": m["run"], "versions": m["versions"],
+          "artifacts": [{**{k: v for k, v in int8.items() if k != "io"}, "details": {**int8["details"], "io": int8["io"]}}]}
+    (folder / "manifest.json").write_text(json.dumps(v1))
+    old = Manifest.load(folder)
+    assert old.artifacts[0].io == int8["io"] and "io" not in old.artifacts[0].details
+    assert [t["name"] for t in old.io["inputs"]] == ["input"]
+    r = edgekit_cli("bench", folder, "--runs", "10", "--min-time", "0", "--json", tmp_path / "b.json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    assert [(x["quant"], x["status"]) for x in rows] == [("fp32", "ok"), ("int8", "ok")]  # the source, and the file
+    assert rows[1]["agreement"] >= 0.97
+
+
 def test_python_api_bench_and_in_process_export(digits_run, digits_export, tmp_path):
     """edgekit.bench returns the report the CLI writes; edgekit.export(isolate=False) converts in this process."""
     import edgekit

@@ -170,8 +170,8 @@ def test_large_prepared_inputs_are_spilled_to_disk_and_run_from_it(tmp_path, mon
     assert ds.prepared("test", limit=3).shape == (3, 8, 8, 1)
     model = digits_export / "model_fp32.tflite"
     from_disk, from_memory = run_isolated("litert", model, spilled), run_isolated("litert", model, whole)
-    assert from_disk.ok and from_disk.outputs.shape == (100, 10), from_disk.error
-    np.testing.assert_array_equal(from_disk.outputs, from_memory.outputs)
+    assert from_disk.ok and from_disk.output.shape == (100, 10), from_disk.error
+    np.testing.assert_array_equal(from_disk.output, from_memory.output)
 
 
 def test_builtin_mnist_is_real_28x28_digits_with_a_fixed_split():

@@ -136,6 +136,17 @@ def test_a_baseline_of_another_model_is_refused(gate, tmp_path):
     assert "was made for another model: its input shape is [8, 8, 1]" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_a_baseline_whose_model_takes_another_input_is_refused(gate, tmp_path):
+    """Every input is compared, by name and shape, not the first input's shape alone."""
+    base = json.loads((gate / "baseline.json").read_text())
+    assert base["model"]["inputs"] == {"input": [8, 8, 1]}, base["model"]
+    base["model"]["inputs"]["meta"] = [5]  # the same first input, and one more
+    (tmp_path / "b.json").write_text(json.dumps(base))
+    r = edgekit_cli("check", gate / "report.json", "--baseline", tmp_path / "b.json", "--config", gate / "edgekit.yaml")
+    assert r.returncode == 2 and "its input spec is {'input': [8, 8, 1], 'meta': [5]}" in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("text,expect", [
     ("check:\n  max_acuracy_drop: 2\n", "unknown key 'max_acuracy_drop'. Did you mean 'max_accuracy_drop'?"),
     ("check:\n  max_size_increase_pct: lots\n", "'max_size_increase_pct' must be a number, got 'lots'"),

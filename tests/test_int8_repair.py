@@ -249,7 +249,7 @@ def test_int16x8_is_made_on_request_with_int16_io_and_not_by_all(outlier_model, 
     a16 = json.loads((tmp_path / "o" / "manifest.json").read_text())["artifacts"][0]
     assert a16["status"] == "ok" and a16["parity"]["top1_agreement"] > 0.9, a16
     assert a16["details"]["input_dtype"] == "int16" and a16["size_bytes"] < 0.4 * 77 * 1024
-    io = a16["details"]["io"]["inputs"][0]
+    io = a16["io"]["inputs"][0]
     assert io["dtype"] == "int16" and io["quantization"]["scale"] > 0
     everything = parse_choices("all", all_quant_modes(["tflite"]), what="quant mode", flag="--quant",
                                all_means=all_quant_modes(["tflite"], on_request=False))

@@ -73,15 +73,15 @@ def test_a_two_input_three_head_model_exports_to_every_format_and_quant_with_par
         per = a["parity"]["outputs"]
         assert set(per) == {"label", "size", "tags"}
         assert per["label"]["kind"] == "probabilities" and per["tags"]["kind"] == "scores" and per["size"]["kind"] == "values"
-        io = a["details"]["io"]
+        io = a["io"]
         assert {i["name"] for i in io["inputs"]} == {"image", "features"}
         assert {o["name"] for o in io["outputs"]} == {"label", "size", "tags"}
         if a["quant"] in ("fp32", "fp16"):
             assert per["size"]["relative_error"] < 1e-2 and per["label"]["top1_agreement"] == 1.0, (a["path"], per)
     int8 = next(a for a in arts if a["format"] == "tflite" and a["quant"] == "int8")
     # the converter renames outputs StatefulPartitionedCall:N; edgekit binds them by the signature's names
-    assert all(o["artifact_name"].startswith("StatefulPartitionedCall") for o in int8["details"]["io"]["outputs"])
-    assert all(o["dtype"] == "int8" and o["quantization"]["scale"] > 0 for o in int8["details"]["io"]["outputs"])
+    assert all(o["artifact_name"].startswith("StatefulPartitionedCall") for o in int8["io"]["outputs"])
+    assert all(o["dtype"] == "int8" and o["quantization"]["scale"] > 0 for o in int8["io"]["outputs"])
     assert int8["parity"]["outputs"]["label"]["top1_agreement"] >= 0.95
 
 
@@ -254,7 +254,7 @@ def test_floats_fed_to_an_integer_input_are_refused(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     for a in manifest["artifacts"]:
-        tokens_io = next(i for i in a["details"]["io"]["inputs"] if i["name"] == "tokens")
+        tokens_io = next(i for i in a["io"]["inputs"] if i["name"] == "tokens")
         assert tokens_io["dtype"] == "int32" and "quantization" not in tokens_io, (a["path"], tokens_io)
 
 
@@ -283,7 +283,7 @@ def test_an_unknown_sequence_length_is_fixed_by_input_shape_for_tflite_and_tfjs_
                     "--out", tmp_path / "b")
     assert r.returncode == 0, r.stdout + r.stderr
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
-    shapes = {a["format"]: a["details"]["io"]["inputs"][0]["shape"][1:] for a in manifest["artifacts"]}
+    shapes = {a["format"]: a["io"]["inputs"][0]["shape"][1:] for a in manifest["artifacts"]}
     assert shapes == {"tflite": [32], "tfjs": [32], "onnx": [None]}
     assert all(a["parity"]["max_abs_diff"] < 1e-4 for a in manifest["artifacts"])
 

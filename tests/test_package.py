@@ -37,7 +37,7 @@ def _reference_labels(tmp, artifact, raw):
     runtime = "tfjs-node" if artifact.endswith("_tfjs") else "onnxruntime" if artifact.endswith(".onnx") else "litert"
     r = run_isolated(runtime, tmp / "exp" / artifact, x)
     assert r.ok, r.error
-    return [card["labels"][i] for i in r.outputs.argmax(axis=1)]
+    return [card["labels"][i] for i in r.output.argmax(axis=1)]
 
 
 def _samples(pkg):
@@ -89,7 +89,7 @@ def test_mobile_assets_run_with_the_card_preprocessing(packaged):
         card = json.loads((assets / "model_card.json").read_text())
         raw, _ = _samples(out[target])
         session = LiteRTRuntime().load(str(assets / "model.tflite"))
-        got = [card["labels"][i] for i in session.run(Preprocessing.from_dict(card["preprocessing"]).apply(raw)).argmax(axis=1)]
+        got = [card["labels"][i] for i in session.run(Preprocessing.from_dict(card["preprocessing"]).apply(raw))["output"].argmax(axis=1)]
         assert got == _reference_labels(tmp, artifact, raw)
 
 

@@ -193,8 +193,8 @@ def test_a_fused_lstm_gives_the_same_answer_for_an_input_whatever_ran_before(seq
     x = np.load(data)["x_test"][:6]
     session = LiteRTSession(str(tmp_path / "out" / art.path), threads=1)
     assert session.stateful
-    alone = session.run(x[:1])
-    after_others = session.run(np.concatenate([x[1:], x[:1]]))[-1:]
+    alone = session.run(x[:1])["output"]
+    after_others = session.run(np.concatenate([x[1:], x[:1]]))["output"][-1:]
     np.testing.assert_array_equal(alone, after_others)
 
 

@@ -57,14 +57,14 @@ def test_node_runtime_matches_keras_and_times_inside_js(digits_run, tfjs_export)
     x = load_data("builtin:digits").prepared("test", rec.prep)[:100]
     session = TFJSNodeRuntime().load(str(tfjs_export / "model_fp32_tfjs"), threads=1)
     try:
-        y = session.run(x)
+        y = session.run(x)["output"]
         samples = session.time_calls(x, warmup=5, runs=50, min_time_s=0.0)
         info = session.describe()
         pid = session.proc.pid
     finally:
         session.close()
     src = load_source(digits_run)
-    ref = src.predict(x)
+    ref = src.predict(x)["output"]
     src.close()
     assert y.shape == ref.shape == (100, 10)
     assert np.abs(y - ref).max() < 1e-4
@@ -104,12 +104,12 @@ def test_browser_session_is_cross_origin_isolated_and_agrees_with_node(tfjs_expo
     path = str(tfjs_export / "model_uint8_tfjs")
     b = TFJSBrowserRuntime().load(path, threads=1)
     try:
-        yb, info = b.run(x), b.describe()
+        yb, info = b.run(x)["output"], b.describe()
     finally:
         b.close()
     n = TFJSNodeRuntime().load(path)
     try:
-        yn = n.run(x)
+        yn = n.run(x)["output"]
     finally:
         n.close()
     assert info["cross_origin_isolated"] is True and "HeadlessChrome" in info["user_agent"]

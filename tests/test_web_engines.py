@@ -50,7 +50,7 @@ def keras_outputs(digits_run):
     x = load_data("builtin:digits").prepared("test")[:40]
     src = load_source(digits_run)
     try:
-        return x, src.predict(x)
+        return x, src.predict(x)["output"]
     finally:
         src.close()
 
@@ -64,10 +64,10 @@ def test_each_web_engine_gives_the_python_runtimes_numbers_for_the_same_file(web
 
     x, keras_y = keras_outputs
     path = str(web_export / name)
-    reference = (LiteRTSession if name.endswith(".tflite") else ONNXSession)(path).run(x)
+    reference = (LiteRTSession if name.endswith(".tflite") else ONNXSession)(path).run(x)["output"]
     session = get_runtime(runtime).load(path, threads=1)
     try:
-        y, info = session.run(x), session.describe()
+        y, info = session.run(x)["output"], session.describe()
         samples = session.time_calls(x, warmup=2, runs=20, min_time_s=0)
     finally:
         session.close()

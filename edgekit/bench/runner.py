@@ -158,22 +158,31 @@ def _models(jobs: list[Job], results: dict) -> dict[str, dict[str, Any]]:
         run = j.target.run or {}
         first = results[j.unit][0]
         outs = first.outputs if first.ok else None
-        if isinstance(outs, dict):
+        if outs is not None and len(outs) > 1:
             n_out = {k: list(v.shape[1:]) for k, v in outs.items()}
         else:
-            n_out = int(outs.shape[-1]) if outs is not None and outs.ndim >= 2 else None
-        info = out.setdefault(key, {"task": run.get("task"), "input_shape": j.target.input_shape,
+            one = next(iter(outs.values())) if outs else None
+            n_out = int(one.shape[-1]) if one is not None and one.ndim >= 2 else None
+        io = (first.reply.get("artifact_info") or {}).get("io") if first.ok else None
+        inputs = {t["name"]: [d or None for d in t["shape"][1:]] for t in io["inputs"]} if io else None
+        info = out.setdefault(key, {"task": run.get("task"), "input_shape": j.target.input_shape, "inputs": inputs,
                                     "labels": run.get("labels"), "outputs": n_out})
-        if info["outputs"] is None:
-            info["outputs"] = n_out
+        for k, v in (("outputs", n_out), ("inputs", inputs)):
+            if info[k] is None:
+                info[k] = v
     return out
 
 
 def _calibration_units(jobs: list[Job], timeout_s: float, log) -> dict[Unit, tuple]:
     """The reference workloads each estimating profile needs, measured in this run on this host.
     Sets ``job.calibration`` to the unit its estimate divides by."""
-    from edgekit.device_profiles.calibration import (INPUT_SHAPE, REFERENCE_TIMING, reference_artifact,
-                                                     reference_format, reference_quant)
+    from edgekit.device_profiles.calibration import (
+        INPUT_SHAPE,
+        REFERENCE_TIMING,
+        reference_artifact,
+        reference_format,
+        reference_quant,
+    )
 
     units: dict[Unit, tuple] = {}
     x = np.random.default_rng(0).uniform(-1, 1, size=(1, *INPUT_SHAPE)).astype(np.float32)
@@ -227,7 +236,7 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict, dev
         row["repeats"] = {"p50_ms": p50s, "p50_cv": _cv(p50s)} if len(p50s) > 1 else None
         row["peak_rss_mb"] = max((r.reply.get("peak_rss_mb") or 0 for r in reps if r.ok), default=None) or row["peak_rss_mb"]
         row["macs"] = (shown.reply or {}).get("artifact_info", {}).get("macs") or j.target.macs
-        if first.ok and isinstance(first.outputs, dict):  # several outputs: metrics per output, the worst on the row
+        if first.ok and len(first.outputs) > 1:  # several outputs: metrics per output, the worst on the row
             out = first.outputs
             ref = None if j.target.is_reference else ref_outputs.get(_key(j.target.source))
             if j.target.is_reference:
@@ -240,7 +249,7 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict, dev
                 row.update(agreement=p["top1_agreement"], max_abs_diff=p["max_abs_diff"], cosine=p["cosine"],
                            worst_output=p["worst_output"])
         elif first.ok:
-            out = first.outputs
+            out = first.output
             if y is not None:
                 if out.ndim == 2 and y.max() >= out.shape[1]:
                     raise InputError(

@@ -24,7 +24,7 @@ from edgekit.exporters import get_exporter
 from edgekit.exporters.validation import ParityCase, validate
 from edgekit.generated_inputs import is_integer
 from edgekit.io_spec import take
-from edgekit.parity import output_kind, points_lost
+from edgekit.parity import named, output_kind, points_lost
 from edgekit.runtimes import runtime_for_format
 from edgekit.runtimes.isolated import run_isolated
 
@@ -124,7 +124,7 @@ def drop_here(path: Path, inputs, reference, labels, budget: float, chunk: int =
 
     # the chunk-by-chunk lower bound needs a probability output (top-1 against labels or the source);
     # the final figure is points_lost over every output, by kind
-    probs = reference if isinstance(reference, dict) else {None: reference}
+    probs = named(reference)
     name = next((k for k, v in probs.items() if output_kind(v) == "probabilities"), False)
     n = len(next(iter(probs.values())))
     if name is not False:
@@ -138,7 +138,7 @@ def drop_here(path: Path, inputs, reference, labels, budget: float, chunk: int =
             outputs.append(session.run(take(inputs, i, i + chunk)))
             if name is False:
                 continue
-            out = outputs[-1][name] if name is not None else outputs[-1]
+            out = outputs[-1][name]
             right += int((out.reshape(len(out), -1).argmax(1) == target[i : i + chunk]).sum())
             at_least = (right_before - right - (n - min(i + chunk, n))) / n * 100
             if at_least > budget:
@@ -147,8 +147,7 @@ def drop_here(path: Path, inputs, reference, labels, budget: float, chunk: int =
         return 100.0, ["it does not run"]
     if not outputs:
         return 100.0, ["it does not run"]
-    whole = ({k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]} if isinstance(outputs[0], dict)
-             else np.concatenate(outputs))
+    whole = {k: np.concatenate([o[k] for o in outputs]) for k in outputs[0]}
     drop = points_lost(reference, whole, labels)[0]
     return drop, (parity(whole) if parity is not None else [])
 

@@ -34,7 +34,7 @@ from edgekit.files import check_writable_dir
 from edgekit.generated_inputs import generate, id_range, is_integer
 from edgekit.io_spec import rows
 from edgekit.model_loading import load_source
-from edgekit.parity import is_classifier
+from edgekit.parity import is_classifier, named, output_kind
 from edgekit.run_record import tool_versions
 from edgekit.shapes import fits
 from edgekit.source_model import SourceModel
@@ -131,6 +131,7 @@ def export_model(
                         "data": data_note, "classifier": classifier, "parity_classes": classes,
                         "macs": graph_macs(source)},
                 artifacts=artifacts,
+                io=model_io(source, reference),
                 run=_run_info(source),
                 versions=tool_versions("tensorflow-cpu", "tensorflow", "keras", "ai-edge-litert", "onnx", "onnxruntime",
                                        "tf2onnx", "tensorflowjs", "numpy"),
@@ -316,8 +317,14 @@ def _export_one(exporter, source, staging, quant, calibration, options, case: Pa
 
 def _predicted_classes(reference) -> int:
     """How many classes the source predicts on the parity inputs (the fewest over probability outputs)."""
-    outs = reference.values() if isinstance(reference, dict) else [reference]
-    return min(len(np.unique(o.reshape(len(o), -1).argmax(1))) for o in outs if is_classifier(o))
+    return min(len(np.unique(o.reshape(len(o), -1).argmax(1))) for o in named(reference).values() if is_classifier(o))
+
+
+def model_io(source: SourceModel, reference: dict) -> dict:
+    """The source model's IO spec as a manifest keeps it: every input and output by name, shape and
+    dtype, each output with the kind its values on the parity inputs show (:func:`parity.output_kind`)."""
+    return {"inputs": [t.to_dict() for t in source.inputs],
+            "outputs": [{**t.to_dict(), "kind": output_kind(reference[t.name])} for t in source.outputs]}
 
 
 def _run_info(source: SourceModel):

@@ -62,8 +62,7 @@ def validate(art: Artifact, path: Path, quant: str, case: ParityCase) -> Artifac
     if float_ops and quant in ("int8", "int16x8") and "fallback" not in art.details:
         art.details["float_ops"] = float_ops  # an integer model with ops that run in float: said, not hidden
     art.details.setdefault("operators", result.reply.get("artifact_info", {}).get("ops", {}))
-    if result.reply.get("artifact_info", {}).get("io"):  # each input and output: source and artifact names, dtype, int8 params
-        art.details["io"] = result.reply["artifact_info"]["io"]
+    art.io = result.reply.get("artifact_info", {}).get("io")  # each tensor: source and artifact names, dtype, int8 params
     try:
         art.parity = compare(case.reference, result.outputs)
     except ValueError as e:  # an output missing by name

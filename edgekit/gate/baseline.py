@@ -97,9 +97,11 @@ def load_baseline(path: str | Path) -> dict[str, Any]:
 
 
 def check_same_model(baseline: dict[str, Any], model: dict[str, Any], origin: str) -> None:
-    """Refuse a baseline made for another model: another task, input spec, label set or output count."""
+    """Refuse a baseline made for another model: another task, input spec (every input, by name and
+    shape: ``inputs``; baselines older than it carry the first input's shape alone), outputs or labels."""
     base = baseline.get("model") or {}
-    for key, what in (("task", "task"), ("input_shape", "input shape"), ("outputs", "number of outputs"), ("labels", "labels")):
+    for key, what in (("task", "task"), ("input_shape", "input shape"), ("inputs", "input spec"),
+                      ("outputs", "number of outputs"), ("labels", "labels")):
         a, b = base.get(key), model.get(key)
         if a is not None and b is not None and _norm(a) != _norm(b):
             raise InputError(
@@ -109,6 +111,8 @@ def check_same_model(baseline: dict[str, Any], model: dict[str, Any], origin: st
 
 
 def _norm(v):
+    if isinstance(v, dict):  # by tensor name
+        return {k: _norm(x) for k, x in v.items()}
     return [(d if d else None) for d in v] if isinstance(v, list) and all(isinstance(x, (int, type(None))) for x in v) else v
 
 

@@ -100,7 +100,7 @@ def _attach_labels(labels: list[str], outputs: list[dict], labels_file: Path | N
 
 def _io(artifact: Path, art, source: dict) -> tuple[list[dict], list[dict]]:
     """Each input and output: source name, artifact name, shape (batch first), dtype, int8 params, kind."""
-    io = (art.details or {}).get("io") if art else None
+    io = art.io if art else None
     if not io and artifact.suffix == ".tflite":  # a bare file: read it
         from edgekit.runtimes.litert import LiteRTSession
 

@@ -240,8 +240,7 @@ def _feeds(session, batch) -> dict:
 def _outputs(session, samples):
     names = [o.name for o in session.get_outputs()]
     outs = [session.run(None, _feeds(session, take(samples, i, i + 1))) for i in range(rows(samples))]
-    joined = {n: np.concatenate([o[k] for o in outs]) for k, n in enumerate(names)}
-    return joined if len(joined) > 1 else next(iter(joined.values()))
+    return {n: np.concatenate([o[k] for o in outs]) for k, n in enumerate(names)}
 
 
 def _measure(built: dict[str, Path], samples, fp32_model) -> list[dict]:

@@ -1,13 +1,15 @@
 """The runtime interface: ``load`` once, ``run`` many (load time is measured apart).
 
-A :class:`Session` takes and returns float32 NumPy arrays whatever the artifact's own
-input/output types are (int8 models are quantized and dequantized at the boundary), so
-parity and accuracy compare like with like. ``bind`` sets the inputs once and returns a
-zero-argument callable that performs exactly one inference: the thing a latency loop times.
+A :class:`Session` takes feeds by input name and returns outputs by output name, float32
+whatever the artifact's own types are (int8 models are quantized and dequantized at the
+boundary, by each tensor's :class:`~edgekit.runtimes.binding.BoundTensor`), so parity and
+accuracy compare like with like. A one-input model may be fed its array alone. ``bind`` sets
+the inputs once and returns a zero-argument callable that performs exactly one inference: the
+thing a latency loop times.
 
 Example:
     >>> session = LiteRTRuntime().load("model_int8.tflite", threads=2)   # doctest: +SKIP
-    >>> session.run(x[:1]).shape                                        # doctest: +SKIP
+    >>> session.run({"input": x[:1]})["output"].shape                   # doctest: +SKIP
     (1, 10)
     >>> invoke = session.bind(x[:1]); invoke()                          # doctest: +SKIP
 """
@@ -19,20 +21,24 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edgekit.runtimes.binding import BoundTensor
+
 
 class Session(Protocol):
-    input_shape: tuple[int | None, ...]  # without the batch axis
+    inputs: list[BoundTensor]
+    outputs: list[BoundTensor]
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """Outputs (float32) for a batch of prepared float32 inputs."""
+    def run(self, feeds: dict[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
+        """Outputs (float32) by name for a batch of prepared inputs by name."""
         ...
 
-    def bind(self, x: np.ndarray) -> Callable[[], Any]:
+    def bind(self, feeds: dict[str, np.ndarray] | np.ndarray) -> Callable[[], Any]:
         """Set one sample as input; return a callable that runs one inference."""
         ...
 
     def describe(self) -> dict[str, Any]:
-        """Facts about the loaded artifact (dtypes, quantization, op counts)."""
+        """Facts about the loaded artifact: ``io`` (every tensor, :func:`binding.io_record`), dtypes,
+        quantization, op counts."""
         ...
 
 

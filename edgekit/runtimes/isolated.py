@@ -27,11 +27,21 @@ DEFAULT_TIMEOUT_S = 300.0
 
 @dataclass
 class WorkerResult:
+    """What a worker measured: ``reply`` (timings, memory, ``artifact_info``), ``outputs`` by output
+    name, or the ``error`` that stopped it."""
+
     ok: bool
     reply: dict[str, Any] = field(default_factory=dict)
-    outputs: Batch | None = None
+    outputs: dict[str, Any] | None = None
     error: str | None = None
     error_type: str | None = None
+
+    @property
+    def output(self):
+        """The one output of a single-output model, as an array (``r.output.argmax(1)``)."""
+        from edgekit.runtimes.binding import only
+
+        return only(self.outputs)
 
 
 def run_isolated(

@@ -5,7 +5,7 @@ fair float baseline; eager calls are about 15x slower and would flatter the arti
 
 Example:
     >>> s = KerasRuntime().load("runs/demo")   # doctest: +SKIP
-    >>> s.run(x).shape                          # doctest: +SKIP
+    >>> s.run(x)["output"].shape                # doctest: +SKIP
     (359, 10)
 """
 
@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from edgekit.errors import ShapeError
 from edgekit.io_spec import check_batch, take
 from edgekit.runtimes.base import PackageRuntime
-from edgekit.shapes import fits
+from edgekit.runtimes.binding import BoundTensor, feeds, io_record
 
 
 class KerasRuntime(PackageRuntime):
@@ -50,33 +49,25 @@ class KerasSession:
         import tensorflow as tf
 
         self.source = source
-        self.input_shape = tuple(source.input_shape)
+        self.inputs = [BoundTensor(t.name, t.name, (None, *t.shape), t.dtype) for t in source.inputs]
+        self.outputs = [BoundTensor(t.name, t.name, (None, *t.shape), t.dtype) for t in source.outputs]
         self._graph_fn = tf.function(source.call, reduce_retracing=True)
 
-    def _check(self, x) -> None:
-        if self.source.multi_input:
-            check_batch(x, self.source.inputs, what="the inputs")
-        elif not fits(self.input_shape, x.shape[1:]):
-            raise ShapeError(f"input shape {tuple(x.shape[1:])} does not fit the model's {self.input_shape}")
-
-    def run(self, x):
-        self._check(x)
+    def run(self, batch) -> dict:
+        x = feeds(batch, self.inputs)
+        check_batch(x, self.source.inputs, what="the inputs")
         return self.source.predict(x)
 
-    def bind(self, x) -> Callable[[], Any]:
+    def bind(self, batch) -> Callable[[], Any]:
         import tensorflow as tf
 
-        self._check(x)
-        first = take(x, 0, 1)
-        xt = {k: tf.constant(v) for k, v in first.items()} if isinstance(first, dict) else tf.constant(first)
+        first = take(feeds(batch, self.inputs), 0, 1)
+        xt = self.source.call_input({k: tf.constant(v) for k, v in first.items()})
         fn = self._graph_fn
         return lambda: fn(xt)
 
     def describe(self) -> dict[str, Any]:
         from edgekit.macs import graph_macs
 
-        io = {k: [{**t.to_dict(), "shape": [None, *t.shape]} for t in specs]  # with the batch axis, as the runtimes say
-              for k, specs in (("inputs", self.source.inputs), ("outputs", self.source.outputs))}
-        return {"io": io, "input_dtype": self.source.input_dtype, "input_shape": [None, *self.input_shape],
-                "quant_guess": "fp32", "framework": self.source.framework,
+        return {**io_record(self.inputs, self.outputs), "quant_guess": "fp32", "framework": self.source.framework,
                 "macs": graph_macs(self.source)}

@@ -15,11 +15,11 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from edgekit.runtimes.binding import BoundTensor
 from edgekit.runtimes.browser import BrowserTransport, browser_available, browser_version
 from edgekit.runtimes.js_env import npm_version
 from edgekit.runtimes.js_session import JSSession
@@ -52,18 +52,13 @@ class LiteRTWebSession(JSSession):
     def _model_files(self) -> dict[str, Path]:
         return {"/model/model": self.path}
 
-    def _detail(self, k: int, names: list[dict], details: dict) -> dict:
-        return details.get(names[k]["name"]) if self.ref.multi else next(iter(details.values()))
-
-    def _encode(self, k: int, x: np.ndarray) -> np.ndarray:
-        return self.ref.quantize(x, self._detail(k, self._ins, self.ref.input_details)).astype(np.float32)
-
-    def _decode(self, k: int, y: np.ndarray) -> np.ndarray:
-        return self.ref.dequantize(y, self._detail(k, self._outs, self.ref.output_details))
+    def _boundary(self, tensors: list[BoundTensor], side: str) -> list[BoundTensor]:
+        mine = {t.name: t for t in getattr(self.ref, side)}  # the same names: both bind by the signature
+        return [replace(t, scale=mine[t.name].scale, zero_point=mine[t.name].zero_point) if t.name in mine else t
+                for t in tensors]
 
     def describe(self) -> dict[str, Any]:
-        info = self.ref.describe()
-        info["io"] = self._io()
+        info = {**self.ref.describe(), **self._io()}
         info.update({"engine": "litert", "backend": "wasm", "threads": self.info.get("threads"),
                      "litert_js_version": npm_version("@litertjs/core"), "wasm_build": self.info.get("build"),
                      "signature": self.info.get("signature"), "js_init_ms": self.info.get("init_ms")})

@@ -42,8 +42,7 @@ class ORTWebSession(JSSession):
         return {"/model/model": self.path}
 
     def describe(self) -> dict[str, Any]:
-        info = self.ref.describe()
-        info["io"] = self._io()
+        info = {**self.ref.describe(), **self._io()}
         info.update({"engine": "ort", "backend": "wasm", "threads": self.info.get("threads"),
                      "ort_web_version": npm_version("onnxruntime-web"), "js_init_ms": self.info.get("init_ms")})
         return info

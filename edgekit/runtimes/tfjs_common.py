@@ -2,7 +2,7 @@
 
 Example:
     >>> s = TFJSNodeRuntime().load("model_fp32_tfjs", threads=1)   # doctest: +SKIP
-    >>> s.run(x).shape, s.describe()["backend"]                    # doctest: +SKIP
+    >>> s.run(x)["output"].shape, s.describe()["backend"]          # doctest: +SKIP
     ((64, 10), 'wasm')
 """
 
@@ -35,11 +35,8 @@ class TFJSSession(JSSession):
     def describe(self) -> dict[str, Any]:
         info = self.info
         return {
-            "io": self._io(),
+            **self._io(),
             "engine": "tfjs",
-            "input_dtype": info["input"].get("dtype", "float32"),
-            "output_dtype": "float32",
-            "input_shape": [d if isinstance(d, int) and d > 0 else None for d in info["input"]["shape"]],
             "backend": info.get("backend"),
             "threads": info.get("threads"),
             "tfjs_version": info.get("tfjs_version"),

@@ -37,7 +37,7 @@ async function loadArtifacts() {
 
 const runner = makeRunner(makeTFJSEngine(tf, {loadArtifacts, wasm}), {now: () => performance.now()});
 const info = await runner.load({backend: "wasm", threads: 1});
-const shape = info.input.shape.map((d) => (d > 0 ? d : 1));
+const shape = info.inputs[0].shape.map((d) => (d > 0 ? d : 1));
 const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map((_, i) => (i % 17) / 17);
 
 // The same model object the runner loaded, so only the loop differs.
@@ -63,7 +63,7 @@ function rawLoop() {
 }
 
 async function runnerLoop() {
-  const r = await runner.time({data, shape, warmup: 10, runs, min_time_s: 0});
+  const r = await runner.time({data, shapes: [shape], warmup: 10, runs, min_time_s: 0});
   return median(r.samples_ms);
 }
 

@@ -2,11 +2,11 @@
 //
 // A runner holds one model in one engine and answers four requests:
 //   load  {threads, ...}           -> facts about the model and the engine (engine.load's reply)
-//   run   {data, shape}            -> outputs for a batch of inputs (one input)
-//         {data, shapes}           -> several inputs (info.inputs order, each block whole in data):
-//                                     every output (info.outputs order) in one array, with its shape
-//   first {data, shape(s)}         -> the first inference's time in ms
-//   time  {data, shape(s), warmup, runs, min_time_s, max_time_s}
+//   run   {data, shapes}           -> outputs for a batch: every input in info.inputs order, each
+//                                     block whole in data, its shape in shapes; every output
+//                                     (info.outputs order) in one array: {output, shapes, names}
+//   first {data, shapes}           -> the first inference's time in ms
+//   time  {data, shapes, warmup, runs, min_time_s, max_time_s}
 //                                  -> per-inference times in ms, measured here, in JS
 // Data travels as float32 both ways. An integer tensor (int8 at a quantized model's boundary, int32
 // or int64 ids) carries integer values, exact in float32 up to 2^24; the engine makes its own typed
@@ -23,7 +23,7 @@
 // Example (Node):
 //   const runner = makeRunner(makeTFJSEngine(tf, {loadArtifacts, wasm}), {now: () => performance.now()});
 //   await runner.load({backend: "wasm", threads: 1});
-//   const {output, shape} = await runner.run({data: float32Array, shape: [1, 8, 8, 1]});
+//   const {output, shapes} = await runner.run({data: float32Array, shapes: [[1, 8, 8, 1]]});
 
 export function makeRunner(engine, host) {
   let info = null;
@@ -32,8 +32,6 @@ export function makeRunner(engine, host) {
     const t0 = host.now();
     info = await engine.load(req);
     if (info.init_ms === undefined) info.init_ms = host.now() - t0;
-    info.input = info.inputs[0];
-    info.output = info.outputs[0];
     return info;
   }
 
@@ -47,10 +45,9 @@ export function makeRunner(engine, host) {
 
   // The blocks of rows [first, first + rows) of every input, padded with zeros to `pad` rows.
   function blocks(req, first, rows, pad) {
-    const shapes = req.shapes || [req.shape];
     const out = [];
     let offset = 0;
-    for (const shape of shapes) {
+    for (const shape of req.shapes) {
       const per = prod(shape.slice(1));
       let data = req.data.subarray(offset + first * per, offset + (first + rows) * per);
       if (pad > rows) {
@@ -76,7 +73,7 @@ export function makeRunner(engine, host) {
 
   async function run(req) {
     needModel();
-    const total = (req.shapes || [req.shape])[0][0];
+    const total = req.shapes[0][0];
     const fixed = fixedBatch();
     const step = fixed || info.batch || 64;
     const perOutput = info.outputs.map(() => []);
@@ -100,7 +97,7 @@ export function makeRunner(engine, host) {
     const output = new Float32Array(size);
     let off = 0;
     for (const chunks of perOutput) for (const c of chunks) { output.set(c, off); off += c.length; }
-    return {output, shape: shapes[0], shapes, names: info.outputs.map((o) => o.name)};
+    return {output, shapes, names: info.outputs.map((o) => o.name)};
   }
 
   function bind(req) {
