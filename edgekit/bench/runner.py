@@ -228,7 +228,7 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict, dev
     for j in jobs:
         reps = results[j.unit]
         first = reps[0]
-        x, y, data_note = prepared[id(j.target)]
+        x, labels, data_note = prepared[id(j.target)]
         shown = _median_result(reps) if first.ok else first
         row = _row(j.target, shown, j.threads, data_note)
         row["profile"] = j.profile.name
@@ -241,7 +241,7 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict, dev
             ref = None if j.target.is_reference else ref_outputs.get(_key(j.target.source))
             if j.target.is_reference:
                 ref_outputs[_key(j.target.source)] = out
-            row["outputs"] = output_metrics(out, y, ref)
+            row["outputs"] = output_metrics(out, labels, ref)
             accs = [m["accuracy"] for m in row["outputs"].values() if "accuracy" in m]
             row["accuracy"] = min(accs) if accs else None
             if ref is not None:
@@ -249,7 +249,7 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict, dev
                 row.update(agreement=p["top1_agreement"], max_abs_diff=p["max_abs_diff"], cosine=p["cosine"],
                            worst_output=p["worst_output"])
         elif first.ok:
-            out = first.output
+            out, y = first.output, (labels or {}).get("y")
             if y is not None:
                 if out.ndim == 2 and y.max() >= out.shape[1]:
                     raise InputError(

@@ -31,16 +31,20 @@ class BenchTarget:
     runtime: str
     source: str | None = None  # the source model this artifact was exported from, if known
     run: dict[str, Any] | None = None  # labels / preprocessing / data of the run, if known
-    input_shape: list | None = None
+    inputs: list[dict] | None = None  # every input: [{name, shape without the batch axis, dtype}]; None: read from the file
     is_reference: bool = False
     size_bytes: int = 0
     macs: int | None = None  # from the export manifest, when known
     notes: list[str] = field(default_factory=list)
-    inputs: list[dict] | None = None  # several inputs: [{name, shape, dtype}] by source name (edgekit.io_spec)
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def input_shape(self) -> list | None:
+        """The first input's shape (what baselines made before every input was recorded compare)."""
+        return list(self.inputs[0]["shape"]) if self.inputs else None
 
 
 def resolve_targets(args: list[str], runtimes: list[str] | None = None, *, expand: bool = True) -> list[BenchTarget]:
@@ -101,12 +105,19 @@ def source_target(path: Path) -> BenchTarget:
         size = (path / MODEL_NAME).stat().st_size if (path / MODEL_NAME).is_file() else 0
     else:
         size = path_size(path)
+    inputs = [{"name": "input", "shape": list(run["input_shape"]), "dtype": "float32"}] if run else None
     return BenchTarget(path, "keras", "fp32", "keras", source=str(Path(path).resolve()), run=run, is_reference=True,
-                       size_bytes=size, input_shape=run["input_shape"] if run else None)
+                       size_bytes=size, inputs=inputs)
 
 
-def _several(inputs: list | None) -> list | None:
-    return inputs if inputs and len(inputs) > 1 else None
+def manifest_inputs(manifest: Manifest) -> list[dict] | None:
+    """The source model's inputs a manifest records (version 2: its IO spec; version 1: the source's)."""
+    inputs = (manifest.io or {}).get("inputs")
+    if inputs:
+        return [{"name": t["name"], "shape": list(t["shape"]), "dtype": t.get("dtype", "float32")} for t in inputs]
+    shape = manifest.source.get("input_shape")
+    return [{"name": "input", "shape": list(shape), "dtype": manifest.source.get("input_dtype", "float32")}] \
+        if shape is not None else None
 
 
 def source_path(manifest: Manifest, folder: Path) -> str | None:
@@ -132,8 +143,8 @@ def _from_manifest(folder: Path) -> list[BenchTarget]:
             raise InputError(f"{path} changed since it was exported (sha256 differs from the manifest)", hint="re-run `edgekit export`")
         out.append(BenchTarget(
             path, art.format, art.quant, runtimes_for_format(art.format)[0], source=source_path(manifest, folder),
-            run=manifest.run, input_shape=manifest.source.get("input_shape"), size_bytes=path_size(path),
-            macs=manifest.source.get("macs"), inputs=_several(manifest.source.get("inputs")),
+            run=manifest.run, inputs=manifest_inputs(manifest), size_bytes=path_size(path),
+            macs=manifest.source.get("macs"),
         ))
     if not out:
         raise InputError(f"{folder / MANIFEST_NAME} lists no artifact that exported successfully")
@@ -149,8 +160,8 @@ def _from_file(path: Path) -> BenchTarget:
             for art in m.artifacts:
                 if art.path == path.name and art.ok:
                     return BenchTarget(path, art.format, art.quant, runtimes_for_format(fmt)[0], source=source_path(m, manifest_dir),
-                                       run=m.run, input_shape=m.source.get("input_shape"), size_bytes=path_size(path),
-                                       macs=m.source.get("macs"), inputs=_several(m.source.get("inputs")))
+                                       run=m.run, inputs=manifest_inputs(m), size_bytes=path_size(path),
+                                       macs=m.source.get("macs"))
         except InputError:
             pass
     return BenchTarget(path, fmt, "?", runtimes_for_format(fmt)[0], size_bytes=path_size(path))

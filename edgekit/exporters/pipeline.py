@@ -23,23 +23,17 @@ import numpy as np
 
 from edgekit import status
 from edgekit.artifact import Manifest
-from edgekit.data import load_data
-from edgekit.data.preprocessing import Preprocessing
-from edgekit.errors import EdgekitError, ExportError, ShapeError, UsageError
+from edgekit.errors import EdgekitError, ExportError, UsageError
 from edgekit.exporters import EXPORTERS, get_exporter
 from edgekit.exporters.base import ExportOptions
 from edgekit.exporters.int8_search import mix_for_speed, repair_within_budget
 from edgekit.exporters.validation import ParityCase, validate
 from edgekit.files import check_writable_dir
-from edgekit.generated_inputs import generate, id_range, is_integer
 from edgekit.io_spec import rows
 from edgekit.model_loading import load_source
 from edgekit.parity import is_classifier, named, output_kind
 from edgekit.run_record import tool_versions
-from edgekit.shapes import fits
 from edgekit.source_model import SourceModel
-
-GENERATED_SAMPLES = 64
 
 
 def export_model(
@@ -199,46 +193,26 @@ def calibration_data(source: SourceModel, calib: str | None, calib_samples: int 
 
 
 def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int, calib_samples: int = 200):
-    """Calibration inputs (train split), held-out parity inputs (test split), prepared, a note, and the
-    parity inputs' labels where the data has them (for ``max_drop``)."""
+    """Calibration inputs (train split) as the model's call takes them, held-out parity inputs (test
+    split) by input name, a note, and the parity inputs' labels where the data has them (for ``max_drop``)."""
+    from edgekit.data.inputs import model_inputs
+
     run = source.run
     spec = calib or (run.data.get("spec") if run else None)
-    needs_calib = any(q in get_exporter(f).needs_calibration for f, q in plan)
-    want = tuple(d for d in source.input_shape)
-    if source.multi_input:
-        return (*_named_data_for(source, spec, needs_calib, plan, parity_samples, calib_samples), None)
-    if spec is None:
-        if needs_calib:
-            raise UsageError(
-                f"{', '.join(f'{f} {q}' for f, q in plan if q in get_exporter(f).needs_calibration)} needs calibration data",
-                hint="pass --calib DATA (an .npz, an image folder, a .csv, builtin:digits, or uniform:LO,HI for generated inputs)",
-            )
-        if is_integer(source.input_dtype):
-            ids = id_range(source.keras_model)
-            return (None, generate(want, source.input_dtype, GENERATED_SAMPLES, id_range=ids),
-                    f"generated integer ids in [{ids[0]}, {ids[1]}]", None)
-        return None, generate(want, "float32", GENERATED_SAMPLES), "generated uniform(0,1) inputs", None
-    if spec.startswith("uniform:"):
-        return (*_uniform_data(spec, want, parity_samples, source.input_dtype), None)
-    ds = load_data(spec, image_size=(run.prep.image_size or [None])[0] if run else None)
-    if run is None:
-        prep = Preprocessing()  # a bare model: --calib data is taken as model-ready inputs
-    elif spec == run.data.get("spec"):
-        prep = run.prep  # the run's own data: exactly the preprocessing training used
-    else:
-        prep = ds.preprocessing
-    calibration = ds.prepared("train", prep, limit=calib_samples)
-    got = tuple(calibration.shape[1:])
-    if not fits(want, got):
-        raise ShapeError(
-            f"Calibration data {spec} has samples of shape {got}, but the model takes {tuple(want)}",
-            hint="pass data shaped like the model's input",
-        )
-    if not np.isfinite(calibration).all():
-        raise ShapeError(f"Calibration data {spec} contains NaN or inf", hint="clean the data first")
-    parity = ds.prepared("test", prep, limit=parity_samples)
-    labels = np.asarray(ds.y_test[: len(parity)]) if ds.has_labels else None
-    return calibration, parity, f"{spec} (test split, {len(parity)} samples)", labels
+    needs = [f"{f} {q}" for f, q in plan if q in get_exporter(f).needs_calibration]
+    if spec is None and needs:
+        takes = (f"an .npz with arrays {', '.join(t.name for t in source.inputs)}, or uniform:LO,HI"
+                 if len(source.inputs) > 1 else
+                 "an .npz, an image folder, a .csv, builtin:digits, or uniform:LO,HI for generated inputs")
+        raise UsageError(f"{', '.join(needs)} needs calibration data", hint=f"pass --calib DATA ({takes})")
+    # a bare model: --calib data is taken as model-ready inputs; the run's own data: exactly the
+    # preprocessing training used; other data: that data set's own preprocessing
+    own = run is not None and spec == run.data.get("spec")
+    data = model_inputs(spec, source.inputs, prep=run.prep if own else None, use_data_prep=run is not None and not own,
+                        image_size=(run.prep.image_size or [None])[0] if run else None, train_rows=calib_samples,
+                        test_rows=parity_samples, keras_model=source.keras_model)
+    calibration = source.call_input(data.train) if data.train is not None else None
+    return calibration, data.test, data.note, data.labels.get("y")
 
 
 def _fix_input_shapes(source: SourceModel, text: str | None, plan) -> None:
@@ -260,46 +234,6 @@ def _fix_input_shapes(source: SourceModel, text: str | None, plan) -> None:
                          f"after the batch axis): {' and '.join(fixed_formats)} {verb} it fixed, and parity a shape to run at",
                          hint=f"pass --input-shape {name}={example}; ONNX keeps it dynamic")
     source.fix_shapes(shapes)
-
-
-def _named_data_for(source: SourceModel, spec: str | None, needs_calib: bool, plan, parity_samples: int,
-                    calib_samples: int):
-    """Several inputs: calibration and parity inputs as dicts by input name (edgekit.data.named_inputs)."""
-    from edgekit.data.named_inputs import generated, parse_ranges
-    from edgekit.data.sources.npz import load_named_npz
-
-    names = [t.name for t in source.inputs]
-    if spec is None:
-        if needs_calib:
-            raise UsageError(
-                f"{', '.join(f'{f} {q}' for f, q in plan if q in get_exporter(f).needs_calibration)} needs calibration data",
-                hint=f"pass --calib DATA (an .npz with arrays {', '.join(names)}, or uniform:LO,HI)")
-        return None, generated(source.inputs, GENERATED_SAMPLES, keras_model=source.keras_model), "generated inputs"
-    if spec.startswith("uniform:"):
-        ranges = parse_ranges(spec, names)
-        calibration = generated(source.inputs, 200, ranges=ranges, seed=0)
-        parity = generated(source.inputs, parity_samples, ranges=ranges, seed=1)
-        return calibration, parity, f"generated {spec} inputs ({parity_samples} held out)"
-    train, test, _ = load_named_npz(spec, source.inputs)
-    calibration = {k: v[:calib_samples] for k, v in train.items()}
-    parity = {k: v[:parity_samples] for k, v in test.items()}
-    return calibration, parity, f"{spec} (test split, {len(next(iter(parity.values())))} samples)"
-
-
-def _uniform_data(spec: str, shape, parity_samples: int, dtype: str = "float32"):
-    """``uniform:LO,HI``: seeded inputs shaped like the model's, uniform in [LO, HI]: for models that come
-    without data (calibration then covers the range you name; parity on such inputs is weaker evidence).
-    For an integer input (token ids) they are integers in [LO, HI]."""
-    try:
-        lo, hi = (float(v) for v in spec.split(":", 1)[1].split(","))
-    except ValueError:
-        raise UsageError(f"--calib {spec} should be uniform:LO,HI, e.g. uniform:0,255") from None
-    if not lo < hi:
-        raise UsageError(f"--calib {spec}: LO must be below HI")
-    calibration = generate(shape, dtype, 200, value_range=(lo, hi), id_range=(lo, hi), seed=0)
-    parity = generate(shape, dtype, parity_samples, value_range=(lo, hi), id_range=(lo, hi), seed=1)
-    kind = "integer ids" if is_integer(dtype) else "inputs"
-    return calibration, parity, f"generated uniform({lo:g},{hi:g}) {kind} ({len(parity)} held out)"
 
 
 def _export_one(exporter, source, staging, quant, calibration, options, case: ParityCase):

@@ -103,9 +103,11 @@ def source_names(inputs: Sequence[str], outputs: Sequence[str]) -> tuple[list[st
 
 def feeds(batch, inputs: Sequence[BoundTensor]) -> dict[str, np.ndarray]:
     """``batch`` as a dict by input name, each array checked against its input's shape (``None`` fits
-    any size). An array is taken for a model with one input; a ShapeError names what is missing or
-    does not fit."""
+    any size). A model with one input takes its array, or a dict of one array under any name (a
+    converter may have renamed it); a ShapeError names what is missing or does not fit."""
     names = [t.name for t in inputs]
+    if isinstance(batch, dict) and len(batch) == 1 and len(inputs) == 1:
+        batch = next(iter(batch.values()))  # one input: no name to get wrong (a file may call it `inputs`)
     if not isinstance(batch, dict):
         if len(inputs) != 1:
             raise ShapeError(f"the model takes {len(inputs)} inputs ({', '.join(names)}), not one array",
