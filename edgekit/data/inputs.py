@@ -12,6 +12,8 @@ judge on (the test split), with the labels the data has:
 - nothing: generated inputs (uniform 0..1, or valid ids), for parity only.
 
 Example:
+    >>> parse_ranges("uniform:image=0,1;tokens=0,999", ["image", "tokens"])
+    {'image': (0.0, 1.0), 'tokens': (0.0, 999.0)}
     >>> from edgekit.io_spec import TensorSpec
     >>> d = model_inputs("uniform:0,255", [TensorSpec("input", (8, 8, 1))], test_rows=10)
     >>> sorted(d.test), d.test["input"].shape, d.note
@@ -25,10 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.data.named_inputs import generated, parse_ranges
 from edgekit.data.preprocessing import Preprocessing
-from edgekit.errors import ShapeError
-from edgekit.generated_inputs import id_range, is_integer
+from edgekit.errors import ShapeError, UsageError
+from edgekit.generated_inputs import generate, id_range, is_integer
 from edgekit.io_spec import TensorSpec
 from edgekit.shapes import fits
 
@@ -122,3 +123,42 @@ def _train_rows(ds, prep: Preprocessing, spec: str, n: int) -> np.ndarray:
     if not np.isfinite(rows).all():
         raise ShapeError(f"Calibration data {spec} contains NaN or inf", hint="clean the data first")
     return rows
+
+
+def parse_ranges(spec: str, names: list[str]) -> dict[str, tuple[float, float]]:
+    """``uniform:LO,HI`` or ``uniform:NAME=LO,HI;NAME=LO,HI`` as a range per input name."""
+    body = spec.split(":", 1)[1]
+    example = ";".join(f"{n}=0,1" for n in names)
+    try:
+        if "=" not in body:
+            lo, hi = (float(v) for v in body.split(","))
+            ranges = {n: (lo, hi) for n in names}
+        else:
+            ranges = {}
+            for part in filter(None, (p.strip() for p in body.split(";"))):
+                name, values = part.split("=", 1)
+                lo, hi = (float(v) for v in values.split(","))
+                ranges[name.strip()] = (lo, hi)
+    except ValueError:
+        raise UsageError(f"--calib {spec} should be uniform:LO,HI or uniform:{example}") from None
+    unknown = [n for n in ranges if n not in names]
+    if unknown:
+        raise UsageError(f"--calib {spec} names no input '{unknown[0]}'; the model's inputs are {', '.join(names)}")
+    missing = [n for n in names if n not in ranges]
+    if missing:
+        raise UsageError(f"--calib {spec} gives no range for input '{missing[0]}'", hint=f"e.g. uniform:{example}")
+    for name, (lo, hi) in ranges.items():
+        if not lo < hi:
+            raise UsageError(f"--calib {spec}: LO must be below HI (input '{name}')")
+    return ranges
+
+
+def generated(specs: list[TensorSpec], n: int, *, ranges: dict | None = None, keras_model=None, seed: int = 0) -> dict:
+    """``n`` seeded samples per input: uniform in its range (default 0..1) or valid integer ids."""
+    ids = id_range(keras_model) if keras_model is not None else (0, 99)
+    out = {}
+    for i, s in enumerate(specs):
+        lo_hi = (ranges or {}).get(s.name)
+        out[s.name] = generate(s.shape, s.dtype, n, value_range=lo_hi or (0.0, 1.0),
+                               id_range=lo_hi or ids, seed=seed + 1000 * i)
+    return out
