@@ -83,7 +83,7 @@ def _frozen_ops(source) -> tuple[Counter, dict[str, list[str]]]:
 
     tf = import_tensorflow()
     specs = {t.name: tf.TensorSpec([1, *[d or 1 for d in t.shape]], tf.as_dtype(t.dtype)) for t in source.inputs}
-    spec = specs if source.multi_input else next(iter(specs.values()))
+    spec = source.call_input(specs)
     # Keras recurrent layers are traced as the exporters trace them (fused LSTMs, unrolled loops);
     # lower_control_flow=False keeps any other recurrent loop as the While op the converters see.
     with static_recurrent_tracing(source.keras_model, unroll_loops=True) if source.has_recurrent_layers else contextlib.nullcontext():

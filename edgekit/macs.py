@@ -68,7 +68,7 @@ def graph_macs(source) -> int | None:
     from edgekit.tracing.recurrent import static_recurrent_tracing
 
     specs = {t.name: tf.TensorSpec([1, *[d or 1 for d in t.shape]], tf.as_dtype(t.dtype)) for t in source.inputs}
-    spec = specs if source.multi_input else next(iter(specs.values()))
+    spec = source.call_input(specs)
     recurrent = source.has_recurrent_layers
     try:
         with static_recurrent_tracing(source.keras_model, unroll_loops=True) if recurrent else contextlib.nullcontext():

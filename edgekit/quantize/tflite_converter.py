@@ -28,30 +28,24 @@ def int8_converter(tf, saved_model: Path, calibration, options: ExportOptions, d
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     samples = take(calibration, 0, options.calib_samples)
-    if isinstance(samples, dict):  # several inputs: fed by signature name
-        samples = {k: v if np.issubdtype(v.dtype, np.integer) else v.astype(np.float32) for k, v in samples.items()}
-        integer_input = all(np.issubdtype(v.dtype, np.integer) for v in samples.values())
-    else:
-        integer_input = np.issubdtype(samples.dtype, np.integer)
-        samples = samples if integer_input else samples.astype(np.float32)
-
-    def representative():
-        for i in range(rows(samples)):
-            row = take(samples, i, i + 1)
-            yield row if isinstance(row, dict) else [row]
-
-    converter.representative_dataset = representative
+    several = isinstance(samples, dict)  # several inputs: fed by signature name
+    named = {k: v if np.issubdtype(v.dtype, np.integer) else v.astype(np.float32)
+             for k, v in (samples if several else {"": samples}).items()}
+    integer_input = all(np.issubdtype(v.dtype, np.integer) for v in named.values())
+    samples = named if several else named[""]
+    in_dtype = next(iter(named.values())).dtype.name
+    converter.representative_dataset = representative_rows(samples)
     if activations16:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
         io_name = "float32" if options.int8_io == "float" else "int16"
         converter.inference_input_type = converter.inference_output_type = getattr(tf, io_name)
         details.update(weights="int8", compute="int16 activations x int8 weights (LiteRT reference kernels)",
-                       input_dtype=_dtype_of(samples) if integer_input else io_name, output_dtype=io_name,
+                       input_dtype=in_dtype if integer_input else io_name, output_dtype=io_name,
                        calibration_samples=rows(samples))
     elif float_fallback:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS]
         details.update(weights="int8", compute="int8 where int8 kernels exist, float32 elsewhere",
-                       input_dtype=_dtype_of(samples) if integer_input else "float32", output_dtype="float32",
+                       input_dtype=in_dtype if integer_input else "float32", output_dtype="float32",
                        calibration_samples=rows(samples))
     else:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -60,7 +54,7 @@ def int8_converter(tf, saved_model: Path, calibration, options: ExportOptions, d
         converter.inference_output_type = io
         io_name = "float32" if options.int8_io == "float" else options.int8_io
         # an integer input (token ids) is never quantized: it keeps its own type
-        details.update(weights="int8", compute="int8", input_dtype=_dtype_of(samples) if integer_input else io_name,
+        details.update(weights="int8", compute="int8", input_dtype=in_dtype if integer_input else io_name,
                        output_dtype=io_name, calibration_samples=rows(samples))
     weight_scales(converter, options, details)
     return converter
@@ -75,5 +69,14 @@ def weight_scales(converter, options: ExportOptions, details: dict) -> None:
     details["weight_scales"] = "per-tensor" if options.per_tensor else "per-channel"
 
 
-def _dtype_of(samples) -> str:
-    return next(iter(samples.values())).dtype.name if isinstance(samples, dict) else samples.dtype.name
+def representative_rows(samples, limit: int | None = None):
+    """The converter's representative dataset over ``samples``: one row at a time, as a list of one
+    array for a model with one input, as a dict by signature name for several."""
+    n = rows(samples) if limit is None else min(rows(samples), limit)
+
+    def dataset():
+        for i in range(n):
+            row = take(samples, i, i + 1)
+            yield row if isinstance(row, dict) else [row]
+
+    return dataset

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from edgekit.errors import ExportError
 from edgekit.files import captured_stderr_fd
-from edgekit.io_spec import rows, take
+from edgekit.io_spec import take
 
 DEBUG_SAMPLES = 64
 
@@ -132,14 +132,10 @@ def layer_errors(saved_model: Path, calibration, options) -> tuple[list[dict], o
     from edgekit.tf_env import import_tensorflow
 
     tf = import_tensorflow()
+    from edgekit.quantize.tflite_converter import int8_converter, representative_rows
+
     samples = take(calibration, 0, options.calib_samples)
-
-    def dataset():
-        for i in range(min(rows(samples), DEBUG_SAMPLES)):
-            row = take(samples, i, i + 1)
-            yield row if isinstance(row, dict) else [row]
-
-    from edgekit.quantize.tflite_converter import int8_converter
+    dataset = representative_rows(samples, DEBUG_SAMPLES)
 
     try:
         with captured_stderr_fd():
