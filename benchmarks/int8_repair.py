@@ -209,7 +209,7 @@ def against_nncf(res: Results, tmp: Path) -> None:
     calib, val = ds.prepared("train", limit=200), ds.prepared("test", limit=1000)
     labels, budget, layout = np.asarray(ds.y_test[:1000]), 1.0, "qdq-u8s8"
     def run(path: Path, x):
-        return ONNXRuntime().load(str(path)).run(x)
+        return ONNXRuntime().load(str(path)).run(x)["output"]
 
     reference = run(fp32, val)
 
