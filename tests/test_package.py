@@ -121,6 +121,33 @@ def test_web_package_predicts_in_chromium_what_edgekit_predicts(packaged, tmp_pa
     assert (out[pkg] / card["model_file"]).is_file() and (out[pkg] / "engine" / f"{card['engine']}.mjs").is_file()
 
 
+def test_a_regression_model_is_packaged_as_values_not_as_a_class(tmp_path):
+    """One output that is not class scores: the card says `values` (the kind the export measured, in the
+    manifest's IO spec), and the Pi runner prints the values, not the arg-max of a regression."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(1)(keras.layers.Dense(8, activation="relu")(inp)))
+    model.save(tmp_path / "price.keras")
+    r = edgekit_cli("export", tmp_path / "price.keras", "--format", "tflite", "--quant", "fp32", "--out", tmp_path / "exp")
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "labels.txt").write_text("price\n")
+    r = edgekit_cli("package", tmp_path / "exp" / "price_fp32.tflite", "--target", "rpi", "--labels",
+                    tmp_path / "labels.txt", "--out", tmp_path / "rpi")
+    assert r.returncode == 0, r.stderr
+    card = json.loads((tmp_path / "rpi" / "model_card.json").read_text())
+    assert [o["kind"] for o in card["outputs"]] == ["values"]
+    x = np.random.default_rng(0).uniform(0, 1, (3, 4)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = subprocess.run([sys.executable, "run.py", str(tmp_path / "x.npy")], cwd=tmp_path / "rpi",
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    got = [json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("{")]
+    assert all("label" not in g for g in got), got
+    assert np.allclose([g["values"][0] for g in got], model.predict(x, verbose=0)[:, 0], atol=1e-4)
+
+
 def test_wrong_format_missing_labels_and_existing_out_are_clear(packaged, tmp_path):
     tmp, out = packaged
     r = edgekit_cli("package", tmp / "exp" / "model_int8.onnx", "--target", "android", "--out", tmp_path / "w")

@@ -37,7 +37,7 @@ def package_spec(artifact: Path, labels_file: Path | None = None) -> dict[str, A
     art = next((a for a in manifest.artifacts if a.path == artifact.name), None) if manifest else None
     run = (manifest.run if manifest else None) or {}
     source = manifest.source if manifest else {}
-    inputs, outputs = _io(artifact, art, source)
+    inputs, outputs = _io(artifact, art, source, manifest.io if manifest else None)
     multi = len(inputs) > 1 or len(outputs) > 1
     labels = run.get("labels")
     if labels_file is not None:
@@ -98,8 +98,9 @@ def _attach_labels(labels: list[str], outputs: list[dict], labels_file: Path | N
     fits[0]["labels"] = labels
 
 
-def _io(artifact: Path, art, source: dict) -> tuple[list[dict], list[dict]]:
-    """Each input and output: source name, artifact name, shape (batch first), dtype, int8 params, kind."""
+def _io(artifact: Path, art, source: dict, model_io: dict | None = None) -> tuple[list[dict], list[dict]]:
+    """Each input and output: source name, artifact name, shape (batch first), dtype, int8 params, kind
+    (as the manifest's IO spec measured it; older manifests: the parity record's, else a guess)."""
     io = art.io if art else None
     if not io and artifact.suffix == ".tflite":  # a bare file: read it
         from edgekit.runtimes.litert import LiteRTSession
@@ -130,8 +131,11 @@ def _io(artifact: Path, art, source: dict) -> tuple[list[dict], list[dict]]:
         return e
 
     single = len(io["outputs"]) == 1
-    outputs = [entry(t, (parity.get(t["name"]) or {}).get("kind") or ("probabilities" if single else "values"))
-               for t in io["outputs"]]
+    measured = {t["name"]: t.get("kind") for t in (model_io or {}).get("outputs") or []}
+    if single and len(measured) == 1:  # one output: the file may name it otherwise than the source
+        measured = {io["outputs"][0]["name"]: next(iter(measured.values()))}
+    outputs = [entry(t, measured.get(t["name"]) or (parity.get(t["name"]) or {}).get("kind")
+                     or ("probabilities" if single else "values")) for t in io["outputs"]]
     return [entry(t) for t in io["inputs"]], outputs
 
 
