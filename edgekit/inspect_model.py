@@ -83,11 +83,10 @@ def _frozen_ops(source) -> tuple[Counter, dict[str, list[str]]]:
 
     tf = import_tensorflow()
     specs = {t.name: tf.TensorSpec([1, *[d or 1 for d in t.shape]], tf.as_dtype(t.dtype)) for t in source.inputs}
-    spec = source.call_input(specs)
     # Keras recurrent layers are traced as the exporters trace them (fused LSTMs, unrolled loops);
     # lower_control_flow=False keeps any other recurrent loop as the While op the converters see.
     with static_recurrent_tracing(source.keras_model, unroll_loops=True) if source.has_recurrent_layers else contextlib.nullcontext():
-        fn = tf.function(source.call).get_concrete_function(spec)
+        fn = tf.function(source.call).get_concrete_function(specs)
     graph_def = convert_variables_to_constants_v2(fn, lower_control_flow=False).graph.as_graph_def()
     nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
     counts: Counter = Counter()

@@ -41,6 +41,33 @@ class TensorSpec:
         return d
 
 
+def interface_names(inputs: list[str], outputs: list[str]) -> tuple[list[str], list[str]]:
+    """The names edgekit gives a model's tensors, the source's and every artifact's alike: ``input`` and
+    ``output`` for a model with one input and one output (whatever a converter called them), else the
+    model's own names.
+
+    >>> interface_names(["serving_default_x:0"], ["StatefulPartitionedCall:0"])
+    (['input'], ['output'])
+    >>> interface_names(["image", "meta"], ["label"])
+    (['image', 'meta'], ['label'])
+    """
+    if len(inputs) == 1 and len(outputs) == 1:
+        return ["input"], ["output"]
+    return list(inputs), list(outputs)
+
+
+def by_name(batch: Batch, specs: list[TensorSpec]) -> dict[str, np.ndarray]:
+    """A batch as a dict by input name: the public API's edge, where a one-input model also takes its array."""
+    if isinstance(batch, dict):
+        return batch
+    if len(specs) != 1:
+        from edgekit.errors import ShapeError
+
+        raise ShapeError(f"the model takes {len(specs)} inputs ({', '.join(s.name for s in specs)}), not one array",
+                         hint="pass a dict of arrays by input name")
+    return {specs[0].name: batch}
+
+
 def rows(batch: Batch) -> int:
     """The number of samples in a batch."""
     if isinstance(batch, dict):

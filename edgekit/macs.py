@@ -68,11 +68,10 @@ def graph_macs(source) -> int | None:
     from edgekit.tracing.recurrent import static_recurrent_tracing
 
     specs = {t.name: tf.TensorSpec([1, *[d or 1 for d in t.shape]], tf.as_dtype(t.dtype)) for t in source.inputs}
-    spec = source.call_input(specs)
     recurrent = source.has_recurrent_layers
     try:
         with static_recurrent_tracing(source.keras_model, unroll_loops=True) if recurrent else contextlib.nullcontext():
-            fn = tf.function(source.call).get_concrete_function(spec)
+            fn = tf.function(source.call).get_concrete_function(specs)
     except Exception:
         return None
     total = sum(_op_macs(op) for op in fn.graph.get_operations())

@@ -10,6 +10,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
 from pathlib import Path
@@ -17,9 +18,9 @@ from typing import Any
 
 from edgekit.errors import InputError, ModelLoadError, first_line
 from edgekit.files import sha256_path
-from edgekit.io_spec import TensorSpec
+from edgekit.io_spec import TensorSpec, interface_names
 from edgekit.run_record import CUSTOM_CODE_NAME, MODEL_NAME, RunRecord, is_run_dir
-from edgekit.source_model import SourceModel, named_outputs
+from edgekit.source_model import SourceModel, keras_forward
 
 MODEL_KINDS = "a .keras file, a Keras 2 .h5 file, a TF SavedModel folder, or a run folder from `edgekit train`"
 
@@ -94,21 +95,21 @@ def _from_keras3(path: Path, model, *, kind: str, run: RunRecord | None = None, 
         functional = bool(model.inputs)
     except AttributeError:  # a subclassed model has no symbolic inputs
         functional = False
-    if not functional:
-        inputs, outputs = _subclassed_io(path, model)
-        if len(outputs) > 1:
-            return _multi_io_source(path, kind, "keras3", model, inputs, outputs, sha or sha256_path(path), run)
-        in_shape, dtype, out_shape = inputs[0].shape, inputs[0].dtype, outputs[0].shape
-    else:
-        inputs, outputs = _keras_io(model)
-        if len(inputs) > 1 or len(outputs) > 1:
-            return _multi_io_source(path, kind, "keras3", model, inputs, outputs, sha or sha256_path(path), run)
-        in_shape, dtype, out_shape = inputs[0].shape, inputs[0].dtype, outputs[0].shape
+    inputs, outputs = _keras_io(model) if functional else _subclassed_io(path, model)
+    return _keras_source(path, kind, "keras3", model, inputs, outputs, sha or sha256_path(path), run)
 
-    def call(x):
-        return model(x, training=False)
 
-    return SourceModel(path, kind, "keras3", in_shape, dtype, out_shape, sha or sha256_path(path), call, model, run)
+def _keras_source(path: Path, kind: str, framework: str, model, inputs: list[TensorSpec], outputs: list[TensorSpec],
+                  sha: str, run: RunRecord | None = None) -> SourceModel:
+    """A Keras 3 or tf_keras model, its tensors named by :func:`edgekit.io_spec.interface_names`."""
+    inputs, outputs = _renamed(inputs, outputs)
+    return SourceModel(path, kind, framework, sha, keras_forward(model, inputs, outputs), inputs, outputs, model, run)
+
+
+def _renamed(inputs: list[TensorSpec], outputs: list[TensorSpec]) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    in_names, out_names = interface_names([s.name for s in inputs], [s.name for s in outputs])
+    return ([dataclasses.replace(s, name=n) for s, n in zip(inputs, in_names, strict=True)],
+            [dataclasses.replace(s, name=n) for s, n in zip(outputs, out_names, strict=True)])
 
 
 def _keras_io(model) -> tuple[list[TensorSpec], list[TensorSpec]]:
@@ -130,20 +131,6 @@ def _tensor_name(t, default: str) -> str:
 def _dtype_name(t) -> str:
     dtype = getattr(t, "dtype", "float32")
     return str(getattr(dtype, "name", dtype)).replace("tf.", "")
-
-
-def _multi_io_source(path: Path, kind: str, framework: str, model, inputs: list[TensorSpec], outputs: list[TensorSpec],
-                     sha: str, run: RunRecord | None = None) -> SourceModel:
-    """A Keras model with several inputs or outputs: called with a dict by input name (one input: an array),
-    returning a dict by output name (one output: a tensor)."""
-    out_names = [o.name for o in outputs] if len(outputs) > 1 else None
-
-    def call(x):
-        return named_outputs(model(x, training=False), out_names)
-
-    first_in, first_out = inputs[0], outputs[0]
-    return SourceModel(path, kind, framework, first_in.shape, first_in.dtype, first_out.shape, sha, call, model, run,
-                       inputs=inputs, outputs=outputs)
 
 
 def _subclassed_io(path: Path, model) -> tuple[list[TensorSpec], list[TensorSpec]]:
@@ -193,15 +180,7 @@ def _load_h5(path: Path) -> SourceModel:
     except Exception as e:
         raise ModelLoadError(f"{path} cannot be loaded by Keras 3 nor tf_keras: {first_line(e, with_type=True)}") from None
     inputs, outputs = _keras_io(model)
-    if len(inputs) > 1 or len(outputs) > 1:
-        return _multi_io_source(path, "h5-tf_keras", "tf_keras", model, inputs, outputs, sha256_path(path))
-
-    def call(x):
-        return model(x, training=False)
-
-    in_shape = tuple(model.inputs[0].shape[1:])
-    out_shape = tuple(model.outputs[0].shape[1:])
-    return SourceModel(path, "h5-tf_keras", "tf_keras", in_shape, "float32", out_shape, sha256_path(path), call, model)
+    return _keras_source(path, "h5-tf_keras", "tf_keras", model, inputs, outputs, sha256_path(path))
 
 
 def _load_saved_model(path: Path) -> SourceModel:
@@ -219,22 +198,15 @@ def _load_saved_model(path: Path) -> SourceModel:
     if not specs or not isinstance(fn.structured_outputs, dict) or not fn.structured_outputs:
         raise ModelLoadError(f"SavedModel {path}'s serving signature has no named inputs or outputs",
                              hint="export it with a signature of named tensors")
-    inputs = [TensorSpec(n, tuple(s.shape[1:]), s.dtype.name) for n, s in specs.items()]
-    outputs = [TensorSpec(n, tuple(s.shape[1:])) for n, s in fn.structured_outputs.items()]
-    in_name, in_spec = next(iter(specs.items()))
-    out_name, out_spec = next(iter(fn.structured_outputs.items()))
-    multi_in, multi_out = len(inputs) > 1, len(outputs) > 1
+    own_in, own_out = list(specs), list(fn.structured_outputs)
+    inputs, outputs = _renamed([TensorSpec(n, tuple(s.shape[1:]), s.dtype.name) for n, s in specs.items()],
+                               [TensorSpec(n, tuple(s.shape[1:])) for n, s in fn.structured_outputs.items()])
 
-    def call(x):
-        feeds = {n: tf.cast(x[n], s.dtype) for n, s in specs.items()} if multi_in else {in_name: tf.cast(x, in_spec.dtype)}
-        result = fn(**feeds)
-        return {o.name: result[o.name] for o in outputs} if multi_out else result[out_name]
+    def call(feeds):  # the signature's own names, bound to edgekit's in order
+        result = fn(**{own: tf.cast(feeds[s.name], specs[own].dtype) for own, s in zip(own_in, inputs, strict=True)})
+        return {s.name: result[own] for own, s in zip(own_out, outputs, strict=True)}
 
-    src = SourceModel(
-        path, "saved_model", "tensorflow", tuple(in_spec.shape[1:]), in_spec.dtype.name,
-        tuple(out_spec.shape[1:]), sha256_path(path), call, keras_model=loaded,
-        inputs=inputs if multi_in or multi_out else [], outputs=outputs if multi_in or multi_out else [],
-    )
+    src = SourceModel(path, "saved_model", "tensorflow", sha256_path(path), call, inputs, outputs, keras_model=loaded)
     src._saved_model_dir = path
     return src
 

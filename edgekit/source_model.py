@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import InputError
-from edgekit.io_spec import Batch, TensorSpec, as_float32, concat, rows, take
+from edgekit.io_spec import Batch, TensorSpec, as_float32, by_name, concat, rows, take
 from edgekit.run_record import RunRecord
 
 
@@ -34,26 +34,29 @@ class SourceModel:
     path: Path
     kind: str  # keras | h5-keras3 | h5-tf_keras | saved_model | run
     framework: str  # keras3 | tf_keras | tensorflow
-    input_shape: tuple[int | None, ...]
-    input_dtype: str
-    output_shape: tuple[int | None, ...]
     sha256: str
-    call: Callable[[Any], Any]  # TF-traceable forward pass: a batch tensor in, a tensor out
+    call: Callable[[dict], dict]  # TF-traceable forward pass: tensors by input name in, tensors by output name out
+    inputs: list[TensorSpec]  # named by :func:`edgekit.io_spec.interface_names`
+    outputs: list[TensorSpec]
     keras_model: Any = None
     run: RunRecord | None = None
+    dynamic_inputs: list[TensorSpec] | None = None  # the inputs as the model declares them, when fix_shapes fixed some
     _saved_model_dir: Path | None = None
     _tmp: list[Path] = field(default_factory=list)
     _variant_dirs: dict[tuple[int | None, bool, bool, bool], Path] = field(default_factory=dict)
-    inputs: list[TensorSpec] = field(default_factory=list)  # by the Keras input names; one: [TensorSpec("input", ...)]
-    outputs: list[TensorSpec] = field(default_factory=list)  # by the Keras output names; one: [TensorSpec("output", ...)]
 
-    def __post_init__(self) -> None:
-        if not self.inputs:
-            self.inputs = [TensorSpec("input", tuple(self.input_shape), self.input_dtype)]
-        if not self.outputs:
-            self.outputs = [TensorSpec("output", tuple(self.output_shape))]
+    @property
+    def input_shape(self) -> tuple:
+        """The first input's shape without the batch axis (the one input's, for most models)."""
+        return self.inputs[0].shape
 
-    dynamic_inputs: list[TensorSpec] | None = None  # the inputs as the model declares them, when fix_shapes fixed some
+    @property
+    def input_dtype(self) -> str:
+        return self.inputs[0].dtype
+
+    @property
+    def output_shape(self) -> tuple:
+        return self.outputs[0].shape
 
     def fix_shapes(self, shapes: dict[str, tuple[int, ...]]) -> None:
         """Fix unknown non-batch dimensions (``--input-shape``): TFLite and TF.js are traced at these shapes, parity
@@ -65,21 +68,7 @@ class SourceModel:
                              hint="export the SavedModel with fixed shapes, or pass the Keras model")
         self.dynamic_inputs = list(self.inputs)
         self.inputs = [TensorSpec(t.name, tuple(shapes.get(t.name, t.shape)), t.dtype) for t in self.inputs]
-        self.input_shape = self.inputs[0].shape
         self._saved_model_dir = None
-
-    @property
-    def multi_input(self) -> bool:
-        return len(self.inputs) > 1
-
-    @property
-    def multi_output(self) -> bool:
-        return len(self.outputs) > 1
-
-    @property
-    def multi_io(self) -> bool:
-        """Several inputs or outputs: batches are dicts by name (:mod:`edgekit.io_spec`)."""
-        return self.multi_input or self.multi_output
 
     @property
     def has_recurrent_layers(self) -> bool:
@@ -88,32 +77,23 @@ class SourceModel:
 
         return self.framework in ("keras3", "tf_keras") and bool(recurrent_layers(self.keras_model))
 
-    def call_input(self, feeds: dict[str, Any]) -> Any:
-        """Feeds by input name as :attr:`call` takes them: the dict for several inputs, the one tensor for one."""
-        return feeds if self.multi_input else feeds[self.inputs[0].name]
-
     def predict(self, x: Batch, batch_size: int = 64) -> dict[str, np.ndarray]:
-        """Run the source model on prepared inputs (a dict by input name, or one input's array); returns
-        float32 outputs by output name."""
-        if not isinstance(x, dict):
-            x = {self.inputs[0].name: x}
-        names = [o.name for o in self.outputs]
+        """Run the source model on prepared inputs (a dict by input name; a one-input model also takes its
+        array); returns float32 outputs by output name."""
+        x = by_name(x, self.inputs)
         outs = []
         for i in range(0, rows(x), batch_size):
-            y = self.call(self.call_input(take(x, i, i + batch_size)))
-            y = y if isinstance(y, dict) and set(names) <= set(y) else named_outputs(y, names)
-            outs.append({n: np.asarray(y[n]) for n in names})
+            y = self.call(take(x, i, i + batch_size))
+            outs.append({o.name: np.asarray(y[o.name]) for o in self.outputs})
         return as_float32(concat(outs))
 
-    def tf_input_signature(self, batch: int | None = None, *, dynamic: bool = False) -> list:
-        """The ``input_signature`` of this model's forward pass: ``[TensorSpec]``, or ``[{name: TensorSpec}]``;
+    def tf_signature(self, batch: int | None = None, *, dynamic: bool = False) -> dict:
+        """``tf.TensorSpec`` per input name, batch axis ``batch``: what :attr:`call` is traced with;
         ``dynamic``: the shapes the model declares, not those ``--input-shape`` fixed."""
         import tensorflow as tf
 
         specs = (self.dynamic_inputs or self.inputs) if dynamic else self.inputs
-        if not self.multi_input:
-            return [tf.TensorSpec([batch, *specs[0].shape], tf.as_dtype(self.input_dtype))]
-        return [{s.name: tf.TensorSpec([batch, *s.shape], tf.as_dtype(s.dtype), name=s.name) for s in specs}]
+        return {s.name: tf.TensorSpec([batch, *s.shape], tf.as_dtype(s.dtype), name=s.name) for s in specs}
 
     def saved_model_dir(self, batch: int | None = None, *, unroll_loops: bool = False, fuse_lstm: bool = True,
                         portable: bool = False) -> Path:
@@ -127,7 +107,8 @@ class SourceModel:
         a SavedModel source is used as it is."""
         keras_source = self.framework in ("keras3", "tf_keras")
         portable = portable and keras_source
-        if batch is None and not portable and not (self.multi_io and keras_source) and self.dynamic_inputs is None:
+        several = len(self.inputs) > 1 or len(self.outputs) > 1  # traced with a signature that names every tensor
+        if batch is None and not portable and not (several and keras_source) and self.dynamic_inputs is None:
             if self._saved_model_dir is None:
                 self._saved_model_dir = self._export_variant(None, False, True, False)
             return self._saved_model_dir
@@ -147,9 +128,10 @@ class SourceModel:
         tmp = Path(tempfile.mkdtemp(prefix="edgekit-sm-"))
         self._tmp.append(tmp)
         out = tmp / "saved_model"
-        fixed = self.dynamic_inputs is not None
-        spec = None if batch is None and not self.multi_io and not fixed else self.tf_input_signature(batch)
-        names = [o.name for o in self.outputs] if self.multi_output else None
+        named = len(self.inputs) > 1 or len(self.outputs) > 1  # a signature that names every tensor
+        fixed = batch is not None or self.dynamic_inputs is not None
+        spec = keras_input_signature(self.inputs, batch) if named or fixed else None  # else Keras's own
+        names = [o.name for o in self.outputs] if len(self.outputs) > 1 else None
         with contextlib.ExitStack() as stack:
             if batch is not None:
                 stack.enter_context(static_recurrent_tracing(self.keras_model, unroll_loops=unroll_loops,
@@ -165,7 +147,7 @@ class SourceModel:
             "kind": self.kind,
             "framework": self.framework,
             "sha256": self.sha256,
-            "input_shape": list(self.input_shape),
+            "input_shape": list(self.input_shape),  # the first input's and output's, for a one-line summary
             "input_dtype": self.input_dtype,
             "output_shape": list(self.output_shape),
             "inputs": [t.to_dict() for t in self.inputs],
@@ -210,11 +192,44 @@ def export_saved_model(keras_model: Any, out: Path, *, input_signature: list | N
             archive.write_out(str(out))
 
 
+def keras_forward(model: Any, inputs: list[TensorSpec], outputs: list[TensorSpec]) -> Callable[[dict], dict]:
+    """A Keras model's inference call in edgekit's convention (tensors by name in, by name out).
+
+    Keras's own convention is the one place a count matters: a model with one input is called with
+    that tensor, one with several with a dict by input name; one output comes back as a tensor,
+    several as a dict or a list (named here by ``outputs``, in order)."""
+    names = [o.name for o in outputs]
+
+    def call(feeds: dict) -> dict:
+        return named_outputs(model(keras_args(feeds, inputs), training=False), names)
+
+    return call
+
+
+def keras_args(feeds: dict, inputs: list[TensorSpec]) -> Any:
+    """Tensors by input name as a Keras model's call takes them: the one tensor, or the dict."""
+    return feeds[inputs[0].name] if len(inputs) == 1 else {s.name: feeds[s.name] for s in inputs}
+
+
+def keras_input_signature(inputs: list[TensorSpec], batch: int | None) -> list:
+    """The ``input_signature`` of a Keras model's call: ``[TensorSpec]`` for one input, ``[{name: TensorSpec}]``
+    for several (named, so that a converter names the artifact's inputs after them)."""
+    import tensorflow as tf
+
+    specs = {s.name: tf.TensorSpec([batch, *s.shape], tf.as_dtype(s.dtype), name=s.name) for s in inputs}
+    if len(inputs) == 1:
+        return [tf.TensorSpec([batch, *inputs[0].shape], tf.as_dtype(inputs[0].dtype))]
+    return [specs]
+
+
 def named_outputs(outputs: Any, names: list[str] | None) -> Any:
-    """A model's outputs as a dict by ``names`` (a dict, list or tuple of tensors); as they are when ``names`` is None."""
+    """A model's outputs as a dict by ``names`` (a dict, list or tuple of tensors, or the one tensor); as
+    they are when ``names`` is None. A dict of one output is taken under the one name asked for."""
     if names is None:
         return outputs
     if isinstance(outputs, dict):
+        if len(outputs) == 1 and len(names) == 1:
+            return {names[0]: next(iter(outputs.values()))}
         return {n: outputs[n] for n in names}
     if isinstance(outputs, (list, tuple)):
         return dict(zip(names, outputs, strict=True))

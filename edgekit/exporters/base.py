@@ -68,7 +68,7 @@ class Exporter(Protocol):
         out_dir: Path,
         *,
         quant: str,
-        calibration: np.ndarray | None = None,
+        calibration: dict[str, np.ndarray] | None = None,
         options: ExportOptions | None = None,
     ) -> Artifact:
         """Write one artifact for ``quant`` into ``out_dir``; raise ExportError on failure."""

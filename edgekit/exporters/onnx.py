@@ -50,7 +50,7 @@ class ONNXExporter:
         out_dir: Path,
         *,
         quant: str,
-        calibration: np.ndarray | None = None,
+        calibration: dict[str, np.ndarray] | None = None,
         options: ExportOptions | None = None,
     ) -> Artifact:
         options = options or ExportOptions()
@@ -99,11 +99,7 @@ class ONNXExporter:
 
         tf = import_tensorflow()
 
-        if source.multi_input:  # ONNX keeps the model's own dynamic axes, whatever --input-shape fixed
-            spec = source.tf_input_signature(batch, dynamic=True)
-        else:
-            shape = (source.dynamic_inputs or source.inputs)[0].shape
-            spec = [tf.TensorSpec((batch, *shape), tf.as_dtype(source.input_dtype), name="input")]
+        spec = [source.tf_signature(batch, dynamic=True)]  # ONNX keeps the model's own dynamic axes, whatever --input-shape fixed
         captured: list[str] = []
         from edgekit.tracing.portable_ops import portable_tracing
 
@@ -117,11 +113,9 @@ class ONNXExporter:
         _rewrite_exact(graph)
         fuse_hard_activations(graph, opset)  # MobileNetV3's hard-swish: one ONNX Runtime kernel, not four
         _refuse_unconverted(graph, opset)
-        # Readable, stable names: one input 'input' and one output 'output', else the source's own names;
-        # the batch axis is 'batch'.
-        in_names = [i.name for i in source.inputs] if source.multi_input else ["input"]
-        out_names = [o.name for o in source.outputs] if source.multi_output else ["output"]
-        _name_graph_io(graph, in_names, out_names, batch)
+        # Readable, stable names: the source's (edgekit.io_spec.interface_names: 'input' and 'output' for a
+        # model with one of each); the batch axis is 'batch'.
+        _name_graph_io(graph, [i.name for i in source.inputs], [o.name for o in source.outputs], batch)
         _toposort(graph)  # before renaming: tf2onnx may emit a Loop before the nodes its body reads
         _short_names(graph)
         return model
@@ -190,11 +184,9 @@ class ONNXExporter:
         return quantize_best(pre, tmp, reader, samples, tmp / "fp32.onnx", options)
 
 
-def typed_like_inputs(batch, source: SourceModel):
-    """Calibration inputs in the dtypes of the model's inputs (integer ids stay integers)."""
-    if isinstance(batch, dict):
-        return {s.name: np.asarray(batch[s.name]).astype(s.dtype) for s in source.inputs}
-    return np.asarray(batch).astype(source.input_dtype)
+def typed_like_inputs(batch: dict, source: SourceModel) -> dict[str, np.ndarray]:
+    """Calibration inputs by name in the dtypes of the model's inputs (integer ids stay integers)."""
+    return {s.name: np.asarray(batch[s.name]).astype(s.dtype) for s in source.inputs}
 
 
 def _name_graph_io(graph, in_names: list[str], out_names: list[str], batch: int | None) -> None:

@@ -211,7 +211,7 @@ def _data_for(source: SourceModel, calib: str | None, plan, parity_samples: int,
     data = model_inputs(spec, source.inputs, prep=run.prep if own else None, use_data_prep=run is not None and not own,
                         image_size=(run.prep.image_size or [None])[0] if run else None, train_rows=calib_samples,
                         test_rows=parity_samples, keras_model=source.keras_model)
-    calibration = source.call_input(data.train) if data.train is not None else None
+    calibration = data.train
     return calibration, data.test, data.note, data.labels.get("y")
 
 
@@ -219,9 +219,8 @@ def _fix_input_shapes(source: SourceModel, text: str | None, plan) -> None:
     """``--input-shape`` fixes unknown non-batch dims; without it, TFLite and TF.js refuse such an input in one line."""
     from edgekit.io_spec import parse_input_shapes, unknown_dims
 
-    aliases = {}
-    if not source.multi_input and getattr(source.keras_model, "inputs", None):
-        aliases = {str(source.keras_model.inputs[0].name).split(":")[0]: source.inputs[0].name}
+    own = [str(t.name).split(":")[0] for t in getattr(source.keras_model, "inputs", None) or []]
+    aliases = {k: s.name for k, s in zip(own, source.inputs, strict=False) if k != s.name}  # the Keras name of 'input'
     shapes = parse_input_shapes(text, source.inputs, aliases) if text else {}
     open_dims = [s for s in unknown_dims(source.inputs) if s.name not in shapes or None in shapes[s.name]]
     fixed_formats = sorted({f for f, _ in plan} & {"tflite", "tfjs"})

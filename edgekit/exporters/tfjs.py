@@ -55,7 +55,7 @@ class TFJSExporter:
         out_dir: Path,
         *,
         quant: str,
-        calibration: np.ndarray | None = None,
+        calibration: dict[str, np.ndarray] | None = None,
         options: ExportOptions | None = None,
     ) -> Artifact:
         if quant not in self.quant_modes:

@@ -44,7 +44,7 @@ class TFLiteExporter:
         out_dir: Path,
         *,
         quant: str,
-        calibration: np.ndarray | None = None,
+        calibration: dict[str, np.ndarray] | None = None,
         options: ExportOptions | None = None,
     ) -> Artifact:
         options = options or ExportOptions()
@@ -57,10 +57,7 @@ class TFLiteExporter:
         in_dtype = source.input_dtype if is_integer(source.input_dtype) else "float32"
         details = {"weights": "float32", "compute": "float32", "input_dtype": in_dtype, "output_dtype": "float32"}
         if calibration is not None:  # integer inputs (token ids) are fed to the converter as the integers they are
-            if isinstance(calibration, dict):
-                calibration = {t.name: np.asarray(calibration[t.name]).astype(t.dtype, copy=False) for t in source.inputs}
-            else:
-                calibration = np.asarray(calibration).astype(source.input_dtype, copy=False)
+            calibration = {t.name: np.asarray(calibration[t.name]).astype(t.dtype, copy=False) for t in source.inputs}
         if source.has_recurrent_layers:
             # Keras recurrent layers (Keras 3 or tf_keras), traced with batch 1 (edgekit.tracing.recurrent): LSTMs become
             # the fused UNIDIRECTIONAL_SEQUENCE_LSTM builtin; other loops stay a WHILE op (the smaller

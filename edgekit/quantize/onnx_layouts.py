@@ -65,15 +65,15 @@ def dynamic_batch(value_info) -> bool:
 CALIBRATION_BATCH = 50  # rows per calibration run where the batch axis is free
 
 
-def preprocessed(model, tmp: Path, samples):
-    """The float model after ONNX Runtime's quantization pre-processing, and a calibration reader factory."""
+def preprocessed(model, tmp: Path, samples: dict):
+    """The float model after ONNX Runtime's quantization pre-processing, and a calibration reader factory
+    over ``samples`` (arrays by the graph's input names)."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     src, pre = tmp / "fp32.onnx", tmp / "pre.onnx"
     onnx.save(model, src)
-    input_name = model.graph.input[0].name
     n = rows(samples)
     # Calibration records each tensor's range (or histogram) over every value it takes, so rows may
     # go through in batches where the batch axis is free: the same ranges, a fraction of the runs.
@@ -87,7 +87,7 @@ def preprocessed(model, tmp: Path, samples):
             i = next(self._it, None)
             if i is None:
                 return None
-            return take(samples, i, i + step) if isinstance(samples, dict) else {input_name: samples[i : i + step]}
+            return take(samples, i, i + step)
 
     try:
         with captured_stderr_fd(), contextlib.redirect_stdout(io.StringIO()):
@@ -230,11 +230,8 @@ def _session(model):
                                 providers=["CPUExecutionProvider"])
 
 
-def _feeds(session, batch) -> dict:
-    names = [i.name for i in session.get_inputs()]
-    if isinstance(batch, dict):
-        return {n: batch[n] for n in names}
-    return {names[0]: batch}
+def _feeds(session, batch: dict) -> dict:
+    return {i.name: batch[i.name] for i in session.get_inputs()}
 
 
 def _outputs(session, samples):

@@ -61,7 +61,7 @@ def rank_nodes(pre: Path, tmp: Path, reader: Callable, samples, options) -> list
     def debug_reader():  # the rows in one batch where the batch axis is free
         graph = onnx.load(pre).graph
         batch = rows(debug_rows) if all(dynamic_batch(i) for i in graph.input) else 1
-        return _Rows(graph.input[0].name, debug_rows, batch)
+        return _Rows(debug_rows, batch)
 
     with captured_stderr_fd(), contextlib.redirect_stdout(io.StringIO()):
         modify_model_output_intermediate_tensors(str(pre), str(tmp / "rank-float-aug.onnx"))
@@ -172,17 +172,17 @@ def search_order(nodes: list[dict], pre: Path) -> list[str]:
 
 
 class _Rows:
-    """A calibration reader over a batch (several inputs: by name)."""
+    """A calibration reader over a batch (arrays by input name), ``batch`` rows at a time."""
 
-    def __init__(self, input_name: str, samples, batch: int = 1):
-        self.input_name, self.samples, self.i, self.batch = input_name, samples, 0, batch
+    def __init__(self, samples: dict, batch: int = 1):
+        self.samples, self.i, self.batch = samples, 0, batch
 
     def get_next(self):
         if self.i >= rows(self.samples):
             return None
         row = take(self.samples, self.i, self.i + self.batch)
         self.i += self.batch
-        return row if isinstance(row, dict) else {self.input_name: row}
+        return row
 
     def __iter__(self):
         while (row := self.get_next()) is not None:

@@ -27,13 +27,10 @@ def int8_converter(tf, saved_model: Path, calibration, options: ExportOptions, d
     mode (16-bit activations, int16 inputs and outputs unless ``--int8-io float``)."""
     converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    samples = take(calibration, 0, options.calib_samples)
-    several = isinstance(samples, dict)  # several inputs: fed by signature name
-    named = {k: v if np.issubdtype(v.dtype, np.integer) else v.astype(np.float32)
-             for k, v in (samples if several else {"": samples}).items()}
-    integer_input = all(np.issubdtype(v.dtype, np.integer) for v in named.values())
-    samples = named if several else named[""]
-    in_dtype = next(iter(named.values())).dtype.name
+    samples = {k: v if np.issubdtype(v.dtype, np.integer) else v.astype(np.float32)
+               for k, v in take(calibration, 0, options.calib_samples).items()}
+    integer_input = all(np.issubdtype(v.dtype, np.integer) for v in samples.values())
+    in_dtype = next(iter(samples.values())).dtype.name
     converter.representative_dataset = representative_rows(samples)
     if activations16:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
@@ -70,13 +67,14 @@ def weight_scales(converter, options: ExportOptions, details: dict) -> None:
 
 
 def representative_rows(samples, limit: int | None = None):
-    """The converter's representative dataset over ``samples``: one row at a time, as a list of one
-    array for a model with one input, as a dict by signature name for several."""
+    """The converter's representative dataset over ``samples`` (arrays by input name): one row at a time,
+    as a dict by signature name for several inputs, as a list of the one array for one input (whose
+    signature name is Keras's, not edgekit's ``input``)."""
     n = rows(samples) if limit is None else min(rows(samples), limit)
 
     def dataset():
         for i in range(n):
             row = take(samples, i, i + 1)
-            yield row if isinstance(row, dict) else [row]
+            yield row if len(row) > 1 else list(row.values())
 
     return dataset

@@ -8,7 +8,7 @@ public edge, and :func:`feeds` is the one place it becomes a dict.
 
 Names: the artifact's own (a signature's input and output names, which edgekit's exporters set to
 the source model's), except that a model with one input and one output binds them as ``input``
-and ``output``, the names a single-tensor source model carries (:func:`source_names`).
+and ``output``, the names a single-tensor source model carries (:func:`edgekit.io_spec.interface_names`).
 
 Example:
     >>> import numpy as np
@@ -85,20 +85,6 @@ class BoundTensor:
 def dims(shape: Sequence) -> tuple:
     """A runtime's shape with unknown sizes (``-1``, ``0``, a symbolic name, ``None``) as ``None``."""
     return tuple(int(d) if isinstance(d, (int, np.integer)) and d > 0 else None for d in shape)
-
-
-def source_names(inputs: Sequence[str], outputs: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The names a session binds by: the artifact's own, or ``input``/``output`` for a model with one
-    input and one output.
-
-    >>> source_names(["serving_default_x:0"], ["StatefulPartitionedCall:0"])
-    (['input'], ['output'])
-    >>> source_names(["image", "meta"], ["label"])
-    (['image', 'meta'], ['label'])
-    """
-    if len(inputs) == 1 and len(outputs) == 1:
-        return ["input"], ["output"]
-    return list(inputs), list(outputs)
 
 
 def feeds(batch, inputs: Sequence[BoundTensor]) -> dict[str, np.ndarray]:

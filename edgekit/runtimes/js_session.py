@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.io_spec import concat, take
-from edgekit.runtimes.binding import BoundTensor, dims, feeds, io_record, rows_of, source_names
+from edgekit.io_spec import concat, interface_names, take
+from edgekit.runtimes.binding import BoundTensor, dims, feeds, io_record, rows_of
 
 RUN_BLOCK_ROWS = 256  # rows sent to the JS runner per message by run()
 
@@ -40,7 +40,7 @@ class JSSession:
             self.close()
             raise
         ins, outs = self.info["inputs"], self.info["outputs"]
-        in_names, out_names = source_names([t["name"] for t in ins], [t["name"] for t in outs])
+        in_names, out_names = interface_names([t["name"] for t in ins], [t["name"] for t in outs])
         self.inputs = self._boundary([_bound(n, t) for n, t in zip(in_names, ins, strict=True)], "inputs")
         self.outputs = self._boundary([_bound(n, t) for n, t in zip(out_names, outs, strict=True)], "outputs")
 

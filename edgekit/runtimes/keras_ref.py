@@ -62,7 +62,7 @@ class KerasSession:
         import tensorflow as tf
 
         first = take(feeds(batch, self.inputs), 0, 1)
-        xt = self.source.call_input({k: tf.constant(v) for k, v in first.items()})
+        xt = {k: tf.constant(v) for k, v in first.items()}
         fn = self._graph_fn
         return lambda: fn(xt)
 

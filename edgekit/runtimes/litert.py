@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ModelLoadError, first_line
+from edgekit.io_spec import interface_names
 from edgekit.macs import tflite_macs
 from edgekit.runtimes.base import PackageRuntime
-from edgekit.runtimes.binding import BoundTensor, dims, feeds, io_record, rows_of, source_names
+from edgekit.runtimes.binding import BoundTensor, dims, feeds, io_record, rows_of
 
 # Builtin ops whose state lives in variable tensors that persist between invocations.
 STATEFUL_OPS = frozenset({"UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_RNN",
@@ -46,7 +47,7 @@ class LiteRTSession:
             msg = first_line(e)
             raise ModelLoadError(f"{path} is not a valid .tflite model: {msg}") from None
         ins, outs = self._details(path)
-        in_names, out_names = source_names(list(ins), list(outs))
+        in_names, out_names = interface_names(list(ins), list(outs))
         self.inputs = [_bound(n, d) for n, d in zip(in_names, ins.values(), strict=True)]
         self.outputs = [_bound(n, d) for n, d in zip(out_names, outs.values(), strict=True)]
         self._index = {t.name: d["index"] for t, d in zip(self.inputs + self.outputs, [*ins.values(), *outs.values()],

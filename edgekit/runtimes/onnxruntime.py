@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ModelLoadError, first_line
+from edgekit.io_spec import interface_names
 from edgekit.runtimes.base import PackageRuntime
-from edgekit.runtimes.binding import BoundTensor, dims, feeds, io_record, rows_of, source_names
+from edgekit.runtimes.binding import BoundTensor, dims, feeds, io_record, rows_of
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
            "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(int32)": np.int32, "tensor(int64)": np.int64}
@@ -54,7 +55,7 @@ class ONNXSession:
             msg = first_line(e)
             raise ModelLoadError(f"{path} cannot be loaded by ONNX Runtime: {msg[:300]}") from None
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
-        in_names, out_names = source_names([t.name for t in ins], [t.name for t in outs])
+        in_names, out_names = interface_names([t.name for t in ins], [t.name for t in outs])
         self.inputs = [_bound(n, t) for n, t in zip(in_names, ins, strict=True)]
         self.outputs = [_bound(n, t) for n, t in zip(out_names, outs, strict=True)]
         fixed = self.inputs[0].shape[0] if self.inputs[0].shape else None
