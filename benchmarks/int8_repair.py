@@ -194,8 +194,8 @@ def against_nncf(res: Results, tmp: Path) -> None:
     from edgekit.exporters.int8_search import drop_here
     from edgekit.parity import check as check_parity
     from edgekit.parity import compare
+    from edgekit.quantize.backends import FloatModel, backend_for
     from edgekit.quantize.onnx_layouts import LAYOUTS, preprocessed, quantize_layout
-    from edgekit.quantize.onnx_repair import repair_onnx_int8
     from edgekit.runtimes.onnxruntime import ONNXRuntime
 
     try:
@@ -216,19 +216,25 @@ def against_nncf(res: Results, tmp: Path) -> None:
     def parity(outputs) -> list[str]:
         return check_parity(compare(reference, outputs), "int8", classifier=True)
 
-    def drop(path: Path) -> tuple[float, list[str]]:  # as edgekit export evaluates ONNX candidates
-        return drop_here(path, val, reference, labels, budget, parity=parity)
+    named_calib, named_val = {"input": calib}, {"input": val}  # edgekit's batches: arrays by input name
+
+    def drop(data: bytes) -> tuple[float, list[str]]:  # as edgekit export evaluates ONNX candidates
+        trial = tmp / "edgekit-candidate.onnx"
+        trial.write_bytes(data)
+        return drop_here(trial, named_val, reference, labels, budget, parity=parity)
 
     # edgekit: its int8 path from the float graph (pre-processing, plain int8, its evaluation), then the search
     def ours_once(k: int):
         work = tmp / f"edgekit-onnx-{k}"
         work.mkdir()
         options = ExportOptions(max_drop=budget)
-        pre, reader = preprocessed(onnx.load(fp32), work, calib)
+        pre, reader = preprocessed(onnx.load(fp32), work, named_calib)
         quantize_layout(pre, work / "plain.onnx", reader(), LAYOUTS[layout], options)
-        plain_drop, _ = drop_here(work / "plain.onnx", val, reference, labels, budget=float("inf"), parity=parity)
-        repaired, record = repair_onnx_int8(pre, work, reader, calib, options, layout, drop, budget)
-        onnx.save(repaired, work / "repaired.onnx")
+        plain_drop, _ = drop_here(work / "plain.onnx", named_val, reference, labels, budget=float("inf"), parity=parity)
+        graph = onnx.load(fp32)
+        repaired, record = backend_for("onnx").repair(FloatModel(graph, named_calib, graph.SerializeToString, layout),
+                                                      options, drop, budget)
+        (work / "repaired.onnx").write_bytes(repaired)
         return work / "repaired.onnx", record, plain_drop
 
     # NNCF, the way its documentation shows: a Dataset each, a validation function returning the
@@ -263,7 +269,7 @@ def against_nncf(res: Results, tmp: Path) -> None:
         theirs_path = theirs_once(k)
         theirs_s.append(time.perf_counter() - t0)
     ours_s, theirs_s = min(ours_s), min(theirs_s)
-    ours = {"float": float_compute_ops(ours_path), "drop": drop(ours_path)[0], "own": record["result"]}
+    ours = {"float": float_compute_ops(ours_path), "drop": drop(ours_path.read_bytes())[0], "own": record["result"]}
     theirs = {"float": float_compute_ops(theirs_path), "drop": drop(theirs_path)[0]}
     print(f"  ONNX, plain int8 (QDQ U8S8) loses {plain_drop:.1f} points; edgekit: {ours['own']}, "
           f"{record['evaluations']} evaluations; NNCF {nncf.__version__}")

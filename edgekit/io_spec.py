@@ -1,10 +1,10 @@
 """Inputs and outputs by name: what a model takes and returns, and batches of them.
 
-A single-input model takes a NumPy array; a model with several inputs takes a :data:`Batch`, a
-dict of arrays keyed by the Keras input names (the ``name=`` of each ``keras.Input``). Outputs
-come back the same way: an array for a single output, a dict keyed by the Keras output names
-(``model.output_names``) for several. Every artifact binds its inputs and outputs by these names,
-never by position: converters reorder outputs and rename them (``StatefulPartitionedCall:1``).
+Inside edgekit a batch is a dict of arrays by name: the Keras input names (the ``name=`` of each
+``keras.Input``) and output names (``model.output_names``), or ``input`` and ``output`` for a model
+with one of each (:func:`interface_names`). Every artifact binds its inputs and outputs by these
+names, never by position: converters reorder outputs and rename them (``StatefulPartitionedCall:1``).
+At the public API's edge a one-input model also takes its array (:func:`by_name`, :func:`as_named`).
 
 Example:
     >>> import numpy as np
@@ -24,7 +24,7 @@ from typing import Any, Union
 
 import numpy as np
 
-Batch = Union[np.ndarray, dict]  # noqa: UP007  (an array for one tensor, {name: array} for several)
+Batch = Union[np.ndarray, dict]  # noqa: UP007  (what the public API takes: {name: array}, or one input's array)
 
 
 @dataclass(frozen=True)
@@ -58,54 +58,48 @@ def interface_names(inputs: list[str], outputs: list[str]) -> tuple[list[str], l
 
 def by_name(batch: Batch, specs: list[TensorSpec]) -> dict[str, np.ndarray]:
     """A batch as a dict by input name: the public API's edge, where a one-input model also takes its array."""
-    if isinstance(batch, dict):
-        return batch
-    if len(specs) != 1:
+    if len(specs) != 1 and not isinstance(batch, dict):
         from edgekit.errors import ShapeError
 
         raise ShapeError(f"the model takes {len(specs)} inputs ({', '.join(s.name for s in specs)}), not one array",
                          hint="pass a dict of arrays by input name")
-    return {specs[0].name: batch}
+    return as_named(batch, specs[0].name if specs else "input")
 
 
-def rows(batch: Batch) -> int:
+def as_named(batch: Batch, name: str = "input") -> dict[str, np.ndarray]:
+    """A batch as a dict: one array under ``name`` (every session binds a one-input model's array
+    under any name). The public API's edge: inside edgekit a batch is always a dict by name."""
+    return batch if isinstance(batch, dict) else {name: batch}
+
+
+def rows(batch: dict[str, np.ndarray]) -> int:
     """The number of samples in a batch."""
-    if isinstance(batch, dict):
-        return len(next(iter(batch.values()))) if batch else 0
-    return len(batch)
+    return len(next(iter(batch.values()))) if batch else 0
 
 
-def take(batch: Batch, start: int, stop: int | None = None) -> Batch:
+def take(batch: dict[str, np.ndarray], start: int, stop: int | None = None) -> dict[str, np.ndarray]:
     """Rows ``start:stop`` of every tensor."""
-    if isinstance(batch, dict):
-        return {k: v[start:stop] for k, v in batch.items()}
-    return batch[start:stop]
+    return {k: v[start:stop] for k, v in batch.items()}
 
 
-def concat(batches: list[Batch]) -> Batch:
+def concat(batches: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Batches joined along the batch axis."""
-    if batches and isinstance(batches[0], dict):
-        return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
-    return np.concatenate(batches)
+    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]} if batches else {}
 
 
-def as_float32(batch: Batch) -> Batch:
-    if isinstance(batch, dict):
-        return {k: np.asarray(v, dtype=np.float32) for k, v in batch.items()}
-    return np.asarray(batch, dtype=np.float32)
+def as_float32(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v, dtype=np.float32) for k, v in batch.items()}
 
 
-def check_batch(batch: Batch, specs: list[TensorSpec], *, what: str = "data") -> None:
+def check_batch(batch: dict[str, np.ndarray], specs: list[TensorSpec], *, what: str = "data") -> None:
     """A ShapeError naming the keys and shapes the model expects when ``batch`` does not fit ``specs``."""
     from edgekit.errors import ShapeError
     from edgekit.generated_inputs import is_integer
     from edgekit.shapes import fits
 
     expected = ", ".join(f"{s.name} {tuple(s.shape)} {s.dtype}" for s in specs)
-    if len(specs) == 1 and not isinstance(batch, dict):
-        batch = {specs[0].name: batch}
-    if not isinstance(batch, dict) or set(batch) != {s.name for s in specs}:
-        got = ", ".join(sorted(batch)) if isinstance(batch, dict) else "one unnamed array"
+    if set(batch) != {s.name for s in specs}:
+        got = ", ".join(sorted(batch))
         raise ShapeError(f"{what} has inputs {got}, but the model takes {expected}",
                          hint="name each input array after the model's input (an .npz key per input)")
     for s in specs:
@@ -120,32 +114,26 @@ def check_batch(batch: Batch, specs: list[TensorSpec], *, what: str = "data") ->
                                  "values", hint="pass the ids themselves, not scaled or normalised values")
 
 
-def save_batch(stem: Path, batch: Batch, *, float_dtype=np.float32) -> None:
-    """Write a batch for another process: ``STEM.npy`` for one array, a folder ``STEM/`` of ``NAME.npy`` for
-    several (each memory-mappable). Float inputs are written as ``float_dtype``, integer ones as they are."""
+def save_batch(stem: Path, batch: dict[str, np.ndarray], *, float_dtype=np.float32) -> None:
+    """Write a batch for another process: a folder ``STEM/`` of ``0.npy``, ``1.npy``... (each memory-mappable)
+    and ``names.json``. Float inputs are written as ``float_dtype``, integer ones as they are."""
     stem = Path(stem)
 
     def typed(a):
         a = np.asarray(a)
         return np.ascontiguousarray(a if np.issubdtype(a.dtype, np.integer) else a.astype(float_dtype))
 
-    if isinstance(batch, dict):
-        stem.mkdir(parents=True, exist_ok=True)
-        (stem / "names.json").write_text(json.dumps(list(batch)))
-        for i, a in enumerate(batch.values()):
-            np.save(stem / f"{i}.npy", typed(a))
-    else:
-        np.save(stem.with_suffix(".npy"), typed(batch))
+    stem.mkdir(parents=True, exist_ok=True)
+    (stem / "names.json").write_text(json.dumps(list(batch)))
+    for i, a in enumerate(batch.values()):
+        np.save(stem / f"{i}.npy", typed(a))
 
 
-def load_batch(stem: Path, *, mmap_mode: str | None = None) -> Batch:
-    """Read what :func:`save_batch` wrote (``STEM`` with or without ``.npy``)."""
+def load_batch(stem: Path, *, mmap_mode: str | None = None) -> dict[str, np.ndarray]:
+    """Read what :func:`save_batch` wrote."""
     stem = Path(stem)
-    if stem.is_dir():
-        names = json.loads((stem / "names.json").read_text())
-        return {n: np.load(stem / f"{i}.npy", mmap_mode=mmap_mode, allow_pickle=False) for i, n in enumerate(names)}
-    path = stem if stem.suffix == ".npy" else stem.with_suffix(".npy")
-    return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    names = json.loads((stem / "names.json").read_text())
+    return {n: np.load(stem / f"{i}.npy", mmap_mode=mmap_mode, allow_pickle=False) for i, n in enumerate(names)}
 
 
 def unknown_dims(specs: list[TensorSpec]) -> list[TensorSpec]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.io_spec import as_named
+
 # Minimum parity an export must reach to count as valid, per quant mode. Top-1 agreement
 # applies to classifiers only (outputs that are probability rows); cosine to every model.
 THRESHOLDS: dict[str, dict[str, float]] = {
@@ -48,7 +50,7 @@ def compare(reference, outputs) -> dict[str, Any]:
 
 def named(batch) -> dict:
     """Outputs by name: a dict as it is, one array as the one output (``output``)."""
-    return batch if isinstance(batch, dict) else {"output": batch}
+    return as_named(batch, "output")
 
 
 def _compare_outputs(reference: dict, outputs: dict) -> dict[str, Any]:
@@ -99,11 +101,13 @@ def _compare_one(reference: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
 
 
 def is_classifier(reference) -> bool:
-    """True when outputs look like class probabilities (non-negative rows summing to 1); for several outputs,
-    when any of them does."""
-    if isinstance(reference, dict):
-        return any(is_classifier(v) for v in reference.values())
-    ref = np.asarray(reference).reshape(len(reference), -1)
+    """True when an output looks like class probabilities (non-negative rows summing to 1); for several
+    outputs (a dict by name), when any of them does."""
+    return any(_probability_rows(v) for v in named(reference).values())
+
+
+def _probability_rows(values) -> bool:
+    ref = np.asarray(values).reshape(len(values), -1)
     return ref.shape[1] > 1 and bool((ref >= -1e-6).all()) and bool(np.allclose(ref.sum(1), 1.0, atol=1e-3))
 
 
@@ -114,7 +118,7 @@ def output_kind(reference: np.ndarray) -> str:
     >>> output_kind(np.array([[0.2, 0.8]])), output_kind(np.array([[0.2, 0.9]])), output_kind(np.array([[-3.0]]))
     ('probabilities', 'scores', 'values')
     """
-    if is_classifier(reference):
+    if _probability_rows(reference):
         return "probabilities"
     flat = np.asarray(reference).reshape(len(reference), -1)
     return "scores" if bool((flat >= 0).all() and (flat <= 1).all()) else "values"

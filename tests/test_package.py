@@ -41,8 +41,10 @@ def _reference_labels(tmp, artifact, raw):
 
 
 def _samples(pkg):
+    """The raw samples of a one-input model's package, and samples.json."""
     s = json.loads((pkg / "samples.json").read_text())
-    return np.asarray([v["raw"] for v in s["samples"]], dtype=np.float32).reshape(-1, *s["shape"]), s
+    (name, shape), = s["inputs"].items()
+    return np.asarray([v["inputs"][name] for v in s["samples"]], dtype=np.float32).reshape(-1, *shape), s
 
 
 def test_every_package_carries_model_labels_preprocessing_and_samples(packaged):
@@ -52,7 +54,7 @@ def test_every_package_carries_model_labels_preprocessing_and_samples(packaged):
         assert card["labels"] == [str(i) for i in range(10)] and card["preprocessing"]["scale"] == pytest.approx(1 / 16)
         assert card["input"]["shape"] == [None, 8, 8, 1] and (pkg / "labels.txt").read_text().split() == card["labels"]
         raw, s = _samples(pkg)
-        assert len(raw) == 8 and len({v["label"] for v in s["samples"]}) == 8  # one sample per class first
+        assert len(raw) == 8 and len({v["labels"]["output"] for v in s["samples"]}) == 8  # one sample per class first
     assert (out["android"] / "assets" / "model.tflite").read_bytes() == (tmp / "exp" / "model_int8.tflite").read_bytes()
     assert "org.tensorflow.lite.Interpreter" in (out["android"] / "README.md").read_text()
     assert "import TensorFlowLite" in (out["ios"] / "README.md").read_text()

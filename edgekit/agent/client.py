@@ -26,6 +26,7 @@ from typing import Any
 from edgekit.agent.store import batch_to_npz, npz_to_batch
 from edgekit.agent.token import TOKEN_ENV
 from edgekit.errors import InputError
+from edgekit.io_spec import as_named
 from edgekit.runtimes import format_of_path
 from edgekit.runtimes.isolated import WorkerResult
 
@@ -107,7 +108,7 @@ class RemoteDevice:
         return self._known[key]
 
     def ensure_inputs(self, x) -> str:
-        data = batch_to_npz(x)
+        data = batch_to_npz(as_named(x))
         sha = hashlib.sha256(data).hexdigest()
         if sha not in self._inputs:
             self._ensure("inputs", sha, data)

@@ -228,7 +228,7 @@ class RemoteBrowser:
             want_outputs: bool = True, timeout_s: float = CALL_TIMEOUT_S, pin_cpus: bool = False) -> WorkerResult:
         """One measurement in the phone's page, as :func:`run_isolated` makes one here."""
         from edgekit.errors import EdgekitError, first_line
-        from edgekit.io_spec import load_batch
+        from edgekit.io_spec import as_named, load_batch
         from edgekit.runtimes.worker import measure
 
         cls = _session_class(runtime)
@@ -246,7 +246,7 @@ class RemoteBrowser:
                 reply["startup_ms"], reply["init_ms"] = reply["init_ms"], session.info.get("init_ms")
                 with tempfile.TemporaryDirectory(prefix="edgekit-remote-") as tmp:
                     out = Path(tmp) / "outputs"
-                    measure(session, inputs, {"timing": timing, "outputs": str(out) if want_outputs and inputs is not None
+                    measure(session, as_named(inputs) if inputs is not None else None, {"timing": timing, "outputs": str(out) if want_outputs and inputs is not None
                                                else None}, reply)
                     outputs = load_batch(out) if want_outputs and inputs is not None else None
             finally:

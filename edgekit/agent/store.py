@@ -124,13 +124,12 @@ def _check_arrays(path: Path) -> None:
         raise InputError(f"the inputs are not a NumPy .npz of plain arrays: {type(e).__name__}") from None
 
 
-def batch_to_npz(batch) -> bytes:
-    """A batch (one array, or a dict by input name) as .npz bytes: ``x`` for one array."""
+def batch_to_npz(batch: dict) -> bytes:
+    """A batch (arrays by name) as .npz bytes, each array under ``tensor:NAME``."""
     import io
 
     buf = io.BytesIO()
-    arrays = batch if isinstance(batch, dict) else {"x": batch}
-    np.savez(buf, **{f"tensor:{k}" if isinstance(batch, dict) else k: np.ascontiguousarray(v) for k, v in arrays.items()})
+    np.savez(buf, **{f"tensor:{k}": np.ascontiguousarray(v) for k, v in batch.items()})
     return buf.getvalue()
 
 
@@ -140,6 +139,6 @@ def npz_to_batch(path_or_bytes):
 
     src = io.BytesIO(path_or_bytes) if isinstance(path_or_bytes, bytes) else path_or_bytes
     with np.load(src, allow_pickle=False) as z:
-        if z.files == ["x"]:
-            return z["x"]
+        if z.files == ["x"]:  # written by an agent from before named batches: one array
+            return {"input": z["x"]}
         return {k.split(":", 1)[1]: z[k] for k in z.files}

@@ -25,6 +25,7 @@ from edgekit.exporters.validation import ParityCase, validate
 from edgekit.generated_inputs import is_integer
 from edgekit.io_spec import take
 from edgekit.parity import named, output_kind, points_lost
+from edgekit.quantize.backends import backend_for
 from edgekit.runtimes import runtime_for_format
 from edgekit.runtimes.isolated import run_isolated
 
@@ -33,10 +34,7 @@ SPREAD_ERROR = 0.25  # a repair that keeps more than this share of the layers in
 
 def repair_within_budget(art: Artifact, source, staging: Path, calibration, options, case: ParityCase, log) -> Artifact:
     """``--max-drop``: an int8 artifact that loses more is repaired by keeping its worst layers in float
-    (TFLite: :mod:`edgekit.quantize.tflite_repair`; ONNX: :mod:`edgekit.quantize.onnx_repair`),
-    re-validated, and recorded as ``details.repair``."""
-    from edgekit.quantize.tflite_repair import repair_tflite_int8
-
+    (the format's backend in :mod:`edgekit.quantize.backends`), re-validated, and recorded as ``details.repair``."""
     path = staging / art.path
     runtime = runtime_for_format(art.format)
 
@@ -70,12 +68,8 @@ def repair_within_budget(art: Artifact, source, staging: Path, calibration, opti
         return (case.points(r.outputs)[0], parity(r.outputs)) if r.ok else (100.0, ["it does not run"])
 
     try:
-        if art.format == "tflite":
-            flatbuffer, record = repair_tflite_int8(source.saved_model_dir(), calibration, options, evaluate,
-                                                    options.max_drop)
-        else:
-            flatbuffer, record = get_exporter(art.format).repair_int8(
-                source, calibration, options, art.details.get("int8_layout", "qdq-s8s8"), evaluate, options.max_drop)
+        float_model = get_exporter(art.format).float_model(source, calibration, options, art.details)
+        flatbuffer, record = backend_for(art.format).repair(float_model, options, evaluate, options.max_drop)
     except ExportError as e:
         art.details["repair"] = {"result": f"search failed: {e.message}"}
         return art
@@ -176,17 +170,8 @@ def mix_for_speed(art: Artifact, source, staging: Path, calibration, options, ca
         return {name: (float("inf") if ms is None else ms) for name, ms in p50.items()}
 
     try:
-        if art.format == "tflite":
-            from edgekit.exporters.tflite import convert
-            from edgekit.quantize.speed_mix import speed_mix_tflite
-            from edgekit.tf_env import import_tensorflow
-
-            fp32 = convert(import_tensorflow(), source.saved_model_dir(), "fp32", None, options, {})
-            data, record = speed_mix_tflite(source.saved_model_dir(), calibration, options, evaluate, time_files,
-                                            budget, fp32)
-        else:
-            data, record = get_exporter(art.format).speed_mix(
-                source, calibration, options, art.details.get("int8_layout", "qdq-u8s8"), evaluate, time_files, budget)
+        float_model = get_exporter(art.format).float_model(source, calibration, options, art.details)
+        data, record = backend_for(art.format).mix(float_model, options, evaluate, time_files, budget)
     except ExportError as e:
         art.status, art.error = status.EXPORT_FAILED, f"the mixed-precision search failed: {e.message}"
         return art

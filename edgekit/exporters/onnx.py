@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,8 @@ from edgekit.exporters.onnx_opset import check_opset, default_opset
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.generated_inputs import is_integer
 from edgekit.io_spec import rows, take
-from edgekit.quantize.onnx_layouts import preprocessed
+from edgekit.quantize.backends import FloatModel
+from edgekit.quantize.onnx_layouts import AUTO, preprocessed
 from edgekit.source_model import SourceModel
 
 
@@ -146,26 +146,13 @@ class ONNXExporter:
             raise ExportError(f"ONNX dynamic quantization failed: {type(e).__name__}: {str(e)[:300]}") from None
         return onnx.load(dst)
 
-    def repair_int8(self, source: SourceModel, calibration, options: ExportOptions, layout: str,
-                    evaluate: Callable[[bytes], float], budget: float) -> tuple[bytes | None, dict]:
-        """``--max-drop`` for ONNX: the float graph and calibration samples handed to
-        :func:`edgekit.quantize.onnx_repair.repair_from_float`."""
-        from edgekit.quantize.onnx_repair import repair_from_float
-
+    def float_model(self, source: SourceModel, calibration, options: ExportOptions, details: dict) -> FloatModel:
+        """What the int8 searches start from (:mod:`edgekit.quantize.backends`): the float graph, the
+        calibration samples in the inputs' dtypes, and the layout the plain int8 file was made in."""
         opset = check_opset(options.opset) if options.opset is not None else default_opset()
-        samples = typed_like_inputs(take(calibration, 0, options.calib_samples), source)
-        return repair_from_float(self.float_graph(source, opset, options.batch), samples, options, layout, evaluate, budget)
-
-    def speed_mix(self, source: SourceModel, calibration, options: ExportOptions, layout: str, evaluate, time_files,
-                  budget: float) -> tuple[bytes, dict]:
-        """``--quant mixed`` for ONNX: the float graph and calibration samples handed to
-        :func:`edgekit.quantize.speed_mix.speed_mix_onnx`."""
-        from edgekit.quantize.speed_mix import speed_mix_onnx
-
-        opset = check_opset(options.opset) if options.opset is not None else default_opset()
-        samples = typed_like_inputs(take(calibration, 0, options.calib_samples), source)
-        return speed_mix_onnx(self.float_graph(source, opset, options.batch), samples, options, layout, evaluate,
-                              time_files, budget)
+        graph = self.float_graph(source, opset, options.batch)
+        return FloatModel(graph, typed_like_inputs(take(calibration, 0, options.calib_samples), source),
+                          fp32=graph.SerializeToString, layout=details.get("int8_layout", AUTO[0]))
 
     @staticmethod
     def _int16x8(model, tmp: Path, samples, options: ExportOptions):

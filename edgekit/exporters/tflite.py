@@ -26,6 +26,7 @@ from edgekit.exporters.base import ExportOptions, artifact_name
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.generated_inputs import is_integer
 from edgekit.io_spec import rows, save_batch, take
+from edgekit.quantize.backends import FloatModel
 from edgekit.quantize.tflite_converter import int8_converter, weight_scales
 from edgekit.source_model import SourceModel
 from edgekit.tracing.recurrent import fused_lstm_beside_loop, recurrent_details
@@ -82,6 +83,15 @@ class TFLiteExporter:
         name = artifact_name(source, quant, self.suffix)
         atomic_write_bytes(Path(out_dir) / name, flatbuffer)
         return Artifact(format=self.name, quant=quant, path=name, details=details)
+
+    def float_model(self, source: SourceModel, calibration, options: ExportOptions, details: dict) -> FloatModel:
+        """What the int8 searches start from (:mod:`edgekit.quantize.backends`): the source's SavedModel,
+        the calibration samples, and the plain fp32 flatbuffer when a search asks for it."""
+        from edgekit.tf_env import import_tensorflow
+
+        saved_model = source.saved_model_dir()
+        return FloatModel(saved_model, calibration,
+                          fp32=lambda: convert(import_tensorflow(), saved_model, "fp32", None, options, {}))
 
     @staticmethod
     def _convert(tf, saved_model: Path, quant: str, calibration, options: ExportOptions, details: dict) -> bytes:

@@ -70,9 +70,9 @@ def package_artifact(artifact: str | Path, target: str, out: str | Path, *, labe
         raise InputError(f"{out} already exists and is not empty", hint="pick another --out, or pass --overwrite")
     check_writable_dir(out, flag="--out")
     spec = package_spec(artifact, Path(labels) if labels else None)
-    if data is not None and not _multi(spec):
-        raise UsageError("--data ships samples for a model with several inputs; this model's samples come from its run's data",
-                         hint="drop --data")
+    if data is not None and spec["data"]:
+        raise UsageError(f"--data ships samples for a model without a training run; this model's samples come from "
+                         f"its run's data ({spec['data']})", hint="drop --data")
     if fmt == "tfjs":
         from edgekit.tfjs_model import read_tfjs_model
 
@@ -157,10 +157,7 @@ def _mobile(artifact: Path, dst: Path, spec, samples, target) -> None:
     assets = dst / "assets"
     assets.mkdir()
     shutil.copy2(artifact, assets / "model.tflite")
-    readme = (TEMPLATES / f"{target}_README.md").read_text()
-    if _multi(spec):
-        readme += _named_io_section(spec, target)
-    (dst / "README.md").write_text(readme)
+    (dst / "README.md").write_text((TEMPLATES / f"{target}_README.md").read_text() + _io_section(spec, target))
     if spec["labels"]:
         (assets / "labels.txt").write_text("\n".join(spec["labels"]) + "\n")
     (assets / "model_card.json").write_text(json.dumps(spec, indent=2))
@@ -174,12 +171,8 @@ def _rpi(artifact: Path, dst: Path, spec, samples, target) -> None:
     shutil.copy2(TEMPLATES / "rpi_README.md", dst / "README.md")
 
 
-def _multi(spec) -> bool:
-    return len(spec["inputs"]) > 1 or len(spec["outputs"]) > 1
-
-
-def _named_io_section(spec, target: str) -> str:
-    """The README part for a model with several inputs or outputs: bind them by signature name."""
+def _io_section(spec, target: str) -> str:
+    """The README part that lists every input and output: bind them by signature name."""
     def rows(ts):
         return "\n".join(f"| {t['name']} | `{t['artifact_name']}` | {t['shape'][1:]} | {t['artifact_dtype']} | "
                          + (f"scale {t['quantization']['scale']:.6g}, zero point {t['quantization']['zero_point']}"
@@ -189,8 +182,9 @@ def _named_io_section(spec, target: str) -> str:
             "ios": "`try interpreter.signatureRunner(with: \"serving_default\")`, then `invoke(with:)` with "
                    "inputs keyed by these names"}[target]
     head = "| name | tensor | shape | dtype | int8 | kind |\n|---|---|---|---|---|---|\n"
-    return (f"\n## This model has {len(spec['inputs'])} inputs and {len(spec['outputs'])} outputs\n\n"
-            "The snippet above takes tensor 0 in and out. This model binds its tensors by the names of its "
-            f"`serving_default` signature, never by position (the converter reorders and renames them): {call}. "
+    return (f"\n## Inputs and outputs\n\n"
+            "The snippet above takes tensor 0 in and out. A model with several inputs or outputs binds its tensors "
+            f"by the names of its `serving_default` signature, never by position (the converter reorders and "
+            f"renames them): {call}. "
             "Quantize a float input and dequantize an output with the scale and zero point below where given.\n\n"
             f"Inputs:\n\n{head}{rows(spec['inputs'])}\n\nOutputs:\n\n{head}{rows(spec['outputs'])}\n")

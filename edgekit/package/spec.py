@@ -21,6 +21,7 @@ import numpy as np
 import edgekit
 from edgekit.artifact import MANIFEST_NAME, Manifest
 from edgekit.errors import InputError
+from edgekit.generated_inputs import is_integer
 
 SAMPLES = 8
 
@@ -38,19 +39,24 @@ def package_spec(artifact: Path, labels_file: Path | None = None) -> dict[str, A
     run = (manifest.run if manifest else None) or {}
     source = manifest.source if manifest else {}
     inputs, outputs = _io(artifact, art, source, manifest.io if manifest else None)
-    multi = len(inputs) > 1 or len(outputs) > 1
     labels = run.get("labels")
     if labels_file is not None:
         labels = _read_labels(labels_file)
-    if not labels and not multi:
+    if not labels and all(o["kind"] == "probabilities" for o in outputs):
         raise InputError(f"No labels for {artifact.name}: it has no export manifest with a training run",
                          hint="pass --labels FILE (one label per line, in output order), or package an export of a run")
     data = run.get("data") or {}
     preprocessing = run.get("preprocessing") or {"formula": "((x * scale + offset) - mean) / std", "scale": 1.0,
                                                  "offset": 0.0, "mean": None, "std": None}
+    raw_max = 16.0 if data.get("spec") == "builtin:digits" else 255.0
+    for t in inputs:  # what an app does to a raw value before feeding it (a run's model has one input)
+        t["preprocessing"] = preprocessing
+        if not is_integer(t["dtype"]) and len(t["shape"]) in (3, 4):  # an image: the raw range of its pixels
+            t["raw_max"] = raw_max
     if labels:
         _attach_labels(labels, outputs, labels_file)
-    card = {
+    first_in, first_out = inputs[0], outputs[0]
+    return {
         "edgekit_version": edgekit.__version__,
         "artifact": artifact.name,
         "format": art.format if art else None,
@@ -64,16 +70,11 @@ def package_spec(artifact: Path, labels_file: Path | None = None) -> dict[str, A
         "data": data.get("spec"),
         # A fused LSTM's state persists between invocations: reset it before each independent input.
         "stateful": bool(art and "state" in (art.details or {})),
+        # tensor 0 in and out, what the phone snippets bind (every tensor is in inputs and outputs)
+        "input": {"shape": [None, *first_in["shape"][1:]], "dtype": "float32", "raw_max": first_in.get("raw_max", raw_max)},
+        "output": {"shape": first_out["shape"], "dtype": "float32", "kind": first_out["kind"]},
+        "preprocessing": preprocessing,
     }
-    if not multi:
-        card.update({
-            "input": {"shape": [None, *(run.get("input_shape") or source.get("input_shape") or inputs[0]["shape"][1:])],
-                      "dtype": "float32", "raw_max": 16.0 if data.get("spec") == "builtin:digits" else 255.0},
-            "output": {"shape": [None, len(labels)], "dtype": "float32", "meaning": "class scores, in label order"},
-            "preprocessing": preprocessing,
-        })
-        inputs[0]["preprocessing"] = preprocessing
-    return card
 
 
 def _read_labels(path: Path) -> list[str]:
@@ -140,49 +141,42 @@ def _io(artifact: Path, art, source: dict, model_io: dict | None = None) -> tupl
 
 
 def raw_samples(spec: dict[str, Any], n: int = SAMPLES, data: Path | None = None) -> dict[str, Any] | None:
-    """A few raw test samples (before preprocessing) with their labels, or None without data.
+    """A few raw test samples (before preprocessing) with their labels, or None without data:
+    ``{"inputs": {name: shape}, "samples": [{"inputs": {name: flat values}, "labels": {output: label}}]}``.
 
-    A model with several inputs takes ``data``: an ``.npz`` keyed by input names, as for export
-    and bench; its test split gives the samples, with ``y_<output>`` labels where present.
+    The samples come from ``data`` (an ``.npz`` keyed by input names, as for export and bench: its
+    test split, with ``y`` / ``y_<output>`` labels where present), else from the run's own data.
     """
-    if len(spec["inputs"]) > 1 or len(spec["outputs"]) > 1:
-        return _named_samples(spec, n, data) if data else None
-    if not spec.get("data"):
+    if data is not None:
+        from edgekit.data.sources.npz import load_named_npz
+        from edgekit.io_spec import TensorSpec
+
+        specs = [TensorSpec(i["name"], tuple(i["shape"][1:]), i["dtype"]) for i in spec["inputs"]]
+        _, test, labels = load_named_npz(data, specs)
+        order = list(range(min(n, len(next(iter(test.values()))))))
+    elif spec.get("data"):
+        from edgekit.data import load_data
+
+        size = (spec["preprocessing"] or {}).get("image_size")
+        ds = load_data(spec["data"], image_size=size[0] if size else None)
+        test = {spec["inputs"][0]["name"]: np.asarray(ds.x_test, dtype=np.float32)}
+        labels = {"y": ds.y_test} if ds.has_labels else {}
+        order = list(range(min(n, len(ds.x_test))))
+        if ds.has_labels:  # one sample of each class first, so the samples show the model's range
+            first: dict[int, int] = {}
+            for i, label in enumerate(ds.y_test):
+                first.setdefault(int(label), i)
+            order = (sorted(first.values()) + [i for i in range(len(ds.x_test)) if i not in first.values()])[:n]
+    else:
         return None
-    from edgekit.data import load_data
-
-    size = (spec["preprocessing"] or {}).get("image_size")
-    ds = load_data(spec["data"], image_size=size[0] if size else None)
-    idx = list(range(min(n, len(ds.x_test))))
-    if ds.has_labels:  # one sample of each class first, so the samples show the model's range
-        first: dict[int, int] = {}
-        for i, label in enumerate(ds.y_test):
-            first.setdefault(int(label), i)
-        idx = (sorted(first.values()) + [i for i in range(len(ds.x_test)) if i not in first.values()])[:n]
-    x = np.asarray(ds.x_test[idx], dtype=np.float32)
-    y = ds.y_test[idx] if ds.has_labels else [None] * len(x)
-    return {"shape": list(x.shape[1:]), "samples": [{"raw": xi.reshape(-1).round(4).tolist(),
-                                                      "label": None if yi is None else spec["labels"][int(yi)]}
-                                                     for xi, yi in zip(x, y, strict=True)]}
-
-
-def _named_samples(spec: dict[str, Any], n: int, data: Path) -> dict[str, Any]:
-    """``{"inputs": {name: shape}, "samples": [{"inputs": {name: flat values}, "labels": {output: label}}]}``."""
-    from edgekit.data.sources.npz import load_named_npz
-    from edgekit.io_spec import TensorSpec
-
-    specs = [TensorSpec(i["name"], tuple(i["shape"][1:]), i["dtype"]) for i in spec["inputs"]]
-    _, test, labels = load_named_npz(data, specs)
-    rows = min(n, len(next(iter(test.values()))))
     by_output = {o["name"]: o for o in spec["outputs"]}
     samples = []
-    for r in range(rows):
+    for r in order:
         tagged = {}
         for key, y in labels.items():
             name = key[2:] if key.startswith("y_") else spec["outputs"][0]["name"]
-            value = y[r]
             names = (by_output.get(name) or {}).get("labels")
-            tagged[name] = names[int(value)] if names and np.ndim(value) == 0 else _plain(value, 4)
+            tagged[name] = names[int(y[r])] if names and np.ndim(y[r]) == 0 else _plain(y[r], 4)
         samples.append({"inputs": {k: _plain(np.asarray(v[r]).reshape(-1), 6) for k, v in test.items()},
                         "labels": tagged})
     return {"inputs": {k: list(v.shape[1:]) for k, v in test.items()}, "samples": samples}

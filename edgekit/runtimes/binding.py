@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import ShapeError
+from edgekit.io_spec import by_name
 from edgekit.shapes import fits
 
 INTEGER_BOUNDARY = ("int8", "uint8", "int16")
@@ -92,13 +93,9 @@ def feeds(batch, inputs: Sequence[BoundTensor]) -> dict[str, np.ndarray]:
     any size). A model with one input takes its array, or a dict of one array under any name (a
     converter may have renamed it); a ShapeError names what is missing or does not fit."""
     names = [t.name for t in inputs]
-    if isinstance(batch, dict) and len(batch) == 1 and len(inputs) == 1:
-        batch = next(iter(batch.values()))  # one input: no name to get wrong (a file may call it `inputs`)
-    if not isinstance(batch, dict):
-        if len(inputs) != 1:
-            raise ShapeError(f"the model takes {len(inputs)} inputs ({', '.join(names)}), not one array",
-                             hint="pass a dict of arrays by input name")
-        batch = {names[0]: batch}
+    batch = by_name(batch, inputs)
+    if len(batch) == 1 and len(inputs) == 1:  # one input: no name to get wrong (a file may call it `inputs`)
+        batch = {names[0]: next(iter(batch.values()))}
     missing = [n for n in names if n not in batch]
     if missing:
         raise ShapeError(f"no data for input {', '.join(missing)}; the model takes {', '.join(names)}")

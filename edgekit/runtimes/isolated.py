@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.io_spec import Batch, load_batch, save_batch
+from edgekit.io_spec import Batch, as_named, load_batch, save_batch
 from edgekit.runtimes.process_tree import child_env, kill_tree
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -59,8 +59,8 @@ def run_isolated(
     """Load ``artifact`` in ``runtime`` in a fresh process, run ``inputs``, and time it."""
     with tempfile.TemporaryDirectory(prefix="edgekit-worker-") as tmp:
         tmp = Path(tmp)
-        if inputs is not None:  # one .npy, or a folder of one .npy per named input
-            save_batch(tmp / "inputs", inputs)
+        if inputs is not None:  # a folder of one .npy per named input
+            save_batch(tmp / "inputs", as_named(inputs))
         want_outputs = want_outputs and inputs is not None
         request = {
             "runtime": runtime,
@@ -91,7 +91,7 @@ def time_together(runtime: str, artifacts: list[str | Path], inputs: Batch, *, t
     """
     with tempfile.TemporaryDirectory(prefix="edgekit-worker-") as tmp:
         tmp = Path(tmp)
-        save_batch(tmp / "inputs", inputs)
+        save_batch(tmp / "inputs", as_named(inputs))
         paths = [str(Path(a).resolve()) for a in artifacts]
         request = {"runtime": runtime, "together": paths, "threads": threads, "inputs": str(tmp / "inputs"),
                    "timing": timing, "rounds": rounds}

@@ -21,7 +21,6 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 CARD = json.loads((HERE / "model_card.json").read_text())
-MULTI = len(CARD["inputs"]) > 1 or len(CARD["outputs"]) > 1
 
 
 def interpreter(threads):
@@ -35,14 +34,22 @@ def interpreter(threads):
 
 
 def tensors(it):
-    """{name: tensor detail} for inputs and outputs. Several are bound by the signature's names,
-    never by position: converters reorder and rename tensors (StatefulPartitionedCall:1)."""
-    if not MULTI:
-        return ({CARD["inputs"][0]["name"]: it.get_input_details()[0]},
-                {CARD["outputs"][0]["name"]: it.get_output_details()[0]})
-    signatures = it.get_signature_list()
-    runner = it.get_signature_runner("serving_default" if "serving_default" in signatures else next(iter(signatures)))
-    return runner.get_input_details(), runner.get_output_details()
+    """{card name: tensor detail} for inputs and outputs, bound by the artifact's names (a signature's
+    where the model has one), never by position: converters reorder and rename tensors."""
+    found_in = {d["name"]: d for d in it.get_input_details()}
+    found_out = {d["name"]: d for d in it.get_output_details()}
+    for key in it.get_signature_list():
+        runner = it.get_signature_runner(key)
+        found_in.update(runner.get_input_details())
+        found_out.update(runner.get_output_details())
+
+    def bind(card, found, details):
+        if all(c["artifact_name"] in found for c in card):
+            return {c["name"]: found[c["artifact_name"]] for c in card}
+        return {c["name"]: d for c, d in zip(card, details)}  # noqa: B905  (a card for another file: in order)
+
+    return (bind(CARD["inputs"], found_in, it.get_input_details()),
+            bind(CARD["outputs"], found_out, it.get_output_details()))
 
 
 def preprocess(raw, p):
@@ -59,10 +66,8 @@ def load(path_or_sample):
     if isinstance(path_or_sample, int):
         s = json.loads((HERE / "samples.json").read_text())
         sample = s["samples"][path_or_sample]
-        if MULTI:
-            return {i["name"]: np.asarray(sample["inputs"][i["name"]], dtype=i["dtype"]).reshape(1, *s["inputs"][i["name"]])
-                    for i in CARD["inputs"]}
-        return {CARD["inputs"][0]["name"]: np.asarray(sample["raw"], dtype=np.float32).reshape(1, *s["shape"])}
+        return {i["name"]: np.asarray(sample["inputs"][i["name"]], dtype=i["dtype"]).reshape(1, *s["inputs"][i["name"]])
+                for i in CARD["inputs"]}
     path = Path(path_or_sample)
     if not path.is_file():
         sys.exit(f"run.py: {path} does not exist")
@@ -73,12 +78,15 @@ def load(path_or_sample):
                 sys.exit(f"run.py: {path} has no array for input {', '.join(missing)}; "
                          f"the model takes {', '.join(i['name'] + str(i['shape'][1:]) for i in CARD['inputs'])}")
             return {i["name"]: d[i["name"]].reshape(-1, *[v or 1 for v in i["shape"][1:]]) for i in CARD["inputs"]}
-    if MULTI:
+    if len(CARD["inputs"]) != 1:
         sys.exit(f"run.py: this model takes {len(CARD['inputs'])} inputs: pass an .npz with one array per input "
                  f"({', '.join(i['name'] for i in CARD['inputs'])})")
-    shape = CARD["input"]["shape"][1:]
+    only = CARD["inputs"][0]
+    shape = only["shape"][1:]
     if path.suffix == ".npy":
-        return {CARD["inputs"][0]["name"]: np.load(path, allow_pickle=False).astype(np.float32).reshape(-1, *shape)}
+        return {only["name"]: np.load(path, allow_pickle=False).astype(np.float32).reshape(-1, *shape)}
+    if "raw_max" not in only:
+        sys.exit(f"run.py: this model's input {only['name']} {shape} is not an image: pass an .npy or .npz")
     try:
         from PIL import Image
     except ImportError:
@@ -86,8 +94,8 @@ def load(path_or_sample):
     h, w = shape[0], shape[1]
     channels = shape[2] if len(shape) > 2 else 1
     img = Image.open(path).convert("L" if channels == 1 else "RGB").resize((w, h))
-    x = np.asarray(img, dtype=np.float32) / 255.0 * CARD["input"]["raw_max"]
-    return {CARD["inputs"][0]["name"]: x.reshape(1, *shape)}
+    x = np.asarray(img, dtype=np.float32) / 255.0 * only["raw_max"]
+    return {only["name"]: x.reshape(1, *shape)}
 
 
 def to_model(x, detail):
@@ -133,7 +141,8 @@ def predict(it, raw):
         ms = round((time.perf_counter() - t0) * 1e3, 3)
         heads = {o["name"]: summary(from_model(it.get_tensor(outs[o["name"]]["index"]), outs[o["name"]]), o)
                  for o in CARD["outputs"]}
-        results.append({"outputs": heads, "latency_ms": ms} if MULTI else {**next(iter(heads.values())), "latency_ms": ms})
+        # one output: its fields at the top of the line; several: every head by name
+        results.append({**next(iter(heads.values())), "latency_ms": ms} if len(heads) == 1 else {"outputs": heads, "latency_ms": ms})
     return results
 
 
