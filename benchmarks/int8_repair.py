@@ -218,10 +218,13 @@ def against_nncf(res: Results, tmp: Path) -> None:
 
     named_calib, named_val = {"input": calib}, {"input": val}  # edgekit's batches: arrays by input name
 
-    def drop(data: bytes) -> tuple[float, list[str]]:  # as edgekit export evaluates ONNX candidates
+    def drop_path(path: Path) -> tuple[float, list[str]]:  # as edgekit export evaluates ONNX candidates
+        return drop_here(path, named_val, reference, labels, budget, parity=parity)
+
+    def drop(data: bytes) -> tuple[float, list[str]]:  # a candidate's bytes, as the backend hands them
         trial = tmp / "edgekit-candidate.onnx"
         trial.write_bytes(data)
-        return drop_here(trial, named_val, reference, labels, budget, parity=parity)
+        return drop_path(trial)
 
     # edgekit: its int8 path from the float graph (pre-processing, plain int8, its evaluation), then the search
     def ours_once(k: int):
@@ -269,8 +272,8 @@ def against_nncf(res: Results, tmp: Path) -> None:
         theirs_path = theirs_once(k)
         theirs_s.append(time.perf_counter() - t0)
     ours_s, theirs_s = min(ours_s), min(theirs_s)
-    ours = {"float": float_compute_ops(ours_path), "drop": drop(ours_path.read_bytes())[0], "own": record["result"]}
-    theirs = {"float": float_compute_ops(theirs_path), "drop": drop(theirs_path)[0]}
+    ours = {"float": float_compute_ops(ours_path), "drop": drop_path(ours_path)[0], "own": record["result"]}
+    theirs = {"float": float_compute_ops(theirs_path), "drop": drop_path(theirs_path)[0]}
     print(f"  ONNX, plain int8 (QDQ U8S8) loses {plain_drop:.1f} points; edgekit: {ours['own']}, "
           f"{record['evaluations']} evaluations; NNCF {nncf.__version__}")
     res.add(f"ONNX float convolutions/matmuls as ONNX Runtime runs them: edgekit {ours['float']}, NNCF {theirs['float']}",

@@ -176,6 +176,9 @@ def test_a_detector_head_a_subclassed_model_and_a_keras2_h5_with_two_outputs(tmp
         for a in manifest.artifacts:
             assert a.ok, (name, a.format, a.quant, a.error)
             assert set(a.parity["outputs"]) == outputs
+            if a.format == "onnx":  # the graph's tensors carry the source's names, its one input's included
+                assert sorted(t["artifact_name"] for t in a.io["inputs"] + a.io["outputs"]) == \
+                    sorted(t["name"] for t in manifest.source["inputs"] + manifest.source["outputs"]), a.io
             if a.quant == "fp32":
                 assert a.parity["max_abs_diff"] < 1e-4, (name, a.format, a.parity)
 

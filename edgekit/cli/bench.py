@@ -13,7 +13,7 @@ its manifest.json), or a model (.keras, .h5, SavedModel, run folder) benchmarked
 reference. Each runs in its own process. TF.js models run in Node (tfjs-node) and in headless
 Chromium (tfjs-browser), both on the wasm backend; --runtime picks others (tfjs-browser-webgl,
 tfjs-node-cpu; litert-browser and ort-browser run .tflite and .onnx in LiteRT.js and ONNX Runtime
-Web in Chromium). Accuracy needs labelled DATA (default: the run's own data, test split).
+Web in Chromium; tflm runs a .tflite on TFLite Micro's kernels and reports its tensor arena). Accuracy needs labelled DATA (default: the run's own data, test split).
 
 --profile runs each artifact as a device would (the profile's runtime, threads and CPU
 affinity) and, for a device that is not this host, adds an estimated device latency (labelled

@@ -28,6 +28,7 @@ RUNTIMES: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "ort-web-node": ("edgekit.runtimes.ort_web", "ORTNodeRuntime", ("onnx",)),
     "tfjs-node-cpu": ("edgekit.runtimes.tfjs_node", "TFJSNodeCPURuntime", ("tfjs",)),
     "keras": ("edgekit.runtimes.keras_ref", "KerasRuntime", ("keras",)),
+    "tflm": ("edgekit.runtimes.tflm", "TFLMRuntime", ("tflite",)),  # TFLite Micro's kernels: a microcontroller's answers
 }
 
 # The runtimes `edgekit bench` uses for a format when none is asked for, in order; the first
