@@ -11,7 +11,8 @@ from conftest import HAS_CHROMIUM, REQUIRED, edgekit_cli, needs_chromium
 
 from edgekit.device_profiles import builtin_names, load_profile
 
-BUILTIN = ["host", "mobile-cpu", "raspberry-pi-4", "raspberry-pi-5", "raspberry-pi-zero-2", "browser-desktop", "browser-mobile"]
+BUILTIN = ["host", "mobile-cpu", "raspberry-pi-4", "raspberry-pi-5", "raspberry-pi-zero-2", "browser-desktop", "browser-mobile",
+           "cortex-m4f", "cortex-m7", "esp32-s3"]
 
 
 def test_builtin_profiles_load_and_say_where_their_figures_come_from():
@@ -19,7 +20,7 @@ def test_builtin_profiles_load_and_say_where_their_figures_come_from():
     for name in BUILTIN[1:]:
         p = load_profile(name)
         t = p.throughput
-        assert p.estimates and p.threads and p.memory_mb and p.storage_mb
+        assert p.estimates and p.threads and ((p.memory_mb and p.storage_mb) or (p.sram_kb and p.flash_kb))
         assert t.reference.latency_ms > 0 and len(t.reference.source) > 30 and t.peak_gmacs_fp32 > 0
         assert t.reference.runtime in p.runtimes
     assert load_profile("raspberry-pi-4").cpu["model"] == "Cortex-A72" and load_profile("raspberry-pi-4").threads == 4

@@ -74,3 +74,28 @@ def test_bench_runs_tflm_and_a_float_model_is_one_line(tmp_path):
     assert bad["status"] == "failed" and "TFLite Micro cannot run it: Hybrid models are not supported" in bad["error"], bad
     assert "\n" not in bad["error"] and ".cc" not in bad["error"], bad
     assert "Traceback" not in r.stderr
+
+
+def test_a_microcontroller_profile_judges_arena_flash_and_int8_and_estimates_from_a_published_result(tmp_path):
+    """`bench --profile cortex-m4f`: the int8 KWS fits the board's SRAM and flash, with a latency
+    estimated from MLPerf Tiny's published result for the board; a float file is told it is not one."""
+    import json
+
+    out = tmp_path / "bench.json"
+    r = edgekit_cli("bench", mlperf("kws_ref_model.tflite"), mlperf("kws_ref_model_float32.tflite"),
+                    "--profile", "cortex-m4f", "--json", out, "--markdown", tmp_path / "bench.md")
+    assert r.returncode == 1, r.stderr  # the float file did not run
+    rows = {Path(row["artifact"]).name: row for row in json.loads(out.read_text())["rows"]}
+    kws = rows["kws_ref_model.tflite"]
+    assert kws["runtime"] == "tflm" and kws["verdict"] == "pass", kws
+    assert kws["checks"]["sram"] == {"ok": True, "value_kb": round(24272 / 1024, 1), "limit_kb": 640}, kws["checks"]
+    assert kws["checks"]["flash"]["ok"] and kws["checks"]["full_integer"]["ok"]
+    est = kws["estimate"]
+    assert est["kind"] == "estimate" and est["reference"]["device_ms"] == 601.0 and est["reference"]["quant"] == "int8"
+    # MLPerf Tiny v0.5 published KWS on this board: 182 ms; the estimate comes from the VWW network alone
+    assert 182 / 3 < est["latency_ms"] < 182 * 3, est
+    hybrid = rows["kws_ref_model_float32.tflite"]  # float activations, int8 weights: not for TFLite Micro
+    assert hybrid["verdict"] == "fail: TFLite Micro cannot run it", hybrid
+    assert "Hybrid models are not supported" in hybrid["error"] and "--quant int8" in hybrid["error"], hybrid["error"]
+    md = (tmp_path / "bench.md").read_text()
+    assert "arena / SRAM KB" in md and "23.7 / 640" in md, md

@@ -25,9 +25,13 @@ LOW_UTILISATION = 0.20
 
 
 def device_reference_ms(profile: Profile, ref_quant: str) -> float:
+    """The device's latency for the reference in ``ref_quant``: the published figure when it ran that
+    quant, else the other one through ``int8_gain`` (int8 = fp32 / gain)."""
     t = profile.throughput
-    ms = t.reference.latency_ms
-    return ms / t.int8_gain if ref_quant == "int8" else ms
+    ms, published = t.reference.latency_ms, t.reference.quant
+    if ref_quant == published:
+        return ms
+    return ms / t.int8_gain if ref_quant == "int8" else ms * t.int8_gain
 
 
 def estimate_row(host_p50_ms: float, *, macs: int | None, quant: str, fmt: str, profile: Profile,
@@ -39,6 +43,9 @@ def estimate_row(host_p50_ms: float, *, macs: int | None, quant: str, fmt: str, 
     CPU, so the device is taken to be as much slower than this host for one engine as for the other.
     """
     t = profile.throughput
+    if profile.kind == "mcu" and quant != "int8":
+        return {"kind": "estimate", "latency_ms": None,
+                "error": f"a microcontroller runs full-integer int8 files, not {quant}: export --quant int8"}
     ref_quant = reference_quant(fmt, quant, profile)
     device_ms = device_reference_ms(profile, ref_quant)
     factor = device_ms / host_ref_ms
@@ -51,7 +58,8 @@ def estimate_row(host_p50_ms: float, *, macs: int | None, quant: str, fmt: str, 
         "reference": {
             "workload": t.reference.workload, "quant": ref_quant, "runtime": t.reference.runtime,
             "device_ms": float(f"{device_ms:.4g}"), "host_ms": float(f"{host_ref_ms:.4g}"),
-            "source": t.reference.source if ref_quant == "fp32" else f"{t.reference.source}; int8: / {t.int8_gain:g} ({t.int8_gain_source})",
+            "source": t.reference.source if ref_quant == t.reference.quant else
+            f"{t.reference.source}; {ref_quant}: {'/' if ref_quant == 'int8' else 'x'} {t.int8_gain:g} ({t.int8_gain_source})",
         },
         "macs": macs,
         "peak_gmacs": peak,
@@ -76,6 +84,14 @@ def checks(row: dict[str, Any], profile: Profile) -> dict[str, Any]:
     if profile.storage_mb and row.get("size_bytes") is not None:
         mb = row["size_bytes"] / 1e6
         out["storage"] = {"ok": mb <= profile.storage_mb, "value_mb": round(mb, 3), "limit_mb": profile.storage_mb}
+    arena = (row.get("arena") or {}).get("smallest_bytes")
+    if profile.sram_kb and arena is not None:  # a microcontroller: TFLite Micro's tensor arena in SRAM
+        out["sram"] = {"ok": arena / 1024 <= profile.sram_kb, "value_kb": round(arena / 1024, 1), "limit_kb": profile.sram_kb}
+    if profile.kind == "mcu":  # TFLite Micro's kernels for a board: int8 (a float file runs here, slowly, if at all)
+        out["full_integer"] = {"ok": row.get("quant") == "int8", "value": row.get("quant"), "limit": "int8"}
+    if profile.flash_kb and row.get("size_bytes") is not None:  # and the model in flash (code not counted)
+        kb = row["size_bytes"] / 1024
+        out["flash"] = {"ok": kb <= profile.flash_kb, "value_kb": round(kb, 1), "limit_kb": profile.flash_kb}
     measured = (row.get("latency_ms") or {}).get("p50")
     # a row measured on the device is judged on its measurement, not on the estimate beside it
     latency = measured if row.get("measured_on") else (row.get("estimate") or {}).get("latency_ms") or measured
@@ -88,6 +104,6 @@ def checks(row: dict[str, Any], profile: Profile) -> dict[str, Any]:
 def verdict(row: dict[str, Any]) -> str:
     """``pass``, or ``fail: <what>`` naming every check that failed."""
     if row["status"] != "ok":
-        return "fail: did not run"
+        return "fail: TFLite Micro cannot run it" if row.get("runtime") == "tflm" else "fail: did not run"
     failed = [k.replace("_", " ") for k, c in (row.get("checks") or {}).items() if not c["ok"]]
     return "fail: " + ", ".join(failed) if failed else "pass"

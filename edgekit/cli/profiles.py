@@ -31,8 +31,9 @@ def list_cmd(
     for col in ("name", "kind", "runtimes", "threads", "memory", "storage", "budget", "device"):
         table.add_column(col)
     for p in profiles:
-        table.add_row(p.name, p.kind, ", ".join(p.runtimes), str(p.threads or "--threads"),
-                      f"{p.memory_mb:g} MB" if p.memory_mb else "-", f"{p.storage_mb:g} MB" if p.storage_mb else "-",
+        memory = f"{p.memory_mb:g} MB" if p.memory_mb else f"{p.sram_kb:g} KB SRAM" if p.sram_kb else "-"
+        storage = f"{p.storage_mb:g} MB" if p.storage_mb else f"{p.flash_kb:g} KB flash" if p.flash_kb else "-"
+        table.add_row(p.name, p.kind, ", ".join(p.runtimes), str(p.threads or "--threads"), memory, storage,
                       f"{p.latency_budget_ms:g} ms" if p.latency_budget_ms else "-", p.description)
     console(width=160).print(table)
     return 0
@@ -58,7 +59,11 @@ def show_cmd(
     if p.cpu:
         con.print("cpu: " + ", ".join(f"{k} {v}" for k, v in p.cpu.items()))
     con.print(f"runtimes (in order): {', '.join(p.runtimes)}; formats: {', '.join(p.formats)}")
-    con.print(f"threads: {p.threads or 'the --threads of bench'}; memory: {_mb(p.memory_mb)}; storage: {_mb(p.storage_mb)}; "
+    if p.kind == "mcu":
+        memory = f"SRAM for the tensor arena: {p.sram_kb:g} KB; flash for the model: {p.flash_kb:g} KB; int8 files only"
+    else:
+        memory = f"memory: {_mb(p.memory_mb)}; storage: {_mb(p.storage_mb)}"
+    con.print(f"threads: {p.threads or 'the --threads of bench'}; {memory}; "
               f"latency budget: {f'{p.latency_budget_ms:g} ms' if p.latency_budget_ms else 'none'}")
     t = p.throughput
     if t is None:
@@ -66,7 +71,7 @@ def show_cmd(
     else:
         r = t.reference
         con.print(f"peak throughput: {t.peak_gmacs_fp32:g} GMAC/s fp32, {t.peak_gmacs_int8:g} GMAC/s int8")
-        con.print(f"reference: {r.workload} on {r.runtime}, {r.threads} threads = {r.latency_ms:g} ms")
+        con.print(f"reference: {r.workload} ({r.quant}) on {r.runtime}, {r.threads} threads = {r.latency_ms:g} ms")
         con.print(f"  source: {r.source}")
         con.print(f"int8 gain over fp32: {t.int8_gain:g}x ({t.int8_gain_source or 'no source given'})")
         con.print("estimate = host latency x (reference on the device / reference measured on this host); see docs/profiles.md")

@@ -21,7 +21,8 @@ from edgekit.device_profiles.schema import Profile, parse_profile
 from edgekit.errors import InputError, UsageError, suggest
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
-ORDER = ("host", "mobile-cpu", "raspberry-pi-4", "raspberry-pi-5", "raspberry-pi-zero-2", "browser-desktop", "browser-mobile")
+ORDER = ("host", "mobile-cpu", "raspberry-pi-4", "raspberry-pi-5", "raspberry-pi-zero-2", "browser-desktop", "browser-mobile",
+         "cortex-m4f", "cortex-m7", "esp32-s3")
 
 
 def builtin_names() -> list[str]:

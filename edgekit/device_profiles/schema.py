@@ -5,13 +5,13 @@ threads, memory and storage limits, an optional latency budget, and the throughp
 that device estimates use, each with its source.
 
 Example:
-    >>> p = parse_profile({"name": "my-board", "kind": "board", "runtimes": ["litert"],
-    ...                    "formats": ["tflite"], "threads": 2}, "my-board.yaml")
+    >>> p = parse_profile({"name": "my-host", "kind": "host", "runtimes": ["litert"],
+    ...                    "formats": ["tflite"], "threads": 2}, "my-host.yaml")
     >>> p.threads, p.estimates
     (2, False)
     >>> parse_profile({"name": "x", "thread": 2}, "x.yaml")
     Traceback (most recent call last):
-    edgekit.errors.InputError: x.yaml: unknown key 'thread'. Did you mean 'threads'? (valid keys: name, description, kind, cpu, runtimes, formats, threads, memory_mb, storage_mb, latency_budget_ms, throughput)
+    edgekit.errors.InputError: x.yaml: unknown key 'thread'. Did you mean 'threads'? (valid keys: name, description, kind, cpu, runtimes, formats, threads, memory_mb, storage_mb, latency_budget_ms, throughput, sram_kb, flash_kb)
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from typing import Any
 
 from edgekit.errors import InputError, suggest
 
-KINDS = ("host", "phone", "board", "browser")
-WORKLOADS = ("mobilenet_v1", "mobilenet_v2")  # reference workloads calibration can build
+KINDS = ("host", "phone", "board", "browser", "mcu")
+# reference workloads calibration can build; mobilenet_v1_025_96 is MLPerf Tiny's visual wake words network
+WORKLOADS = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v1_025_96", "person_detection")
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Reference:
     latency_ms: float
     threads: int
     source: str
+    quant: str = "fp32"  # what the published figure ran: fp32, or int8 (a microcontroller's MLPerf Tiny result)
 
 
 @dataclass
@@ -58,6 +60,8 @@ class Profile:
     storage_mb: float | None = None
     latency_budget_ms: float | None = None
     throughput: Throughput | None = None
+    sram_kb: float | None = None  # a microcontroller: the SRAM the tensor arena must fit in
+    flash_kb: float | None = None  # and the flash the model must fit in
     path: str = ""  # the file it came from
 
     @property
@@ -77,11 +81,12 @@ _PROFILE_KEYS: dict[str, tuple[tuple[type, ...], bool]] = {
     "runtimes": ((list,), True), "formats": ((list,), True), "threads": ((int, type(None)), False),
     "memory_mb": ((int, float, type(None)), False), "storage_mb": ((int, float, type(None)), False),
     "latency_budget_ms": ((int, float, type(None)), False), "throughput": ((dict, type(None)), False),
+    "sram_kb": ((int, float, type(None)), False), "flash_kb": ((int, float, type(None)), False),
 }
 _THROUGHPUT_KEYS = {"peak_gmacs_fp32": ((int, float), True), "peak_gmacs_int8": ((int, float), True),
                     "reference": ((dict,), True), "int8_gain": ((int, float), False), "int8_gain_source": ((str,), False)}
 _REFERENCE_KEYS = {"workload": ((str,), True), "runtime": ((str,), True), "latency_ms": ((int, float), True),
-                   "threads": ((int,), True), "source": ((str,), True)}
+                   "threads": ((int,), True), "source": ((str,), True), "quant": ((str,), False)}
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", list: "a list", dict: "a mapping", type(None): "null"}
 
 
@@ -121,7 +126,7 @@ def parse_profile(d: Any, origin: str) -> Profile:
     for f in d["formats"]:
         if f not in formats:
             raise InputError(f"{origin}: unknown format '{f}' in 'formats'.{suggest(str(f), formats)} Formats: {', '.join(formats)}")
-    for k in ("threads", "memory_mb", "storage_mb", "latency_budget_ms"):
+    for k in ("threads", "memory_mb", "storage_mb", "latency_budget_ms", "sram_kb", "flash_kb"):
         if d.get(k) is not None and d[k] <= 0:
             raise InputError(f"{origin}: '{k}' must be positive, got {d[k]}")
     throughput = None
@@ -138,9 +143,11 @@ def parse_profile(d: Any, origin: str) -> Profile:
                 raise InputError(f"{origin}: 'throughput.{k}' must be positive, got {t[k]}")
         if r["latency_ms"] <= 0 or r["threads"] <= 0:
             raise InputError(f"{origin}: 'throughput.reference' latency_ms and threads must be positive")
+        if r.get("quant", "fp32") not in ("fp32", "int8"):
+            raise InputError(f"{origin}: 'throughput.reference.quant' must be fp32 or int8, got '{r['quant']}'")
         throughput = Throughput(
             peak_gmacs_fp32=float(t["peak_gmacs_fp32"]), peak_gmacs_int8=float(t["peak_gmacs_int8"]),
-            reference=Reference(**{k: r[k] for k in _REFERENCE_KEYS}),
+            reference=Reference(**{k: r[k] for k in _REFERENCE_KEYS if k in r}),
             int8_gain=float(t.get("int8_gain", 1.0)), int8_gain_source=t.get("int8_gain_source", ""),
         )
     if d["kind"] != "host" and throughput is None:
@@ -150,5 +157,5 @@ def parse_profile(d: Any, origin: str) -> Profile:
         name=d["name"], kind=d["kind"], runtimes=list(d["runtimes"]), formats=list(d["formats"]),
         description=d.get("description", ""), cpu=d.get("cpu") or {}, threads=d.get("threads"),
         memory_mb=d.get("memory_mb"), storage_mb=d.get("storage_mb"), latency_budget_ms=d.get("latency_budget_ms"),
-        throughput=throughput, path=origin,
+        throughput=throughput, sram_kb=d.get("sram_kb"), flash_kb=d.get("flash_kb"), path=origin,
     )

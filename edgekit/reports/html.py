@@ -20,11 +20,11 @@ from edgekit.files import atomic_write_text
 from edgekit.reports.html_parts import figure_png, html_img, html_table
 from edgekit.reports.render import (
     COLUMNS,
-    DEVICE_COLUMNS,
     MEASURED_COLUMNS,
     caption,
     device_caption,
     device_cells,
+    device_columns,
     device_rows,
     host_rows,
     measured_caption,
@@ -132,7 +132,7 @@ def to_html(report: dict[str, Any]) -> str:
     for name, rows in device_rows(report).items():
         parts += [
             f"<h2>Profile {html.escape(name)} (estimates)</h2>",
-            html_table(DEVICE_COLUMNS, [device_cells(r) for r in rows]),
+            html_table(device_columns(report, name), [device_cells(r) for r in rows]),
             f"<p class=note>{html.escape(device_caption(report, name))}</p>",
             html_img(_scatter(rows, f"{name}: accuracy vs estimated latency", estimated=True), f"{name}: accuracy vs latency"),
         ]

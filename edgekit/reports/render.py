@@ -17,6 +17,15 @@ from edgekit.reports.web_engines import WEB_CAPTION, WEB_COLUMNS, web_cells, web
 COLUMNS = ["artifact", "format", "quant", "runtime", "size", "x fp32", "accuracy", "agreement", "p50 ms", "p90 ms", "peak MB", "status"]
 DEVICE_COLUMNS = ["artifact", "quant", "runtime", "thr", "host p50 ms", "factor", "est. device ms", "GMAC/s", "roofline",
                   "peak / limit MB", "size / limit MB", "est. / budget ms", "verdict"]
+# a microcontroller: TFLite Micro's tensor arena against SRAM and the model against flash, in KB
+# and its estimate starts from the fastest run here (a microcontroller's runs all take the same cycles)
+MCU_DEVICE_COLUMNS = [*DEVICE_COLUMNS[:4], "host min ms", *DEVICE_COLUMNS[5:9], "arena / SRAM KB", "model / flash KB",
+                      *DEVICE_COLUMNS[11:]]
+
+
+def device_columns(report: dict[str, Any], name: str) -> list[str]:
+    kind = ((report.get("profiles") or {}).get(name) or {}).get("kind")
+    return MCU_DEVICE_COLUMNS if kind == "mcu" else DEVICE_COLUMNS
 
 
 def _size(n: int | None) -> str:
@@ -121,7 +130,7 @@ def _check_cell(c: dict | None, value, fmt: str, prefix: str = "") -> str:
     text = prefix + _num(value, fmt)
     if not c:
         return text
-    limit = c.get("limit_mb", c.get("limit_ms"))
+    limit = c.get("limit_mb", c.get("limit_ms", c.get("limit_kb")))
     return f"{text} / {limit:g}" + ("" if c["ok"] else " OVER")
 
 
@@ -134,13 +143,21 @@ def device_cells(r: dict[str, Any]) -> list[str]:
     est_cell = "-" if est.get("latency_ms") is None else f"~{est['latency_ms']:.4g}"
     size = r.get("size_bytes")
     return [
-        r["name"], r["quant"], r["runtime"], str(r.get("threads") or 1), _num(lat.get("p50"), ".4f"),
+        r["name"], r["quant"], r["runtime"], str(r.get("threads") or 1),
+        _num(lat.get("min" if "full_integer" in ch else "p50"), ".4f"),
         _num(est.get("factor"), ".3g"), est_cell, _num(est.get("achieved_gmacs"), ".3g"), roof_cell,
-        _check_cell(ch.get("memory"), r.get("peak_rss_mb"), ".0f"),
-        _check_cell(ch.get("storage"), size / 1e6 if size else None, ".3g"),
+        *(_mcu_cells(r, ch) if "full_integer" in ch else
+          [_check_cell(ch.get("memory"), r.get("peak_rss_mb"), ".0f"),
+           _check_cell(ch.get("storage"), size / 1e6 if size else None, ".3g")]),
         _check_cell(ch.get("latency_budget"), est.get("latency_ms"), ".3g", "~") if ch.get("latency_budget") else "-",
         r.get("verdict") or ("ok" if r["status"] == "ok" else "failed"),
     ]
+
+
+def _mcu_cells(r: dict[str, Any], ch: dict) -> list[str]:
+    arena, size = (r.get("arena") or {}).get("smallest_bytes"), r.get("size_bytes")
+    return [_check_cell(ch.get("sram"), arena / 1024 if arena else None, ".1f"),
+            _check_cell(ch.get("flash"), size / 1024 if size else None, ".1f")]
 
 
 def device_caption(report: dict[str, Any], name: str) -> str:
@@ -148,10 +165,14 @@ def device_caption(report: dict[str, Any], name: str) -> str:
     t = p.get("throughput") or {}
     ref = t.get("reference") or {}
     limits = ", ".join(f"{k} {v:g} {u}" for k, v, u in (("memory", p.get("memory_mb"), "MB"), ("storage", p.get("storage_mb"), "MB"),
+                                                         ("SRAM for the tensor arena", p.get("sram_kb"), "KB"),
+                                                         ("flash for the model", p.get("flash_kb"), "KB"),
                                                          ("latency budget", p.get("latency_budget_ms"), "ms")) if v)
-    return (f"{name}: {p.get('description', '')} Limits: {limits or 'none'}. est. device ms (~) is an ESTIMATE: host p50 x "
+    host = ("host min (the fastest run here: a microcontroller's runs all take the same cycles)" if p.get("kind") == "mcu"
+            else "host p50")
+    return (f"{name}: {p.get('description', '')} Limits: {limits or 'none'}. est. device ms (~) is an ESTIMATE: {host} x "
             f"factor; factor = {ref.get('workload')} on the device ({ref.get('latency_ms')} ms, {ref.get('threads')} threads; "
-            f"{ref.get('source')}) / the same workload measured here in this run"
+            f"{ref.get('quant', 'fp32')}; {ref.get('source')}) / the same workload measured here in this run"
             + (f" (int8 rows: the int8 reference, device figure / {t.get('int8_gain'):g})" if t.get("int8_gain", 1) != 1 else "")
             + f". Roofline: achieved GMAC/s / device peak ({t.get('peak_gmacs_fp32')} GMAC/s fp32"
             + (f", {t.get('peak_gmacs_int8')} int8" if t.get("peak_gmacs_int8") != t.get("peak_gmacs_fp32") else "")
@@ -195,10 +216,11 @@ def print_table(report: dict[str, Any], console=None) -> None:
         cells = row_cells(r)
         style = "red" if r["status"] != "ok" else ("dim" if r.get("is_reference") else None)
         table.add_row(*cells, style=style)
-    console.print(table)
+    if table.rows or not device_rows(report):  # only profiles asked for: their tables say it all
+        console.print(table)
     web = web_engine_rows(report)
     for name, rows in device_rows(report).items():
-        console.print(_rich_table(f"profile {name} (estimates)", device_caption(report, name), DEVICE_COLUMNS,
+        console.print(_rich_table(f"profile {name} (estimates)", device_caption(report, name), device_columns(report, name),
                                   [device_cells(r) for r in rows], [_failing(r) for r in rows]))
         if name in web:
             console.print(_rich_table(f"{name}: which engine for the web", f"{web_verdict(web[name])}. {WEB_CAPTION}",
@@ -235,10 +257,11 @@ def _md_table(columns: list[str], cells: list[list[str]]) -> list[str]:
 
 
 def to_markdown(report: dict[str, Any]) -> str:
-    lines = [*_md_table(COLUMNS, [row_cells(r) for r in host_rows(report)]), "", f"_{caption(report)}_"]
+    host = host_rows(report)
+    lines = [*_md_table(COLUMNS, [row_cells(r) for r in host]), "", f"_{caption(report)}_"] if host or not device_rows(report) else []
     web = web_engine_rows(report)
     for name, rows in device_rows(report).items():
-        lines += ["", f"### profile {name}", "", *_md_table(DEVICE_COLUMNS, [device_cells(r) for r in rows]),
+        lines += ["", f"### profile {name}", "", *_md_table(device_columns(report, name), [device_cells(r) for r in rows]),
                   "", f"_{device_caption(report, name)}_"]
         if name in web:
             lines += ["", f"#### {name}: which engine for the web", "", f"**{web_verdict(web[name])}**", "",

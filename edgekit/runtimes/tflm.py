@@ -17,6 +17,8 @@ Example:
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,30 +88,70 @@ class TFLMSession:
 def arena_bytes(path: Path) -> dict[str, int]:
     """The tensor arena ``path`` needs on TFLite Micro: the recording allocator's total, head (the
     activations, planned) and tail (persistent: tensors, kernels' buffers), and ``smallest_bytes``,
-    the smallest arena the model allocates in (to 16 bytes, by bisection). The recorded total can be
-    short of it: planning needs temporary memory too (ad01 records 3,984 B and needs more).
+    the smallest arena the model allocates in (to 16 bytes, by bisection above the total). The recorded
+    total can be short of it: planning needs temporary memory too (ad01 records 3,984 B and needs more).
     An operator TFLite Micro lacks, or a file it cannot read, is a ModelLoadError naming it."""
+    _survives_allocation(path)
     try:
         interpreter, log = _allocate(path, PROBE_ARENA, record=True)
     except _TooSmall as e:  # with room for any model, it is not the arena: a kernel refused the model
-        raise ModelLoadError(f"{path.name}: TFLite Micro cannot run it: {e.detail}",
-                             hint="a microcontroller runs full-integer int8 models (export --quant int8)") from None
+        raise ModelLoadError(f"{path.name}: TFLite Micro cannot run it: {e.detail.rstrip('.')} "
+                             "(a microcontroller runs full-integer int8 files: export --quant int8)") from None
     found = {k: int(v) for k, v in _ALLOCATION.findall(log)}
     if "total" not in found:
         raise ModelLoadError(f"{path.name}: TFLite Micro allocated the model but reported no arena size")
     del interpreter
-    lo, hi = 0, found["total"]
+    # Searched from the recorded total up: the model cannot fit in less than what it was recorded
+    # using, and TFLite Micro can crash (not fail) when given less than its persistent part.
+    lo, hi = found["total"] - 16, found["total"]
     while not _fits(path, hi):  # grow by a quarter until it fits
         lo, hi = hi, hi + max(hi // 4, 256)
         if hi > PROBE_ARENA:
             raise ModelLoadError(f"{path.name}: TFLite Micro needs more than {PROBE_ARENA} bytes of arena")
-    if lo == 0:
-        lo = hi // 2
     while hi - lo > 16:  # the smallest that fits lies in (lo, hi]
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if _fits(path, mid) else (mid, hi)
     return {"total_bytes": found["total"], "head_bytes": found.get("head", 0), "tail_bytes": found.get("tail", 0),
             "smallest_bytes": hi}
+
+
+def _survives_allocation(path: Path) -> None:
+    """Allocate ``path`` once in a child process: some of TFLite Micro's kernels abort the process
+    when a check fails while preparing (an int8 softmax on an input scale of 1e-8), with no message."""
+    code = ("import sys; from tflite_micro import runtime; "
+            f"runtime.Interpreter.from_file(sys.argv[1], arena_size={PROBE_ARENA})")
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    if r.returncode >= 0:
+        return  # it allocated, or raised an error the allocation here reports in words
+    tiny = sorted(_tiny_scales(path), key=lambda t: t[1])
+    why = (f"the input of {tiny[0][0]} has a scale of {tiny[0][1]:.2g}, a range of almost nothing "
+           "(an untrained model, or calibration data unlike the real inputs?)" if tiny else
+           f"one of its kernels failed a check while preparing the model (signal {-r.returncode})")
+    raise ModelLoadError(f"{path.name}: TFLite Micro aborted while preparing it: {why}",
+                         hint="re-export with --quant int8 and representative --data, or check the model in "
+                              "LiteRT first (edgekit bench --runtime litert)")
+
+
+def _tiny_scales(path: Path, below: float = 1e-6) -> list[tuple[str, float]]:
+    """(operator, scale) for every operator input quantized with a scale under ``below``."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+    names = _operator_names(schema, model)
+    out = []
+    for graph in model.subgraphs:
+        for op in graph.operators or []:
+            for i in op.inputs if op.inputs is not None else []:
+                q = graph.tensors[i].quantization if i >= 0 else None
+                scales = list(q.scale) if q is not None and q.scale is not None else []
+                if scales and 0 < min(scales) < below:
+                    out.append((names[op.opcodeIndex], float(min(scales))))
+    return out
+
+
+def _operator_names(schema, model) -> list[str]:
+    builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    return [builtin.get(max(c.builtinCode, c.deprecatedBuiltinCode), str(c.builtinCode)) for c in model.operatorCodes]
 
 
 def _fits(path: Path, arena: int) -> bool:
@@ -177,8 +219,7 @@ def _read_model(path: Path) -> dict[str, Any]:
         if sig.subgraphIndex == 0:
             by_tensor_in.update({t.tensorIndex: t.name.decode() for t in sig.inputs or []})
             by_tensor_out.update({t.tensorIndex: t.name.decode() for t in sig.outputs or []})
-    builtin = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    codes = [builtin.get(max(c.builtinCode, c.deprecatedBuiltinCode), str(c.builtinCode)) for c in model.operatorCodes]
+    codes = _operator_names(schema, model)
     ops: dict[str, int] = {}
     for op in graph.operators or []:
         ops[codes[op.opcodeIndex]] = ops.get(codes[op.opcodeIndex], 0) + 1
