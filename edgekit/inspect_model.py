@@ -1,5 +1,8 @@
 """``edgekit inspect MODEL``: layers, operators, parameters, MACs, and which formats can take each operator.
 
+The ``tflm`` column says whether a microcontroller's TFLite Micro has a kernel for the TFLite
+operator each TF operator becomes (``TF_TO_TFLITE``, checked against TFLite Micro's resolver).
+
 Before any conversion: the model's TF graph (frozen, batch 1) is read, and each operator is
 looked up in what each converter declares it handles: the TF.js converter's op lists (shipped in
 ``tensorflowjs/op_list``), tf2onnx's handler registry, and for TFLite a list of TF operators that
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,55 @@ TensorListReserve TensorListFromTensor TensorListGetItem TensorListSetItem Tenso
 TensorListElementShape Enter Exit Merge Switch NextIteration LoopCond StatelessWhile PartitionedCall
 StatefulPartitionedCall Placeholder Const NoOp ReadVariableOp
 """.split())
+# The TFLite builtin each TF operator becomes, to ask whether TFLite Micro has its kernel
+# (edgekit.runtimes.tflm_ops). None: folded into the operator before it (a bias, a batch norm, an
+# activation) or graph plumbing. Operators absent here are taken to have no TFLite Micro kernel.
+# Erf and Erfc come from an exact GELU, which the converter fuses into GELU.
+TF_TO_TFLITE = {
+    "Abs": "ABS", "Add": "ADD", "AddV2": "ADD", "AvgPool": "AVERAGE_POOL_2D", "BatchMatMul": "BATCH_MATMUL",
+    "BatchMatMulV2": "BATCH_MATMUL", "BatchMatMulV3": "BATCH_MATMUL", "BiasAdd": None, "Cast": "CAST",
+    "Ceil": "CEIL", "ConcatV2": "CONCATENATION", "Conv2D": "CONV_2D", "Conv2DBackpropInput": "TRANSPOSE_CONV",
+    "Conv3D": "CONV_3D", "Cos": "COS", "Cumsum": "CUMSUM", "DepthToSpace": "DEPTH_TO_SPACE",
+    "DepthwiseConv2dNative": "DEPTHWISE_CONV_2D", "Einsum": "BATCH_MATMUL", "Elu": "ELU", "Equal": "EQUAL",
+    "Erf": "GELU", "Erfc": "GELU", "Exp": "EXP", "ExpandDims": "EXPAND_DIMS", "Fill": "FILL", "Floor": "FLOOR",
+    "FloorDiv": "FLOOR_DIV", "FloorMod": "FLOOR_MOD", "FusedBatchNormV3": None, "GatherV2": "GATHER",
+    "Gelu": "GELU", "Greater": "GREATER", "GreaterEqual": "GREATER_EQUAL", "LeakyRelu": "LEAKY_RELU",
+    "Less": "LESS", "LessEqual": "LESS_EQUAL", "Log": "LOG", "LogSoftmax": "LOG_SOFTMAX",
+    "LogicalAnd": "LOGICAL_AND", "LogicalNot": "LOGICAL_NOT", "LogicalOr": "LOGICAL_OR", "MatMul": "FULLY_CONNECTED",
+    "Max": "REDUCE_MAX", "MaxPool": "MAX_POOL_2D", "Maximum": "MAXIMUM", "Mean": "MEAN", "Min": "REDUCE_MIN",
+    "Minimum": "MINIMUM", "MirrorPad": "MIRROR_PAD", "Mul": "MUL", "Neg": "NEG", "NotEqual": "NOT_EQUAL",
+    "Pack": "PACK", "Pad": "PAD", "PadV2": "PADV2", "Pow": "POW", "Prod": "REDUCE_PROD", "RandomUniform": "RANDOM_UNIFORM",
+    "Range": "RANGE", "Rank": "RANK", "RealDiv": "DIV", "Relu": None, "Relu6": None, "Reshape": "RESHAPE",
+    "ResizeBilinear": "RESIZE_BILINEAR", "ResizeNearestNeighbor": "RESIZE_NEAREST_NEIGHBOR", "ReverseV2": "REVERSE_V2",
+    "Round": "ROUND", "Rsqrt": "RSQRT", "Select": "SELECT_V2", "SelectV2": "SELECT_V2", "Selu": "ELU",
+    "Shape": "SHAPE", "Sigmoid": "LOGISTIC", "Sign": "SIGN", "Sin": "SIN", "Slice": "SLICE", "Softmax": "SOFTMAX",
+    "Softplus": "SOFTPLUS", "SpaceToDepth": "SPACE_TO_DEPTH", "Split": "SPLIT", "SplitV": "SPLIT_V", "Sqrt": "SQRT",
+    "Square": "SQUARE", "SquaredDifference": "SQUARED_DIFFERENCE", "Squeeze": "SQUEEZE", "StopGradient": None,
+    "StridedSlice": "STRIDED_SLICE", "Sub": "SUB", "Sum": "SUM", "Tanh": "TANH", "Tile": "TILE", "TopKV2": "TOPK_V2",
+    "Transpose": "TRANSPOSE", "Unpack": "UNPACK", "Where": "WHERE", "While": "WHILE", "StatelessWhile": "WHILE",
+    "ZerosLike": "ZEROS_LIKE", "OnesLike": "FILL", "PartitionedCall": None, "StatefulPartitionedCall": None,
+    **dict.fromkeys(("TensorListReserve", "TensorListFromTensor", "TensorListGetItem", "TensorListSetItem",
+                     "TensorListStack", "TensorListLength", "TensorListElementShape", "Enter", "Exit", "Merge",
+                     "Switch", "NextIteration", "LoopCond"), None),  # a loop's parts: WHILE, or unrolled
+}
+
+
+def tflm_kernel(tf_op: str) -> bool:
+    """Whether the TFLite operator ``tf_op`` becomes has a TFLite Micro kernel.
+
+    >>> tflm_kernel("DepthwiseConv2dNative"), tflm_kernel("TopKV2"), tflm_kernel("BiasAdd")
+    (True, False, True)
+    """
+    from edgekit.runtimes.tflm_ops import RESOLVER_METHODS
+
+    if tf_op not in TFLITE_BUILTIN_TF_OPS:
+        return False
+    if tf_op in _PLUMBING:
+        return True
+    builtin = TF_TO_TFLITE.get(tf_op, "")
+    return builtin is None or builtin in RESOLVER_METHODS
+
+
 # Operators a converter accepts but whose result does not run, as found here (format -> op -> why).
 KNOWN_FAILURES = {
     "tfjs": {op: "converts, but TF.js 4.22 cannot run a converted while loop (seen with recurrent layers "
@@ -91,12 +144,19 @@ def _frozen_ops(source) -> tuple[Counter, dict[str, list[str]]]:
     nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
     counts: Counter = Counter()
     where: dict[str, list[str]] = {}
+    retraced = source.framework == "keras3"
+    names = {layer.name for layer in getattr(source.keras_model, "layers", None) or []} if source.framework in (
+        "keras3", "tf_keras") else set()
     for n in nodes:
         if n.op in _PLUMBING:
             continue
         counts[n.op] += 1
         scope = n.name.split("/")
         layer = scope[1] if len(scope) > 2 else scope[0]
+        # Keras 3 traces a built model under new name scopes: dense -> dense_1, dense_1 -> dense_1_2
+        base = re.sub(r"_\d+$", "", layer)
+        if base in names and (retraced or layer not in names):
+            layer = base
         if layer not in where.setdefault(n.op, []) and len(where[n.op]) < 5:
             where[n.op].append(layer)
     return counts, where
@@ -122,7 +182,8 @@ def inspect_model(model: str | Path, *, safe_mode: bool = True) -> dict[str, Any
         tfjs, onnx = _tfjs_ops(), _onnx_ops()
         operators = {op: {"count": n, "layers": where.get(op, []), "tflite": op in TFLITE_BUILTIN_TF_OPS,
                           "onnx": op in onnx or op in REWRITES["onnx"],
-                          "tfjs": (op in tfjs or op in REWRITES["tfjs"]) and op not in KNOWN_FAILURES["tfjs"]}
+                          "tfjs": (op in tfjs or op in REWRITES["tfjs"]) and op not in KNOWN_FAILURES["tfjs"],
+                          "tflm": tflm_kernel(op)}
                      for op, n in counts.most_common()}
         rewrites = {f: [f"{op} (in {', '.join(where.get(op, [])) or 'the graph'}): {how}"
                         for op, how in REWRITES[f].items() if op in counts] for f in REWRITES}
@@ -143,11 +204,14 @@ def inspect_model(model: str | Path, *, safe_mode: bool = True) -> dict[str, Any
             "input_shape": [None, *source.input_shape], "output_shape": [None, *source.output_shape],
             "inputs": [t.to_dict() for t in source.inputs], "outputs": [t.to_dict() for t in source.outputs],
             "params": params, "macs": graph_macs(source), "layers": layers, "operators": operators,
-            "formats": formats, "recurrent": recurrent, "rewrites": {f: r for f, r in rewrites.items() if r},
-            "runtimes": {f: [r for r, spec in RUNTIMES.items() if f in spec[2]] for f in ("tflite", "onnx", "tfjs")},
+            "formats": formats, "tflm_kernels": all(o["tflm"] for o in operators.values()), "recurrent": recurrent, "rewrites": {f: r for f, r in rewrites.items() if r},
+            "runtimes": {**{f: [r for r, spec in RUNTIMES.items() if f in spec[2] and r != "tflm"]
+                            for f in ("tflite", "onnx", "tfjs")}, "tflm": ["tflm"]},
             "blockers": {f: [f"{op} (in {', '.join(o['layers']) or 'the graph'})"
                              + (f": {KNOWN_FAILURES[f][op]}" if op in KNOWN_FAILURES.get(f, {}) else "")
-                             for op, o in operators.items() if not o[f]] for f in ("tflite", "onnx", "tfjs")},
+                             + (f": {TF_TO_TFLITE[op]} has no TFLite Micro kernel" if f == "tflm" and TF_TO_TFLITE.get(op)
+                                else "")
+                             for op, o in operators.items() if not o[f]] for f in ("tflite", "onnx", "tfjs", "tflm")},
         }
     finally:
         source.close()

@@ -99,3 +99,26 @@ def test_a_microcontroller_profile_judges_arena_flash_and_int8_and_estimates_fro
     assert "Hybrid models are not supported" in hybrid["error"] and "--quant int8" in hybrid["error"], hybrid["error"]
     md = (tmp_path / "bench.md").read_text()
     assert "arena / SRAM KB" in md and "23.7 / 640" in md, md
+
+
+def test_inspect_names_the_layer_tflite_micro_cannot_run_and_the_int8_file_proves_it(tmp_path):
+    """Before converting, inspect's tflm column names the GELU of a Dense layer; the int8 export then
+    fails on TFLite Micro for that operator, and every other operator runs."""
+    import keras
+
+    from edgekit.inspect_model import inspect_model
+
+    inputs = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(4, 3, activation="relu", name="conv")(inputs)
+    h = keras.layers.GlobalAveragePooling2D()(h)
+    h = keras.layers.Dense(8, activation="gelu", name="gelu_dense")(h)
+    keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(h)).save(tmp_path / "m.keras")
+    info = inspect_model(tmp_path / "m.keras")
+    assert not info["tflm_kernels"] and info["formats"]["tflite"]
+    assert [b.split(":")[0] for b in info["blockers"]["tflm"]] == ["Erfc (in gelu_dense)"], info["blockers"]["tflm"]
+    assert "GELU has no TFLite Micro kernel" in info["blockers"]["tflm"][0]
+    r = edgekit_cli("export", tmp_path / "m.keras", "--format", "tflite", "--quant", "int8", "--calib", "uniform:0,1",
+                    "--out", tmp_path / "export")
+    assert r.returncode == 0, r.stderr
+    r = edgekit_cli("bench", tmp_path / "export" / "m_int8.tflite", "--runtime", "tflm")
+    assert r.returncode != 0 and "TFLite Micro has no kernel for GELU" in r.stdout + r.stderr

@@ -91,21 +91,23 @@ def inspect(
             t.add_row(name, how["tflite"], how["tfjs"], how["onnx"])
         con.print(t)
     t = Table(title="operators (frozen TF graph, batch 1)")
-    for c in ("operator", "count", "used by", "tflite", "onnx", "tfjs"):
+    for c in ("operator", "count", "used by", "tflite", "onnx", "tfjs", "tflm"):
         t.add_column(c, justify="right" if c == "count" else "left")
     mark = {True: "yes", False: "[red]NO[/red]"}
     for op, o in info["operators"].items():
-        t.add_row(op, str(o["count"]), ", ".join(o["layers"]), mark[o["tflite"]], mark[o["onnx"]], mark[o["tfjs"]])
+        t.add_row(op, str(o["count"]), ", ".join(o["layers"]), mark[o["tflite"]], mark[o["onnx"]], mark[o["tfjs"]],
+                  mark[o["tflm"]])
     con.print(t)
     for fmt, blockers in info["blockers"].items():
-        runtimes = ", ".join(info["runtimes"][fmt])
+        runtimes = ", ".join(info["runtimes"][fmt]) if fmt != "tflm" else "a microcontroller's TFLite Micro"
         if blockers:
             con.print(f"{fmt} ({runtimes}): cannot take {', '.join(blockers)}", highlight=False)
         else:
             con.print(f"{fmt} ({runtimes}): every operator is supported", highlight=False)
         for rewrite in info.get("rewrites", {}).get(fmt, []):
             con.print(f"{fmt}: edgekit rewrites {rewrite}", highlight=False)
-    con.print("tflite support is edgekit's list of TF ops that become TFLite builtins; `edgekit export` is the proof.",
+    con.print("tflite support is edgekit's list of TF ops that become TFLite builtins; `edgekit export` is the proof. "
+              "tflm: the builtin has a TFLite Micro kernel; `edgekit bench --runtime tflm` on the int8 file is the proof.",
               highlight=False)
     return 0
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
-PACKAGE_HELP = """Package an exported model for a web page, an Android or iOS app, or a Raspberry Pi.
+PACKAGE_HELP = """Package an exported model for a web page, an Android or iOS app, a Raspberry Pi or a microcontroller.
 
-web needs a TF.js model folder; android, ios and rpi need a .tflite file. Labels and the
+web takes a TF.js folder, a .tflite or an .onnx; android, ios and rpi need a .tflite file; mcu
+needs a full-integer int8 .tflite (C++ sources for TFLite Micro). Labels and the
 training preprocessing travel with the model (from the export's manifest, or --labels). A model
 with several inputs and outputs is fed by name and shows every output; --data DATA.npz ships
 samples for it.
@@ -25,7 +26,7 @@ Example: edgekit serve dist/web
 
 def package(
     artifact: Path = typer.Argument(..., help="An exported artifact: a .tflite file or a TF.js model folder."),
-    target: str = typer.Option(..., "--target", "-t", help="web, android, ios or rpi."),
+    target: str = typer.Option(..., "--target", "-t", help="web, android, ios, rpi or mcu."),
     out: Path = typer.Option(..., "--out", "-o", help="The package folder to write."),
     labels: Path = typer.Option(None, "--labels", help="Labels, one per line (default: from the export's run)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT (atomically)."),
@@ -41,6 +42,8 @@ def package(
         con.print(f"try it: edgekit serve {out}")
     elif target == "rpi":
         con.print(f"try it: python3 {out / 'run.py'} --sample 0")
+    elif target == "mcu":
+        con.print(f"build it with TFLite Micro for your board: {out / 'README.md'}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""``edgekit package``: the last step, a folder ready for a web page, a phone app or a Raspberry Pi.
+"""``edgekit package``: the last step, a folder ready for a web page, a phone app, a Raspberry Pi or a
+microcontroller (:mod:`edgekit.package.mcu`).
 
 Every package carries the model, ``labels.txt``, ``model_card.json`` (every input and output by
 name with the artifact's tensor names, shapes, dtypes and int8 parameters, labels, the training
@@ -11,6 +12,7 @@ OUT is never half-overwritten (``--overwrite`` swaps it atomically).
 Example:
     >>> package_artifact("runs/demo/export/model_fp32_tfjs", "web", "dist/web")     # doctest: +SKIP
     >>> package_artifact("runs/demo/export/model_int8.tflite", "rpi", "dist/rpi")   # doctest: +SKIP
+    >>> package_artifact("runs/demo/export/model_int8.tflite", "mcu", "dist/mcu")   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ TARGETS = {
     "android": (("tflite",), "an assets folder and a Kotlin snippet for the LiteRT Interpreter"),
     "ios": (("tflite",), "an assets folder and a Swift snippet for the TensorFlow Lite / LiteRT Interpreter"),
     "rpi": (("tflite",), "a folder with a LiteRT + NumPy runner, pinned aarch64 requirements and a systemd unit"),
+    "mcu": (("tflite",), "C++ sources for TFLite Micro: the model as a C array, a resolver with exactly its "
+            "operators, the measured arena size, and a main.cc that runs one sample"),
 }
 # The web page's engine for each format, and the npm package files it ships (js/node_modules).
 WEB_ENGINES = {"tfjs": "tfjs", "tflite": "litert", "onnx": "ort"}
@@ -69,6 +73,10 @@ def package_artifact(artifact: str | Path, target: str, out: str | Path, *, labe
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InputError(f"{out} already exists and is not empty", hint="pick another --out, or pass --overwrite")
     check_writable_dir(out, flag="--out")
+    if target == "mcu":  # what a microcontroller cannot run is refused before anything is read or written
+        from edgekit.package.mcu import check_runs_on_tflm
+
+        check_runs_on_tflm(artifact)
     spec = package_spec(artifact, Path(labels) if labels else None)
     if data is not None and spec["data"]:
         raise UsageError(f"--data ships samples for a model without a training run; this model's samples come from "
@@ -82,7 +90,8 @@ def package_artifact(artifact: str | Path, target: str, out: str | Path, *, labe
     staging.mkdir(parents=True)
     try:
         samples = raw_samples(spec, data=Path(data) if data else None)
-        {"web": _web, "android": _mobile, "ios": _mobile, "rpi": _rpi}[target](artifact, staging, spec, samples, target)
+        {"web": _web, "android": _mobile, "ios": _mobile, "rpi": _rpi, "mcu": _mcu}[target](artifact, staging, spec,
+                                                                                           samples, target)
         if spec["labels"]:
             (staging / "labels.txt").write_text("\n".join(spec["labels"]) + "\n")
         (staging / "model_card.json").write_text(json.dumps(spec, indent=2))
@@ -169,6 +178,12 @@ def _rpi(artifact: Path, dst: Path, spec, samples, target) -> None:
     (dst / "requirements.txt").write_text(RPI_REQUIREMENTS)
     shutil.copy2(TEMPLATES / "rpi_edgekit-model.service", dst / "edgekit-model.service")
     shutil.copy2(TEMPLATES / "rpi_README.md", dst / "README.md")
+
+
+def _mcu(artifact: Path, dst: Path, spec, samples, target) -> None:
+    from edgekit.package.mcu import write_mcu_package
+
+    write_mcu_package(artifact, dst, spec, samples)
 
 
 def _io_section(spec, target: str) -> str:

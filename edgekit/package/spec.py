@@ -104,9 +104,11 @@ def _io(artifact: Path, art, source: dict, model_io: dict | None = None) -> tupl
     (as the manifest's IO spec measured it; older manifests: the parity record's, else a guess)."""
     io = art.io if art else None
     if not io and artifact.suffix == ".tflite":  # a bare file: read it
+        from edgekit.files import captured_stderr_fd
         from edgekit.runtimes.litert import LiteRTSession
 
-        io = LiteRTSession(str(artifact)).describe()["io"]
+        with captured_stderr_fd():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate" line
+            io = LiteRTSession(str(artifact)).describe()["io"]
     if not io and artifact.suffix == ".onnx":
         from edgekit.runtimes.onnxruntime import ONNXSession
 
