@@ -87,7 +87,7 @@ def test_settings_and_sample_agree_with_tflite_micro(kws_package):
     detail_in = Interpreter(model_path=str(mlperf("kws_ref_model.tflite"))).get_input_details()[0]
     assert _constant(settings, "kInput0Scale") == pytest.approx(detail_in["quantization"][0], rel=1e-6)
     assert _constant(settings, "kInput0ZeroPoint") == detail_in["quantization"][1]
-    assert 'kLabels[kLabelCount] = {"down", "go"' in settings
+    assert 'kLabels[kLabelCount] = {"down", "go"' in settings and "kLabelsOutput = 0" in settings
 
     sample = (kws_package / "sample_data.h").read_text()
     x = _c_array(sample, "kSampleInput0", np.int8).reshape(1, 49, 10, 1)

@@ -94,6 +94,8 @@ def test_a_microcontroller_profile_judges_arena_flash_and_int8_and_estimates_fro
     assert est["kind"] == "estimate" and est["reference"]["device_ms"] == 601.0 and est["reference"]["quant"] == "int8"
     # MLPerf Tiny v0.5 published KWS on this board: 182 ms; the estimate comes from the VWW network alone
     assert 182 / 3 < est["latency_ms"] < 182 * 3, est
+    # timed in alternation with the reference in one process: the estimate is their ratio x 601 ms
+    assert est["paired"]["pairs"] >= 5 and est["latency_ms"] == pytest.approx(est["paired"]["ratio"] * 601, rel=1e-3), est
     hybrid = rows["kws_ref_model_float32.tflite"]  # float activations, int8 weights: not for TFLite Micro
     assert hybrid["verdict"] == "fail: TFLite Micro cannot run it", hybrid
     assert "Hybrid models are not supported" in hybrid["error"] and "--quant int8" in hybrid["error"], hybrid["error"]

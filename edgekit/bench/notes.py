@@ -48,6 +48,8 @@ def row_notes(rows: list[dict]) -> list[str]:
         if r.get("profile", "host") != "host" and not r.get("is_reference"):
             if r["status"] != "ok":
                 notes.append(f"{r['profile']}: {r['name']} ({r['runtime']}) failed: {r['error']}")
+            elif (r.get("estimate") or {}).get("error"):  # ran here, but the device cannot be estimated for it
+                notes.append(f"{r['profile']}: {r['name']}: no estimate: {r['estimate']['error']}")
             continue
         if r["status"] != "ok":
             notes.append(f"{r['name']} ({r['runtime']}) failed: {r['error']}")

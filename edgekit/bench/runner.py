@@ -24,9 +24,11 @@ from edgekit import status
 from edgekit.bench.inputs import ArtifactLoadError, eval_inputs
 from edgekit.bench.metrics import output_metrics
 from edgekit.bench.notes import add_ratios, row_notes
+from edgekit.bench.paired import paired_ratio
 from edgekit.bench.plan import Job, Unit, plan
 from edgekit.bench.targets import BenchTarget, resolve_targets, runtime_hint, source_target
-from edgekit.errors import InputError, UsageError
+from edgekit.errors import InputError, RuntimeFailure, UsageError
+from edgekit.io_spec import as_named, take
 from edgekit.parity import compare
 from edgekit.reports.machine import machine_info
 from edgekit.runtimes.isolated import WorkerResult, run_isolated
@@ -269,19 +271,20 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict, dev
             cal_results = results.get(j.calibration, [])
             cal = [r for r in cal_results if r.ok]
             if cal:
-                if j.profile.kind == "mcu":
-                    # A microcontroller runs the same cycles every time: it is compared with the fastest run
-                    # here, undisturbed by the machine's other work (TFLite Micro's reference kernels' medians
-                    # varied 2x between runs on a shared 2-core host; their minimum, by 3%).
-                    host = min(r.reply["latency_ms"]["min"] for r in reps if r.ok and r.reply.get("latency_ms"))
-                    host_ref = min(r.reply["latency_ms"]["min"] for r in cal)
-                else:
-                    host, host_ref = row["latency_ms"]["p50"], float(np.median([r.reply["latency_ms"]["p50"] for r in cal]))
+                host, host_ref = row["latency_ms"]["p50"], float(np.median([r.reply["latency_ms"]["p50"] for r in cal]))
+                paired = None
+                if j.profile.kind == "mcu" and j.target.quant == "int8":  # timed against the reference in pairs
+                    try:
+                        paired = paired_ratio(j.target.path, j.calibration[0], take(x, 0, 1),
+                                              as_named(calibration[j.calibration][0]))
+                        host, host_ref = paired["ratio"] * paired["reference_ms"], paired["reference_ms"]
+                    except RuntimeFailure as e:
+                        paired = {"error": e.message}
                 row["estimate"] = estimate_row(host, macs=row["macs"], quant=j.target.quant,
                                                fmt=j.target.format, profile=j.profile, host_ref_ms=host_ref,
                                                runtime=j.target.runtime)
-                if j.profile.kind == "mcu":
-                    row["estimate"]["host_statistic"] = "min"
+                if paired is not None:
+                    row["estimate"]["paired"] = paired
             else:
                 err = next((r.error for r in cal_results if not r.ok), "not measured")
                 row["estimate"] = {"kind": "estimate", "latency_ms": None, "error": f"calibration failed: {err}"}

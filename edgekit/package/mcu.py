@@ -191,7 +191,8 @@ def _model_settings_h(session, arena: int, spec: dict) -> str:
     parts += [_tensor_constants("Output", i, t) for i, t in enumerate(session.outputs)]
     if labels:
         quoted = ", ".join('"' + str(label).replace("\\", "\\\\").replace('"', '\\"') + '"' for label in labels)
-        parts += [f"// the labels of output {next(i for i, o in enumerate(spec['outputs']) if o.get('labels'))}",
+        parts += ["#define EDGEKIT_HAS_LABELS 1",
+                  f"constexpr int kLabelsOutput = {next(i for i, o in enumerate(spec['outputs']) if o.get('labels'))};",
                   f"constexpr int kLabelCount = {len(labels)};",
                   f"constexpr const char* kLabels[kLabelCount] = {{{quoted}}};", ""]
     parts.append("#endif  // EDGEKIT_MODEL_SETTINGS_H_")
@@ -250,6 +251,9 @@ bool Report(int index, const TfLiteTensor* tensor, const T* expected, int count,
     MicroPrintf("output %d[%d] = %d/1000", index, i, static_cast<int>(real * 1000));
   }
   MicroPrintf("output %d: largest at %d; same as on the packaging machine: %s", index, best, same ? "yes" : "NO");
+#if defined(EDGEKIT_HAS_LABELS)
+  if (index == kLabelsOutput && best < kLabelCount) MicroPrintf("output %d: label %s", index, kLabels[best]);
+#endif
   return same;
 }
 }  // namespace

@@ -18,9 +18,7 @@ COLUMNS = ["artifact", "format", "quant", "runtime", "size", "x fp32", "accuracy
 DEVICE_COLUMNS = ["artifact", "quant", "runtime", "thr", "host p50 ms", "factor", "est. device ms", "GMAC/s", "roofline",
                   "peak / limit MB", "size / limit MB", "est. / budget ms", "verdict"]
 # a microcontroller: TFLite Micro's tensor arena against SRAM and the model against flash, in KB
-# and its estimate starts from the fastest run here (a microcontroller's runs all take the same cycles)
-MCU_DEVICE_COLUMNS = [*DEVICE_COLUMNS[:4], "host min ms", *DEVICE_COLUMNS[5:9], "arena / SRAM KB", "model / flash KB",
-                      *DEVICE_COLUMNS[11:]]
+MCU_DEVICE_COLUMNS = [*DEVICE_COLUMNS[:9], "arena / SRAM KB", "model / flash KB", *DEVICE_COLUMNS[11:]]
 
 
 def device_columns(report: dict[str, Any], name: str) -> list[str]:
@@ -143,8 +141,7 @@ def device_cells(r: dict[str, Any]) -> list[str]:
     est_cell = "-" if est.get("latency_ms") is None else f"~{est['latency_ms']:.4g}"
     size = r.get("size_bytes")
     return [
-        r["name"], r["quant"], r["runtime"], str(r.get("threads") or 1),
-        _num(lat.get("min" if "full_integer" in ch else "p50"), ".4f"),
+        r["name"], r["quant"], r["runtime"], str(r.get("threads") or 1), _num(lat.get("p50"), ".4f"),
         _num(est.get("factor"), ".3g"), est_cell, _num(est.get("achieved_gmacs"), ".3g"), roof_cell,
         *(_mcu_cells(r, ch) if "full_integer" in ch else
           [_check_cell(ch.get("memory"), r.get("peak_rss_mb"), ".0f"),
@@ -168,11 +165,12 @@ def device_caption(report: dict[str, Any], name: str) -> str:
                                                          ("SRAM for the tensor arena", p.get("sram_kb"), "KB"),
                                                          ("flash for the model", p.get("flash_kb"), "KB"),
                                                          ("latency budget", p.get("latency_budget_ms"), "ms")) if v)
-    host = ("host min (the fastest run here: a microcontroller's runs all take the same cycles)" if p.get("kind") == "mcu"
-            else "host p50")
-    return (f"{name}: {p.get('description', '')} Limits: {limits or 'none'}. est. device ms (~) is an ESTIMATE: {host} x "
+    here = ("the same workload's time on TFLite Micro here, timed in alternation with the artifact in one process "
+            "(host p50 x factor = the median ratio of their pair times x the device figure)" if p.get("kind") == "mcu"
+            else "the same workload measured here in this run")
+    return (f"{name}: {p.get('description', '')} Limits: {limits or 'none'}. est. device ms (~) is an ESTIMATE: host p50 x "
             f"factor; factor = {ref.get('workload')} on the device ({ref.get('latency_ms')} ms, {ref.get('threads')} threads; "
-            f"{ref.get('quant', 'fp32')}; {ref.get('source')}) / the same workload measured here in this run"
+            f"{ref.get('quant', 'fp32')}; {ref.get('source')}) / {here}"
             + (f" (int8 rows: the int8 reference, device figure / {t.get('int8_gain'):g})" if t.get("int8_gain", 1) != 1 else "")
             + f". Roofline: achieved GMAC/s / device peak ({t.get('peak_gmacs_fp32')} GMAC/s fp32"
             + (f", {t.get('peak_gmacs_int8')} int8" if t.get("peak_gmacs_int8") != t.get("peak_gmacs_fp32") else "")
