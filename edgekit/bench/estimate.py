@@ -44,8 +44,9 @@ def estimate_row(host_p50_ms: float, *, macs: int | None, quant: str, fmt: str, 
     """
     t = profile.throughput
     if profile.kind == "mcu" and quant != "int8":
-        return {"kind": "estimate", "latency_ms": None,
-                "error": f"a microcontroller runs full-integer int8 files, not {quant}: export --quant int8"}
+        why = ("the board's figure is for int8 kernels" if quant == "int16x8" else
+               f"a microcontroller runs full-integer int8 files, not {quant}: export --quant int8")
+        return {"kind": "estimate", "latency_ms": None, "error": why}
     ref_quant = reference_quant(fmt, quant, profile)
     device_ms = device_reference_ms(profile, ref_quant)
     factor = device_ms / host_ref_ms
@@ -88,7 +89,8 @@ def checks(row: dict[str, Any], profile: Profile) -> dict[str, Any]:
     if profile.sram_kb and arena is not None:  # a microcontroller: TFLite Micro's tensor arena in SRAM
         out["sram"] = {"ok": arena / 1024 <= profile.sram_kb, "value_kb": round(arena / 1024, 1), "limit_kb": profile.sram_kb}
     if profile.kind == "mcu":  # TFLite Micro's kernels for a board: int8 (a float file runs here, slowly, if at all)
-        out["full_integer"] = {"ok": row.get("quant") == "int8", "value": row.get("quant"), "limit": "int8"}
+        out["full_integer"] = {"ok": row.get("quant") in ("int8", "int16x8"), "value": row.get("quant"),
+                               "limit": "int8 or int16x8"}
     if profile.flash_kb and row.get("size_bytes") is not None:  # and the model in flash (code not counted)
         kb = row["size_bytes"] / 1024
         out["flash"] = {"ok": kb <= profile.flash_kb, "value_kb": round(kb, 1), "limit_kb": profile.flash_kb}

@@ -42,6 +42,10 @@ def host_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+# Quant modes a microcontroller's TFLite Micro cannot load (it refuses hybrid models; no float16 weights)
+MCU_CANNOT_RUN = {"fp16": "float16 weights", "dynamic": "int8 weights with float activations (a hybrid model)"}
+
+
 def plan(targets: list[BenchTarget], profiles: list[Profile], *, threads: int | None,
          runtimes: list[str] | None = None, cores: int | None = None) -> tuple[list[Job], list[str]]:
     """Jobs for every (profile, artifact) that can run, and notes for those that cannot.
@@ -64,6 +68,10 @@ def plan(targets: list[BenchTarget], profiles: list[Profile], *, threads: int | 
             ok = [rt for rt in profile.runtimes if t.format in RUNTIMES[rt][2] and (not runtimes or rt in runtimes)]
             if not ok or t.format not in profile.formats:
                 skipped.append(t)
+                continue
+            if profile.kind == "mcu" and t.quant in MCU_CANNOT_RUN:
+                notes.append(f"{profile.name}: {t.name} not run: TFLite Micro has no kernels for {MCU_CANNOT_RUN[t.quant]}; "
+                             "a microcontroller runs full-integer files (export --quant int8)")
                 continue
             if profile.memory_mb and t.size_bytes / 1e6 > profile.memory_mb:
                 notes.append(f"{profile.name}: {t.name} ({t.size_bytes / 1e6:.0f} MB) is larger than the device's memory "
