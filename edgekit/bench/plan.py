@@ -43,7 +43,7 @@ def host_cores() -> int:
 
 
 # Quant modes a microcontroller's TFLite Micro cannot load (it refuses hybrid models; no float16 weights)
-MCU_CANNOT_RUN = {"fp16": "float16 weights", "dynamic": "int8 weights with float activations (a hybrid model)"}
+MCU_CANNOT_RUN = {"fp16": "float16 weights", "dynamic": "int8 weights, float activations"}
 
 
 def plan(targets: list[BenchTarget], profiles: list[Profile], *, threads: int | None,
@@ -58,6 +58,7 @@ def plan(targets: list[BenchTarget], profiles: list[Profile], *, threads: int | 
             jobs.append(Job(host or _host_profile(), t, threads))
     for profile in profiles:
         skipped: list[BenchTarget] = []
+        refused: list[str] = []
         for t in targets:
             if t.is_reference:
                 continue
@@ -70,8 +71,7 @@ def plan(targets: list[BenchTarget], profiles: list[Profile], *, threads: int | 
                 skipped.append(t)
                 continue
             if profile.kind == "mcu" and t.quant in MCU_CANNOT_RUN:
-                notes.append(f"{profile.name}: {t.name} not run: TFLite Micro has no kernels for {MCU_CANNOT_RUN[t.quant]}; "
-                             "a microcontroller runs full-integer files (export --quant int8)")
+                refused.append(f"{t.name} ({MCU_CANNOT_RUN[t.quant]})")
                 continue
             if profile.memory_mb and t.size_bytes / 1e6 > profile.memory_mb:
                 notes.append(f"{profile.name}: {t.name} ({t.size_bytes / 1e6:.0f} MB) is larger than the device's memory "
@@ -79,6 +79,9 @@ def plan(targets: list[BenchTarget], profiles: list[Profile], *, threads: int | 
                 continue
             used = min(profile.threads or threads or 1, cores or host_cores())
             jobs.append(Job(profile, dataclasses.replace(t, runtime=ok[0], notes=list(t.notes)), used))
+        if refused:
+            notes.append(f"{profile.name}: not run: {', '.join(refused)}: TFLite Micro has no kernels for them; a "
+                         "microcontroller runs full-integer files (export --quant int8)")
         if skipped:
             fmts = sorted({t.format for t in skipped})
             would = "; ".join(f"{f} runs on {', '.join(r for r, spec in RUNTIMES.items() if f in spec[2])}" for f in fmts)
