@@ -109,14 +109,20 @@ def run_bench(
         if id(job.target) in unloadable:
             results[u].append(WorkerResult(ok=False, error=str(unloadable[id(job.target)].message),
                                            error_type="ModelLoadError"))
+    def measured(r: int, job: Job) -> bool:  # the reference row is measured once: it is not what is being compared
+        return not ((job.target.is_reference and r > 0) or id(job.target) in unloadable)
+
+    total, done = sum(measured(r, job) for r in range(repeats) for job in units.values()), 0
     for r in range(repeats):
         for u, job in units.items():
-            if (job.target.is_reference and r > 0) or id(job.target) in unloadable:
-                continue  # the reference row is measured once: it is not what is being compared
+            if not measured(r, job):
+                continue
             x = prepared[id(job.target)][0]
             remote = device is not None and not job.target.is_reference
             where = f" on {device.info.get('name')}" if remote else ""
-            log(f"running {job.target.name} on {job.target.runtime}{where} ({job.threads or 1} threads, repeat {r + 1}/{repeats})")
+            done += 1
+            log(f"[{done}/{total}] running {job.target.name} on {job.target.runtime}{where} ({job.threads or 1} threads, "
+                f"repeat {r + 1}/{repeats})")
             measure = device.run if remote else run_isolated
             results[u].append(measure(job.target.runtime, job.target.path, x, threads=job.threads, timing=per_repeat,
                                       want_outputs=(r == 0), timeout_s=timeout_s, pin_cpus=job.profile.kind != "host"))

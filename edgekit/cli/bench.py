@@ -87,11 +87,12 @@ def bench(
         raise UsageError("--token goes with --device URL (the agent it is for)")
     if remote:
         measurer = _open_remote(device, profile, remote_host, remote_port, remote_wait, con)
-    with status("benchmarking"):
+    with status("benchmarking") as spinner:
+        progress = (lambda s: spinner.update(f"benchmarking: {s}")) if spinner is not None else (lambda s: None)
         report = run_bench(
             artifacts, data=data, runs=runs, warmup=warmup, min_time_s=min_time, threads=threads,
             samples=samples, reference=not no_reference, timeout_s=timeout, runtimes=runtimes,
-            profiles=profile, repeats=repeats, yardstick=yardstick, device=measurer,
+            profiles=profile, repeats=repeats, yardstick=yardstick, device=measurer, log=progress,
         )
     if hasattr(measurer, "close"):
         measurer.close()
