@@ -90,11 +90,13 @@ def test_bench_through_the_agent_gives_the_local_rows_sends_each_file_once_and_c
         # same reference measured here) is near 1, and the estimate near the device's measurement, both
         # ways. Both sides time the reference alike (calibration.REFERENCE_TIMING: the best of 5 bursts'
         # p50s); 8 runs, 16 factors: 0.84-1.05 (one reading a side, as before, gave 0.92-1.98 and failed
-        # CI once at 1.98). Factor band 0.7-1.4, both ways in log. Estimate/measured also carries the
+        # CI once at 1.98). CI's 2-core host then measured 1.438 once (stop 37, a busy neighbour during
+        # one side's bursts): the band is 1.6 both ways in log (0.625-1.6), which a thread-count mix-up
+        # (~1.8x) or a doubled factor still fails. Estimate/measured also carries the
         # artifact's own p50 on each side (a 0.02 ms model, one burst, as bench times it): 0.61-1.62 in
         # the same runs, band 0.5-2. The Pi 4's own, uncalibrated figure would be ~20x off.
         factor, ratio = row["estimate"]["factor"], 1 + row["estimate_error_pct"] / 100
-        assert 0.7 <= factor <= 1.4, row["estimate"]
+        assert 1 / 1.6 <= factor <= 1.6, row["estimate"]
         assert 0.5 <= ratio <= 2.0, (row["estimate_error_pct"], row["estimate"])
     # the gate takes device rows like any other: a CI job with a board attached gates on its latency
     r = edgekit_cli("baseline", tmp_path / "dev2.json", "--out", tmp_path / "base.json")
