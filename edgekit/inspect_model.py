@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from edgekit.layer_names import keras_layer
 from edgekit.runtimes import RUNTIMES
 
 # TF operators the TFLite converter legalizes to builtin ops (TF 2.21), for the common layers.
@@ -153,10 +153,7 @@ def _frozen_ops(source) -> tuple[Counter, dict[str, list[str]]]:
         counts[n.op] += 1
         scope = n.name.split("/")
         layer = scope[1] if len(scope) > 2 else scope[0]
-        # Keras 3 traces a built model under new name scopes: dense -> dense_1, dense_1 -> dense_1_2
-        base = re.sub(r"_\d+$", "", layer)
-        if base in names and (retraced or layer not in names):
-            layer = base
+        layer = keras_layer(layer, names, retraced=retraced) or layer
         if layer not in where.setdefault(n.op, []) and len(where[n.op]) < 5:
             where[n.op].append(layer)
     return counts, where

@@ -30,34 +30,36 @@ def tflite_macs(path: str | Path, interpreter=None) -> int | None:
     except Exception:
         return None
     shapes = {t["index"]: [int(d) for d in t["shape"]] for t in interpreter.get_tensor_details()}
-    total = 0
-    for op in ops:
-        name, ins, outs = op["op_name"], list(op["inputs"]), list(op["outputs"])
-        if not outs or outs[0] not in shapes:
-            continue
-        out = shapes[outs[0]]
-        batch = max(out[0], 1) if out else 1
-        per_sample = math.prod(out) // batch if out else 0
-        w = shapes.get(ins[1]) if len(ins) > 1 else None
-        if name == "CONV_2D" and w:  # filter [out_ch, kh, kw, in_ch]
-            total += per_sample * w[1] * w[2] * w[3]
-        elif name == "DEPTHWISE_CONV_2D" and w:  # filter [1, kh, kw, out_ch]
-            total += per_sample * w[1] * w[2]
-        elif name == "FULLY_CONNECTED" and w:  # weights [units, in]
-            total += per_sample * w[1]
-        elif name in ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM") and w and len(ins) > 5:
-            rec = shapes.get(ins[5])  # input_to_input [units, in], recurrent_to_input [units, out]
-            if rec:  # every output step: 4 gates x (in + out) MACs per unit (batch 1: these exports)
-                total += math.prod(out) * 4 * (w[1] + rec[1])
-        elif name == "BATCH_MATMUL" and w:
-            a = shapes.get(ins[0])
-            k = a[-1] if a else 0
-            total += per_sample * k
-        elif name == "TRANSPOSE_CONV" and len(ins) > 2:  # inputs: output_shape, filter, input
-            f, x = shapes.get(ins[1]), shapes.get(ins[2])
-            if f and x:
-                total += (math.prod(x) // max(x[0], 1)) * f[0] * f[1] * f[2]
-    return int(total)
+    return int(sum(tflite_op_macs(op, shapes) for op in ops))
+
+
+def tflite_op_macs(op: dict, shapes: dict[int, list[int]]) -> int:
+    """MACs of one operator (``interpreter._get_ops_details()`` entry), given tensor shapes by index."""
+    name, ins, outs = op["op_name"], list(op["inputs"]), list(op["outputs"])
+    if not outs or outs[0] not in shapes:
+        return 0
+    out = shapes[outs[0]]
+    batch = max(out[0], 1) if out else 1
+    per_sample = math.prod(out) // batch if out else 0
+    w = shapes.get(ins[1]) if len(ins) > 1 else None
+    if name == "CONV_2D" and w:  # filter [out_ch, kh, kw, in_ch]
+        return per_sample * w[1] * w[2] * w[3]
+    if name == "DEPTHWISE_CONV_2D" and w:  # filter [1, kh, kw, out_ch]
+        return per_sample * w[1] * w[2]
+    if name == "FULLY_CONNECTED" and w:  # weights [units, in]
+        return per_sample * w[1]
+    if name in ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM") and w and len(ins) > 5:
+        rec = shapes.get(ins[5])  # input_to_input [units, in], recurrent_to_input [units, out]
+        if rec:  # every output step: 4 gates x (in + out) MACs per unit (batch 1: these exports)
+            return math.prod(out) * 4 * (w[1] + rec[1])
+    if name == "BATCH_MATMUL" and w:
+        a = shapes.get(ins[0])
+        return per_sample * (a[-1] if a else 0)
+    if name == "TRANSPOSE_CONV" and len(ins) > 2:  # inputs: output_shape, filter, input
+        f, x = shapes.get(ins[1]), shapes.get(ins[2])
+        if f and x:
+            return (math.prod(x) // max(x[0], 1)) * f[0] * f[1] * f[2]
+    return 0
 
 
 def graph_macs(source) -> int | None:
@@ -115,3 +117,42 @@ def _op_macs(op) -> int:
     transpose_a = op.get_attr("transpose_a") if op.type == "MatMul" else op.get_attr("adj_x")
     k = a[-2] if transpose_a else a[-1]
     return math.prod(out) * k
+
+
+def onnx_node_macs(model) -> dict[str, int]:
+    """MACs of each Conv, Gemm and MatMul node of an ONNX model (batch 1), by node name."""
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        inferred = model
+    graph = inferred.graph
+    shapes: dict[str, list[int]] = {t.name: list(t.dims) for t in graph.initializer}
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        dims = vi.type.tensor_type.shape.dim
+        shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else 1 for d in dims]
+    # a quantized weight reaches its node through DequantizeLinear: the weight's shape is the initializer's
+    for n in graph.node:
+        if n.op_type == "DequantizeLinear" and n.input[0] in shapes:
+            shapes.setdefault(n.output[0], shapes[n.input[0]])
+    out: dict[str, int] = {}
+    for n in graph.node:
+        y = shapes.get(n.output[0]) if n.output else None
+        if not y:
+            continue
+        per_sample = math.prod(y) // max(y[0], 1)
+        if n.op_type in ("Conv", "QLinearConv", "ConvInteger"):
+            w = shapes.get(n.input[3] if n.op_type == "QLinearConv" else n.input[1])
+            if w:
+                out[n.name] = per_sample * math.prod(w[1:])
+        elif n.op_type in ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul"):
+            w = shapes.get(n.input[3] if n.op_type == "QLinearMatMul" else n.input[1])
+            trans_b = any(a.name == "transB" and a.i for a in n.attribute)
+            k = (w[-1] if trans_b else w[-2]) if w and len(w) >= 2 else None
+            if k is None:
+                a = shapes.get(n.input[0])
+                k = a[-1] if a else None
+            if k:
+                out[n.name] = per_sample * k
+    return out

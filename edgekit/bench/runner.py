@@ -50,6 +50,7 @@ def run_bench(
     repeats: int = 3,
     yardstick: bool = False,
     device=None,
+    ops: int = 0,
     log: Callable[[str], None] = lambda s: None,
 ) -> dict[str, Any]:
     """Benchmark ``artifacts`` on this host for each device profile; returns the report (docs/reports.md).
@@ -62,6 +63,8 @@ def run_bench(
     agent (the source model's reference row stays here), rows are labelled ``measured_on`` it, and
     where a profile estimates, the same artifacts are also measured here for the estimate, which the
     device row shows beside its measurement with ``estimate_error_pct``.
+    ``ops``: also profile every artifact per operator over this many runs (edgekit.profiling), each
+    in a worker of its own after the measurements, into ``row["ops"]``; 0: no profiles.
     """
     from edgekit.device_profiles import load_profiles
 
@@ -130,6 +133,8 @@ def run_bench(
             results[u].append(run_isolated(u[1], u[0], x, threads=u[2], timing=calib_timing, want_outputs=False,
                                            timeout_s=timeout_s, pin_cpus=not stick or u != stick[0]))  # as host rows
     rows = _rows(jobs, results, prepared, calibration, device=device)
+    if ops:
+        _profile_rows(jobs, rows, prepared, ops, timeout_s, device, log)
     add_ratios(rows)
     notes = plan_notes + row_notes(rows)
     if device is not None:
@@ -299,6 +304,31 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict, dev
             row["verdict"] = verdict(row)
         rows.append(row)
     return rows
+
+
+def _profile_rows(jobs: list[Job], rows: list[dict], prepared: dict, runs: int, timeout_s: float, device, log) -> None:
+    """``row["ops"]`` for every artifact row: its per-operator profile, one worker per (artifact, runtime,
+    threads), never the workers whose timings the row reports."""
+    from edgekit.profiling import profile_isolated
+    from edgekit.profiling.table import op_table
+
+    done: dict = {}
+    todo = [(j, row) for j, row in zip(jobs, rows, strict=True) if not j.target.is_reference and row["status"] == "ok"]
+    for k, (j, row) in enumerate(todo, 1):
+        if device is not None:
+            row["ops"] = {"status": "unavailable", "error": "per-operator profiles are made on this host, not through an agent"}
+            continue
+        if j.unit not in done:
+            log(f"[{k}/{len(todo)}] profiling {j.target.name} on {j.target.runtime} ({j.threads or 1} threads)")
+            done[j.unit] = profile_isolated(j.target.runtime, j.target.path, prepared[id(j.target)][0],
+                                            threads=j.threads, runs=runs, timeout_s=timeout_s)
+        prof = done[j.unit]
+        if prof["status"] != "ok":
+            row["ops"] = prof
+            continue
+        est = row.get("estimate") or {}
+        row["ops"] = op_table({**prof, "runs": runs}, whole_ms=row["latency_ms"]["p50"], layers=j.target.layers,
+                              factor=est.get("factor") if est.get("latency_ms") else None)
 
 
 def _estimates_beside_measurements(rows: list[dict], profiles, artifacts, settings: dict) -> list[str]:

@@ -35,6 +35,7 @@ class BenchTarget:
     is_reference: bool = False
     size_bytes: int = 0
     macs: int | None = None  # from the export manifest, when known
+    layers: dict[str, Any] | None = None  # the source's Keras layer names and framework (per-operator profiles)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -144,7 +145,7 @@ def _from_manifest(folder: Path) -> list[BenchTarget]:
         out.append(BenchTarget(
             path, art.format, art.quant, runtimes_for_format(art.format)[0], source=source_path(manifest, folder),
             run=manifest.run, inputs=manifest_inputs(manifest), size_bytes=path_size(path),
-            macs=manifest.source.get("macs"),
+            macs=manifest.source.get("macs"), layers=_layers(manifest),
         ))
     if not out:
         raise InputError(f"{folder / MANIFEST_NAME} lists no artifact that exported successfully")
@@ -161,8 +162,12 @@ def _from_file(path: Path) -> BenchTarget:
                 if art.path == path.name and art.ok:
                     return BenchTarget(path, art.format, art.quant, runtimes_for_format(fmt)[0], source=source_path(m, manifest_dir),
                                        run=m.run, inputs=manifest_inputs(m), size_bytes=path_size(path),
-                                       macs=m.source.get("macs"))
+                                       macs=m.source.get("macs"), layers=_layers(m))
         except InputError:
             pass
     return BenchTarget(path, fmt, "?", runtimes_for_format(fmt)[0], size_bytes=path_size(path))
 
+
+def _layers(manifest: Manifest) -> dict[str, Any] | None:
+    names = manifest.source.get("layers")
+    return {"names": names, "retraced": manifest.source.get("framework") == "keras3"} if names else None

@@ -50,6 +50,9 @@ def bench(
                                    "check` compares latency with a baseline from another machine as a ratio to it."),
     output: str = typer.Option(None, "--output", help="For a model with several outputs: the output whose accuracy "
                                "and agreement the table shows (default: the worst)."),
+    ops: bool = typer.Option(False, "--ops", help="Also profile every artifact per operator: where each runtime "
+                             "spends an inference, by operator and Keras layer (in its own worker, after the timings)."),
+    ops_runs: int = typer.Option(200, "--ops-runs", help="Inferences each per-operator profile averages over."),
     device: str = typer.Option(None, "--device", help="Measure on the device whose `edgekit agent` has this URL."),
     token: str = typer.Option(None, "--token", help="The agent's token (default: EDGEKIT_AGENT_TOKEN)."),
     remote: bool = typer.Option(False, "--remote", help="Measure in a phone's browser: serve the bench page on the "
@@ -62,7 +65,7 @@ def bench(
     from edgekit.cli.output import console, status
     from edgekit.errors import parse_choices
     from edgekit.files import check_writable_dir
-    from edgekit.reports.render import focus_output, print_table, write_json, write_markdown
+    from edgekit.reports.render import focus_output, print_ops, print_table, write_json, write_markdown
     from edgekit.runtimes import RUNTIMES
 
     for f in (json_out, markdown_out, html_out):
@@ -93,11 +96,14 @@ def bench(
             artifacts, data=data, runs=runs, warmup=warmup, min_time_s=min_time, threads=threads,
             samples=samples, reference=not no_reference, timeout_s=timeout, runtimes=runtimes,
             profiles=profile, repeats=repeats, yardstick=yardstick, device=measurer, log=progress,
+            ops=ops_runs if ops else 0,
         )
     if hasattr(measurer, "close"):
         measurer.close()
     shown = focus_output(report, output) if output else report
     print_table(shown)
+    if ops:
+        print_ops(shown)
     if json_out:
         write_json(report, json_out)
         con.print(f"report: {json_out}")

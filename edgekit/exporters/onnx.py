@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -32,9 +33,12 @@ from edgekit.exporters.onnx_opset import check_opset, default_opset
 from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.generated_inputs import is_integer
 from edgekit.io_spec import rows, take
+from edgekit.layer_names import scope_of
 from edgekit.quantize.backends import FloatModel
 from edgekit.quantize.onnx_layouts import AUTO, preprocessed
 from edgekit.source_model import SourceModel
+
+LAYERS_KEY = "edgekit.layers"  # metadata: {node name: layer scope}
 
 
 class ONNXExporter:
@@ -117,7 +121,10 @@ class ONNXExporter:
         # model with one of each); the batch axis is 'batch'.
         _name_graph_io(graph, [i.name for i in source.inputs], [o.name for o in source.outputs], batch)
         _toposort(graph)  # before renaming: tf2onnx may emit a Loop before the nodes its body reads
-        _short_names(graph)
+        layers = _short_names(graph)
+        if layers:  # which layer each node came from, for per-operator profiles (edgekit.profiling)
+            entry = model.metadata_props.add()
+            entry.key, entry.value = LAYERS_KEY, json.dumps(layers, separators=(",", ":"))
         return model
 
     @staticmethod
@@ -269,14 +276,15 @@ def _refuse_unconverted(graph, opset: int) -> None:
         )
 
 
-def _short_names(graph) -> None:
-    """Rename internal tensors (``functional_1/dense_1/Cast/ReadVariableOp:0`` ...) to ``t0``, ``t1``.
+def _short_names(graph) -> dict[str, str]:
+    """Rename internal tensors (``functional_1/dense_1/Cast/ReadVariableOp:0`` ...) to ``t0``, ``t1``,
+    and nodes to ``n0_Conv``, ...; returns each renamed node's layer scope (:func:`layer_names.scope_of`).
 
     TF's names are long, and quantization repeats each one in several Q/DQ nodes with suffixes:
     on MLPerf Tiny's ad01 they were 15% of the int8 file.
     """
     if any(a.HasField("g") or len(a.graphs) for n in graph.node for a in n.attribute):
-        return  # subgraphs (Loop bodies) refer to outer names: leave every name as it is
+        return {}  # subgraphs (Loop bodies) refer to outer names: leave every name as it is
     keep = {i.name for i in graph.input} | {o.name for o in graph.output} | {""}
     names: dict[str, str] = {}
 
@@ -289,10 +297,15 @@ def _short_names(graph) -> None:
         t.name = short(t.name)
     for vi in graph.value_info:
         vi.name = short(vi.name)
+    layers = {}
     for i, node in enumerate(graph.node):
         node.input[:] = [short(n) for n in node.input]
         node.output[:] = [short(n) for n in node.output]
+        scope = scope_of(node.name)
         node.name = f"n{i}_{node.op_type}"
+        if scope:
+            layers[node.name] = scope
+    return layers
 
 
 def _outer_names(node) -> set[str]:

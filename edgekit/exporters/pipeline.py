@@ -123,7 +123,7 @@ def export_model(
                 source={**source.describe(), "path": str(Path(source.path).resolve()),
                         "path_from_manifest": os.path.relpath(Path(source.path).resolve(), out.resolve()),
                         "data": data_note, "classifier": classifier, "parity_classes": classes,
-                        "macs": graph_macs(source)},
+                        "macs": graph_macs(source), "layers": _layer_names(source)},
                 artifacts=artifacts,
                 io=model_io(source, reference),
                 run=_run_info(source),
@@ -292,3 +292,9 @@ def _human_size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} GB"
+
+
+def _layer_names(source) -> list[str] | None:
+    """The Keras model's layer names (per-operator profiles map converted nodes back to them)."""
+    layers = getattr(source.keras_model, "layers", None) if source.framework in ("keras3", "tf_keras") else None
+    return [layer.name for layer in layers] if layers else None

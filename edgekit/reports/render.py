@@ -267,6 +267,11 @@ def to_markdown(report: dict[str, Any]) -> str:
     for key, rows in measured_rows(report).items():
         lines += ["", f"### measured on {key}", "", *_md_table(MEASURED_COLUMNS, [measured_cells(r) for r in rows]),
                   "", f"_{measured_caption(report, key)}_"]
+    from edgekit.reports.ops import ops_lines
+
+    profiled = ops_lines(report)
+    if profiled:
+        lines += ["", *profiled]
     lines.append("")
     lines += [f"- note: {n}" for n in report.get("notes", [])]
     return "\n".join(lines) + "\n"
@@ -278,3 +283,10 @@ def write_json(report: dict[str, Any], path: Path) -> Path:
 
 def write_markdown(report: dict[str, Any], path: Path) -> Path:
     return atomic_write_text(Path(path), to_markdown(report))
+
+
+def print_ops(report: dict[str, Any], console=None) -> None:
+    """The top operators of every row profiled with ``bench --ops`` (edgekit.reports.ops)."""
+    from edgekit.reports.ops import print_ops as show
+
+    show(report, console)

@@ -55,8 +55,10 @@ def run_isolated(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     safe_mode: bool = True,
     pin_cpus: bool = False,
+    profile: dict[str, Any] | None = None,
 ) -> WorkerResult:
-    """Load ``artifact`` in ``runtime`` in a fresh process, run ``inputs``, and time it."""
+    """Load ``artifact`` in ``runtime`` in a fresh process, run ``inputs``, and time it (or, with
+    ``profile={"runs": N}``, only profile it per operator: ``reply["profile"]``, edgekit.profiling)."""
     with tempfile.TemporaryDirectory(prefix="edgekit-worker-") as tmp:
         tmp = Path(tmp)
         if inputs is not None:  # a folder of one .npy per named input
@@ -71,6 +73,7 @@ def run_isolated(
             "timing": timing,
             "safe_mode": safe_mode,
             "cpus": _cpus(threads) if pin_cpus else None,
+            "profile": profile,
         }
         reply = _serve(request, tmp, runtime, Path(artifact).name, timeout_s)
         if isinstance(reply, WorkerResult):

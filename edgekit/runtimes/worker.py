@@ -72,7 +72,10 @@ def serve(request: dict) -> dict:
         reply["startup_ms"] = reply["init_ms"]
         reply["init_ms"] = round(js_init, 3)
     try:
-        measure(session, x, request, reply)
+        if request.get("profile"):  # a worker of its own: profiling never touches the latency a bench reports
+            reply["profile"] = profile(session, x, request["runtime"], request["profile"])
+        else:
+            measure(session, x, request, reply)
     finally:
         if hasattr(session, "close"):
             session.close()
@@ -108,6 +111,25 @@ def serve_together(request: dict) -> dict:
             if hasattr(s, "close"):
                 s.close()
     return {"ok": True, "runtime": runtime.name, "p50_ms_rounds": p50s}
+
+
+def profile(session, x, runtime: str, settings: dict) -> dict:
+    """Per-operator times of the first sample (edgekit.profiling), where the runtime can give them."""
+    from edgekit.io_spec import take
+    from edgekit.profiling import ProfilingUnavailable
+    from edgekit.runtimes.harness import latency_stats, time_calls
+
+    if not hasattr(session, "profile_ops"):
+        raise ProfilingUnavailable(f"{runtime} gives no per-operator times")
+    one = take(x, 0, 1)
+    # the whole model timed plainly in this same process, before and after the profile: what the operators
+    # are held against, measured beside them (a bench row's p50 was measured at another moment)
+    invoke = session.bind(one)
+    plain = time_calls(invoke, warmup=10, runs=50, min_time_s=0.2)
+    prof = session.profile_ops(one, int(settings.get("runs", 200)))
+    plain += time_calls(invoke, warmup=10, runs=50, min_time_s=0.2)
+    prof["plain_p50_ms"] = latency_stats(plain)["p50"]
+    return prof
 
 
 def measure(session, x, request: dict, reply: dict) -> None:
