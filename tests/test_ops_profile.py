@@ -12,7 +12,6 @@ from conftest import edgekit_cli, mlperf
 def huge_dense(tmp_path_factory):
     """A model whose one huge Dense layer (256 x 8192 MACs) dwarfs its small convolution (8x8x4x9x1)."""
     import keras
-    import numpy as np
 
     tmp = tmp_path_factory.mktemp("huge")
     keras.utils.set_random_seed(0)
@@ -46,7 +45,7 @@ def test_the_huge_layer_is_the_top_operator_on_every_runtime_and_named_by_its_ke
         assert abs(sum(o["share"] for o in ops["ops"]) - ops["coverage"]) < 0.01
         assert "XNNPACK Fully Connected" in top["kernel"] if runtime == "litert" else top["kernel"] == "CPUExecutionProvider"
     md = (huge_dense / "r.md").read_text()
-    assert md.count("### where the time goes:") == 2 and md.count("| huge_dense |") == 2
+    assert md.count("### where the time goes:") == 2 and md.count("| huge_dense |") >= 2
 
 
 def test_a_runtime_that_cannot_profile_says_so_in_one_line_and_the_rest_goes_on(huge_dense):

@@ -91,7 +91,9 @@ def bench(
     if remote:
         measurer = _open_remote(device, profile, remote_host, remote_port, remote_wait, con)
     with status("benchmarking") as spinner:
-        progress = (lambda s: spinner.update(f"benchmarking: {s}")) if spinner is not None else (lambda s: None)
+        # a terminal: the spinner says what runs now; a log or CI job: one line per measurement as it starts
+        progress = ((lambda s: spinner.update(f"benchmarking: {s}")) if spinner is not None
+                    else (lambda s: print(f"bench: {s}", flush=True)))
         report = run_bench(
             artifacts, data=data, runs=runs, warmup=warmup, min_time_s=min_time, threads=threads,
             samples=samples, reference=not no_reference, timeout_s=timeout, runtimes=runtimes,

@@ -18,6 +18,7 @@ from typing import Any
 
 from edgekit.files import atomic_write_text
 from edgekit.reports.html_parts import figure_png, html_img, html_table
+from edgekit.reports.ops import ops_html
 from edgekit.reports.render import (
     COLUMNS,
     MEASURED_COLUMNS,
@@ -156,6 +157,7 @@ def to_html(report: dict[str, Any]) -> str:
             seen.add((r["artifact"], r["runtime"], r.get("threads")))
             measured.append(r)
     parts += ["<h2>Latency distributions (measured here)</h2>", html_img(_histograms(measured), "latency histograms")]
+    parts += ops_html(report)
     parts += _training_histories(report)
     if report.get("notes"):
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in report["notes"]) + "</ul>")

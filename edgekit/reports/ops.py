@@ -21,7 +21,8 @@ def profiled_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def title(r: dict[str, Any]) -> str:
-    return f"{r['name']} on {r['runtime']} ({r.get('profile', 'host')}, {r.get('threads') or 1} threads)"
+    n = r.get('threads') or 1
+    return f"{r['name']} on {r['runtime']} ({r.get('profile', 'host')}, {n} thread{'s' if n > 1 else ''})"
 
 
 def summary(ops: dict[str, Any]) -> str:
@@ -86,3 +87,48 @@ def ops_lines(report: dict[str, Any]) -> list[str]:
             lines.append("")
         lines += [f"_{summary(ops)}_", ""]
     return lines[1:] if lines[:1] == [""] else lines
+
+
+def ops_html(report: dict[str, Any]) -> list[str]:
+    """HTML: per profiled row, a bar chart of its operators' times (top 15, by layer colour) and the whole table."""
+    import html
+
+    from edgekit.reports.html_parts import html_img, html_table
+
+    parts: list[str] = []
+    for r in profiled_rows(report):
+        ops = r["ops"]
+        parts.append(f"<h2>Where the time goes: {html.escape(title(r))}</h2>")
+        if ops["status"] == "ok":
+            parts += [html_img(_bars(r), f"operator times of {r['name']}"), html_table(columns(ops), cells(ops))]
+        parts.append(f"<p><em>{html.escape(summary(ops))}</em></p>")
+    return parts
+
+
+def _bars(r: dict[str, Any], top: int = 15) -> str | None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edgekit.reports.html_parts import figure_png
+
+    ops = r["ops"]["ops"][:top]
+    if not ops:
+        return None
+    labels = [f"{o['op']} ({o['layer'] or 'no layer'})" for o in ops][::-1]
+    times = [o["ms"] for o in ops][::-1]
+    layers = sorted({o["layer"] or "" for o in ops})
+    palette = plt.get_cmap("tab10")
+    colors = [palette(layers.index(o["layer"] or "") % 10) for o in ops][::-1]
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(ops) + 1.2))
+    ax.barh(range(len(ops)), times, color=colors)
+    ax.set_yticks(range(len(ops)), labels, fontsize=7)
+    for k, (t, o) in enumerate(zip(times, ops[::-1], strict=True)):
+        if o.get("share") is not None:
+            ax.text(t, k, f" {o['share']:.0%}", va="center", fontsize=7)
+    ax.set_xlabel(f"mean ms per inference (share of the measured p50 {r['ops']['whole_ms']:.4g} ms)", fontsize=8)
+    ax.set_title(title(r), fontsize=9)
+    ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    return figure_png(fig)
