@@ -9,6 +9,7 @@
 //   {"id": 3, "cmd": "first", "input": "x.bin", "shapes": [[1, 8, 8, 1]]}
 //   {"id": 4, "cmd": "time", "input": "x.bin", "shapes": [[1, 8, 8, 1]], "warmup": 10, "runs": 100}
 //   {"id": 5, "cmd": "memory"}
+//   {"id": 6, "cmd": "profile", "input": "x.bin", "shapes": [[1, 8, 8, 1]], "runs": 100}
 // Inputs and outputs are raw little-endian float32 files. Replies: {"id", "ok": true, ...}
 // or {"id", "ok": false, "error": "..."}. Timing happens here, with performance.now(), so
 // it measures inference in JS, not the pipe. Anything TF.js prints goes to stderr.
@@ -96,6 +97,8 @@ async function handle(req) {
       return await runner.first({...req, data: readFloat32(req.input, req.shapes)});
     case "time":
       return await runner.time({...req, data: readFloat32(req.input, req.shapes)});
+    case "profile":
+      return await runner.profile({...req, data: readFloat32(req.input, req.shapes)});
     case "memory":
       return {rss_mb: process.memoryUsage().rss / 1048576};
     default:

@@ -32,6 +32,18 @@ class TFJSSession(JSSession):
     def _load_request(self) -> dict[str, Any]:
         return {"backend": self.backend, "threads": self.threads}
 
+    def profile_ops(self, batch, runs: int) -> dict[str, Any]:
+        """Each kernel's time per inference over ``runs`` inferences of the first sample: ``tf.profile``
+        in the JS runner (Node or Chromium), each kernel matched to the graph node it ran for
+        (edgekit.profiling.tfjs_ops)."""
+        from edgekit.io_spec import take
+        from edgekit.profiling.tfjs_ops import per_kernel
+        from edgekit.runtimes.binding import feeds
+
+        payload, data = self._message(take(feeds(batch, self.inputs), 0, 1))
+        reply, _ = self._call("profile", {**payload, "runs": runs, "warmup": 5}, data)
+        return per_kernel(reply, self.model.json_path, runs)
+
     def describe(self) -> dict[str, Any]:
         info = self.info
         return {
@@ -47,3 +59,4 @@ class TFJSSession(JSSession):
             "quant_guess": QUANT_OF_WEIGHTS.get(self.model.weight_dtype, "?"),
             "js_init_ms": info.get("init_ms"),
         }
+

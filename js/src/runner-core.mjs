@@ -8,6 +8,9 @@
 //   first {data, shapes}           -> the first inference's time in ms
 //   time  {data, shapes, warmup, runs, min_time_s, max_time_s}
 //                                  -> per-inference times in ms, measured here, in JS
+//   profile {data, shapes, warmup, runs}
+//                                  -> per-kernel times of `runs` inferences, where the engine can
+//                                     give them (engine.profile: TF.js's tf.profile)
 // Data travels as float32 both ways. An integer tensor (int8 at a quantized model's boundary, int32
 // or int64 ids) carries integer values, exact in float32 up to 2^24; the engine makes its own typed
 // array from them when it builds its inputs, once, outside any timed call.
@@ -156,5 +159,16 @@ export function makeRunner(engine, host) {
     }
   }
 
-  return {load, run, time, first};
+  async function profile(req) {
+    if (!engine.profile) throw new Error(`the ${info ? info.engine : "JS"} engine gives no per-operator times`);
+    const {feeds, dispose} = bind(req);
+    try {
+      for (let i = 0; i < (req.warmup ?? 5); i++) await infer(feeds);
+      return await engine.profile(feeds, req.runs ?? 100);
+    } finally {
+      dispose();
+    }
+  }
+
+  return {load, run, time, first, profile};
 }

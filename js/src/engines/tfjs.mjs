@@ -101,5 +101,19 @@ export function makeTFJSEngine(tf, host) {
     return inferAsync(x);
   }
 
-  return {load, feeds, infer, dispose};
+  // Per-kernel times of `runs` inferences (tf.profile): the kernels of each run in the order they ran,
+  // with the wrapper entries (`fusedConv2d__op`, which hold the kernel inside them) left out.
+  async function profile(x, runs) {
+    const kernels = [];
+    const times = [];
+    for (let r = 0; r < runs; r++) {
+      const info = await tf.profile(async () => { await infer(x); });
+      const ran = info.kernels.filter((k) => !k.name.endsWith("__op"));
+      if (r === 0) for (const k of ran) kernels.push({name: k.name, outputShapes: k.outputShapes});
+      times.push(ran.map((k) => (typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0)));
+    }
+    return {kernels, times_ms: times, backend: tf.getBackend()};
+  }
+
+  return {load, feeds, infer, dispose, profile};
 }

@@ -1,0 +1,81 @@
+"""Per-kernel times from TF.js's ``tf.profile``, each kernel matched to the graph node it ran for.
+
+The JS runner (``js/src/engines/tfjs.mjs``) profiles ``runs`` inferences and returns the kernels
+of the first run in order (wrapper entries such as ``fusedConv2d__op``, which hold the kernel
+inside them, left out, so nothing is counted twice) and every run's kernel times. A graph
+model runs its nodes in the order of ``model.json``; a kernel is matched to the next node whose
+op it implements (``_FusedConv2D`` runs as ``FusedConv2D``, ``MatMul`` as ``BatchMatMul``), and
+a node that runs no kernel (``Shape``) is passed over, and a kernel no next node implements (a
+``Reshape`` or ``Cast`` an op runs inside itself) belongs to the node before it. The node's name carries its
+layer scope (``StatefulPartitionedCall/cnn_1/conv2d_1/Relu``); its MACs come from the kernel's
+output shape and the node's weight shapes in the weights manifest.
+
+Example:
+    >>> _kind("_FusedConv2D") == _kind("FusedConv2D"), _kind("MatMul") == _kind("BatchMatMul")
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from edgekit.layer_names import scope_of
+from edgekit.profiling.records import typical_total
+
+_SAME = {"batchmatmul": "matmul", "fusedbatchmatmul": "fusedmatmul", "addv2": "add", "realdiv": "div",
+         "fuseddepthwiseconv2dnative": "fuseddepthwiseconv2d", "depthwiseconv2dnative": "depthwiseconv2d"}
+_NO_NODE = {"Const", "Placeholder", "NoOp"}
+_INNER = {"reshape", "cast", "identity", "expanddims", "squeeze"}
+
+
+def _kind(op: str) -> str:
+    k = op.lower().replace("_", "")
+    return _SAME.get(k, k)
+
+
+def per_kernel(reply: dict[str, Any], model_json: Path, runs: int) -> dict[str, Any]:
+    """The runner's profile reply as operator records (``op``, ``kernel``, ``name``, ``scope``, ``macs``, ``ms``)."""
+    kernels, times = reply["kernels"], reply["times_ms"]
+    spec = json.loads(Path(model_json).read_text())
+    nodes = [n for n in spec["modelTopology"].get("node", []) if n.get("op") not in _NO_NODE]
+    weights = {w["name"]: w["shape"] for group in spec.get("weightsManifest", []) for w in group["weights"]}
+    ops, k_node, node = [], 0, None
+    for position, kernel in enumerate(kernels):
+        kind = _kind(kernel["name"])
+        if k_node < len(nodes) and _kind(nodes[k_node]["op"]) == kind:
+            node, k_node = nodes[k_node], k_node + 1
+        elif not (node is not None and kind in _INNER):  # a reshape or cast inside the node before runs as its own kernel
+            for ahead in range(k_node, min(k_node + 8, len(nodes))):
+                if _kind(nodes[ahead]["op"]) == kind:
+                    node, k_node = nodes[ahead], ahead + 1
+                    break
+        values = [run[position] for run in times if position < len(run)]
+        ops.append({"op": kernel["name"], "kernel": f"tfjs {reply.get('backend', '?')}",
+                    "name": node["name"] if node else "", "scope": scope_of(node["name"]) if node else None,
+                    "node_type": node["op"] if node else None,
+                    "macs": _macs(node, kernel.get("outputShapes") or [], weights)
+                    if node and _kind(node["op"]) == kind else 0,  # the node's own kernel, not one inside it
+                    "ms": typical_total(values, runs)})
+    return {"ops": ops, "invoke_ms": None}
+
+
+def _macs(node: dict, output_shapes: list, weights: dict[str, list[int]]) -> int:
+    op = node["op"]
+    out = output_shapes[0] if output_shapes else None
+    inputs = [i.split(":")[0] for i in node.get("input", [])]
+    w = weights.get(inputs[1]) if len(inputs) > 1 else None
+    if not out or not w:
+        return 0
+    per_sample = math.prod(out) // max(out[0], 1)
+    if op in ("Conv2D", "_FusedConv2D"):  # filter [kh, kw, in, out]
+        return per_sample * w[0] * w[1] * w[2]
+    if op in ("DepthwiseConv2dNative", "FusedDepthwiseConv2dNative"):  # filter [kh, kw, in, multiplier]
+        return per_sample * w[0] * w[1]
+    if op in ("MatMul", "_FusedMatMul", "BatchMatMul", "BatchMatMulV2"):
+        attrs = node.get("attr", {})
+        transpose_b = attrs.get("transpose_b", {}).get("b") or attrs.get("adj_y", {}).get("b")
+        return per_sample * (w[-1] if transpose_b else w[-2])
+    return 0
