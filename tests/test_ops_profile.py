@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
-from conftest import edgekit_cli, mlperf, needs_chromium
+from conftest import edgekit_cli, mlperf, needs_chromium  # noqa: F401 - digits_run is a fixture
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +84,42 @@ def test_litert_operators_add_up_to_the_measured_run_on_resnet8(model, tmp_path)
     convs = [o for o in ops["ops"] if o["op"] == "Convolution"]
     assert len(convs) == 9 and sum(o["macs"] for o in convs) == 12_501_632 - 64 * 10  # every conv, MACs as edgekit counts
     assert ops["ops"][0]["op"] == "Convolution"
+
+
+def test_explore_writes_model_explorer_overlays_keyed_as_its_adapters_key_the_graph(digits_run, tmp_path):
+    """inspect --explore: the node ids of every overlay are nodes of the graph Model Explorer's own
+    adapter makes (TFLite flatbuffer adapter; model-explorer-onnx), and the time overlay covers every conv."""
+    from model_explorer.builtin_tflite_flatbuffer_adapter import BuiltinTfliteFlatbufferAdapter
+    from model_explorer_onnx.main import ONNXAdapter
+
+    r = edgekit_cli("export", digits_run, "--format", "tflite,onnx", "--quant", "int8", "--out", tmp_path / "export")
+    assert r.returncode == 0, r.stderr
+    for name in ("model_int8.tflite", "model_int8.onnx"):
+        artifact = tmp_path / "export" / name
+        r = edgekit_cli("inspect", artifact, "--explore", "--out", tmp_path / name)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "open them in Model Explorer: model-explorer" in r.stdout
+        if name.endswith(".tflite"):
+            graphs = BuiltinTfliteFlatbufferAdapter().convert(str(artifact), {})["graphCollections"][0].graphs
+        else:
+            graphs = ONNXAdapter().convert(str(artifact), {})["graphs"]
+        graphs = [g if isinstance(g, dict) else dataclasses.asdict(g) for g in graphs]
+        nodes = {g["id"]: {n["id"]: n["label"] for n in g["nodes"]} for g in graphs}
+        overlays = sorted((tmp_path / name).glob("*.json"))
+        assert [p.name for p in overlays] == (["int8_error.json", "time_us.json"] if name.endswith(".tflite")
+                                              else ["time_us.json"])
+        for overlay in overlays:
+            data = json.loads(overlay.read_text())
+            (graph, content), = data.items()
+            assert graph in nodes, (graph, list(nodes))
+            assert set(content["results"]) <= set(nodes[graph]), set(content["results"]) - set(nodes[graph])
+            assert all(v["value"] >= 0 for v in content["results"].values())
+        times = json.loads((tmp_path / name / "time_us.json").read_text())
+        (graph, content), = times.items()
+        convs = {i for i, label in nodes[graph].items() if label.lower() in ("conv_2d", "conv")}
+        assert len(convs) == 4 and convs <= set(content["results"]), (convs, content["results"])
+        assert sum(content["results"][c]["value"] for c in convs) > 0
+    errors = json.loads((tmp_path / "model_int8.tflite" / "int8_error.json").read_text())["main"]["results"]
+    assert len(errors) >= 4 and max(v["value"] for v in errors.values()) > 0
+    r = edgekit_cli("inspect", digits_run, "--explore")
+    assert r.returncode == 2 and "--explore draws an exported .tflite or .onnx file's graph" in r.stderr

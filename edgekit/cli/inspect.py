@@ -13,10 +13,16 @@ With --quant, measure which layers quantization hurts, before exporting: int8 pe
 through LiteRT's debugger, ONNX through ONNX Runtime's qdq_loss_debug), or TF.js's uint8 weights
 per tensor; --html FILE adds a page with the worst layers charted.
 
+With --explore ARTIFACT (an exported .tflite or .onnx file), write Model Explorer node-data files
+for its graph: each node's time per inference (profiled now, as `bench --ops` does) and, for an int8
+.tflite, each node's int8 error; --open starts Model Explorer on them (pip install
+ai-edge-model-explorer model-explorer-onnx).
+
 Examples:
   edgekit inspect runs/demo
   edgekit inspect runs/demo --quant --calib builtin:digits --html quant.html
   edgekit inspect runs/demo --quant --format tfjs
+  edgekit inspect runs/demo/export/model_int8.tflite --explore --open
 """
 
 
@@ -30,6 +36,12 @@ def inspect(
     format: str = typer.Option("tflite", "--format", "-f", help="--quant: tflite (LiteRT's debugger), onnx "
                                "(ONNX Runtime's qdq_loss_debug) or tfjs (uint8 weights, no data needed)."),
     html_out: Path = typer.Option(None, "--html", help="--quant: also write an HTML page with the worst layers charted."),
+    explore: bool = typer.Option(False, "--explore", help="MODEL is an exported .tflite or .onnx: write Model Explorer "
+                                 "node-data files (time per node; int8 error per node) for its graph."),
+    out: Path = typer.Option(None, "--out", "-o", help="--explore: folder for the node-data files (default: "
+                             "ARTIFACT's name + _explore)."),
+    open_explorer: bool = typer.Option(False, "--open", help="--explore: start Model Explorer on the graph and the "
+                                       "files (needs ai-edge-model-explorer; model-explorer-onnx for .onnx)."),
 ) -> int:
     from rich.table import Table
 
@@ -37,6 +49,12 @@ def inspect(
     from edgekit.inspect_model import inspect_model
 
     quiet_tensorflow()
+    if explore:
+        return _explore(model, out, calib, open_explorer)
+    if out is not None or open_explorer:
+        from edgekit.errors import UsageError
+
+        raise UsageError("--out and --open go with --explore", hint="edgekit inspect ARTIFACT --explore --open")
     if html_out is not None and not quant:
         from edgekit.errors import UsageError
 
@@ -110,6 +128,37 @@ def inspect(
               "tflm: the builtin has a TFLite Micro kernel; `edgekit bench --runtime tflm` on the int8 file is the proof.",
               highlight=False)
     return 0
+
+
+def _explore(artifact: Path, out: Path | None, calib: str | None, open_explorer: bool) -> int:
+    import shutil
+    import subprocess
+    import sys
+
+    from edgekit.cli.output import console, status
+    from edgekit.errors import UsageError
+    from edgekit.explore import write_overlays
+    from edgekit.files import check_writable_dir
+
+    out = out or artifact.with_name(artifact.name.replace(".", "_") + "_explore")
+    check_writable_dir(out.parent, flag="--out folder")
+    explorer = shutil.which("model-explorer")
+    if open_explorer and explorer is None:
+        raise UsageError("--open starts Model Explorer, which is not installed",
+                         hint="pip install ai-edge-model-explorer model-explorer-onnx, or leave out --open")
+    with status("profiling per operator") as spinner:
+        files = write_overlays(artifact, out, calib=calib,
+                               log=(lambda s: spinner.update(s)) if spinner is not None else (lambda s: None))
+    con = console()
+    for name, path in files.items():
+        con.print(f"{name}: {path}", highlight=False)
+    command = [explorer or "model-explorer", str(artifact), "--node_data_paths", ",".join(str(p) for p in files.values())]
+    if not open_explorer:
+        con.print("open them in Model Explorer: " + " ".join(command), highlight=False)
+        return 0
+    con.print("starting Model Explorer (Ctrl-C stops it): " + " ".join(command), highlight=False)
+    sys.stdout.flush()
+    return subprocess.call(command)
 
 
 def _quant(model: Path, calib: str | None, fmt: str, *, json_out: bool, unsafe: bool, html_out: Path | None) -> int:

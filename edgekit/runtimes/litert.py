@@ -118,7 +118,9 @@ class LiteRTSession:
         shapes = {t["index"]: [int(d) for d in t["shape"]] for t in self.interpreter.get_tensor_details()}
         by_index = {n["index"]: n for n in nodes}
         for op in prof["ops"]:
-            node = by_index.get(op.pop("node"))
+            index = op.pop("node")
+            node = by_index.get(index)
+            op["graph_node"] = str(index) if node is not None else None  # Model Explorer's node id
             op["name"] = names.get(node["outputs"][0], "") if node is not None and len(node["outputs"]) else ""
             op["node_type"] = node["op_name"] if node is not None else op["op"]
             op["scope"] = scope_of(op["name"])

@@ -107,7 +107,7 @@ class ONNXSession:
         find = origin(model)
         for op in prof["ops"]:
             node, scope = find(op["name"])
-            op["scope"], op["node_type"] = scope, op["op"]
+            op["scope"], op["node_type"], op["graph_node"] = scope, op["op"], node  # graph_node: the exported node
             op["macs"] = macs.get(node, 0) if node else 0
         seen: set = set()
         for op in prof["ops"]:  # a node split in several (a fused node and its reorders): its MACs once
