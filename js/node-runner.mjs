@@ -22,7 +22,16 @@ import {performance} from "node:perf_hooks";
 // Keep stdout for the protocol alone: TF.js and Emscripten log with console.*.
 for (const k of ["log", "info", "warn", "debug"]) console[k] = (...a) => process.stderr.write(a.join(" ") + "\n");
 
-const {makeRunner} = await import("./src/runner-core.mjs");
+const {makeRunner, consoleCatch} = await import("./src/runner-core.mjs");
+// Emscripten (ONNX Runtime Web's profile) writes to fd 1 itself: while the runner catches what is printed,
+// that goes to consoleCatch too, never into the protocol's stdout.
+const writeSync = fs.writeSync;
+fs.writeSync = (fd, data, ...rest) => {
+  if (!consoleCatch.active || (fd !== 1 && fd !== 2)) return writeSync(fd, data, ...rest);
+  const text = typeof data === "string" ? data : Buffer.from(data.buffer || data, data.byteOffset || 0, data.byteLength).toString();
+  consoleCatch.lines.push(text);
+  return typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
+};
 const args = process.argv.slice(2);
 const engineName = args[0] === "--engine" ? args[1] : "tfjs";
 const modelPath = path.resolve((args[0] === "--engine" ? args[2] : args[0]) || "");

@@ -52,10 +52,10 @@ def profile_onnx(path: str | Path, feeds: dict[str, np.ndarray], *, threads: int
         for _ in range(warmup + runs):
             session.run(None, feeds)
         trace = json.loads(Path(session.end_profiling()).read_text())
-    return _per_node(trace, warmup, runs)
+    return per_node(trace, warmup, runs)
 
 
-def _per_node(trace: list[dict], warmup: int, runs: int) -> dict[str, Any]:
+def per_node(trace: list[dict], warmup: int, runs: int) -> dict[str, Any]:
     """Node events of the last ``runs`` model runs, per node (:func:`records.typical_total`)."""
     run_starts = sorted(e["ts"] for e in trace if e.get("cat") == "Session" and e.get("name") == "model_run")
     if len(run_starts) < warmup + runs:
@@ -112,3 +112,37 @@ def origin(model) -> Callable[[str], tuple[str | None, str | None]]:
         return node, layers.get(node) or scope_of(node)
 
     return find
+
+
+def attach_origins(prof: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """Give each profiled node its exported node (``graph_node``), layer scope and MACs (:func:`origin`)."""
+    import onnx
+
+    from edgekit.macs import onnx_node_macs
+
+    model = onnx.load(str(path), load_external_data=False)
+    macs = onnx_node_macs(model)
+    find = origin(model)
+    seen: set = set()
+    for op in prof["ops"]:
+        node, scope = find(op["name"])
+        op["scope"], op["node_type"], op["graph_node"] = scope, op["op"], node
+        # a node split in several (a fused node and its reorders): its MACs once
+        op["macs"] = macs.get(node, 0) if node and node not in seen else 0
+        if node:
+            seen.add(node)
+    return prof
+
+
+def trace_from_lines(lines: list[str]) -> list[dict]:
+    """The trace events ONNX Runtime's WebAssembly build prints to the console, one JSON object a line."""
+    events = []
+    for line in lines:
+        for part in line.splitlines():
+            part = part.strip().rstrip(",")
+            if part.startswith("{") and part.endswith("}"):
+                try:
+                    events.append(json.loads(part))
+                except json.JSONDecodeError:
+                    continue
+    return events

@@ -94,28 +94,12 @@ class ONNXSession:
         """Each node's mean time over ``runs`` inferences of the first sample (edgekit.profiling):
         ONNX Runtime's own profiler on the graph as it optimises it, each node given its layer scope
         and MACs through the node it was made from."""
-        import onnx
-
-        from edgekit.macs import onnx_node_macs
-        from edgekit.profiling.onnx_ops import origin, profile_onnx
+        from edgekit.profiling.onnx_ops import attach_origins, profile_onnx
 
         x = feeds(batch, self.inputs)
         prof = profile_onnx(self.path, {t.artifact_name: t.quantize(x[t.name][:1]) for t in self.inputs},
                             threads=self.threads, runs=runs)
-        model = onnx.load(self.path, load_external_data=False)
-        macs = onnx_node_macs(model)
-        find = origin(model)
-        for op in prof["ops"]:
-            node, scope = find(op["name"])
-            op["scope"], op["node_type"], op["graph_node"] = scope, op["op"], node  # graph_node: the exported node
-            op["macs"] = macs.get(node, 0) if node else 0
-        seen: set = set()
-        for op in prof["ops"]:  # a node split in several (a fused node and its reorders): its MACs once
-            key = find(op["name"])[0]
-            if op["macs"] and key in seen:
-                op["macs"] = 0
-            seen.add(key)
-        return prof
+        return attach_origins(prof, self.path)
 
     def describe(self) -> dict[str, Any]:
         meta = self.session.get_modelmeta()

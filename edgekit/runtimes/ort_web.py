@@ -41,6 +41,22 @@ class ORTWebSession(JSSession):
     def _model_files(self) -> dict[str, Path]:
         return {"/model/model": self.path}
 
+    def profile_ops(self, batch, runs: int) -> dict[str, Any]:
+        """Each node's time per inference over ``runs`` inferences of the first sample: ONNX Runtime
+        Web's own profiler (its trace, printed to the JS console, caught by the runner), read as
+        ONNX Runtime's (edgekit.profiling.onnx_ops)."""
+        from edgekit.io_spec import take
+        from edgekit.profiling.onnx_ops import per_node, attach_origins, trace_from_lines
+        from edgekit.profiling.records import ProfilingUnavailable
+        from edgekit.runtimes.binding import feeds
+
+        payload, data = self._message(take(feeds(batch, self.inputs), 0, 1))
+        reply, _ = self._call("profile", {**payload, "runs": runs, "warmup": 5}, data)
+        events = trace_from_lines(reply["trace_lines"])
+        if not events:
+            raise ProfilingUnavailable("ONNX Runtime Web printed no profile (its WebAssembly build may not profile)")
+        return attach_origins(per_node(events, reply.get("warmup", 5), runs), self.path)
+
     def describe(self) -> dict[str, Any]:
         info = {**self.ref.describe(), **self._io()}
         info.update({"engine": "ort", "backend": "wasm", "threads": self.info.get("threads"),

@@ -22,11 +22,24 @@
 //   feeds(blocks)          -> the engine's inputs for [{data: Float32Array, shape}] (info.inputs order)
 //   infer(feeds)           -> [{out: TypedArray, shape}] per output, or a Promise of it
 //   dispose(feeds)
+//   profile(feeds, runs, consoleCatch)   (optional) per-operator times of `runs` inferences
 //
 // Example (Node):
 //   const runner = makeRunner(makeTFJSEngine(tf, {loadArtifacts, wasm}), {now: () => performance.now()});
 //   await runner.load({backend: "wasm", threads: 1});
 //   const {output, shapes} = await runner.run({data: float32Array, shapes: [[1, 8, 8, 1]]});
+
+// What an engine prints to the console while `consoleCatch.active` is kept in `lines`, not printed: ONNX
+// Runtime Web's WebAssembly build prints its profile there. Installed when this module loads, before any
+// engine does, because an Emscripten module binds console.log when it starts.
+export const consoleCatch = {active: false, lines: []};
+for (const level of ["log", "info", "warn", "error"]) {
+  const original = console[level].bind(console);
+  console[level] = (...args) => {
+    if (consoleCatch.active) consoleCatch.lines.push(args.map(String).join(" "));
+    else original(...args);
+  };
+}
 
 export function makeRunner(engine, host) {
   let info = null;
@@ -164,7 +177,7 @@ export function makeRunner(engine, host) {
     const {feeds, dispose} = bind(req);
     try {
       for (let i = 0; i < (req.warmup ?? 5); i++) await infer(feeds);
-      return await engine.profile(feeds, req.runs ?? 100);
+      return await engine.profile(feeds, req.runs ?? 100, consoleCatch);
     } finally {
       dispose();
     }
