@@ -46,7 +46,7 @@ class ORTWebSession(JSSession):
         Web's own profiler (its trace, printed to the JS console, caught by the runner), read as
         ONNX Runtime's (edgekit.profiling.onnx_ops)."""
         from edgekit.io_spec import take
-        from edgekit.profiling.onnx_ops import per_node, attach_origins, trace_from_lines
+        from edgekit.profiling.onnx_ops import attach_origins, per_node, trace_from_lines
         from edgekit.profiling.records import ProfilingUnavailable
         from edgekit.runtimes.binding import feeds
 
