@@ -20,6 +20,7 @@ import mlperf_vs_authors  # noqa: E402
 import multi_io_export  # noqa: E402
 import multi_io_overhead  # noqa: E402
 import onnx_targets  # noqa: E402
+import ops_profile  # noqa: E402
 import profile_targets  # noqa: E402
 import recipes  # noqa: E402
 import recurrent  # noqa: E402
@@ -33,7 +34,7 @@ def main() -> int:
     ok = True
     for bench in (cli_startup, harness_overhead, int8_digits, int8_repair, onnx_targets, tfjs_targets, profile_targets, mlperf_vs_authors,
                   recurrent, multi_io_overhead, multi_io_export, train_throughput, recipes, coverage, tune_search, web_engines, agent_overhead,
-                  mcu_estimates):
+                  mcu_estimates, ops_profile):
         ok = bench.main() and ok
     print("all targets met" if ok else "some targets missed")
     return 0 if ok else 1
