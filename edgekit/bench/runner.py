@@ -123,9 +123,10 @@ def run_bench(
             x = prepared[id(job.target)][0]
             remote = device is not None and not job.target.is_reference
             where = f" on {device.info.get('name')}" if remote else ""
+            left = _time_left(time.perf_counter() - t_start, done, total)
             done += 1
-            log(f"[{done}/{total}] running {job.target.name} on {job.target.runtime}{where} ({job.threads or 1} threads, "
-                f"repeat {r + 1}/{repeats})")
+            log(f"[{done}/{total}] running {job.target.name} on {job.target.runtime}{where} ({_threads(job.threads)}, "
+                f"repeat {r + 1}/{repeats}){left}")
             measure = device.run if remote else run_isolated
             results[u].append(measure(job.target.runtime, job.target.path, x, threads=job.threads, timing=per_repeat,
                                       want_outputs=(r == 0), timeout_s=timeout_s, pin_cpus=job.profile.kind != "host"))
@@ -306,6 +307,14 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict, dev
     return rows
 
 
+def _time_left(elapsed_s: float, done: int, total: int) -> str:
+    """``", about 3 min left"`` once a measurement has finished (the mean so far times those left)."""
+    if done < 1:
+        return ""
+    left = elapsed_s / done * (total - done)
+    return f", about {left:.0f} s left" if left < 90 else f", about {left / 60:.0f} min left"
+
+
 def _profile_rows(jobs: list[Job], rows: list[dict], prepared: dict, runs: int, timeout_s: float, device, log) -> None:
     """``row["ops"]`` for every artifact row: its per-operator profile, one worker per (artifact, runtime,
     threads), never the workers whose timings the row reports."""
@@ -319,7 +328,7 @@ def _profile_rows(jobs: list[Job], rows: list[dict], prepared: dict, runs: int, 
             row["ops"] = {"status": "unavailable", "error": "per-operator profiles are made on this host, not through an agent"}
             continue
         if j.unit not in done:
-            log(f"[{k}/{len(todo)}] profiling {j.target.name} on {j.target.runtime} ({j.threads or 1} threads)")
+            log(f"[{k}/{len(todo)}] profiling {j.target.name} on {j.target.runtime} ({_threads(j.threads)})")
             done[j.unit] = profile_isolated(j.target.runtime, j.target.path, prepared[id(j.target)][0],
                                             threads=j.threads, runs=runs, timeout_s=timeout_s)
         prof = done[j.unit]
@@ -423,3 +432,7 @@ def _download(info: dict[str, Any]) -> dict[str, int] | None:
     from edgekit.runtimes.browser import download_sizes
 
     return download_sizes(info["downloads"])
+
+
+def _threads(n: int | None) -> str:
+    return "1 thread" if (n or 1) == 1 else f"{n} threads"

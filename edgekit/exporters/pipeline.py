@@ -87,7 +87,7 @@ def export_model(
                     f"{rows(parity_inputs)}: top-1 agreement cannot tell a working export from one that always answers "
                     "that class (max diff and cosine still compare the scores); pass --calib DATA with real inputs")
             artifacts = []
-            for fmt, quant in plan:
+            for k, (fmt, quant) in enumerate(plan, 1):
                 if failed_before and (fmt, quant) in failed_before:  # crashed an earlier attempt (supervised.py)
                     from edgekit.artifact import Artifact
 
@@ -99,7 +99,7 @@ def export_model(
                 if on_start:
                     on_start(fmt, quant)
                 label = f"{fmt} {quant}"
-                ctx = progress(f"exporting {label}") if progress else None
+                ctx = progress(f"exporting {label} [{k}/{len(plan)}]") if progress else None
                 if ctx is not None:
                     ctx.__enter__()
                 try:
