@@ -11,6 +11,8 @@ Example:
     ...              whole_ms=0.25, layers={"names": ["conv2d"], "retraced": True})
     >>> t["ops"][0]["layer"], t["ops"][0]["share"], t["coverage"]
     ('conv2d', 0.8, 0.8)
+    >>> op_table({"ops": [{"op": "Conv", "kernel": "x", "ms": 0.2}]}, whole_ms=0.25, factor=12.5)["ops"][0]["device_ms_estimate"]
+    2.5
 """
 
 from __future__ import annotations
