@@ -122,5 +122,12 @@ def test_explore_writes_model_explorer_overlays_keyed_as_its_adapters_key_the_gr
         assert sum(content["results"][c]["value"] for c in convs) > 0
     errors = json.loads((tmp_path / "model_int8.tflite" / "int8_error.json").read_text())["main"]["results"]
     assert len(errors) >= 4 and max(v["value"] for v in errors.values()) > 0
+    # an int8 ONNX file's quantized nodes (QLinearConv, named n1_Conv_quant or after a tensor) find their layers
+    r = edgekit_cli("bench", tmp_path / "export" / "model_int8.onnx", "--no-reference", "--repeats", "1", "--runs", "5",
+                    "--min-time", "0", "--ops", "--ops-runs", "20", "--json", tmp_path / "int8.json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    ops = json.loads((tmp_path / "int8.json").read_text())["rows"][0]["ops"]["ops"]
+    convs = [o for o in ops if o["op"] == "QLinearConv"]
+    assert len(convs) == 4 and len({o["layer"] for o in convs}) == 4 and all(o["layer"] and o["macs"] for o in convs), convs
     r = edgekit_cli("inspect", digits_run, "--explore")
     assert r.returncode == 2 and "--explore draws an exported .tflite or .onnx file's graph" in r.stderr

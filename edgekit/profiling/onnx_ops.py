@@ -98,18 +98,20 @@ def origin(model) -> Callable[[str], tuple[str | None, str | None]]:
 
     def find(name: str) -> tuple[str | None, str | None]:
         base = name.split("/")[0]
-        node = base if base in names else None
-        if node is None and (m := re.match(r"^(n\d+_[A-Za-z0-9]+)", base)) and m.group(1) in names:
-            node = m.group(1)
-        if node is None and (m := re.match(r"^(.+?)(_nchwc|_token_\d+)+$", base)):
-            node = producer.get(m.group(1))
+        stripped = re.sub(r"(_nchwc|_token_\d+)+$", "", base)
+        node = next((c for c in (base, stripped) if c in names), None)
+        if node is None and stripped in producer:  # named after a tensor: the node that writes it
+            node = producer[stripped]
             for _ in range(3):  # a Conv+Relu is named after the Relu's output: the Conv is the node it came from
-                if node not in kinds or kinds[node][0] not in _FUSED_INTO_PRODUCER or kinds[node][1] not in producer:
+                if kinds[node][0] not in _FUSED_INTO_PRODUCER or kinds[node][1] not in producer:
                     break
                 node = producer[kinds[node][1]]
-        if node is None:
-            return None, None
-        return node, layers.get(node) or scope_of(node)
+        if node is None and (m := re.match(r"^(n\d+_[A-Za-z0-9]+)", base)) and m.group(1) in names:
+            node = m.group(1)
+        # a quantized node keeps its float node's name first (n3_Conv_quant, a QGemm's n19_MatMul/..._quant)
+        exported = re.match(r"^(n\d+_[A-Za-z0-9]+)", node or base)
+        layer = layers.get(node) or (layers.get(exported.group(1)) if exported else None)
+        return node, layer or (scope_of(node) if node else None)
 
     return find
 
