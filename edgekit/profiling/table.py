@@ -42,6 +42,8 @@ def op_table(profile: dict[str, Any], *, whole_ms: float | None, layers: dict | 
                "layer": keras_layer(o.get("scope"), names, retraced=retraced),
                "ms": round(ms, 6), "share": round(ms / whole_ms, 4) if whole_ms else None,
                "macs": macs or None, "gmacs_per_s": round(macs / (ms * 1e-3) / 1e9, 2) if macs and ms > 0 else None}
+        if "raw_ms" in o:  # ONNX Runtime: before its profiler's measured cost per node was taken off
+            row["raw_ms"] = round(float(o["raw_ms"]), 6)
         if factor:
             row["device_ms_estimate"] = round(ms * factor, 6)
         ops.append(row)
@@ -55,6 +57,7 @@ def op_table(profile: dict[str, Any], *, whole_ms: float | None, layers: dict | 
         "unattributed_ms": round(whole_ms - total, 6) if whole_ms else None,
         "profiled_run_ms": round(profile["invoke_ms"], 6) if profile.get("invoke_ms") else None,
         "resolution_us": profile.get("resolution_us"),
+        "profiler_cost_us": profile.get("profiler_cost_us"),
         "ops": sorted(ops, key=lambda o: -o["ms"]),
         "by_layer": {k: round(v, 6) for k, v in sorted(by_layer.items(), key=lambda kv: -kv[1])},
     }
