@@ -31,25 +31,19 @@ from edgekit.profiling.records import typical_total
 
 
 def profile_onnx(path: str | Path | bytes, feeds: dict[str, np.ndarray], *, threads: int | None, runs: int,
-                 warmup: int = 5, compensate: bool = True) -> dict[str, Any]:
+                 warmup: int = 5, take_off_cost: bool = True) -> dict[str, Any]:
     """Each node's time (ms) per inference over ``runs`` inferences of one sample, in execution order.
 
     ``feeds``: by the graph's own input names. Returns ``ops`` (``name``, ``op``, ``kernel``, ``ms``,
     ``raw_ms``), ``invoke_ms`` (ONNX Runtime's ``model_run`` event: the whole run as it timed it) and
-    ``profiler_cost_us`` (:func:`profiler_cost_us`, taken off every node's time, ``compensate``)."""
+    ``profiler_cost_us`` (:func:`profiler_cost_us`, taken off every node's time: ``take_off_cost``)."""
     with tempfile.TemporaryDirectory(prefix="edgekit-profile-") as tmp:
         session = _session(path, threads, Path(tmp))
         for _ in range(warmup + runs):
             session.run(None, feeds)
         trace = json.loads(Path(session.end_profiling()).read_text())
     prof = per_node(trace, warmup, runs)
-    if compensate and prof["ops"]:
-        cost = profiler_cost_us(threads)
-        for op in prof["ops"]:
-            op["raw_ms"] = op["ms"]
-            op["ms"] = max(op["ms"] - cost / 1e3, 0.0)
-        prof["profiler_cost_us"] = round(cost, 3)
-    return prof
+    return compensate(prof, profiler_cost_us(threads)) if take_off_cost and prof["ops"] else prof
 
 
 def _session(model: str | Path | bytes, threads: int | None, profile_dir: Path | None):
@@ -80,7 +74,9 @@ def _chain(n: int) -> bytes:
         prev = f"c{i}"
     graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
                               [helper.make_tensor_value_info(prev, TensorProto.FLOAT, [1, 16])])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8  # what every ONNX Runtime here reads (ONNX Runtime Web's reads up to 13)
+    return model.SerializeToString()
 
 
 def profiler_cost_us(threads: int | None, *, runs: int = 300) -> float:
@@ -96,7 +92,6 @@ def profiler_cost_us(threads: int | None, *, runs: int = 300) -> float:
         for _ in range(5 + runs):
             profiled.run(None, x)
         events = per_node(json.loads(Path(profiled.end_profiling()).read_text()), 5, runs)["ops"]
-    per_event_us = float(np.median([o["ms"] for o in events])) * 1e3
     plain = {n: _session(_chain(n), threads, None) for n in (40, 80)}
     p50 = {n: [] for n in plain}
     for _ in range(5):  # interleaved rounds, each the median of its runs; the fastest round of each
@@ -109,8 +104,31 @@ def profiler_cost_us(threads: int | None, *, runs: int = 300) -> float:
                 s.run(None, x)
                 clock.append(time.perf_counter_ns() - t0)
             p50[n].append(float(np.median(clock)) / 1e3)
-    per_node_us = (min(p50[80]) - min(p50[40])) / 40
+    return cost_per_event_us(events, min(p50[40]), min(p50[80]))
+
+
+def cost_per_event_us(chain40_events: list[dict], plain40_us: float, plain80_us: float) -> float:
+    """The profiler's cost per node event: a trivial node's profiled time (the median over the 40-node
+    chain's nodes) less what a node adds to a plain run ((80-node p50 - 40-node p50) / 40)."""
+    per_event_us = float(np.median([o["ms"] for o in chain40_events])) * 1e3
+    per_node_us = (plain80_us - plain40_us) / 40
     return max(per_event_us - max(per_node_us, 0.0), 0.0)
+
+
+def chain_models_b64() -> dict[str, str]:
+    """The 40- and 80-node chains, base64, for a JS engine to measure its profiler's cost on."""
+    import base64
+
+    return {str(n): base64.b64encode(_chain(n)).decode() for n in (40, 80)}
+
+
+def compensate(prof: dict[str, Any], cost_us: float) -> dict[str, Any]:
+    """Take the profiler's measured cost per node event off every node's time (``raw_ms`` kept)."""
+    for op in prof["ops"]:
+        op["raw_ms"] = op["ms"]
+        op["ms"] = max(op["ms"] - cost_us / 1e3, 0.0)
+    prof["profiler_cost_us"] = round(cost_us, 3)
+    return prof
 
 
 def per_node(trace: list[dict], warmup: int, runs: int) -> dict[str, Any]:

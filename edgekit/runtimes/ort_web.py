@@ -46,16 +46,28 @@ class ORTWebSession(JSSession):
         Web's own profiler (its trace, printed to the JS console, caught by the runner), read as
         ONNX Runtime's (edgekit.profiling.onnx_ops)."""
         from edgekit.io_spec import take
-        from edgekit.profiling.onnx_ops import attach_origins, per_node, trace_from_lines
+        from edgekit.profiling.onnx_ops import (
+            attach_origins,
+            chain_models_b64,
+            compensate,
+            cost_per_event_us,
+            per_node,
+            trace_from_lines,
+        )
         from edgekit.profiling.records import ProfilingUnavailable
         from edgekit.runtimes.binding import feeds
 
         payload, data = self._message(take(feeds(batch, self.inputs), 0, 1))
-        reply, _ = self._call("profile", {**payload, "runs": runs, "warmup": 5}, data)
+        reply, _ = self._call("profile", {**payload, "runs": runs, "warmup": 5, "chains": chain_models_b64()}, data)
         events = trace_from_lines(reply["trace_lines"])
         if not events:
             raise ProfilingUnavailable("ONNX Runtime Web printed no profile (its WebAssembly build may not profile)")
-        return attach_origins(per_node(events, reply.get("warmup", 5), runs), self.path)
+        prof = per_node(events, reply.get("warmup", 5), runs)
+        chain = per_node(trace_from_lines(reply.get("chain_trace_lines") or []), 5, runs)["ops"]
+        if chain and reply.get("chain_plain_us"):  # the profiler's own cost, measured in the same engine
+            plain = reply["chain_plain_us"]
+            compensate(prof, cost_per_event_us(chain, plain["40"], plain["80"]))
+        return attach_origins(prof, self.path)
 
     def describe(self) -> dict[str, Any]:
         info = {**self.ref.describe(), **self._io()}

@@ -22,7 +22,7 @@
 //   feeds(blocks)          -> the engine's inputs for [{data: Float32Array, shape}] (info.inputs order)
 //   infer(feeds)           -> [{out: TypedArray, shape}] per output, or a Promise of it
 //   dispose(feeds)
-//   profile(feeds, runs, consoleCatch)   (optional) per-operator times of `runs` inferences
+//   profile(feeds, runs, consoleCatch, req)   (optional) per-operator times of `runs` inferences
 //
 // Example (Node):
 //   const runner = makeRunner(makeTFJSEngine(tf, {loadArtifacts, wasm}), {now: () => performance.now()});
@@ -177,7 +177,7 @@ export function makeRunner(engine, host) {
     const {feeds, dispose} = bind(req);
     try {
       for (let i = 0; i < (req.warmup ?? 5); i++) await infer(feeds);
-      return await engine.profile(feeds, req.runs ?? 100, consoleCatch);
+      return await engine.profile(feeds, req.runs ?? 100, consoleCatch, req);
     } finally {
       dispose();
     }
