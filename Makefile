@@ -7,9 +7,9 @@ JS_STAMP := js/node_modules/.edgekit-installed
 RUN ?= runs/demo
 TEST_WORKERS ?= 2
 
-.PHONY: install chromium demo test bench fuzz lint clean
+.PHONY: install chromium postgresql demo test bench fuzz lint clean
 
-install: $(STAMP) $(JS_STAMP) chromium
+install: $(STAMP) $(JS_STAMP) chromium postgresql
 
 $(STAMP): requirements/base.txt requirements/nodeps.txt requirements/dev.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,6 +35,18 @@ chromium:
 		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
 	else \
 		echo "edgekit: Chromium is not installed; the tfjs-browser runtime needs it: sudo apt-get install -y chromium"; \
+	fi
+
+# Debian's PostgreSQL server, for the test that runs tune workers against a real database server
+# (the test starts its own throwaway server; nothing is configured system-wide).
+postgresql:
+	@if command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's postgresql for the tune storage test"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null; }; \
+	else \
+		echo "edgekit: PostgreSQL is not installed; the tune storage test needs it: sudo apt-get install -y postgresql"; \
 	fi
 
 demo: install

@@ -130,8 +130,9 @@ def test_killed_run_resumes_and_two_workers_share_the_study(tmp_path):
     out = tmp_path / "t"
     # fp32 and 2 epochs: every trial learns and validates (with int8 and 1 epoch, a trial that had not
     # learned failed int8 parity now and then), so a resumed trial that does not complete is the resume's fault
+    # heartbeats every second: the killed worker's trial lapses 3 s after its last one
     args = [sys.executable, "-m", "edgekit", "tune", "mlp", "--data", "builtin:digits", "--trials", "3",
-            "--epochs", "2", "--quant", "fp32", "--out", str(out)]
+            "--epochs", "2", "--quant", "fp32", "--heartbeat", "1", "--out", str(out)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     first = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -226,32 +227,40 @@ def test_python_api_is_a_function_next_to_its_package():
 
 
 def test_a_trial_whose_worker_dies_is_retried_once_then_recorded_as_failed(tmp_path):
-    """The recovery step alone, on a real Optuna study: a dead worker's trial is retried with the same
-    parameters; when the retry's worker dies too, it fails with the reason and is not retried again."""
-    import socket
+    """The recovery step alone, on a real Optuna study: a trial whose heartbeat lapses (its worker died,
+    on whatever machine) is retried with the same parameters; when the retry's heartbeat lapses too, it
+    stays failed with the reason and is not retried again."""
+    import time
 
     import optuna
     from optuna.trial import TrialState
 
-    from edgekit.tuning.workers import counted, recover_interrupted
+    from edgekit.tuning.workers import counted, heartbeat, heartbeat_storage, recover_interrupted
 
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", directions=["maximize", "minimize", "minimize"])
-    dead = f"{socket.gethostname()}:{2 ** 22 + 7}"  # above Linux's largest pid: no such process
+    logs: list[str] = []
+    storage = heartbeat_storage(f"sqlite:///{tmp_path / 's.db'}", heartbeat_s=1, log=logs.append)
+    study = optuna.create_study(storage=storage, directions=["maximize", "minimize", "minimize"])
     first = study.ask()
     first.suggest_float("width", 0.25, 1.0)
-    first.set_user_attr("worker", dead)
-    logs: list[str] = []
-    recover_interrupted(study, tmp_path, logs.append)
+    first.set_user_attr("worker", "board-1:4242")
+    with heartbeat(study, storage, first.number):
+        time.sleep(3.5)  # beating: not stale however long it runs
+        recover_interrupted(study)
+        assert study.get_trials()[0].state == TrialState.RUNNING and not logs
+    time.sleep(5)  # the worker is gone: 3 heartbeats (3 s) missed, with room for a busy host
+    recover_interrupted(study)
     trials = study.get_trials()
-    assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["interrupted"]
+    assert trials[0].state == TrialState.FAIL and "stopped sending heartbeats" in logs[-1]
     assert trials[1].state == TrialState.WAITING and trials[1].user_attrs["retry_of"] == 0
     assert counted(study) == 0, "neither the interrupted trial nor the waiting retry has counted yet"
 
     retry = study.ask()
     assert retry.suggest_float("width", 0.25, 1.0) == first.params["width"], "the same parameters"
-    retry.set_user_attr("worker", dead)
-    recover_interrupted(study, tmp_path, logs.append)
+    retry.set_user_attr("worker", "board-2:77")
+    with heartbeat(study, storage, retry.number):
+        pass
+    time.sleep(5)
+    recover_interrupted(study)
     trials = study.get_trials()
     assert len(trials) == 2, "not retried a second time"
-    assert trials[1].state == TrialState.FAIL and "died twice" in trials[1].user_attrs["failure"]
-    assert counted(study) == 1 and "recorded as failed" in logs[-1]
+    assert trials[1].state == TrialState.FAIL and counted(study) == 1 and "recorded as failed" in logs[-1]

@@ -30,7 +30,10 @@ TUNE_HTML = "tune.html"
 
 def summarize(study, settings, out: Path, *, trials: int, sampler: str, storage: str) -> dict[str, Any]:
     """Every trial of the study with its state, objectives and reason, and the front."""
-    entries = [_entry(t) for t in study.get_trials(deepcopy=False)]
+    from edgekit.tuning.workers import retried
+
+    again = retried(study)
+    entries = [_entry(t, t.number in again) for t in study.get_trials(deepcopy=False)]
     _pool_latencies(entries)
     candidates = [e for e in entries if e["state"] == status.COMPLETE]
     front_idx = pareto_indices([_point(e) for e in candidates])
@@ -68,10 +71,12 @@ def summarize(study, settings, out: Path, *, trials: int, sampler: str, storage:
     }
 
 
-def _entry(t) -> dict[str, Any]:
+def _entry(t, run_again: bool = False) -> dict[str, Any]:
+    """One trial as tune.json lists it; ``run_again``: a later trial is its retry (its worker died)."""
     ua = t.user_attrs
     state = t.state.name.lower()
-    if ua.get("interrupted"):
+    interrupted = ua.get("interrupted") or run_again
+    if interrupted:
         state = status.INTERRUPTED
     elif state == "fail":
         state = status.FAILED
@@ -90,7 +95,7 @@ def _entry(t) -> dict[str, Any]:
         "graph_key": ua.get("graph_key"),
         "latency_measured_ms": ua.get("latency_measured_ms"),
         "seconds": ua.get("seconds"),
-        "reason": ua.get("failure") or ("retried as a later trial" if ua.get("interrupted") else None),
+        "reason": ua.get("failure") or ("retried as a later trial" if interrupted else _lapsed(t)),
         "retry_of": ua.get("retry_of"),
         "role": ua.get("role"),
         "worker": ua.get("worker"),
@@ -295,3 +300,14 @@ def to_html(summary: dict) -> str:
         "</body></html>",
     ]
     return "\n".join(parts)
+
+
+def _lapsed(t) -> str | None:
+    """The reason of a failed trial that recorded none: its worker stopped sending heartbeats."""
+    if t.state.name != "FAIL":
+        return None
+    if t.user_attrs.get("retry_of") is not None:
+        return (f"its worker ({t.user_attrs.get('worker', '?')}) stopped sending heartbeats, as the worker of trial "
+                f"{t.user_attrs['retry_of']} did on the same parameters: out of memory, or a crash in a converter or "
+                "runtime; not retried")
+    return f"its worker ({t.user_attrs.get('worker', '?')}) stopped sending heartbeats"

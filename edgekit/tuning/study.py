@@ -12,10 +12,12 @@ Resuming and workers:
   worker's: workers stop when ``trials`` trials have run, whoever ran them. On one machine a
   lock file in OUT makes that count exact; workers on other machines may overshoot by one
   trial each.
-* A trial whose worker died (killed, power lost) is retried once, with the same parameters,
-  by the next worker on that machine that starts: it is recorded as interrupted, never lost,
-  never counted twice. A retry whose worker dies too is recorded as failed: those parameters
-  are the likely cause (memory, a crashing converter), and running them again would not end.
+* A trial whose worker died (killed, power lost, on any machine) stops sending heartbeats
+  (``heartbeat_s``); once 3 intervals have passed without one, any worker of the study fails it
+  and runs it again once, with the same parameters: it is recorded as interrupted, never lost,
+  never counted twice. Workers that have nothing left to start wait for the trials still running
+  to end or lapse. A retry whose worker dies too is recorded as failed: those parameters are the
+  likely cause (memory, a crashing converter), and running them again would not end.
 * Each trial trains with the same ``seed``: the same parameters give the same model.
 
 Example:
@@ -51,7 +53,7 @@ from edgekit.tuning.trial import (
     result_attrs,
     run_trial,
 )
-from edgekit.tuning.workers import counted, locked, recover_interrupted
+from edgekit.tuning.workers import counted, heartbeat, heartbeat_storage, locked, recover_interrupted
 
 STUDY_DB = "study.db"
 DIRECTIONS = ["maximize", "minimize", "minimize"]
@@ -79,11 +81,14 @@ def tune(
     patience: int = 3,
     max_latency_ms: float | None = None,
     keep_all: bool = False,
+    heartbeat_s: float = 30.0,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Search ``model`` (a recipe name or a ``build_model(hp, ...)`` file) on ``data``; returns the
     summary that ``OUT/tune.json`` holds, with its Pareto ``front`` of deployable artifacts."""
     out = Path(out)
+    if heartbeat_s < 1:
+        raise UsageError(f"--heartbeat must be at least 1 second, got {heartbeat_s:g}")
     settings, module = _check(model, data, out, profiles=profiles, quant=quant, trials=trials, timeout_s=timeout_s,
                               sampler=sampler, seed=seed, epochs=epochs, batch_size=batch_size,
                               learning_rate=learning_rate, patience=patience, max_latency_ms=max_latency_ms)
@@ -123,8 +128,8 @@ def tune(
     out.mkdir(parents=True, exist_ok=True)
     starts = _starting_points(defaults.values, recipe=module is None)
     try:
-        study, created = _open_study(out, storage, study_name, settings, resume=resume, sampler=sampler, seed=seed,
-                                     trials=trials, starts=starts)
+        study, created, rdb = _open_study(out, storage, study_name, settings, resume=resume, sampler=sampler, seed=seed,
+                                          trials=trials, starts=starts, heartbeat_s=heartbeat_s, log=log)
     except EdgekitError:
         if created_out:  # a storage that cannot be opened, a study refused: leave no empty OUT behind
             shutil.rmtree(out, ignore_errors=True)
@@ -142,18 +147,28 @@ def tune(
 
     t_start = time.monotonic()
     durations: list[float] = []
+    waiting_for: set[int] = set()
     with ExportServer() as server:  # one export child for every trial: TensorFlow is imported once
         while True:
             if timeout_s is not None and time.monotonic() - t_start > timeout_s:
                 log(f"--timeout {timeout_s:g}s reached; no new trial is started")
                 break
-            with locked(out):
-                recover_interrupted(study, out, log)
-                if counted(study) >= trials:
+            with locked(out, rdb, study_name):
+                recover_interrupted(study)
+                trial = study.ask() if counted(study) < trials else None
+            if trial is None:  # the budget is taken: wait for the trials still running to end, or to lapse
+                running = _running(study)
+                if not running:
                     break
-                trial = study.ask()
+                if set(running) != waiting_for:
+                    waiting_for = set(running)
+                    log(f"waiting for trial {', '.join(map(str, sorted(running)))} ({', '.join(sorted(set(running.values())))}) "
+                        f"to end, or to be run again if its worker's heartbeat lapses")
+                time.sleep(min(heartbeat_s, 5.0))
+                continue
             t0 = time.monotonic()
-            state = _run_one(study, trial, settings, choose, dataset_for, out, log, server)
+            with heartbeat(study, rdb, trial.number):
+                state = _run_one(study, trial, settings, choose, dataset_for, out, log, server)
             durations.append(time.monotonic() - t0)
             _progress(study, trial.number, state, durations, trials, timeout_s, t_start, log)
 
@@ -207,7 +222,14 @@ def _config(settings: Settings, trials: int) -> dict[str, Any]:
 
 
 def _storage_url(storage: str | None, out: Path) -> str:
-    return storage or f"sqlite:///{(out / STUDY_DB).resolve()}"
+    """The SQLAlchemy URL of ``--storage`` (default: OUT/study.db). A plain ``postgresql://`` URL is
+    given psycopg 3, the driver edgekit installs (SQLAlchemy's default for it is psycopg2)."""
+    if not storage:
+        return f"sqlite:///{(out / STUDY_DB).resolve()}"
+    for plain in ("postgresql://", "postgres://"):
+        if storage.startswith(plain):
+            return "postgresql+psycopg://" + storage[len(plain):]
+    return storage
 
 
 def _storage_label(storage: str | None, out: Path) -> str:
@@ -221,21 +243,35 @@ def _storage_label(storage: str | None, out: Path) -> str:
     return storage
 
 
+def _running(study) -> dict[int, str]:
+    """The trials running now, with their workers."""
+    from optuna.trial import TrialState
+
+    return {t.number: t.user_attrs.get("worker", "?") for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+
+
 def _open_study(out: Path, storage: str | None, name: str, settings: Settings, *, resume: bool, sampler: str,
-                seed: int, trials: int, starts: list[tuple[dict, str]]):
+                seed: int, trials: int, starts: list[tuple[dict, str]], heartbeat_s: float, log):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = _storage_url(storage, out)
     try:
         engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-        rdb = optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        for attempt in range(5):  # workers opening a new database at once race to create Optuna's tables
+            try:
+                rdb = heartbeat_storage(url, heartbeat_s=heartbeat_s, log=log, engine_kwargs=engine)
+                break
+            except Exception as e:
+                if "already exists" not in str(e) or attempt == 4:
+                    raise
+                time.sleep(0.5 + attempt)
     except Exception as e:
         raise UsageError(f"--storage {_storage_label(storage, out)} cannot be opened: {type(e).__name__}: "
                          f"{str(e).splitlines()[0][:200]}", hint="pass an Optuna storage URL such as "
                          "sqlite:///tune.db or postgresql://user:pass@host/db") from None
     config = _config(settings, trials)
-    with locked(out):
+    with locked(out, rdb, name):
         existing = {s.study_name: s for s in optuna.get_all_study_summaries(rdb)}
         created = name not in existing
         if not created and not resume:
@@ -259,7 +295,7 @@ def _open_study(out: Path, storage: str | None, name: str, settings: Settings, *
             # another worker, or a resumed one: a seed of its own, so that it does not repeat the draws made so far
             study.sampler = _sampler(sampler, hash((seed, len(study.trials), os.getpid(), socket.gethostname())) % 2**31,
                                      trials)
-    return study, created
+    return study, created, rdb
 
 
 def _starting_points(defaults: dict, *, recipe: bool) -> list[tuple[dict, str]]:
