@@ -9,9 +9,9 @@ Resuming and workers:
 
 * ``resume=True`` continues the study in OUT (or at ``storage``), or starts it when there is
   none; every worker of one study runs with it. The trial budget is the study's, not the
-  worker's: workers stop when ``trials`` trials have run, whoever ran them. On one machine a
-  lock file in OUT makes that count exact; workers on other machines may overshoot by one
-  trial each.
+  worker's: workers stop when ``trials`` trials have run, whoever ran them. Workers count and
+  ask under one lock: an advisory lock in a PostgreSQL storage (every machine), a lock file in
+  OUT otherwise (the workers sharing OUT), so the count is exact.
 * A trial whose worker died (killed, power lost, on any machine) stops sending heartbeats
   (``heartbeat_s``); once 3 intervals have passed without one, any worker of the study fails it
   and runs it again once, with the same parameters: it is recorded as interrupted, never lost,
