@@ -27,6 +27,7 @@ import recurrent  # noqa: E402
 import tfjs_targets  # noqa: E402
 import train_throughput  # noqa: E402
 import tune_search  # noqa: E402
+import tune_workers  # noqa: E402
 import web_engines  # noqa: E402
 
 
@@ -34,7 +35,7 @@ def main() -> int:
     ok = True
     for bench in (cli_startup, harness_overhead, int8_digits, int8_repair, onnx_targets, tfjs_targets, profile_targets, mlperf_vs_authors,
                   recurrent, multi_io_overhead, multi_io_export, train_throughput, recipes, coverage, tune_search, web_engines, agent_overhead,
-                  mcu_estimates, ops_profile):
+                  mcu_estimates, ops_profile, tune_workers):
         ok = bench.main() and ok
     print("all targets met" if ok else "some targets missed")
     return 0 if ok else 1
