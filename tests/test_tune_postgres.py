@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,11 +40,12 @@ def test_three_workers_share_a_postgresql_study_and_a_killed_workers_trial_runs_
         def worker(k: int) -> subprocess.Popen:
             args = [sys.executable, "-m", "edgekit", "tune", "mlp", "--data", "builtin:digits", "--trials", str(TRIALS),
                     "--epochs", "1", "--quant", "fp32", "--heartbeat", "1", "--storage", url, "--study", "pg",
-                    "--resume", "--out", str(tmp_path / f"machine{k}")]
+                    "--resume", "--artifacts", str(tmp_path / "shared-store"), "--out", str(tmp_path / f"machine{k}")]
             return subprocess.Popen(args, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
                                     stderr=subprocess.STDOUT, text=True)
 
         workers = [worker(k) for k in range(3)]
+        pids = [w.pid for w in workers]
         try:
             victim = workers[0]
             _wait_for(victim, " complete in ", 300)  # its first trial is done; the next one starts
@@ -79,5 +81,12 @@ def test_three_workers_share_a_postgresql_study_and_a_killed_workers_trial_runs_
     assert len({t["worker"] for t in counted}) == 3, "every worker ran trials"
     fronts = [[t["number"] for t in s["front"]] for s in summaries]
     assert fronts[0] == fronts[1] and fronts[0], fronts
+    for k in (1, 2):  # the whole front in every worker's OUT, fetched from the shared store where another ran it
+        for t in summaries[0]["front"]:
+            assert (tmp_path / f"machine{k}" / t["artifact"]).is_file(), (k, t["number"], t["worker"])
+        # a front member another worker ran was fetched, and said so
+        own = f"{socket.gethostname()}:{pids[k]}"
+        if any(t["worker"] != own for t in summaries[0]["front"]):
+            assert "from the artifact store into" in logs[k - 1], logs[k - 1]
     shown = [edgekit_cli("tune", "--show", tmp_path / f"machine{k}").stdout for k in (1, 2)]
     assert shown[0] == shown[1] and "front" in shown[0].lower(), shown

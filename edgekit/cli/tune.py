@@ -38,6 +38,8 @@ def tune(
     max_latency: float = typer.Option(None, "--max-latency", help="Latency limit in ms on the first profile (a constraint)."),
     seed: int = typer.Option(0, "--seed"),
     keep_all: bool = typer.Option(False, "--keep-all", help="Keep every trial's folder, not only the front's."),
+    artifacts: Path = typer.Option(None, "--artifacts", help="A folder every worker reaches (a network file "
+                                   "system): each deployable trial's files go there, and the front's are fetched into OUT."),
     heartbeat_s: float = typer.Option(30.0, "--heartbeat", help="Seconds between a worker's heartbeats; a trial "
                                       "silent for 3 of them is run again by another worker (any machine)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the summary here."),
@@ -60,7 +62,7 @@ def tune(
     summary = run_tune(model, data, out, profiles=profile, quant=quant, trials=trials, timeout_s=timeout,
                        storage=storage, study_name=study, resume=resume, sampler=sampler, seed=seed, epochs=epochs,
                        batch_size=batch_size, learning_rate=lr, patience=patience, max_latency_ms=max_latency,
-                       keep_all=keep_all, heartbeat_s=heartbeat_s)
+                       keep_all=keep_all, heartbeat_s=heartbeat_s, artifacts=artifacts)
     print_front(summary)
     print(f"report: {out / 'tune.html'}; summary: {out / 'tune.json'}")
     if json_out is not None:

@@ -82,6 +82,7 @@ def tune(
     max_latency_ms: float | None = None,
     keep_all: bool = False,
     heartbeat_s: float = 30.0,
+    artifacts: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Search ``model`` (a recipe name or a ``build_model(hp, ...)`` file) on ``data``; returns the
@@ -89,6 +90,11 @@ def tune(
     out = Path(out)
     if heartbeat_s < 1:
         raise UsageError(f"--heartbeat must be at least 1 second, got {heartbeat_s:g}")
+    store = None
+    if artifacts is not None:
+        from edgekit.tuning.store import artifact_store
+
+        store = artifact_store(artifacts)
     settings, module = _check(model, data, out, profiles=profiles, quant=quant, trials=trials, timeout_s=timeout_s,
                               sampler=sampler, seed=seed, epochs=epochs, batch_size=batch_size,
                               learning_rate=learning_rate, patience=patience, max_latency_ms=max_latency_ms)
@@ -168,13 +174,17 @@ def tune(
                 continue
             t0 = time.monotonic()
             with heartbeat(study, rdb, trial.number):
-                state = _run_one(study, trial, settings, choose, dataset_for, out, log, server)
+                state = _run_one(study, trial, settings, choose, dataset_for, out, log, server, store)
             durations.append(time.monotonic() - t0)
             _progress(study, trial.number, state, durations, trials, timeout_s, t_start, log)
 
     from edgekit.tuning.report import summarize, write_reports
 
     summary = summarize(study, settings, out, trials=trials, sampler=sampler, storage=_storage_label(storage, out))
+    if store is not None:
+        from edgekit.tuning.store import fetch_front
+
+        fetch_front(store, study, rdb, summary, out, log)
     if not keep_all:
         _clean(out, summary)
     write_reports(summary, out)
@@ -325,7 +335,7 @@ def _sampler(name: str, seed: int, trials: int):
                                       constant_liar=True)
 
 
-def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, log, server=None) -> str:
+def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, log, server=None, store=None) -> str:
     """Run one asked trial and tell Optuna its outcome; returns the state's name."""
     import keras
     from optuna.trial import TrialState
@@ -367,6 +377,10 @@ def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, l
         trial.set_constraint(name, value)
     if not result.feasible:
         trial.set_user_attr("failure", "constraint: " + "; ".join(result.violations()))
+    elif store is not None:  # a front candidate: its files where every worker and the reader reach them
+        from edgekit.tuning.store import upload_trial
+
+        upload_trial(store, trial, folder)
     study.tell(trial, objective_values(result))
     return status.COMPLETE if result.feasible else status.INFEASIBLE
 
