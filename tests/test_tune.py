@@ -264,3 +264,28 @@ def test_a_trial_whose_worker_dies_is_retried_once_then_recorded_as_failed(tmp_p
     trials = study.get_trials()
     assert len(trials) == 2, "not retried a second time"
     assert trials[1].state == TrialState.FAIL and counted(study) == 1 and "recorded as failed" in logs[-1]
+
+
+def test_tune_device_measures_each_trials_latency_on_the_agent_and_an_unreachable_one_fails_the_trial_not_the_search(tmp_path):
+    """--device URL: the latency objective is the device's own p50 (here an agent on this host, standing in for
+    a board), and each trial says which device measured it; an agent that does not answer fails the trial's
+    latency with the reason, and the search goes on to its end."""
+    from test_agent import TOKEN, agent
+
+    with agent(tmp_path) as (url, _):
+        r = edgekit_cli("tune", "mlp", "--data", "builtin:digits", "--trials", "2", "--epochs", "1", "--quant", "fp32",
+                        "--device", url, "--out", tmp_path / "dev", env={"EDGEKIT_AGENT_TOKEN": TOKEN})
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads((tmp_path / "dev" / "tune.json").read_text())
+    done = [t for t in summary["trials"] if t["state"] in ("complete", "infeasible")]
+    assert len(done) == 2, summary["trials"]
+    for t in done:
+        host = t["profiles"]["host"]
+        assert host["measured_on"] == f"testboard ({url})" and not host["estimated"], host
+        assert t["objectives"]["latency_ms"] == host["latency_ms"] > 0
+    r = edgekit_cli("tune", "mlp", "--data", "builtin:digits", "--trials", "2", "--epochs", "1", "--quant", "fp32",
+                    "--device", "http://127.0.0.1:9", "--token", TOKEN, "--out", tmp_path / "gone")
+    assert "Traceback" not in r.stderr
+    trials = json.loads((tmp_path / "gone" / "tune.json").read_text())["trials"]
+    assert len(trials) == 2 and all(t["state"] == "failed" for t in trials), trials
+    assert all(t["reason"].startswith("latency on the device at http://127.0.0.1:9:") for t in trials), trials

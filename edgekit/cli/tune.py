@@ -40,6 +40,9 @@ def tune(
     keep_all: bool = typer.Option(False, "--keep-all", help="Keep every trial's folder, not only the front's."),
     artifacts: Path = typer.Option(None, "--artifacts", help="A folder every worker reaches (a network file "
                                    "system): each deployable trial's files go there, and the front's are fetched into OUT."),
+    device: list[str] = typer.Option(None, "--device", help="An `edgekit agent` URL: each trial's latency is "
+                                     "measured on that device (repeat for a farm of the same board: trials in turn)."),
+    token: str = typer.Option(None, "--token", help="The agents' token (default: EDGEKIT_AGENT_TOKEN)."),
     heartbeat_s: float = typer.Option(30.0, "--heartbeat", help="Seconds between a worker's heartbeats; a trial "
                                       "silent for 3 of them is run again by another worker (any machine)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the summary here."),
@@ -56,13 +59,17 @@ def tune(
     if missing:
         raise UsageError(f"Missing {', '.join(missing)}",
                          hint="edgekit tune RECIPE --data DATA --out DIR, or edgekit tune --show DIR")
+    import os
+
+    from edgekit.agent.token import TOKEN_ENV
     from edgekit.tuning.report import print_front
     from edgekit.tuning.study import tune as run_tune
 
     summary = run_tune(model, data, out, profiles=profile, quant=quant, trials=trials, timeout_s=timeout,
                        storage=storage, study_name=study, resume=resume, sampler=sampler, seed=seed, epochs=epochs,
                        batch_size=batch_size, learning_rate=lr, patience=patience, max_latency_ms=max_latency,
-                       keep_all=keep_all, heartbeat_s=heartbeat_s, artifacts=artifacts)
+                       keep_all=keep_all, heartbeat_s=heartbeat_s, artifacts=artifacts, devices=device or None,
+                       token=token or os.environ.get(TOKEN_ENV))
     print_front(summary)
     print(f"report: {out / 'tune.html'}; summary: {out / 'tune.json'}")
     if json_out is not None:

@@ -83,6 +83,8 @@ def tune(
     keep_all: bool = False,
     heartbeat_s: float = 30.0,
     artifacts: str | Path | None = None,
+    devices: list[str] | None = None,
+    token: str | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Search ``model`` (a recipe name or a ``build_model(hp, ...)`` file) on ``data``; returns the
@@ -98,6 +100,15 @@ def tune(
     settings, module = _check(model, data, out, profiles=profiles, quant=quant, trials=trials, timeout_s=timeout_s,
                               sampler=sampler, seed=seed, epochs=epochs, batch_size=batch_size,
                               learning_rate=learning_rate, patience=patience, max_latency_ms=max_latency_ms)
+    if devices:
+        import dataclasses
+
+        bad = [d for d in devices if not d.startswith(("http://", "https://"))]
+        if bad:
+            raise UsageError(f"--device {bad[0]} is not an http:// or https:// URL", hint="pass the URL `edgekit agent` printed")
+        if not token:
+            raise UsageError("--device needs the agent's token", hint="pass --token, or set EDGEKIT_AGENT_TOKEN")
+        settings = dataclasses.replace(settings, devices=tuple(devices), token=token)
     from edgekit.data import load_data
 
     datasets: dict[int | None, Any] = {None: load_data(data)}
@@ -347,7 +358,7 @@ def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, l
         keras.utils.set_random_seed(settings.seed)
         hp = HyperParameters(trial)
         choice = choose(hp, dataset_for(None))
-        result = run_trial(settings, choice, folder, dataset_for(choice.image_size), server=server)
+        result = run_trial(settings, choice, folder, dataset_for(choice.image_size), server=server, number=trial.number)
     except TrialHopeless as e:
         trial.set_user_attr("failure", str(e))
         study.tell(trial, state=TrialState.PRUNED)

@@ -59,6 +59,8 @@ class Settings:
     patience: int
     seed: int
     max_latency_ms: float | None = None
+    devices: tuple[str, ...] = ()  # edgekit agents whose device measures each trial's latency (a farm: in turn)
+    token: str | None = None  # their token
 
     def targets(self) -> list[tuple[str, str]]:
         """(format, quant) exported per trial: each profile's first format, deduplicated."""
@@ -93,7 +95,7 @@ class TrialResult:
 
 
 def run_trial(settings: Settings, choice: Choice, folder: Path, dataset, *, log=lambda s: None,
-              server=None) -> TrialResult:
+              server=None, number: int = 0) -> TrialResult:
     """Train ``choice`` into ``folder/run``, export, validate and bench it; raises TrialFailed or TrialHopeless.
     ``server``: the :class:`~edgekit.exporters.supervised.ExportServer` the study's exports share."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -105,7 +107,7 @@ def run_trial(settings: Settings, choice: Choice, folder: Path, dataset, *, log=
     artifacts = _export(settings, folder / "run", folder / "export", server)
     seconds["export"] = round(time.perf_counter() - t1, 2)
     t2 = time.perf_counter()
-    result = _bench(settings, folder / "export", artifacts, log)
+    result = _bench(settings, folder / "export", artifacts, log, number)
     seconds["bench"] = round(time.perf_counter() - t2, 2)
     seconds["total"] = round(time.perf_counter() - t0, 2)
     result.seconds = seconds
@@ -182,16 +184,31 @@ def _export(settings: Settings, run_dir: Path, out: Path, server) -> list[dict]:
     return arts
 
 
-def _bench(settings: Settings, export_dir: Path, artifacts: list[dict], log) -> TrialResult:
+def _device(settings: Settings, number: int):
+    """The agent that measures trial ``number`` (a farm of the same board takes trials in turn), or None."""
+    if not settings.devices:
+        return None
+    from edgekit.agent.client import RemoteDevice
+
+    url = settings.devices[number % len(settings.devices)]
+    try:
+        return RemoteDevice(url, settings.token)
+    except EdgekitError as e:  # this trial's latency fails with the reason; the search goes on
+        raise TrialFailed(f"latency on the device at {url}: {e.message}") from None
+
+
+def _bench(settings: Settings, export_dir: Path, artifacts: list[dict], log, number: int = 0) -> TrialResult:
     from edgekit.bench.runner import run_bench
 
+    device = _device(settings, number)
     # Three fresh workers per artifact, interleaved, and their median: a trial measured while the machine was busy
     # (a browser closing, the previous trial's threads) would otherwise sit off the front by noise alone.
     try:
         report = run_bench([str(export_dir)], data=settings.data, profiles=settings.profiles, reference=False,
-                           repeats=3, runs=50, warmup=5, min_time_s=0.3)
+                           repeats=3, runs=50, warmup=5, min_time_s=0.3, device=device)
     except EdgekitError as e:
-        raise TrialFailed(f"bench: {e.message}") from None
+        where = f" on the device at {device.url}" if device is not None else ""
+        raise TrialFailed(f"bench{where}: {e.message}") from None
     wanted = {(a["format"], a["quant"]) for a in artifacts}
     first = settings.profiles[0]
     first_fmt = settings.targets()[0]
@@ -205,11 +222,13 @@ def _bench(settings: Settings, export_dir: Path, artifacts: list[dict], log) -> 
         if row["status"] != "ok":
             raise TrialFailed(f"bench {row.get('format')} {row.get('quant')} on {row['profile']}: "
                               f"{row.get('error') or 'did not run'}")
-        lat = (row.get("estimate") or {}).get("latency_ms") or row["latency_ms"]["p50"]
+        measured_on = row.get("measured_on")  # a device's own measurement comes before any estimate of it
+        lat = row["latency_ms"]["p50"] if measured_on else (row.get("estimate") or {}).get("latency_ms") or row["latency_ms"]["p50"]
         per_profile.setdefault(row["profile"], {
             "format": row["format"], "quant": row["quant"], "latency_ms": lat, "accuracy": row.get("accuracy"),
-            "size_bytes": row.get("size_bytes"), "estimated": bool(row.get("estimate")),
-            "verdict": row.get("verdict", "pass")})
+            "size_bytes": row.get("size_bytes"), "estimated": bool(row.get("estimate")) and not measured_on,
+            "verdict": row.get("verdict", "pass"),
+            **({"measured_on": f"{measured_on['device']} ({measured_on['url']})"} if measured_on else {})})
         for name, c in (row.get("checks") or {}).items():
             unit = "ms" if name == "latency_budget" else "MB"
             constraints[f"{row['profile']} {name.replace('_', ' ')}"] = {
