@@ -14,22 +14,11 @@ import time
 import pytest
 from conftest import REPO, REQUIRED, edgekit_cli
 from postgres_server import binaries, postgres_server
+from test_tune import _wait_for
 
 needs_postgres = pytest.mark.skipif(binaries() is None and not REQUIRED,
                                     reason="PostgreSQL is not installed (make install installs it as root)")
 TRIALS = 6
-
-
-def _wait_for(proc, text: str, timeout: float) -> str:
-    seen, t0 = "", time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        seen += line
-        if text in line:
-            return seen
-    raise AssertionError(f"no '{text}' within {timeout:.0f} s: {seen[-2000:]}")
 
 
 @needs_postgres

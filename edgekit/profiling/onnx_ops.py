@@ -50,16 +50,9 @@ def _session(model: str | Path | bytes, threads: int | None, profile_dir: Path |
     """An ONNX Runtime session made as edgekit's ONNXSession makes it, profiling into ``profile_dir``."""
     import onnxruntime as ort
 
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.inter_op_num_threads = 1
-    if threads:
-        opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    if profile_dir is not None:
-        opts.enable_profiling = True
-        opts.profile_file_prefix = str(profile_dir / "ort")
+    from edgekit.runtimes.onnxruntime import session_options
+
+    opts = session_options(threads, str(profile_dir / "ort") if profile_dir is not None else None)
     return ort.InferenceSession(model if isinstance(model, bytes) else str(model), sess_options=opts,
                                 providers=["CPUExecutionProvider"])
 

@@ -37,20 +37,32 @@ class ONNXRuntime(PackageRuntime):
         return ONNXSession(artifact, threads=threads)
 
 
+def session_options(threads: int | None, profile_prefix: str | None = None):
+    """How edgekit runs ONNX Runtime: full graph optimisation, sequential, ``threads`` intra-op threads,
+    one inter-op thread; with ``profile_prefix``, its profiler on (edgekit.profiling)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.inter_op_num_threads = 1
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    if profile_prefix:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = profile_prefix
+    return opts
+
+
 class ONNXSession:
     def __init__(self, path: str, *, threads: int | None = None):
         import onnxruntime as ort
 
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.inter_op_num_threads = 1
-        if threads:
-            opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
         self.path, self.threads = str(path), threads
         try:
-            self.session = ort.InferenceSession(self.path, sess_options=opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(self.path, sess_options=session_options(threads),
+                                                providers=["CPUExecutionProvider"])
         except Exception as e:
             msg = first_line(e)
             raise ModelLoadError(f"{path} cannot be loaded by ONNX Runtime: {msg[:300]}") from None
