@@ -18,7 +18,7 @@ from test_tune import _wait_for
 
 needs_postgres = pytest.mark.skipif(binaries() is None and not REQUIRED,
                                     reason="PostgreSQL is not installed (make install installs it as root)")
-TRIALS = 6
+TRIALS = 12
 
 
 @needs_postgres
