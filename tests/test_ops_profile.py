@@ -149,3 +149,36 @@ def test_onnx_runtime_nodes_add_up_to_the_measured_run_once_the_profilers_own_co
     assert all(o["raw_ms"] >= o["ms"] for o in ops["ops"])
     convs = [o for o in ops["ops"] if o["macs"]]
     assert len(convs) >= 9 and len({o["layer"] for o in convs}) >= 9, [(o["op"], o["layer"]) for o in convs]
+
+
+def test_a_model_that_stops_part_way_is_profiled_up_to_the_failure(tmp_path):
+    """A TF.js graph with an operator the wasm backend has no kernel for (Einsum): the row fails as ever,
+    and its profile holds the kernels that ran before the failure and says where it stopped."""
+    import numpy as np
+    import tensorflow as tf
+
+    from edgekit.exporters.tfjs import tfjs_converter
+
+    class Model(tf.Module):
+        def __init__(self):
+            self.k = tf.Variable(np.random.default_rng(0).random((3, 3, 1, 4), dtype=np.float32))
+            self.w = tf.Variable(np.random.default_rng(1).random((16, 10), dtype=np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 1], tf.float32)])
+        def __call__(self, x):
+            y = tf.reduce_mean(tf.nn.relu(tf.nn.conv2d(x, self.k, 1, "SAME")), axis=[1, 2])
+            return tf.einsum("bi,ij->bj", tf.concat([y, y, y, y], axis=1), self.w)
+
+    model = Model()
+    tf.saved_model.save(model, str(tmp_path / "sm"), signatures=model.__call__)
+    tfjs_converter()(str(tmp_path / "sm"), str(tmp_path / "einsum_tfjs"))
+    r = edgekit_cli("bench", tmp_path / "einsum_tfjs", "--runtime", "tfjs-node", "--no-reference", "--repeats", "1",
+                    "--data", "builtin:digits", "--ops", "--ops-runs", "5", "--json", tmp_path / "r.json")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr  # the row failed, as without --ops
+    row = json.loads((tmp_path / "r.json").read_text())["rows"][0]
+    assert row["status"] != "ok" and "Einsum" in row["error"]
+    ops = row["ops"]
+    assert ops["status"] == "partial" and "Einsum" in ops["error"] and "profiled up to the failure" in ops["error"], ops
+    assert {"Conv2D", "Relu", "Mean", "Concat"} <= {o["op"] for o in ops["ops"]}, ops["ops"]
+    assert all(o["ms"] >= 0 and o["share"] is None for o in ops["ops"])  # no whole-model time to share
+    assert "the model stopped: Kernel 'Einsum'" in r.stdout

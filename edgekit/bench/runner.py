@@ -322,7 +322,8 @@ def _profile_rows(jobs: list[Job], rows: list[dict], prepared: dict, runs: int, 
     from edgekit.profiling.table import op_table
 
     done: dict = {}
-    todo = [(j, row) for j, row in zip(jobs, rows, strict=True) if not j.target.is_reference and row["status"] == "ok"]
+    # a row that failed to run is profiled too: up to where its model stops (TF.js), or the reason in one line
+    todo = [(j, row) for j, row in zip(jobs, rows, strict=True) if not j.target.is_reference]
     for k, (j, row) in enumerate(todo, 1):
         if device is not None:
             row["ops"] = {"status": "unavailable", "error": "per-operator profiles are made on this host, not through an agent"}
@@ -336,7 +337,7 @@ def _profile_rows(jobs: list[Job], rows: list[dict], prepared: dict, runs: int, 
             row["ops"] = prof
             continue
         est = row.get("estimate") or {}
-        row["ops"] = op_table({**prof, "runs": runs}, whole_ms=row["latency_ms"]["p50"], layers=j.target.layers,
+        row["ops"] = op_table({**prof, "runs": runs}, whole_ms=(row.get("latency_ms") or {}).get("p50"), layers=j.target.layers,
                               factor=est.get("factor") if est.get("latency_ms") else None)
 
 

@@ -51,8 +51,10 @@ def op_table(profile: dict[str, Any], *, whole_ms: float | None, layers: dict | 
     by_layer: dict[str, float] = defaultdict(float)
     for o in ops:
         by_layer[o["layer"] or "(no layer)"] += o["ms"]
+    failed = profile.get("failed")
     return {
-        "status": "ok", "runs": profile.get("runs"), "whole_ms": whole_ms, "sum_ms": round(total, 6),
+        "status": "partial" if failed else "ok", **({"error": failed} if failed else {}),
+        "runs": profile.get("runs"), "whole_ms": whole_ms, "sum_ms": round(total, 6),
         "coverage": round(total / whole_ms, 4) if whole_ms else None,
         "unattributed_ms": round(whole_ms - total, 6) if whole_ms else None,
         "profiled_run_ms": round(profile["invoke_ms"], 6) if profile.get("invoke_ms") else None,

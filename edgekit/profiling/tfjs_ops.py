@@ -25,7 +25,7 @@ from typing import Any
 from edgekit.layer_names import scope_of
 from edgekit.profiling.records import typical_total
 
-_SAME = {"batchmatmul": "matmul", "fusedbatchmatmul": "fusedmatmul", "addv2": "add", "realdiv": "div",
+_SAME = {"batchmatmul": "matmul", "fusedbatchmatmul": "fusedmatmul", "addv2": "add", "realdiv": "div", "concatv2": "concat",
          "fuseddepthwiseconv2dnative": "fuseddepthwiseconv2d", "depthwiseconv2dnative": "depthwiseconv2d"}
 _NO_NODE = {"Const", "Placeholder", "NoOp"}
 _INNER = {"reshape", "cast", "identity", "expanddims", "squeeze"}
@@ -39,6 +39,7 @@ def _kind(op: str) -> str:
 def per_kernel(reply: dict[str, Any], model_json: Path, runs: int) -> dict[str, Any]:
     """The runner's profile reply as operator records (``op``, ``kernel``, ``name``, ``scope``, ``macs``, ``ms``)."""
     kernels, times = reply["kernels"], reply["times_ms"]
+    runs = len(times) or runs  # a run that failed: the kernels of that one run, up to the failure
     spec = json.loads(Path(model_json).read_text())
     nodes = [n for n in spec["modelTopology"].get("node", []) if n.get("op") not in _NO_NODE]
     weights = {w["name"]: w["shape"] for group in spec.get("weightsManifest", []) for w in group["weights"]}
@@ -59,7 +60,12 @@ def per_kernel(reply: dict[str, Any], model_json: Path, runs: int) -> dict[str, 
                     "macs": _macs(node, kernel.get("outputShapes") or [], weights)
                     if node and _kind(node["op"]) == kind else 0,  # the node's own kernel, not one inside it
                     "ms": typical_total(values, runs)})
-    return {"ops": ops, "invoke_ms": None}
+    result: dict[str, Any] = {"ops": ops, "invoke_ms": None}
+    if reply.get("failed"):
+        last = ops[-1] if ops else None
+        where = f" after {len(ops)} kernels, the last {last['op']} ({last['name'] or 'no node'})" if last else " before any kernel"
+        result["failed"] = f"{reply['failed']} (profiled up to the failure{where})"
+    return result
 
 
 def _macs(node: dict, output_shapes: list, weights: dict[str, list[int]]) -> int:

@@ -27,6 +27,8 @@ def title(r: dict[str, Any]) -> str:
 
 def summary(ops: dict[str, Any]) -> str:
     """One line: what the operators add up to against the measured whole run, and what is left."""
+    if ops["status"] == "partial":
+        return f"the model stopped: {ops.get('error')}"
     if ops["status"] != "ok":
         return f"no per-operator profile: {ops.get('error')}"
     text = (f"{len(ops['ops'])} operators add up to {ops['sum_ms']:.4g} ms, {ops['coverage']:.0%} of the measured "
@@ -63,7 +65,7 @@ def print_ops(report: dict[str, Any], console=None, top: int = 5) -> None:
     console = console or Console(width=max(Console().width, 140))
     for r in profiled_rows(report):
         ops = r["ops"]
-        if ops["status"] != "ok":
+        if ops["status"] not in ("ok", "partial"):
             console.print(f"{title(r)}: {summary(ops)}", highlight=False, style="yellow")
             continue
         t = Table(title=f"where the time goes: {title(r)}, top {min(top, len(ops['ops']))}", caption=summary(ops),
@@ -81,7 +83,7 @@ def ops_lines(report: dict[str, Any]) -> list[str]:
     for r in profiled_rows(report):
         ops = r["ops"]
         lines += [f"### where the time goes: {title(r)}", ""]
-        if ops["status"] == "ok":
+        if ops["status"] in ("ok", "partial"):
             lines += ["| " + " | ".join(columns(ops)) + " |", "|" + "|".join("---" for _ in columns(ops)) + "|",
                       *("| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in cells(ops))]
             lines.append("")
@@ -99,7 +101,7 @@ def ops_html(report: dict[str, Any]) -> list[str]:
     for r in profiled_rows(report):
         ops = r["ops"]
         parts.append(f"<h2>Where the time goes: {html.escape(title(r))}</h2>")
-        if ops["status"] == "ok":
+        if ops["status"] in ("ok", "partial"):
             parts += [html_img(_bars(r), f"operator times of {r['name']}"), html_table(columns(ops), cells(ops))]
         parts.append(f"<p><em>{html.escape(summary(ops))}</em></p>")
     return parts
@@ -127,7 +129,9 @@ def _bars(r: dict[str, Any], top: int = 15) -> str | None:
     for k, (t, o) in enumerate(zip(times, ops[::-1], strict=True)):
         if o.get("share") is not None:
             ax.text(t, k, f" {o['share']:.0%}", va="center", fontsize=7)
-    ax.set_xlabel(f"mean ms per inference (share of the measured p50 {r['ops']['whole_ms']:.4g} ms)", fontsize=8)
+    whole = r["ops"].get("whole_ms")
+    ax.set_xlabel(f"mean ms per inference (share of the measured p50 {whole:.4g} ms)" if whole else
+                  "ms per inference, up to where the model stopped", fontsize=8)
     ax.set_title(title(r), fontsize=9)
     ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()

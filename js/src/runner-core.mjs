@@ -176,7 +176,11 @@ export function makeRunner(engine, host) {
     if (!engine.profile) throw new Error(`the ${info ? info.engine : "JS"} engine gives no per-operator times`);
     const {feeds, dispose} = bind(req);
     try {
-      for (let i = 0; i < (req.warmup ?? 5); i++) await infer(feeds);
+      try {
+        for (let i = 0; i < (req.warmup ?? 5); i++) await infer(feeds);
+      } catch (e) {
+        // a model that stops part way: the engine's profile says where (TF.js: the kernels before the failure)
+      }
       return await engine.profile(feeds, req.runs ?? 100, consoleCatch, req);
     } finally {
       dispose();

@@ -107,7 +107,18 @@ export function makeTFJSEngine(tf, host) {
     const kernels = [];
     const times = [];
     for (let r = 0; r < runs; r++) {
-      const info = await tf.profile(async () => { await infer(x); });
+      let info;
+      try {
+        info = await tf.profile(async () => { await infer(x); });
+      } catch (e) {  // profiled up to the failure: the kernels that ran before it, and why it stopped
+        const state = tf.engine().state;
+        state.profiling = false;
+        const ran = (state.activeProfile.kernels || []).filter((k) => !k.name.endsWith("__op"));
+        const ms = [];
+        for (const k of ran) { const t = await k.kernelTimeMs; ms.push(typeof t === "number" ? t : 0); }
+        return {kernels: ran.map((k) => ({name: k.name, outputShapes: k.outputShapes})), times_ms: [ms],
+                backend: tf.getBackend(), failed: String((e && e.message) || e)};
+      }
       const ran = info.kernels.filter((k) => !k.name.endsWith("__op"));
       if (r === 0) for (const k of ran) kernels.push({name: k.name, outputShapes: k.outputShapes});
       times.push(ran.map((k) => (typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0)));
