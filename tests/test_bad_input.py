@@ -74,6 +74,11 @@ def _cases(digits_run, digits_export, t):
         "bench mistyped profile key": ["bench", tfl, "--profile", typo],
         "bench labels that do not match the model": ["bench", tfl, "--data", labels20],
         "bench zero runs": ["bench", tfl, "--runs", "0"],
+        "bench --ops with zero runs": ["bench", tfl, "--ops", "--ops-runs", "0"],
+        "inspect --explore of a model": ["inspect", digits_run, "--explore"],
+        "tune zero heartbeat": ["tune", "mlp", "--data", "builtin:digits", "--out", t / "tune", "--heartbeat", "0"],
+        "tune --device not a URL": ["tune", "mlp", "--data", "builtin:digits", "--out", t / "tune", "--device", "board:8765",
+                                    "--token", "x"],
         "inspect missing": ["inspect", t / "missing.keras"],
         "inspect .tflite": ["inspect", tfl],
         "inspect --html without --quant": ["inspect", digits_run, "--html", t / "q.html"],
@@ -106,7 +111,8 @@ CASES = ["train missing data", "train unknown recipe", "train folder as file", "
          "export unknown flag", "export bad uniform calib",
          "bench truncated .tflite", "bench bit-flipped .tflite", "bench random .onnx", "bench empty model.json",
          "bench wrong data shape", "bench bad profile YAML", "bench unknown profile", "bench mistyped profile key",
-         "bench labels that do not match the model", "bench zero runs", "inspect missing",
+         "bench labels that do not match the model", "bench zero runs", "bench --ops with zero runs", "inspect missing",
+         "inspect --explore of a model", "tune zero heartbeat", "tune --device not a URL",
          "inspect .tflite", "inspect --html without --quant", "profiles show missing file", "check missing report", "check not a report",
          "baseline not JSON", "package unknown target", "package missing artifact", "serve not a package"]
 

@@ -71,6 +71,10 @@ def bench(
     for f in (json_out, markdown_out, html_out):
         if f is not None:
             check_writable_dir(Path(f).parent, flag="--json/--markdown folder")
+    if ops and ops_runs < 1:
+        from edgekit.errors import UsageError
+
+        raise UsageError(f"--ops-runs must be at least 1, got {ops_runs}")
     runtimes = parse_choices(runtime, list(RUNTIMES), what="runtime", flag="--runtime") if runtime else None
     if output:
         _check_output_name(artifacts, output)
