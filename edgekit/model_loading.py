@@ -77,6 +77,8 @@ def _load_keras3(path: Path, *, safe_mode: bool):
     _quiet_tf()
     import keras
 
+    import edgekit.detection.postprocess  # noqa: F401  (registers a detector's decoding and NMS layers)
+
     try:
         return keras.saving.load_model(str(path), compile=False, safe_mode=safe_mode)
     except ValueError as e:

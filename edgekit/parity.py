@@ -45,7 +45,57 @@ def compare(reference, outputs) -> dict[str, Any]:
     reference, outputs = named(reference), named(outputs)
     if len(reference) == 1 and len(outputs) == 1:  # one output: judged as it is, whatever its name
         return _compare_one(next(iter(reference.values())), next(iter(outputs.values())))
+    if is_detections(reference):
+        return compare_detections(reference, outputs)
     return _compare_outputs(reference, outputs)
+
+
+def compare_detections(reference: dict, outputs: dict) -> dict[str, Any]:
+    """A detector's outputs against its source's, as detections (:mod:`edgekit.detection.metrics`):
+    ``same_detections``, the share of detections either side matched on the other (same class, IoU
+    >= 0.99); ``top1_agreement``, the same at IoU >= 0.5; ``map50_vs_source``, mAP@0.5 with the source's
+    detections as the truth; the largest box-corner difference (0..1 of the image) and score difference of matched detections."""
+    from edgekit.detection.metrics import as_labels, match, mean_average_precision
+
+    missing = [n for n in reference if n not in outputs]
+    if missing:
+        raise ValueError(f"the artifact returns no output named {', '.join(missing)} (it has {', '.join(outputs)})")
+    finite = all(bool(np.isfinite(np.asarray(outputs[n])).all()) for n in reference)
+    n = len(np.asarray(reference["count"]).reshape(-1))
+    if not finite:
+        return {"samples": n, "kind": "detections", "finite": False, "top1_agreement": 0.0, "same_detections": 0.0,
+                "map50_vs_source": 0.0, "max_abs_diff": float("nan"), "mean_abs_diff": float("nan"), "cosine": None}
+    strict, loose = match(reference, outputs, min_iou=0.99), match(reference, outputs, min_iou=0.5)
+    ref_truth = as_labels(reference)
+    vs_source = mean_average_precision(ref_truth, outputs)["map50"] if (ref_truth[..., 0] >= 0).any() else 1.0
+    return {
+        "samples": n,
+        "kind": "detections",
+        "finite": True,
+        "same_detections": min(strict["recall"], strict["precision"]),
+        "top1_agreement": min(loose["recall"], loose["precision"]),
+        "map50_vs_source": vs_source,
+        "detections": strict["detections"],
+        "min_iou": strict["min_iou"] if strict["matched"] else loose["min_iou"],
+        "max_score_diff": loose["max_score_diff"],
+        "max_abs_diff": loose["max_box_diff"],  # of matched detections' box corners (0..1 of the image)
+        "mean_abs_diff": loose["max_box_diff"],
+        "cosine": None,
+    }
+
+
+def closeness(parity: dict[str, Any]) -> float:
+    """One number for how close an artifact is to its source (higher is closer), to rank candidates by:
+    cosine similarity, or for a detector mAP@0.5 against the source's detections."""
+    value = parity["map50_vs_source"] if parity.get("kind") == "detections" else parity["cosine"]
+    return float(value) if value is not None and np.isfinite(value) else -1.0
+
+
+def is_detections(outputs) -> bool:
+    """True when outputs by name are a detector's (``boxes``, ``scores``, ``classes``, ``count``)."""
+    from edgekit.detection.boxes import is_detections as named_detections
+
+    return isinstance(outputs, dict) and named_detections(outputs)
 
 
 def named(batch) -> dict:
@@ -102,7 +152,9 @@ def _compare_one(reference: np.ndarray, outputs: np.ndarray) -> dict[str, Any]:
 
 def is_classifier(reference) -> bool:
     """True when an output looks like class probabilities (non-negative rows summing to 1); for several
-    outputs (a dict by name), when any of them does."""
+    outputs (a dict by name), when any of them does. A detector is not one."""
+    if is_detections(named(reference)):
+        return False
     return any(_probability_rows(v) for v in named(reference).values())
 
 
@@ -144,6 +196,12 @@ def points_lost(reference, outputs, labels=None) -> tuple[float, str]:
     (25.0, "per-label agreement of output 'tags'")
     """
     reference, outputs = named(reference), named(outputs)
+    if is_detections(reference):  # mAP@0.5 points: against the labels where the data has boxes, else the source's
+        from edgekit.detection.metrics import as_labels, mean_average_precision
+
+        truth = labels if labels is not None and np.ndim(labels) == 3 else as_labels(reference)
+        lost = mean_average_precision(truth, reference)["map50"] - mean_average_precision(truth, outputs)["map50"]
+        return float(lost * 100), "mAP@0.5" if truth is labels else "mAP@0.5 against the source's detections"
     if len(reference) == 1 and len(outputs) == 1:
         return _points_one(next(iter(reference.values())), next(iter(outputs.values())), labels)
     first_probs = next((n for n, v in reference.items() if output_kind(v) == "probabilities"), None)
@@ -173,6 +231,8 @@ def check(parity: dict[str, Any], quant: str, *, classifier: bool, min_agreement
     """Reasons the parity fails its thresholds (empty when it passes). With several outputs every output
     is checked on its own (top-1 agreement for probability outputs, relative error for the others) and
     each reason names its output."""
+    if parity.get("kind") == "detections":
+        return check_detections(parity, quant)
     if "outputs" in parity:
         problems = []
         for name, m in parity["outputs"].items():
@@ -192,4 +252,24 @@ def check(parity: dict[str, Any], quant: str, *, classifier: bool, min_agreement
         problems.append(f"top-1 agreement {parity['top1_agreement']:.3f} < {limits['top1_agreement']}")
     if parity["cosine"] < limits["cosine"]:
         problems.append(f"cosine {parity['cosine']:.4f} < {limits['cosine']}")
+    return problems
+
+
+# A detector's artifact: fp32 must find the source's detections (same class, IoU >= 0.99); other modes are
+# judged by mAP@0.5 with the source's detections as the truth (int8's 0.90, as top-1 agreement).
+DETECTION_THRESHOLDS = {"fp32": {"same_detections": 0.99}, "fp16": {"map50_vs_source": 0.97},
+                        "dynamic": {"map50_vs_source": 0.90}}
+
+
+def check_detections(parity: dict[str, Any], quant: str) -> list[str]:
+    """Reasons a detector's parity fails ``quant``'s thresholds (:data:`DETECTION_THRESHOLDS`)."""
+    if not parity.get("finite", True):
+        return ["outputs contain NaN or inf"]
+    limits = DETECTION_THRESHOLDS.get(quant, {"map50_vs_source": 0.90})
+    problems = []
+    if "same_detections" in limits and parity["same_detections"] < limits["same_detections"]:
+        problems.append(f"{parity['same_detections']:.3f} of the detections are the source's (same class, IoU >= 0.99) "
+                        f"< {limits['same_detections']}")
+    if "map50_vs_source" in limits and parity["map50_vs_source"] < limits["map50_vs_source"]:
+        problems.append(f"mAP@0.5 against the source's detections {parity['map50_vs_source']:.3f} < {limits['map50_vs_source']}")
     return problems

@@ -58,6 +58,16 @@ class SourceModel:
     def output_shape(self) -> tuple:
         return self.outputs[0].shape
 
+    @property
+    def fixed_batch(self) -> int | None:
+        """1 for a detector with NMS inside (:mod:`edgekit.detection`): its artifacts take one image per
+        call (one NMS operator, what a phone runs); None where the batch stays as the model declares it."""
+        if self.framework != "keras3" or self.keras_model is None:
+            return None
+        from edgekit.detection.postprocess import settings_of
+
+        return 1 if settings_of(self.keras_model) is not None else None
+
     def fix_shapes(self, shapes: dict[str, tuple[int, ...]]) -> None:
         """Fix unknown non-batch dimensions (``--input-shape``): TFLite and TF.js are traced at these shapes, parity
         runs at them; ONNX keeps the model's own dynamic axes (:attr:`dynamic_inputs`)."""
@@ -93,6 +103,7 @@ class SourceModel:
         import tensorflow as tf
 
         specs = (self.dynamic_inputs or self.inputs) if dynamic else self.inputs
+        batch = batch if batch is not None else self.fixed_batch
         return {s.name: tf.TensorSpec([batch, *s.shape], tf.as_dtype(s.dtype), name=s.name) for s in specs}
 
     def saved_model_dir(self, batch: int | None = None, *, unroll_loops: bool = False, fuse_lstm: bool = True,
@@ -106,6 +117,7 @@ class SourceModel:
         ``portable`` traces exact GELU with ``Erf`` and einsums with matmuls (:mod:`edgekit.tracing.portable_ops`);
         a SavedModel source is used as it is."""
         keras_source = self.framework in ("keras3", "tf_keras")
+        batch = batch if batch is not None else self.fixed_batch
         portable = portable and keras_source
         several = len(self.inputs) > 1 or len(self.outputs) > 1  # traced with a signature that names every tensor
         if batch is None and not portable and not (several and keras_source) and self.dynamic_inputs is None:

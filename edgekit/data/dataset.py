@@ -39,6 +39,9 @@ class Dataset:
     y_test: np.ndarray | None
     labels: list[str] = field(default_factory=list)
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    # classification: one class id per sample; detection: boxes per sample, ``(n, max_boxes, 5)`` rows
+    # ``[class, x0, y0, x1, y1]`` in 0..1 of the image, padded with class -1 (edgekit.detection.boxes)
+    task: str = "classification"
 
     @property
     def num_classes(self) -> int:

@@ -32,6 +32,10 @@ def load_data(spec: str, *, image_size: int | None = None) -> Dataset:
                 f"Unknown built-in data set '{name}'.{suggest(name, BUILTINS)} "
                 f"Built-in: {', '.join('builtin:' + b for b in BUILTINS)}"
             )
+        if name == "mnist-detect":
+            from edgekit.data.sources.mnist_detect import load_mnist_detect
+
+            return load_mnist_detect(spec)
         return load_digits(spec) if name == "digits" else load_mnist(spec)
     path = Path(spec)
     if not path.exists():

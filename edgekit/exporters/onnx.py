@@ -102,6 +102,7 @@ class ONNXExporter:
         from edgekit.tf_env import import_tensorflow
 
         tf = import_tensorflow()
+        batch = batch if batch is not None else source.fixed_batch  # a detector: one image per call
 
         spec = [source.tf_signature(batch, dynamic=True)]  # ONNX keeps the model's own dynamic axes, whatever --input-shape fixed
         captured: list[str] = []

@@ -31,7 +31,7 @@ from edgekit.exporters.validation import ParityCase, validate
 from edgekit.files import check_writable_dir
 from edgekit.io_spec import rows
 from edgekit.model_loading import load_source
-from edgekit.parity import is_classifier, named, output_kind
+from edgekit.parity import is_classifier, is_detections, named, output_kind
 from edgekit.run_record import tool_versions
 from edgekit.source_model import SourceModel
 
@@ -257,7 +257,8 @@ def model_io(source: SourceModel, reference: dict) -> dict:
     """The source model's IO spec as a manifest keeps it: every input and output by name, shape and
     dtype, each output with the kind its values on the parity inputs show (:func:`parity.output_kind`)."""
     return {"inputs": [t.to_dict() for t in source.inputs],
-            "outputs": [{**t.to_dict(), "kind": output_kind(reference[t.name])} for t in source.outputs]}
+            "outputs": [{**t.to_dict(), "kind": "detections" if is_detections(reference) else output_kind(reference[t.name])}
+                        for t in source.outputs]}
 
 
 def _run_info(source: SourceModel):
@@ -272,6 +273,12 @@ def _summary_line(art, out: Path) -> str:
     if art.status == status.EXPORT_FAILED:
         return f"{art.format} {art.quant}: export failed after {art.seconds:.1f}s: {art.error}"
     p = art.parity or {}
+    if p.get("kind") == "detections":
+        line = (f"detections: {p['same_detections']:.3f} the source's (IoU >= 0.99), mAP@0.5 vs source "
+                f"{p['map50_vs_source']:.3f}, max box diff {p['max_abs_diff']:.2g}")
+        verdict = "export success" if art.ok else "export FAILED validation"
+        return (f"{art.format} {art.quant}: {verdict} {art.seconds:.1f}s, {size}, {line}, saved as '{out / art.path}'"
+                + ("" if art.ok else f": {art.error}"))
     parity = (f"agreement {p.get('top1_agreement', float('nan')):.3f}, max diff {p.get('max_abs_diff', float('nan')):.2g}, "
               f"cosine {p.get('cosine', float('nan')):.4f}") if p else "not run"
     if p.get("outputs"):

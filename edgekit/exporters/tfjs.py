@@ -175,6 +175,39 @@ def _convert_saved_model(convert, saved_model: Path, partial: Path, quant: str) 
     except Exception as e:
         shutil.rmtree(partial, ignore_errors=True)
         raise ExportError(f"TF.js converter failed for {quant}: {_converter_message(e)}") from None
+    _restore_output_names(partial, saved_model)
+
+
+def _restore_output_names(folder: Path, saved_model: Path) -> None:
+    """Give back the signature's names to outputs the converter left under their tensor names.
+
+    The converter finds each output's signature name by its dtype and shape, and gives up when two
+    outputs share both (a detector's ``scores`` and ``classes``, both ``(1, K)`` float): those keep
+    ``Identity_1:0``. The frozen graph's ``Identity_k`` is the function's output ``k``, which the
+    SavedModel's signature names (``StatefulPartitionedCall:k``)."""
+    import json
+
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = folder / "model.json"
+    model = json.loads(path.read_text())
+    outputs = (model.get("signature") or {}).get("outputs") or {}
+    if not any(":" in key for key in outputs):
+        return
+    sm = saved_model_pb2.SavedModel.FromString((Path(saved_model) / "saved_model.pb").read_bytes())
+    defs = sm.meta_graphs[0].signature_def
+    sig = defs["serving_default"] if "serving_default" in defs else defs.get("serve")
+    if sig is None:
+        return
+    by_index = {v.name.rsplit(":", 1)[1]: k for k, v in sig.outputs.items() if ":" in v.name}
+    renamed = {}
+    for key, value in outputs.items():
+        node = key.split(":")[0]
+        index = "0" if node == "Identity" else node.rsplit("_", 1)[-1] if node.startswith("Identity_") else None
+        name = by_index.get(index) if ":" in key else None
+        renamed[name if name and name not in outputs else key] = value
+    model["signature"]["outputs"] = renamed
+    path.write_text(json.dumps(model))
 
 
 def _converter_message(e: Exception) -> str:

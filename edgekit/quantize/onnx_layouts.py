@@ -134,9 +134,9 @@ def quantize_best(pre: Path, tmp: Path, reader: Callable, samples, fp32_model, o
         passing = [t for t in measured if t["parity_ok"]]
         if passing:  # the fastest; among those within timing noise of it, the closest to the float model
             fastest = min(t["p50_ms"] for t in passing)
-            best = max((t for t in passing if t["p50_ms"] <= fastest * (1 + TIE)), key=lambda t: t["cosine"])
+            best = max((t for t in passing if t["p50_ms"] <= fastest * (1 + TIE)), key=lambda t: t["closeness"])
         else:
-            best = max(measured, key=lambda t: t["cosine"])
+            best = max(measured, key=lambda t: t["closeness"])
         details.update(int8_layout=best["layout"], int8_layouts_tried=tried,
                        int8_layout_reason=("the fastest that keeps parity, measured here (1 thread)" if passing else
                                            "none kept parity: the closest to the float model"))
@@ -244,7 +244,7 @@ def _measure(built: dict[str, Path], samples, fp32_model) -> list[dict]:
     """Per layout: p50 latency and parity with the float model. Timed by the one rule every choice
     between files follows (:func:`edgekit.runtimes.isolated.p50_together`: one fresh worker, the files
     interleaved in 10 rounds of 30 ms, each file's best round); parity checked here."""
-    from edgekit.parity import check, compare, is_classifier
+    from edgekit.parity import check, closeness, compare, is_classifier
     from edgekit.runtimes.isolated import p50_together
 
     check_rows = take(samples, 0, min(CHECK_SAMPLES, rows(samples)))
@@ -256,5 +256,6 @@ def _measure(built: dict[str, Path], samples, fp32_model) -> list[dict]:
         p = compare(reference, _outputs(s, check_rows))
         problems = check(p, "int8", classifier=is_classifier(reference))
         tried.append({"layout": name, "p50_ms": round(p50[name], 5),
-                      "agreement": p["top1_agreement"], "cosine": p["cosine"], "parity_ok": not problems})
+                      "agreement": p["top1_agreement"], "cosine": p["cosine"], "closeness": closeness(p),
+                      "parity_ok": not problems})
     return tried

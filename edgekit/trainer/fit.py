@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.data import load_data
-from edgekit.errors import InputError, TrainingFailed, UsageError
+from edgekit.errors import TrainingFailed, UsageError
 from edgekit.files import check_writable_dir
 from edgekit.run_record import CUSTOM_CODE_NAME, MODEL_NAME, RunRecord, tool_versions
 from edgekit.trainer.devices import choose_strategy
@@ -91,11 +91,16 @@ def train(
         from edgekit.trainer.augment import augmentation
 
         augmentation(ds.input_shape)  # raises the UsageError for non-image data before any training
-    if not ds.has_labels or ds.num_classes < 2:
-        raise InputError(f"Data {data} needs labels of at least two classes to train a classifier")
-    check_classes = int(ds.y_train.max()) + 1
-    if check_classes > ds.num_classes:
-        raise InputError(f"Data {data} has label {check_classes - 1} but only {ds.num_classes} label names")
+    from edgekit.trainer.tasks import TASKS, task_for
+
+    if recipe.endswith(".py"):
+        name = getattr(custom_module, "task", "classification")
+        if name not in TASKS:
+            raise UsageError(f"{recipe} sets task = '{name}'; choose from {', '.join(TASKS)}")
+        task = TASKS[name]
+    else:
+        task = task_for(recipe)
+    task.check(ds, data)
 
     from edgekit.tf_env import import_tensorflow
 
@@ -108,13 +113,13 @@ def train(
                       learning_rate=learning_rate, patience=patience, width=width, strategy=strategy,
                       mixed_precision=mixed_precision, augment=augment, lr_schedule=lr_schedule, seed=seed,
                       verbose=verbose, log=log, recipe_options=recipe_options or {}, build=build,
-                      callbacks=list(callbacks))
+                      callbacks=list(callbacks), task=task)
     finally:
         keras.mixed_precision.set_global_policy(policy)
 
 
 def _train(recipe, data, out, ds, keras, custom_module, *, epochs, batch_size, learning_rate, patience, width,
-           strategy, mixed_precision, augment, lr_schedule, seed, verbose, log, recipe_options, build, callbacks):
+           strategy, mixed_precision, augment, lr_schedule, seed, verbose, log, recipe_options, build, callbacks, task):
     strat, device_info = choose_strategy(strategy)
     precision = "float32"
     if mixed_precision:
@@ -125,12 +130,6 @@ def _train(recipe, data, out, ds, keras, custom_module, *, epochs, batch_size, l
             log("note: --mixed-precision needs a GPU and TensorFlow sees none; training in float32")
     keras.utils.set_random_seed(seed)
     log(f"training on {device_info['device']}")
-
-    from edgekit.data.batches import fit_arguments, predict_arguments
-
-    # Data read lazily (image folders, .npz, .csv) is fed a batch at a time; digits whole.
-    fit_data = fit_arguments(ds, batch_size=batch_size, seed=seed)
-    test_data, y_test = predict_arguments(ds, "test"), np.asarray(ds.y_test)
 
     with strat.scope():
         if build is not None:
@@ -150,11 +149,12 @@ def _train(recipe, data, out, ds, keras, custom_module, *, epochs, batch_size, l
             from edgekit.trainer.augment import with_augmentation
 
             trained = with_augmentation(model, ds.input_shape, seed=seed)
-        loss = getattr(custom_module, "loss", None) or "sparse_categorical_crossentropy"
         steps = -(-len(ds.y_train) // batch_size) * epochs
         rate = (keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.01)
                 if lr_schedule == "cosine" else learning_rate)
-        trained.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, metrics=["accuracy"])
+        trained.compile(optimizer=keras.optimizers.Adam(rate), loss=task.loss(ds, custom_module), metrics=list(task.metrics))
+    # Data read lazily (image folders, .npz, .csv) is fed a batch at a time; digits whole.
+    fit_data = task.fit_arguments(ds, model, batch_size=batch_size, seed=seed)
 
     staging = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -174,9 +174,11 @@ def _train(recipe, data, out, ds, keras, custom_module, *, epochs, batch_size, l
         problems = diagnose(hist, num_classes=ds.num_classes, epochs_requested=epochs)
         if not (staging / MODEL_NAME).is_file():  # no finite validation loss ever: keep the last weights
             model.save(str(staging / MODEL_NAME))
-        best = keras.saving.load_model(str(staging / MODEL_NAME), compile=False)
-        probs = best.predict(**test_data, verbose=0)
-        test_acc = float((np.nan_to_num(probs).argmax(axis=1) == y_test).mean())
+        best = task.deployable(keras.saving.load_model(str(staging / MODEL_NAME), compile=False))
+        if best is not model:  # a detector: saved with decoding and NMS, what every export carries
+            best.save(str(staging / MODEL_NAME))
+        scores = task.evaluate(best, ds)
+        test_score = next(iter(scores.values()))
         samples = len(ds.y_train) * len(hist.get("loss", []))
         record = RunRecord(
             input_shape=list(ds.input_shape),
@@ -184,10 +186,12 @@ def _train(recipe, data, out, ds, keras, custom_module, *, epochs, batch_size, l
             recipe=Path(recipe).name if recipe.endswith(".py") else recipe,
             preprocessing=ds.preprocessing.to_dict(),
             data={"spec": data, "fingerprint": ds.fingerprint(), "split": ds.split_info(), "num_classes": ds.num_classes},
+            task=task.name,
             metrics={
-                "test_accuracy": round(test_acc, 5),
+                **scores,
                 "best_val_loss": round(float(min(history.history["val_loss"])), 5),
-                "best_val_accuracy": round(float(max(history.history.get("val_accuracy", [0]))), 5),
+                **({"best_val_accuracy": round(float(max(history.history["val_accuracy"])), 5)}
+                   if "val_accuracy" in history.history else {}),
                 "params": int(best.count_params()),
             },
             training={
@@ -221,9 +225,9 @@ def _train(recipe, data, out, ds, keras, custom_module, *, epochs, batch_size, l
     if problems:
         for extra in problems[1:]:
             log(f"also: {extra}")
-        raise TrainingFailed(f"train FAILED after {train_s:.1f}s (test accuracy {test_acc:.4f}, run kept in '{out}' "
+        raise TrainingFailed(f"train FAILED after {train_s:.1f}s ({task.headline} {test_score:.4f}, run kept in '{out}' "
                              f"with its problems in edgekit.json): {problems[0]}")
-    log(f"train success {train_s:.1f}s, test accuracy {test_acc:.4f}, saved as '{out / MODEL_NAME}'")
+    log(f"train success {train_s:.1f}s, {task.headline} {test_score:.4f}, saved as '{out / MODEL_NAME}'")
     return record
 
 

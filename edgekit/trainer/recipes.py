@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from edgekit.errors import UsageError, suggest
 
 
@@ -158,6 +160,31 @@ def resnet8(input_shape, num_classes, *, width: float = 1.0, dropout: float = 0.
     return k.Model(inp, out, name="resnet8")
 
 
+def detector(input_shape, num_classes, *, width: float = 1.0, dropout: float = 0.0):
+    """A small anchor-free single-stage detector (FCOS/YOLOv8-style, one scale, stride 8): a conv backbone
+    down to stride 8, two 3x3 convs, then per grid cell 4 side distances and one logit per class.
+    Trained with :func:`edgekit.detection.training.detection_loss`; decoding and NMS are put on top
+    for inference (:func:`edgekit.detection.postprocess.with_postprocess`). 64x64 input: about 23 M MACs."""
+    k = _keras()
+    L = k.layers
+
+    def conv(x, filters, stride=1):
+        x = L.Conv2D(max(8, int(filters * width)), 3, strides=stride, padding="same", use_bias=False)(x)
+        x = L.BatchNormalization()(x)
+        return L.ReLU()(x)
+
+    inp = k.Input(input_shape, name="image")
+    x = _as_image(inp, input_shape)
+    for filters, stride in ((24, 2), (48, 1), (48, 2), (96, 1), (96, 2), (128, 1), (128, 1)):
+        x = conv(x, filters, stride)
+    x = _dropout(x, dropout)
+    x = L.Conv2D(max(8, int(128 * width)), 3, padding="same", activation="relu")(x)
+    prior = -float(np.log((1 - 0.01) / 0.01))  # class logits start at p = 0.01 (RetinaNet's prior)
+    out = L.Conv2D(4 + num_classes, 1, bias_initializer=k.initializers.Constant([1.0] * 4 + [prior] * num_classes),
+                   name="head")(x)
+    return k.Model(inp, out, name="detector")
+
+
 def _dropout(x, rate: float):
     return _keras().layers.Dropout(rate)(x) if rate > 0 else x
 
@@ -178,7 +205,11 @@ RECIPES: dict[str, tuple[Callable, str]] = {
     "ds-cnn": (ds_cnn, "depthwise-separable CNN, as for keyword spotting"),
     "mobilenet-v2": (mobilenet_v2, "MobileNetV2-style inverted residuals; --width scales it"),
     "resnet8": (resnet8, "ResNet-8, the MLPerf Tiny image-classification net"),
+    "detector": (detector, "anchor-free single-stage object detector (boxes, NMS in the artifact)"),
 }
+
+# the task each recipe is for (edgekit.trainer.tasks); classify where not named
+RECIPE_TASKS = {"detector": "detection"}
 
 
 def build_recipe(name: str, input_shape, num_classes: int, *, width: float = 1.0, **options):

@@ -15,7 +15,7 @@ import numpy as np
 from edgekit.data.dataset import TEST_FRACTION, Dataset, from_train_test, split_off
 from edgekit.data.preprocessing import Preprocessing
 
-BUILTINS = ("digits", "mnist")
+BUILTINS = ("digits", "mnist", "mnist-detect")
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "builtin"
 
 
