@@ -89,7 +89,38 @@ def _cases(digits_run, digits_export, t):
         "package unknown target": ["package", tfl, "--target", "watch", "--out", t / "out13"],
         "package missing artifact": ["package", t / "nope.tflite", "--target", "rpi", "--out", t / "out14"],
         "serve not a package": ["serve", t],
+        "detector box outside the image": ["train", "detector", "--data", _yolo(t, "outside", "0 0.9 0.5 0.4 0.2\n"),
+                                           "--out", t / "out17"],
+        "detector empty label file": ["train", "detector", "--data", _yolo(t, "empty_label", ""), "--out", t / "out18"],
+        "detector class id out of range": ["train", "detector", "--data", _yolo(t, "class_range", "2 0.5 0.5 0.2 0.2\n"),
+                                           "--out", t / "out19"],
+        "detector COCO file naming missing images": ["train", "detector", "--data", _coco_missing(t), "--out", t / "out20"],
+        "classifier on detection data": ["train", "cnn", "--data", "builtin:mnist-detect", "--out", t / "out21"],
     }
+
+
+def _yolo(t, name, second_label):
+    """A YOLO folder (images/, labels/, classes.txt with two names) whose second image's label file is ``second_label``."""
+    import numpy as np
+    from PIL import Image
+
+    d = t / name
+    (d / "images").mkdir(parents=True)
+    (d / "labels").mkdir()
+    for i, label in enumerate(["0 0.5 0.5 0.2 0.2\n", second_label, "1 0.3 0.3 0.1 0.1\n"]):
+        Image.fromarray(np.full((24, 32, 3), 40 * i, np.uint8)).save(d / "images" / f"im{i}.png")
+        (d / "labels" / f"im{i}.txt").write_text(label)
+    (d / "classes.txt").write_text("cat\ndog\n")
+    return d
+
+
+def _coco_missing(t):
+    import json
+
+    path = t / "instances.json"
+    path.write_text(json.dumps({"images": [{"id": 1, "file_name": "gone.jpg", "width": 32, "height": 32}],
+                                "annotations": [], "categories": [{"id": 1, "name": "cat"}]}))
+    return path
 
 
 def _text(path, text):
@@ -114,7 +145,9 @@ CASES = ["train missing data", "train unknown recipe", "train folder as file", "
          "bench labels that do not match the model", "bench zero runs", "bench --ops with zero runs", "inspect missing",
          "inspect --explore of a model", "tune zero heartbeat", "tune --device not a URL",
          "inspect .tflite", "inspect --html without --quant", "profiles show missing file", "check missing report", "check not a report",
-         "baseline not JSON", "package unknown target", "package missing artifact", "serve not a package"]
+         "baseline not JSON", "package unknown target", "package missing artifact", "serve not a package",
+         "detector box outside the image", "detector empty label file", "detector class id out of range",
+         "detector COCO file naming missing images", "classifier on detection data"]
 
 
 # Root writes anywhere: the unwritable-OUT case runs as root without the capabilities that let it

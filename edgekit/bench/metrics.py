@@ -40,3 +40,21 @@ def output_metrics(out: dict, labels: dict | None, reference: dict | None) -> di
             if m["kind"] == "probabilities":
                 metrics[name]["agreement"] = m["top1_agreement"]
     return metrics
+
+
+def detection_metrics(out: dict, labels: dict | None, reference: dict | None) -> dict:
+    """A detector's row: ``accuracy`` is its mAP@0.5 against the data's boxes (``metric`` says so) and
+    ``map`` its mAP@0.5:0.95; against the source model's detections, ``agreement`` (the share matched,
+    same class, IoU >= 0.5), ``same_detections`` (IoU >= 0.99) and ``map50_vs_source``."""
+    from edgekit.detection.metrics import mean_average_precision
+
+    row: dict = {"metric": "mAP@0.5"}
+    y = (labels or {}).get("y")
+    if y is not None and np.ndim(y) == 3:
+        m = mean_average_precision(np.asarray(y), out)
+        row.update(accuracy=m["map50"], map=m["map"])
+    if reference is not None:
+        p = compare(reference, out)
+        row.update(agreement=p["top1_agreement"], same_detections=p["same_detections"],
+                   map50_vs_source=p["map50_vs_source"], max_abs_diff=p["max_abs_diff"])
+    return row

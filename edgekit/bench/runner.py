@@ -22,14 +22,14 @@ import numpy as np
 import edgekit
 from edgekit import status
 from edgekit.bench.inputs import ArtifactLoadError, eval_inputs
-from edgekit.bench.metrics import output_metrics
+from edgekit.bench.metrics import detection_metrics, output_metrics
 from edgekit.bench.notes import add_ratios, row_notes
 from edgekit.bench.paired import paired_ratio
 from edgekit.bench.plan import Job, Unit, plan
 from edgekit.bench.targets import BenchTarget, resolve_targets, runtime_hint, source_target
 from edgekit.errors import InputError, RuntimeFailure, UsageError
 from edgekit.io_spec import as_named, take
-from edgekit.parity import compare
+from edgekit.parity import compare, is_detections
 from edgekit.reports.machine import machine_info
 from edgekit.runtimes.isolated import WorkerResult, run_isolated
 
@@ -250,7 +250,13 @@ def _rows(jobs: list[Job], results: dict, prepared: dict, calibration: dict, dev
         row["repeats"] = {"p50_ms": p50s, "p50_cv": _cv(p50s)} if len(p50s) > 1 else None
         row["peak_rss_mb"] = max((r.reply.get("peak_rss_mb") or 0 for r in reps if r.ok), default=None) or row["peak_rss_mb"]
         row["macs"] = (shown.reply or {}).get("artifact_info", {}).get("macs") or j.target.macs
-        if first.ok and len(first.outputs) > 1:  # several outputs: metrics per output, the worst on the row
+        if first.ok and is_detections(first.outputs):  # a detector: mAP where a classifier has accuracy
+            out = first.outputs
+            ref = None if j.target.is_reference else ref_outputs.get(_key(j.target.source))
+            if j.target.is_reference:
+                ref_outputs[_key(j.target.source)] = out
+            row.update(detection_metrics(out, labels, ref))
+        elif first.ok and len(first.outputs) > 1:  # several outputs: metrics per output, the worst on the row
             out = first.outputs
             ref = None if j.target.is_reference else ref_outputs.get(_key(j.target.source))
             if j.target.is_reference:

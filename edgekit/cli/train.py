@@ -6,21 +6,23 @@ from pathlib import Path
 
 import typer
 
-HELP = """Train a recipe (mlp, cnn, ds-cnn, mobilenet-v2, resnet8) or your own model file on DATA.
+HELP = """Train a recipe (mlp, cnn, ds-cnn, mobilenet-v2, resnet8, detector) or your own model file on DATA.
 
 RECIPE is a built-in name or a .py file defining build_model(input_shape, num_classes).
 DATA is builtin:digits, builtin:mnist (10,000 real 28x28 digits), an .npz (x_train/y_train/x_test/y_test), an image folder with one
-sub-folder per class, or a .csv. Writes RUN_DIR/model.keras (best checkpoint) and
+sub-folder per class, or a .csv; for the detector builtin:mnist-detect (digit scenes with boxes), a COCO
+.json or a YOLO folder (images/ + labels/), and the run is saved with decoding and NMS inside. Writes RUN_DIR/model.keras (best checkpoint) and
 RUN_DIR/edgekit.json, history.json and history.png. A run that did not learn (NaN loss,
 validation at chance while training learns) says why and exits 1.
 
 Example: edgekit train cnn --data builtin:mnist --out runs/demo
+         edgekit train detector --data builtin:mnist-detect --out runs/detector
 """
 
 
 def train(
     recipe: str = typer.Argument("cnn", help="Built-in recipe name or a .py model file."),
-    data: str = typer.Option(..., "--data", "-d", help="builtin:mnist, builtin:digits, .npz, image folder or .csv."),
+    data: str = typer.Option(..., "--data", "-d", help="builtin:mnist, builtin:digits, .npz, image folder or .csv; builtin:mnist-detect, COCO .json or YOLO folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
     epochs: int = typer.Option(30, "--epochs", help="Maximum epochs (early stopping may end sooner)."),
     batch_size: int = typer.Option(64, "--batch-size"),

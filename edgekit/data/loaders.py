@@ -1,5 +1,6 @@
 """DATA, from its spelling to a :class:`~edgekit.data.dataset.Dataset`: ``builtin:digits``,
-``builtin:mnist``, ``.npz``, an image folder, a ``.csv``; one module per source in
+``builtin:mnist``, ``.npz``, an image folder, a ``.csv``; for detectors ``builtin:mnist-detect``,
+a COCO ``.json`` or a YOLO folder (``images/`` + ``labels/``); one module per source in
 :mod:`edgekit.data.sources`.
 
 Example:
@@ -44,8 +45,16 @@ def load_data(spec: str, *, image_size: int | None = None) -> Dataset:
             hint="pass builtin:mnist, builtin:digits, an .npz, an image folder or a .csv",
         )
     if path.is_dir():
+        from edgekit.data.sources.detection_files import is_yolo_folder, load_yolo
+
+        if is_yolo_folder(path):
+            return load_yolo(path, image_size or 96)
         return load_image_folder(path, image_size or 32)
     suffix = path.suffix.lower()
+    if suffix == ".json":
+        from edgekit.data.sources.detection_files import load_coco
+
+        return load_coco(path, image_size or 96)
     if suffix == ".npz":
         return load_npz(path)
     if suffix == ".csv":
@@ -53,5 +62,6 @@ def load_data(spec: str, *, image_size: int | None = None) -> Dataset:
     raise InputError(
         f"Data {spec} is not a data set edgekit reads",
         hint="pass builtin:mnist, builtin:digits, an .npz with x_train/y_train/x_test/y_test, "
-        "an image folder with one sub-folder per class, or a .csv",
+        "an image folder with one sub-folder per class, a .csv, or for a detector builtin:mnist-detect, "
+        "a COCO .json or a YOLO folder (images/ + labels/)",
     )

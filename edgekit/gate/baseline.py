@@ -64,6 +64,7 @@ def make_baseline(report: dict[str, Any]) -> dict[str, Any]:
             "latency_p50_ms": lat.get("p50"), "latency_cv": lat.get("cv"),
             "p50_cv": (r.get("repeats") or {}).get("p50_cv"), "size_bytes": r.get("size_bytes"),
             "estimate_ms": (r.get("estimate") or {}).get("latency_ms"),
+            **({"metric": r["metric"]} if r.get("metric") else {}),
         }
         if r.get("outputs"):  # several outputs: each one's accuracy, so the gate compares them one by one
             rows[row_key(r)]["outputs"] = {n: {"accuracy": m.get("accuracy")} for n, m in r["outputs"].items()

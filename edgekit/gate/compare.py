@@ -120,24 +120,26 @@ def _check_row(r: dict, base: dict | None, ref: dict | None, t: dict, key: str, 
         checks.append(Check("ran", False, "failed", "ok", f"{who} did not run: {r.get('error')}"))
         return RowResult(key, r["name"], status.FAIL, checks, r, base)
     acc = r.get("accuracy")
+    what = r.get("metric", "accuracy")  # a detector's row: its mAP@0.5
     if r.get("outputs"):  # several outputs: every labelled output on its own, against the float model and the baseline
         checks += _output_checks(who, r, ref, base, t)
     elif acc is not None and ref is not None and ref.get("accuracy") is not None:
         drop = (ref["accuracy"] - acc) * 100
         checks.append(Check("accuracy vs float", drop <= t["max_accuracy_drop"], f"{round(-drop, 2) + 0.0:+.2f} pt",
                             f">= -{t['max_accuracy_drop']:g} pt",
-                            f"{who}: accuracy {acc:.4f} is {drop:.2f} points below the float model's {ref['accuracy']:.4f} "
+                            f"{who}: {what} {acc:.4f} is {drop:.2f} points below the float model's {ref['accuracy']:.4f} "
                             f"(allowed {t['max_accuracy_drop']:g})"))
     if r.get("agreement") is not None:
         need = t["min_agreement"] if t["min_agreement"] is not None else THRESHOLDS.get(r["quant"], THRESHOLDS["int8"])["top1_agreement"]
         checks.append(Check("agreement", r["agreement"] >= need, f"{r['agreement']:.4f}", f">= {need:g}",
-                            f"{who}: top-1 agreement with the source {r['agreement']:.4f} < {need:g}"))
+                            f"{who}: {'detections matched to' if what != 'accuracy' else 'top-1 agreement with'} the source "
+                            f"{r['agreement']:.4f} < {need:g}"))
     if base is not None:
         if acc is not None and base.get("accuracy") is not None and not r.get("outputs"):
             drop = (base["accuracy"] - acc) * 100
             checks.append(Check("accuracy vs baseline", drop <= t["max_accuracy_drop_vs_baseline"], f"{round(-drop, 2) + 0.0:+.2f} pt",
                                 f">= -{t['max_accuracy_drop_vs_baseline']:g} pt",
-                                f"{who}: accuracy {acc:.4f} is {drop:.2f} points below the baseline's {base['accuracy']:.4f} "
+                                f"{who}: {what} {acc:.4f} is {drop:.2f} points below the baseline's {base['accuracy']:.4f} "
                                 f"(allowed {t['max_accuracy_drop_vs_baseline']:g})"))
         p50 = (r.get("latency_ms") or {}).get("p50")
         if p50 and base.get("latency_p50_ms"):

@@ -20,13 +20,13 @@ from edgekit.files import atomic_write_text
 from edgekit.reports.html_parts import figure_png, html_img, html_table
 from edgekit.reports.ops import ops_html
 from edgekit.reports.render import (
-    COLUMNS,
     MEASURED_COLUMNS,
     caption,
     device_caption,
     device_cells,
     device_columns,
     device_rows,
+    host_columns,
     host_rows,
     measured_caption,
     measured_cells,
@@ -125,7 +125,7 @@ def to_html(report: dict[str, Any]) -> str:
         f"<h1>edgekit bench</h1><p>{html.escape(str(m.get('cpu')))}, {m.get('cores')} cores; edgekit {report.get('edgekit_version')}; "
         f"{html.escape(str(report.get('created')))}; profiles: {html.escape(', '.join(report.get('settings', {}).get('profiles') or ['host']))}</p>",
         "<h2>Measured on this host</h2>",
-        html_table(COLUMNS, [row_cells(r) for r in host_rows(report)]),
+        html_table(host_columns(host_rows(report)), [row_cells(r) for r in host_rows(report)]),
         f"<p class=note>{html.escape(caption(report))}</p>",
         html_img(_scatter(host_rows(report), "host: accuracy vs measured latency", estimated=False), "host: accuracy vs latency"),
     ]

@@ -21,6 +21,14 @@ DEVICE_COLUMNS = ["artifact", "quant", "runtime", "thr", "host p50 ms", "factor"
 MCU_DEVICE_COLUMNS = [*DEVICE_COLUMNS[:9], "arena / SRAM KB", "model / flash KB", *DEVICE_COLUMNS[11:]]
 
 
+def host_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The host table's columns; ``accuracy`` is named for what it holds: a detector's row holds its
+    mAP@0.5 (``row["metric"]``), so a table of detectors says ``mAP@0.5``, a mixed one both."""
+    metrics = {r.get("metric", "accuracy") for r in rows if r.get("accuracy") is not None}
+    name = next(iter(metrics)) if len(metrics) == 1 else " / ".join(sorted(metrics)) if metrics else "accuracy"
+    return [name if c == "accuracy" else c for c in COLUMNS]
+
+
 def device_columns(report: dict[str, Any], name: str) -> list[str]:
     kind = ((report.get("profiles") or {}).get(name) or {}).get("kind")
     return MCU_DEVICE_COLUMNS if kind == "mcu" else DEVICE_COLUMNS
@@ -208,7 +216,7 @@ def print_table(report: dict[str, Any], console=None) -> None:
         if console.width < want:  # a narrow or piped terminal would truncate every cell
             console = Console(width=want)
     table = Table(title="edgekit bench", caption=caption(report), caption_justify="left")
-    for c in COLUMNS:
+    for c in host_columns(host_rows(report)):
         table.add_column(c, justify="left" if c in ("artifact", "format", "quant", "runtime", "status") else "right")
     for r in host_rows(report):
         cells = row_cells(r)
@@ -256,7 +264,7 @@ def _md_table(columns: list[str], cells: list[list[str]]) -> list[str]:
 
 def to_markdown(report: dict[str, Any]) -> str:
     host = host_rows(report)
-    lines = [*_md_table(COLUMNS, [row_cells(r) for r in host]), "", f"_{caption(report)}_"] if host or not device_rows(report) else []
+    lines = [*_md_table(host_columns(host), [row_cells(r) for r in host]), "", f"_{caption(report)}_"] if host or not device_rows(report) else []
     web = web_engine_rows(report)
     for name, rows in device_rows(report).items():
         lines += ["", f"### profile {name}", "", *_md_table(device_columns(report, name), [device_cells(r) for r in rows]),

@@ -19,8 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from edgekit.data import load_data
 from edgekit.errors import TrainingFailed, UsageError
 from edgekit.files import check_writable_dir
