@@ -101,6 +101,11 @@ def _from_keras3(path: Path, model, *, kind: str, run: RunRecord | None = None, 
     return _keras_source(path, kind, "keras3", model, inputs, outputs, sha or sha256_path(path), run)
 
 
+def keras3_source(source: SourceModel, model) -> SourceModel:
+    """``source`` with its Keras 3 model replaced by ``model`` (a detector's NMS set or left out): same file, run and hash."""
+    return _from_keras3(source.path, model, kind=source.kind, run=source.run, sha=source.sha256)
+
+
 def _keras_source(path: Path, kind: str, framework: str, model, inputs: list[TensorSpec], outputs: list[TensorSpec],
                   sha: str, run: RunRecord | None = None) -> SourceModel:
     """A Keras 3 or tf_keras model, its tensors named by :func:`edgekit.io_spec.interface_names`."""

@@ -33,6 +33,10 @@ class ExportOptions:
     unroll: bool = False  # TFLite: unroll Keras recurrent layers instead of fusing LSTMs (faster on XNNPACK, larger)
     input_shape: str | None = None  # --input-shape: fixes unknown non-batch dims for TFLite, TF.js and parity
     max_drop: float | None = None  # int8: points of accuracy (agreement without labels) int8 may lose; more is repaired
+    nms: str = "auto"  # a detector: on (decoding and NMS in the artifact; a detector's default) | off (boxes and scores)
+    max_detections: int | None = None  # --nms: detections kept per image (None: the model's own, 20 for edgekit's)
+    iou: float | None = None  # --nms: boxes of a class overlapping more than this are one detection
+    score: float | None = None  # --nms: lowest score kept
 
     def validate(self) -> None:
         """Raise UsageError for a bad value before any work starts."""
@@ -45,6 +49,14 @@ class ExportOptions:
         for flag, (value, allowed) in choices.items():
             if value not in allowed:
                 raise UsageError(f"{flag} must be one of {', '.join(allowed)}, got '{value}'.{suggest(value, allowed)}")
+        if self.nms not in ("auto", "on", "off"):
+            raise UsageError(f"--nms must be on or off, got '{self.nms}'")
+        if self.max_detections is not None and not 1 <= self.max_detections <= 1000:
+            raise UsageError(f"--max-detections must be from 1 to 1000, got {self.max_detections}")
+        if self.iou is not None and not 0 < self.iou <= 1:
+            raise UsageError(f"--iou is an overlap from 0 to 1 (0 excluded), got {self.iou}")
+        if self.score is not None and not 0 <= self.score < 1:
+            raise UsageError(f"--score is a score from 0 to 1 (1 excluded), got {self.score}")
         if self.calib_samples < 1:
             raise UsageError(f"--calib-samples must be at least 1, got {self.calib_samples}")
         if self.max_drop is not None and not 0 <= self.max_drop < 100:

@@ -31,6 +31,7 @@ from edgekit.exporters.validation import ParityCase, validate
 from edgekit.files import check_writable_dir
 from edgekit.io_spec import rows
 from edgekit.model_loading import load_source
+from edgekit.detection.export import with_nms_options
 from edgekit.parity import is_classifier, is_detections, named, output_kind
 from edgekit.run_record import tool_versions
 from edgekit.source_model import SourceModel
@@ -69,6 +70,7 @@ def export_model(
     check_writable_dir(out, flag="--out")
     source = load_source(model, safe_mode=safe_mode)
     try:
+        source = with_nms_options(source, options)
         _fix_input_shapes(source, options.input_shape, plan)
         calibration, parity_inputs, data_note, parity_labels = _data_for(source, calib, plan, parity_samples,
                                                                          options.calib_samples)
@@ -123,7 +125,7 @@ def export_model(
                 source={**source.describe(), "path": str(Path(source.path).resolve()),
                         "path_from_manifest": os.path.relpath(Path(source.path).resolve(), out.resolve()),
                         "data": data_note, "classifier": classifier, "parity_classes": classes,
-                        "macs": graph_macs(source), "layers": _layer_names(source)},
+                        "macs": graph_macs(source), "layers": _layer_names(source), **_detector_info(source)},
                 artifacts=artifacts,
                 io=model_io(source, reference),
                 run=_run_info(source),
@@ -259,6 +261,16 @@ def model_io(source: SourceModel, reference: dict) -> dict:
     return {"inputs": [t.to_dict() for t in source.inputs],
             "outputs": [{**t.to_dict(), "kind": "detections" if is_detections(reference) else output_kind(reference[t.name])}
                         for t in source.outputs]}
+
+
+def _detector_info(source: SourceModel) -> dict:
+    """A detector's NMS settings, as its artifacts carry them (the manifest, model cards, the web page)."""
+    if source.framework != "keras3" or source.keras_model is None:
+        return {}
+    from edgekit.detection.postprocess import settings_of
+
+    settings = settings_of(source.keras_model)
+    return {"nms": settings} if settings else {}
 
 
 def _run_info(source: SourceModel):

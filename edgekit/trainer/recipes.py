@@ -170,7 +170,7 @@ def detector(input_shape, num_classes, *, width: float = 1.0, dropout: float = 0
 
     def conv(x, filters, stride=1):
         x = L.Conv2D(max(8, int(filters * width)), 3, strides=stride, padding="same", use_bias=False)(x)
-        x = L.BatchNormalization()(x)
+        x = L.BatchNormalization(momentum=0.9)(x)  # statistics that keep up with a short training run
         return L.ReLU()(x)
 
     inp = k.Input(input_shape, name="image")

@@ -1,0 +1,113 @@
+"""The detector path end to end at small size: train on builtin:mnist-detect, export with NMS inside to
+every format, run every artifact, judge by mAP. A detector trained for four epochs finds digits well
+enough that its detections are many and varied: what the parity checks below must tell apart."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import edgekit_cli
+
+
+@pytest.fixture(scope="module")
+def detector_run(tmp_path_factory):
+    from edgekit.trainer.fit import train
+
+    out = tmp_path_factory.mktemp("det") / "run"
+    record = train("detector", "builtin:mnist-detect", out, epochs=4, width=0.5, learning_rate=5e-3, verbose=0,
+                   log=lambda s: None)
+    return out, record
+
+
+@pytest.fixture(scope="module")
+def detector_export(detector_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("det") / "export"
+    # fp32 only: int8 of a detector this short-trained is judged in benchmarks/detector.py on a trained one
+    r = edgekit_cli("export", detector_run[0], "--format", "all", "--quant", "fp32", "--out", out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return out, r.stdout
+
+
+def test_training_scores_the_test_split_by_map(detector_run):
+    _, record = detector_run
+    assert record.task == "detection"
+    # four epochs at half width have begun to learn (untrained: 0.001; trained: benchmarks/detector.py)
+    assert 0.04 < record.metrics["test_map50"] <= 1.0, record.metrics
+    assert record.metrics["test_map"] < record.metrics["test_map50"]
+
+
+def test_nms_is_one_operator_inside_every_artifact(detector_export):
+    out, _ = detector_export
+    from ai_edge_litert.interpreter import Interpreter
+
+    ops = {op["op_name"] for op in Interpreter(model_path=str(out / "model_fp32.tflite"))._get_ops_details()}
+    assert "NON_MAX_SUPPRESSION_V4" in ops, ops
+    import onnx
+
+    assert "NonMaxSuppression" in {n.op_type for n in onnx.load(out / "model_fp32.onnx").graph.node}
+    topology = json.loads((out / "model_fp32_tfjs" / "model.json").read_text())["modelTopology"]
+    assert "NonMaxSuppressionV4" in {n["op"] for n in topology["node"]}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["source"]["nms"] == {"max_detections": 20, "iou": 0.5, "score": 0.25}
+    assert [o["name"] for o in manifest["io"]["outputs"]] == ["boxes", "scores", "classes", "count"]
+
+
+def test_fp32_detections_are_the_source_models_in_every_format(detector_export):
+    out, stdout = detector_export
+    manifest = json.loads((out / "manifest.json").read_text())
+    fp32 = [a for a in manifest["artifacts"] if a["quant"] == "fp32"]
+    assert {a["format"] for a in fp32} == {"tflite", "onnx", "tfjs"}
+    for a in fp32:
+        p = a["parity"]
+        assert a["status"] == "ok" and p["kind"] == "detections", a
+        assert p["detections"] >= 100, p  # enough detections that matching them means something
+        assert p["same_detections"] >= 0.99 and p["min_iou"] >= 0.99, a
+    assert "detections: 1.000 the source's" in stdout
+
+
+def test_the_check_fails_when_boxes_are_swapped_or_nms_is_dropped(detector_run, detector_export, tmp_path):
+    from edgekit.parity import check, compare
+    from edgekit.runtimes.isolated import run_isolated
+
+    run, _ = detector_run
+    out, _ = detector_export
+    from edgekit.data import load_data
+    from edgekit.model_loading import load_source
+
+    x = load_data("builtin:mnist-detect").prepared("test", limit=100)
+    source = load_source(run)
+    ref = source.predict(x)
+    got = run_isolated("litert", out / "model_fp32.tflite", x, timing=None).outputs
+    assert check(compare(ref, got), "fp32", classifier=False) == []
+    swapped = {**got, "boxes": got["boxes"][..., [1, 0, 3, 2]]}
+    problems = check(compare(ref, swapped), "fp32", classifier=False)
+    assert problems and "source's" in problems[0], problems
+    assert check(compare(ref, swapped), "int8", classifier=False), "x/y swapped boxes pass as int8"
+    # NMS left out of the graph: boxes and scores per cell, no count: not the source's detections
+    r = edgekit_cli("export", run, "--format", "tflite", "--quant", "fp32", "--nms", "off", "--out", tmp_path / "raw")
+    assert r.returncode == 0, r.stderr
+    raw = run_isolated("litert", tmp_path / "raw" / "model_fp32.tflite", x, timing=None).outputs
+    assert sorted(raw) == ["boxes", "scores"] and raw["boxes"].shape[1:] == (64, 4)
+    with pytest.raises(ValueError, match="no output named"):
+        compare(ref, raw)
+
+
+def test_bench_shows_map_for_every_runtime(detector_run, detector_export, tmp_path):
+    out, _ = detector_export
+    report = tmp_path / "bench.json"
+    r = edgekit_cli("bench", out, "--runs", "10", "--repeats", "1", "--json", report)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "mAP@0.5" in r.stdout
+    rows = json.loads(report.read_text())["rows"]
+    ref = next(row for row in rows if row.get("is_reference"))
+    assert ref["metric"] == "mAP@0.5" and ref["accuracy"] > 0.04 and 0 < ref["map"] < ref["accuracy"]
+    for row in rows:
+        if row.get("is_reference"):
+            continue
+        assert row["status"] == "ok" and row["metric"] == "mAP@0.5", row
+        assert row["same_detections"] >= 0.99 and abs(row["accuracy"] - ref["accuracy"]) < 0.005, row  # Keras's
+    runtimes = {row["runtime"] for row in rows}
+    assert {"litert", "onnxruntime", "tfjs-node"} <= runtimes, runtimes
+    assert np.isfinite([row["latency_ms"]["p50"] for row in rows]).all()
