@@ -23,6 +23,7 @@ import numpy as np
 
 from edgekit import status
 from edgekit.artifact import Manifest
+from edgekit.detection.export import with_nms_options
 from edgekit.errors import EdgekitError, ExportError, UsageError
 from edgekit.exporters import EXPORTERS, get_exporter
 from edgekit.exporters.base import ExportOptions
@@ -31,7 +32,6 @@ from edgekit.exporters.validation import ParityCase, validate
 from edgekit.files import check_writable_dir
 from edgekit.io_spec import rows
 from edgekit.model_loading import load_source
-from edgekit.detection.export import with_nms_options
 from edgekit.parity import is_classifier, is_detections, named, output_kind
 from edgekit.run_record import tool_versions
 from edgekit.source_model import SourceModel
