@@ -229,8 +229,8 @@ def keras_input_signature(inputs: list[TensorSpec], batch: int | None) -> list:
     import tensorflow as tf
 
     specs = {s.name: tf.TensorSpec([batch, *s.shape], tf.as_dtype(s.dtype), name=s.name) for s in inputs}
-    if len(inputs) == 1:
-        return [tf.TensorSpec([batch, *inputs[0].shape], tf.as_dtype(inputs[0].dtype))]
+    if len(inputs) == 1:  # named too: the signature's input then carries the source's name, not Keras's `inputs`
+        return [tf.TensorSpec([batch, *inputs[0].shape], tf.as_dtype(inputs[0].dtype), name=inputs[0].name)]
     return [specs]
 
 

@@ -166,7 +166,8 @@ def _mobile(artifact: Path, dst: Path, spec, samples, target) -> None:
     assets = dst / "assets"
     assets.mkdir()
     shutil.copy2(artifact, assets / "model.tflite")
-    (dst / "README.md").write_text((TEMPLATES / f"{target}_README.md").read_text() + _io_section(spec, target))
+    (dst / "README.md").write_text((TEMPLATES / f"{target}_README.md").read_text() + _io_section(spec, target)
+                                   + (_detector_section(spec, target) if spec.get("task") == "detection" else ""))
     if spec["labels"]:
         (assets / "labels.txt").write_text("\n".join(spec["labels"]) + "\n")
     (assets / "model_card.json").write_text(json.dumps(spec, indent=2))
@@ -184,6 +185,43 @@ def _mcu(artifact: Path, dst: Path, spec, samples, target) -> None:
     from edgekit.package.mcu import write_mcu_package
 
     write_mcu_package(artifact, dst, spec, samples)
+
+
+def _detector_section(spec, target: str) -> str:
+    """A detector's README part: its four outputs and the loop that draws them."""
+    nms = spec.get("nms") or {}
+    k = nms.get("max_detections", "K")
+    quantized = any(o.get("quantization") for o in spec["outputs"])
+    deq = (" Its outputs are int8: dequantize each (`(q - zero_point) * scale`, the table above) before reading them, "
+           "`count` and `classes` too." if quantized else "")
+    loop = {"android": f"""```kotlin
+// after interpreter.runSignature(inputs, outputs): boxes [1][{k}][4], scores [1][{k}], classes [1][{k}], count [1]
+val n = (outputs["count"] as FloatArray)[0].roundToInt()
+for (i in 0 until n) {{
+    val (x0, y0, x1, y1) = boxes[0][i]                 // 0..1 of the image
+    val label = labels[classes[0][i].roundToInt()]
+    canvas.drawRect(x0 * bitmap.width, y0 * bitmap.height, x1 * bitmap.width, y1 * bitmap.height, boxPaint)
+    canvas.drawText("$label ${{"%.2f".format(scores[0][i])}}", x0 * bitmap.width, y0 * bitmap.height - 4, textPaint)
+}}
+```""", "ios": f"""```swift
+// after invoke: boxes [1, {k}, 4], scores [1, {k}], classes [1, {k}], count [1] (Float32 arrays)
+let n = Int(count[0].rounded())
+for i in 0..<n {{
+    let rect = CGRect(x: CGFloat(boxes[4*i]) * size.width, y: CGFloat(boxes[4*i+1]) * size.height,
+                      width: CGFloat(boxes[4*i+2] - boxes[4*i]) * size.width,
+                      height: CGFloat(boxes[4*i+3] - boxes[4*i+1]) * size.height)
+    let label = labels[Int(classes[i].rounded())]
+    context.stroke(rect)                                          // the box, in the image's points
+    (label + String(format: " %.2f", scores[i]) as NSString).draw(at: rect.origin, withAttributes: attrs)
+}}
+```"""}[target]
+    return (f"\n## A detector: four outputs, NMS inside\n\n"
+            f"Non-max suppression ran inside the model (at most {k} detections, IoU {nms.get('iou', '-')}, "
+            f"lowest score {nms.get('score', '-')}). The outputs, fixed in size:\n\n"
+            f"- `boxes` [1, {k}, 4]: `[x0, y0, x1, y1]` in 0..1 of the input image's width and height, best first\n"
+            f"- `scores` [1, {k}]: the class's score\n- `classes` [1, {k}]: the class id, an index into `labels.txt`\n"
+            f"- `count` [1]: how many of the {k} slots hold a detection (the rest are zeros)\n\n"
+            f"Bind them by name (the signature's), not by position.{deq} Draw them over the image:\n\n{loop}\n")
 
 
 def _io_section(spec, target: str) -> str:

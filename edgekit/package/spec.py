@@ -53,7 +53,10 @@ def package_spec(artifact: Path, labels_file: Path | None = None) -> dict[str, A
         t["preprocessing"] = preprocessing
         if not is_integer(t["dtype"]) and len(t["shape"]) in (3, 4):  # an image: the raw range of its pixels
             t["raw_max"] = raw_max
-    if labels:
+    task = run.get("task", "classification")
+    if labels and task == "detection" and any(o["name"] == "classes" for o in outputs):
+        next(o for o in outputs if o["name"] == "classes")["labels"] = labels  # class ids index the labels
+    elif labels:
         _attach_labels(labels, outputs, labels_file)
     first_in, first_out = inputs[0], outputs[0]
     return {
@@ -62,7 +65,9 @@ def package_spec(artifact: Path, labels_file: Path | None = None) -> dict[str, A
         "format": art.format if art else None,
         "quant": art.quant if art else None,
         "sha256": art.sha256 if art else None,
-        "task": run.get("task", "classification"),
+        "task": task,
+        # a detector: boxes [x0, y0, x1, y1] in 0..1, scores, classes (ids into labels), count; the NMS inside
+        **({"nms": source["nms"]} if source.get("nms") else {}),
         "labels": labels or None,
         "inputs": inputs,
         "outputs": outputs,
@@ -164,6 +169,8 @@ def raw_samples(spec: dict[str, Any], n: int = SAMPLES, data: Path | None = None
         test = {spec["inputs"][0]["name"]: np.asarray(ds.x_test, dtype=np.float32)}
         labels = {"y": ds.y_test} if ds.has_labels else {}
         order = list(range(min(n, len(ds.x_test))))
+        if ds.task == "detection":  # the boxes each scene holds: the page and run.py draw them beside the model's
+            return _detection_samples(spec, test, ds.y_test, order)
         if ds.has_labels:  # one sample of each class first, so the samples show the model's range
             first: dict[int, int] = {}
             for i, label in enumerate(ds.y_test):
@@ -181,6 +188,19 @@ def raw_samples(spec: dict[str, Any], n: int = SAMPLES, data: Path | None = None
             tagged[name] = names[int(y[r])] if names and np.ndim(y[r]) == 0 else _plain(y[r], 4)
         samples.append({"inputs": {k: _plain(np.asarray(v[r]).reshape(-1), 6) for k, v in test.items()},
                         "labels": tagged})
+    return {"inputs": {k: list(v.shape[1:]) for k, v in test.items()}, "samples": samples}
+
+
+def _detection_samples(spec: dict, test: dict, boxes: np.ndarray, order: list[int]) -> dict[str, Any]:
+    from edgekit.detection.boxes import unpad
+
+    names = spec.get("labels") or []
+    samples = []
+    for r in order:
+        truth = [(names[int(row[0])] if int(row[0]) < len(names) else str(int(row[0])), row[1:]) for row in unpad(boxes[r])]
+        samples.append({"inputs": {k: _plain(np.asarray(v[r]).reshape(-1), 6) for k, v in test.items()},
+                        "labels": {"objects": [label for label, _ in truth]},
+                        "boxes": [{"label": label, "box": _plain(box, 4)} for label, box in truth]})
     return {"inputs": {k: list(v.shape[1:]) for k, v in test.items()}, "samples": samples}
 
 

@@ -5,10 +5,12 @@
     python3 run.py inputs.npz                 # a model with several inputs: one array per input name
     python3 run.py photo.jpg                  # an image (needs Pillow), resized to the model's input
     python3 run.py --watch /var/lib/model/in  # run every .npy/.npz dropped into a folder (the systemd unit does this)
+    python3 run.py photo.jpg --save boxes.png # a detector: its detections drawn on the image
 
 The preprocessing the model was trained with is in model_card.json and applied here:
 ((x * scale + offset) - mean) / std. Prints one JSON line per input: the label, score and
-latency; for a model with several outputs, every output (head) by name.
+latency; for a model with several outputs, every output (head) by name; for a detector, its detections
+(label, score, box [x0, y0, x1, y1] in 0..1 of the image).
 """
 
 import argparse
@@ -126,6 +128,38 @@ def summary(y, out):
     return {"values": [round(float(v), 6) for v in y[:64]]}
 
 
+# A detector: boxes [x0, y0, x1, y1] in 0..1 of the image, scores, classes (ids into the labels), count
+# (NMS ran inside the model: the first `count` slots are its detections, best first).
+DETECTOR = CARD.get("task") == "detection" and {"boxes", "scores", "classes", "count"} <= {o["name"] for o in CARD["outputs"]}
+
+
+def detections(y):
+    names = next((o.get("labels") for o in CARD["outputs"] if o["name"] == "classes"), None) or CARD.get("labels") or []
+    found = []
+    for i in range(int(round(float(y["count"].reshape(-1)[0])))):
+        c = int(round(float(y["classes"].reshape(-1)[i])))
+        found.append({"label": names[c] if c < len(names) else str(c), "score": round(float(y["scores"].reshape(-1)[i]), 4),
+                      "box": [round(float(v), 4) for v in y["boxes"].reshape(-1, 4)[i]]})
+    return found
+
+
+def save_drawing(raw, found, path, size=384):
+    """The raw image with the detections drawn on it (needs Pillow)."""
+    try:
+        from PIL import Image, ImageDraw
+    except ImportError:
+        sys.exit("run.py: --save needs Pillow: pip install pillow")
+    only = CARD["inputs"][0]
+    img = np.asarray(raw, dtype=np.float32).reshape(only["shape"][1:]) / only.get("raw_max", 255.0) * 255.0
+    img = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8).squeeze()).convert("RGB").resize((size, size), Image.NEAREST)
+    draw = ImageDraw.Draw(img)
+    for d in found:
+        box = [v * size for v in d["box"]]
+        draw.rectangle(box, outline=(255, 64, 64), width=2)
+        draw.text((box[0] + 2, max(0, box[1] - 12)), f"{d['label']} {d['score']:.2f}", fill=(255, 255, 0))
+    img.save(path)
+
+
 def predict(it, raw):
     ins, outs = tensors(it)
     specs = {i["name"]: i for i in CARD["inputs"]}
@@ -139,6 +173,11 @@ def predict(it, raw):
         t0 = time.perf_counter()
         it.invoke()
         ms = round((time.perf_counter() - t0) * 1e3, 3)
+        if DETECTOR:
+            y = {o["name"]: from_model(it.get_tensor(outs[o["name"]]["index"]), outs[o["name"]]) for o in CARD["outputs"]}
+            found = detections(y)
+            results.append({"detections": found, "count": len(found), "latency_ms": ms})
+            continue
         heads = {o["name"]: summary(from_model(it.get_tensor(outs[o["name"]]["index"]), outs[o["name"]]), o)
                  for o in CARD["outputs"]}
         # one output: its fields at the top of the line; several: every head by name
@@ -152,6 +191,7 @@ def main(argv=None):
     ap.add_argument("--sample", type=int, help="one of the samples in samples.json")
     ap.add_argument("--watch", help="run every .npy or .npz that appears in this folder")
     ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--save", help="a detector: draw the detections on the image and save it here (a .png)")
     a = ap.parse_args(argv)
     it = interpreter(a.threads)
     if a.watch:
@@ -166,8 +206,14 @@ def main(argv=None):
             time.sleep(0.2)
     if a.sample is None and not a.input:
         ap.error("pass an input file, --sample N or --watch DIR")
-    for r in predict(it, load(a.sample if a.sample is not None else a.input)):
+    raw = load(a.sample if a.sample is not None else a.input)
+    results = predict(it, raw)
+    for r in results:
         print(json.dumps(r))
+    if a.save:
+        if not DETECTOR:
+            sys.exit("run.py: --save draws a detector's boxes; this model is not a detector")
+        save_drawing(next(iter(raw.values()))[0], results[0]["detections"], a.save)
 
 
 if __name__ == "__main__":
