@@ -1,6 +1,6 @@
 """The demo detector end to end: mAP per artifact, int8 against float, and what NMS in the graph costs.
 
-Trains ``edgekit train detector --data builtin:mnist-detect`` (EPOCHS epochs; ``DETECTOR_RUN=folder``
+Trains ``edgekit train detector --data builtin:mnist-detect`` (the CLI default of EPOCHS epochs; ``DETECTOR_RUN=folder``
 reuses a run), exports TFLite, ONNX and TF.js in fp32 and int8 with NMS inside, and benches every
 artifact on its runtime against the 1,000 test scenes (``bench``'s own mAP: COCO's evaluation).
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from common import Results
 
-EPOCHS = 40
+EPOCHS = 30  # the CLI default
 
 
 def main() -> bool:

@@ -50,7 +50,7 @@ def test_nms_is_one_operator_inside_every_artifact(detector_export):
     topology = json.loads((out / "model_fp32_tfjs" / "model.json").read_text())["modelTopology"]
     assert "NonMaxSuppressionV4" in {n["op"] for n in topology["node"]}
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["source"]["nms"] == {"max_detections": 20, "iou": 0.5, "score": 0.25}
+    assert manifest["source"]["nms"] == {"max_detections": 20, "iou": 0.5, "score": 0.1}
     assert [o["name"] for o in manifest["io"]["outputs"]] == ["boxes", "scores", "classes", "count"]
 
 

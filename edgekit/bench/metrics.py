@@ -53,7 +53,9 @@ def detection_metrics(out: dict, labels: dict | None, reference: dict | None) ->
     if y is not None and np.ndim(y) == 3:
         m = mean_average_precision(np.asarray(y), out)
         row.update(accuracy=m["map50"], map=m["map"])
-    if reference is not None:
+    from edgekit.parity import is_detections
+
+    if reference is not None and is_detections(reference):  # (a source without NMS: nothing to match)
         p = compare(reference, out)
         row.update(agreement=p["top1_agreement"], same_detections=p["same_detections"],
                    map50_vs_source=p["map50_vs_source"], max_abs_diff=p["max_abs_diff"])

@@ -123,7 +123,11 @@ def manifest_inputs(manifest: Manifest) -> list[dict] | None:
 
 def source_path(manifest: Manifest, folder: Path) -> str | None:
     """Where the manifest's source model is now: beside the export folder as it was (the export
-    folder may have moved with its run), else the path recorded at export time."""
+    folder may have moved with its run), else the path recorded at export time. A detector whose NMS the
+    export set (``--nms on``, ``--score``...) is the Keras model as exported, saved beside its artifacts."""
+    as_exported = manifest.source.get("as_exported")
+    if as_exported and (folder / as_exported).is_file():
+        return str((folder / as_exported).resolve())
     rel = manifest.source.get("path_from_manifest")
     if rel and (folder / rel).exists():
         return str((folder / rel).resolve())

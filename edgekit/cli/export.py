@@ -36,7 +36,7 @@ def export(
     nms: str = typer.Option("auto", "--nms", help="A detector: on (decoding and NMS inside the artifact: boxes, scores, classes, count; a detector's default) or off (boxes and scores; the app runs NMS)."),
     max_detections: int = typer.Option(None, "--max-detections", help="A detector's NMS: detections kept per image (default 20)."),
     iou: float = typer.Option(None, "--iou", help="A detector's NMS: same-class boxes overlapping more than this IoU are one detection (default 0.5)."),
-    score: float = typer.Option(None, "--score", help="A detector's NMS: the lowest score kept (default 0.25)."),
+    score: float = typer.Option(None, "--score", help="A detector's NMS: the lowest score kept (default 0.1; an app may show fewer)."),
     max_drop: float = typer.Option(None, "--max-drop", help="int8 (TFLite, ONNX): points of accuracy (of agreement without labels) int8 may lose; beyond it, the layers to blame are found and kept in float."),
     int8_layout: str = typer.Option("auto", "--int8-layout", help="ONNX int8: auto (the fastest layout that keeps parity, measured here), qdq-u8s8, qdq-s8s8, qop-u8s8 or qop-s8s8."),
     input_shape: str = typer.Option(None, "--input-shape", help="Fix unknown dims (not batch): D1,D2 or NAME=D1,D2;NAME=D1. TFLite/TF.js and parity use it; ONNX stays dynamic."),

@@ -85,10 +85,13 @@ def match(reference: dict, outputs: dict, *, min_iou: float = 0.99, margin: floa
         rb, rs, rc = detections_of(reference, i)
         ob, os_, oc = detections_of(outputs, i)
         pairs = _greedy(rb, rs, rc, ob, oc, min_iou)
-        total += int((rs >= floor).sum())
-        matched += sum(1 for r, _o, _v in pairs if rs[r] >= floor)
-        total_out += int((os_ >= floor).sum())
-        matched_out += sum(1 for _r, o, _v in pairs if os_[o] >= floor)
+        ref_hit, out_hit = {r for r, _o, _v in pairs}, {o for _r, o, _v in pairs}
+        # every detection counts, but one left unmatched near the lowest score kept may be the other side's
+        # threshold rounding: it is left out of the share
+        total += len(rs) - sum(1 for r in range(len(rs)) if r not in ref_hit and rs[r] < floor)
+        matched += len(ref_hit)
+        total_out += len(os_) - sum(1 for o in range(len(os_)) if o not in out_hit and os_[o] < floor)
+        matched_out += len(out_hit)
         for r, o, v in pairs:
             worst_iou = min(worst_iou, v)
             worst_score = max(worst_score, abs(float(rs[r]) - float(os_[o])))

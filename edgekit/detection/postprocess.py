@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from edgekit.detection.boxes import DETECTION_OUTPUTS
 
-DEFAULTS = {"max_detections": 20, "iou": 0.5, "score": 0.25}
+DEFAULTS = {"max_detections": 20, "iou": 0.5, "score": 0.1}
 
 
 @keras.saving.register_keras_serializable(package="edgekit")
@@ -56,6 +56,39 @@ class GridDecode(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         n, gh, gw, c = input_shape
         return (n, gh * gw, 4), (n, gh * gw, c - 4)
+
+
+@keras.saving.register_keras_serializable(package="edgekit")
+class AnchorDecode(keras.layers.Layer):
+    """Anchor-based box deltas ``(n, A, 4)`` (``center_xywh``: ``dx, dy, dw, dh`` against each anchor, as
+    RetinaNet and SSD encode them) to boxes ``(n, A, 4)`` ``[x0, y0, x1, y1]`` in 0..1: the decoding a
+    published detector does outside its graph, put inside it. ``anchors`` ``(A, 4)`` are ``[x0, y0, x1, y1]``
+    in 0..1; ``variance`` scales the deltas first (1 for RetinaNet as keras-hub trains it, (0.1, 0.1, 0.2, 0.2) for SSD).
+
+    >>> d = AnchorDecode([[0.0, 0.0, 0.5, 0.5]])
+    >>> np.asarray(d(np.zeros((1, 1, 4), np.float32))).round(3).tolist()
+    [[[0.0, 0.0, 0.5, 0.5]]]
+    """
+
+    def __init__(self, anchors, variance=(1.0, 1.0, 1.0, 1.0), **kwargs):
+        super().__init__(**kwargs)
+        self.anchors = np.asarray(anchors, np.float32).reshape(-1, 4)
+        self.variance = tuple(float(v) for v in variance)
+
+    def get_config(self):
+        return {**super().get_config(), "anchors": self.anchors.tolist(), "variance": list(self.variance)}
+
+    def call(self, deltas):
+        a = self.anchors
+        size = (a[:, 2:] - a[:, :2])[None]
+        centre = ((a[:, 2:] + a[:, :2]) / 2)[None]
+        v = np.asarray(self.variance, np.float32)
+        c = deltas[..., :2] * v[:2] * size + centre
+        wh = tf.exp(deltas[..., 2:] * v[2:]) * size
+        return tf.clip_by_value(tf.concat([c - wh / 2, c + wh / 2], -1), 0.0, 1.0)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
 
 
 @keras.saving.register_keras_serializable(package="edgekit")

@@ -3,7 +3,9 @@
 A cell is responsible for a box when its centre lies inside the box and within ``CENTRE_RADIUS``
 strides of the box's centre (the cell holding the centre always is); where boxes compete, the
 smaller wins. Its targets are the distances from its centre to the box's four sides, in strides,
-and the box's class; every other cell's target is "no object". The loss is a focal loss on the
+and the box's class; every other cell's target is "no object". Every batch is moved at random with its
+boxes (:func:`translated`, up to an eighth of the image each way): the scenes' digits land at every
+offset from the grid's cells. The loss is a focal loss on the
 class logits of every cell plus, on responsible cells, 1 - IoU of the predicted and true sides
 (and an L1 term that pulls negative predicted distances up: decoding clips them at 0).
 
@@ -22,6 +24,37 @@ import numpy as np
 from edgekit.detection.boxes import unpad
 
 CENTRE_RADIUS = 1.5  # strides: a box is answered by the cells around its centre
+SHIFT = 1 / 8  # training moves each image by up to this share of its size, with its boxes
+KEEP_VISIBLE = 0.5  # a box pushed half out of the image is no longer labelled
+
+
+def translated(x: np.ndarray, labels: np.ndarray, rng: np.random.Generator, *, shift: float = SHIFT):
+    """Each image moved by a random whole number of pixels (up to ``shift`` of its size each way, the
+    uncovered part zero), its boxes with it: clipped to the image, dropped when less than
+    ``KEEP_VISIBLE`` of a box is left. The detector's training augmentation (every epoch, every batch).
+
+    >>> x = np.zeros((1, 8, 8, 1), np.float32); x[0, 2, 2] = 1
+    >>> y = np.array([[[1, 0.25, 0.25, 0.375, 0.375]]], np.float32)
+    >>> xs, ys = translated(x, y, np.random.default_rng(0), shift=0.25)
+    >>> float(xs.sum()), bool(ys[0, 0, 0] == 1)
+    (1.0, True)
+    """
+    n, h, w = x.shape[:3]
+    out, boxes = np.zeros_like(x), labels.copy()
+    for i in range(n):
+        dy, dx = (int(v) for v in rng.integers(-int(shift * h), int(shift * h) + 1, size=2))
+        src_y, dst_y = slice(max(0, -dy), min(h, h - dy)), slice(max(0, dy), min(h, h + dy))
+        src_x, dst_x = slice(max(0, -dx), min(w, w - dx)), slice(max(0, dx), min(w, w + dx))
+        out[i, dst_y, dst_x] = x[i, src_y, src_x]
+        b = boxes[i]
+        real = b[:, 0] >= 0
+        moved = b[:, 1:] + np.array([dx / w, dy / h, dx / w, dy / h], np.float32)
+        clipped = np.clip(moved, 0, 1)
+        area = lambda c: np.clip(c[:, 2] - c[:, 0], 0, None) * np.clip(c[:, 3] - c[:, 1], 0, None)  # noqa: E731
+        keep = real & (area(clipped) >= KEEP_VISIBLE * np.maximum(area(moved), 1e-9))
+        b[:, 1:] = np.where(keep[:, None], clipped, -1)
+        b[:, 0] = np.where(keep, b[:, 0], -1)
+    return out, boxes
 
 
 def encode_targets(labels: np.ndarray, *, grid: tuple[int, int], num_classes: int) -> np.ndarray:
@@ -81,3 +114,32 @@ def detection_loss(num_classes: int):
             return cls_loss + 2.0 * box_loss + 0.1 * l1
 
     return DetectionLoss(name="detection_loss")
+
+
+def _batches_base():
+    import keras
+
+    return keras.utils.PyDataset
+
+
+class DetectionBatches(_batches_base()):
+    """The train split a batch at a time: shuffled every epoch, each batch moved with its boxes
+    (:func:`translated`) and its targets encoded for the model's grid."""
+
+    def __init__(self, x: np.ndarray, labels: np.ndarray, *, grid: tuple[int, int], num_classes: int,
+                 batch_size: int, seed: int = 0):
+        super().__init__()
+        self.x, self.labels, self.grid, self.num_classes, self.batch_size = x, labels, grid, num_classes, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(x))
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i: int):
+        idx = np.sort(self.order[i * self.batch_size : (i + 1) * self.batch_size])
+        x, labels = translated(self.x[idx], self.labels[idx], self.rng)
+        return x, encode_targets(labels, grid=self.grid, num_classes=self.num_classes)
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.x))

@@ -70,6 +70,7 @@ def export_model(
     check_writable_dir(out, flag="--out")
     source = load_source(model, safe_mode=safe_mode)
     try:
+        loaded = source
         source = with_nms_options(source, options)
         _fix_input_shapes(source, options.input_shape, plan)
         calibration, parity_inputs, data_note, parity_labels = _data_for(source, calib, plan, parity_samples,
@@ -139,6 +140,11 @@ def export_model(
                     manifest = old.merge(manifest)
                 except EdgekitError:
                     pass  # an unreadable old manifest is replaced
+            if source is not loaded:  # NMS set at export: the Keras model as exported is the reference bench runs
+                tmp_model = out / f".{AS_EXPORTED}.partial-{os.getpid()}.keras"
+                source.keras_model.save(str(tmp_model))
+                os.replace(tmp_model, out / AS_EXPORTED)
+                manifest.source["as_exported"] = AS_EXPORTED
             manifest.save(out)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -261,6 +267,9 @@ def model_io(source: SourceModel, reference: dict) -> dict:
     return {"inputs": [t.to_dict() for t in source.inputs],
             "outputs": [{**t.to_dict(), "kind": "detections" if is_detections(reference) else output_kind(reference[t.name])}
                         for t in source.outputs]}
+
+
+AS_EXPORTED = "source_as_exported.keras"  # a detector whose NMS the export set, as it was exported
 
 
 def _detector_info(source: SourceModel) -> dict:

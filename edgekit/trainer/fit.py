@@ -85,10 +85,6 @@ def train(
 
         custom_module = load_model_file(Path(recipe))
     ds = dataset if dataset is not None else load_data(data, image_size=image_size)
-    if augment:
-        from edgekit.trainer.augment import augmentation
-
-        augmentation(ds.input_shape)  # raises the UsageError for non-image data before any training
     from edgekit.trainer.tasks import TASKS, task_for
 
     if recipe.endswith(".py"):
@@ -98,7 +94,11 @@ def train(
         task = TASKS[name]
     else:
         task = task_for(recipe)
-    task.check(ds, data)
+    task.check(ds, data, augment=augment)
+    if augment:
+        from edgekit.trainer.augment import augmentation
+
+        augmentation(ds.input_shape)  # raises the UsageError for non-image data before any training
 
     from edgekit.tf_env import import_tensorflow
 

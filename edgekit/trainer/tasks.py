@@ -21,7 +21,7 @@ class Classification:
     name = "classification"
     headline = "test accuracy"
 
-    def check(self, ds, data: str) -> None:
+    def check(self, ds, data: str, *, augment: bool = False) -> None:
         if getattr(ds, "task", "classification") == "detection":
             raise InputError(f"Data {data} holds boxes (a detection data set) and this recipe is a classifier",
                              hint="train the detector recipe on it: edgekit train detector --data ...")
@@ -56,7 +56,12 @@ class Detection:
     headline = "test mAP@0.5"
     metrics = ()
 
-    def check(self, ds, data: str) -> None:
+    def check(self, ds, data: str, *, augment: bool = False) -> None:
+        if augment:
+            from edgekit.errors import UsageError
+
+            raise UsageError("--augment moves images without their boxes: a detector's training already moves each "
+                             "image with its boxes (edgekit.detection.training.translated)", hint="leave out --augment")
         if getattr(ds, "task", "classification") != "detection":
             raise InputError(f"Data {data} has one label per sample; the detector needs boxes",
                              hint="pass builtin:mnist-detect, a COCO JSON file or a folder of YOLO labels")
@@ -69,12 +74,12 @@ class Detection:
         return getattr(custom_module, "loss", None) or detection_loss(ds.num_classes)
 
     def fit_arguments(self, ds, model, *, batch_size: int, seed: int) -> dict:
-        from edgekit.detection.training import encode_targets
+        from edgekit.detection.training import DetectionBatches, encode_targets
 
         grid = tuple(int(d) for d in model.outputs[0].shape[1:3])
         c = ds.num_classes
-        return {"x": ds.prepared("train"), "y": encode_targets(np.asarray(ds.y_train), grid=grid, num_classes=c),
-                "batch_size": batch_size, "shuffle": True,
+        return {"x": DetectionBatches(ds.prepared("train"), np.asarray(ds.y_train), grid=grid, num_classes=c,
+                                      batch_size=batch_size, seed=seed),
                 "validation_data": (ds.prepared("val"), encode_targets(np.asarray(ds.y_val), grid=grid, num_classes=c))}
 
     def deployable(self, model):
