@@ -65,6 +65,7 @@ test: install
 
 bench: install
 	$(BIN)/python -m pip install -q -r requirements/bench.txt
+	$(BIN)/python -m pip install -q --no-deps -r requirements/bench-nodeps.txt
 	$(BIN)/python benchmarks/run_all.py
 
 # Bounded fuzzing of the loaders of untrusted files and of the converters with generated

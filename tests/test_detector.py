@@ -111,3 +111,54 @@ def test_bench_shows_map_for_every_runtime(detector_run, detector_export, tmp_pa
     runtimes = {row["runtime"] for row in rows}
     assert {"litert", "onnxruntime", "tfjs-node"} <= runtimes, runtimes
     assert np.isfinite([row["latency_ms"]["p50"] for row in rows]).all()
+
+
+def test_packages_show_the_detections(detector_export, tmp_path):
+    """The web page draws each detection's box in its class's colour over the sample (LiteRT.js in Chromium),
+    the same detections LiteRT gives here; run.py prints them and saves them drawn."""
+    import subprocess
+    import sys
+
+    from conftest import package_page
+
+    from edgekit.runtimes.isolated import run_isolated
+
+    out, _ = detector_export
+    web = tmp_path / "web"
+    r = edgekit_cli("package", out / "model_fp32.tflite", "--target", "web", "--out", web)
+    assert r.returncode == 0, r.stderr
+    card = json.loads((web / "model_card.json").read_text())
+    assert card["task"] == "detection" and card["nms"]["max_detections"] == 20
+    assert next(o for o in card["outputs"] if o["name"] == "classes")["labels"] == [str(i) for i in range(10)]
+    samples = json.loads((web / "samples.json").read_text())
+    raw = np.asarray(samples["samples"][0]["inputs"]["image"], np.float32).reshape(1, 64, 64, 1)
+    here = run_isolated("litert", out / "model_fp32.tflite", raw * card["preprocessing"]["scale"], timing=None).outputs
+    n = int(here["count"][0])
+    assert n >= 1, "no detection on sample 0"
+    with package_page(web) as (page, errors):
+        page.click("#sample-0")
+        page.wait_for_function("window.lastPrediction && window.lastPrediction.detections", timeout=30000)
+        found = page.evaluate("window.lastPrediction.detections.map(d => ({cls: d.class, box: [...d.box]}))")
+        assert len(found) == n
+        np.testing.assert_allclose([d["box"] for d in found], here["boxes"][0, :n], atol=1e-4)
+        for d in found[-1:]:  # the last box drawn: its left edge, half way down, is in its class's colour
+            x, y = round(d["box"][0] * 256), round((d["box"][1] + d["box"][3]) / 2 * 256)
+            px = page.evaluate(f"[...document.getElementById('scene').getContext('2d').getImageData({x - 1}, {y}, 3, 1).data]")
+            want = np.array([int(c, 16) for c in (PALETTE[d["cls"] % 10][i:i + 2] for i in (1, 3, 5))])
+            got = np.array(px).reshape(3, 4)[:, :3]
+            assert np.abs(got - want).sum(axis=1).min() < 90, (d, got.tolist(), want.tolist())
+        assert not errors, errors
+    rpi = tmp_path / "rpi"
+    assert edgekit_cli("package", out / "model_fp32.tflite", "--target", "rpi", "--out", rpi).returncode == 0
+    r = subprocess.run([sys.executable, str(rpi / "run.py"), "--sample", "0", "--save", str(tmp_path / "boxes.png")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    line = json.loads(r.stdout.strip().splitlines()[-1])
+    assert line["count"] == n and np.allclose([d["box"] for d in line["detections"]], here["boxes"][0, :n], atol=1e-3)
+    from PIL import Image
+
+    assert Image.open(tmp_path / "boxes.png").size == (384, 384)
+
+
+# the page's colour per class (edgekit/package/templates/web_index.html, COLOURS)
+PALETTE = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c", "#fabebe"]

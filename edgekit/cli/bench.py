@@ -62,7 +62,8 @@ def bench(
     remote_wait: float = typer.Option(600.0, "--remote-wait", help="Seconds to wait for a phone to open the page."),
 ) -> int:
     from edgekit.bench.runner import run_bench
-    from edgekit.cli.output import console, status
+    from edgekit.cli.output import console
+    from edgekit.cli.output import progress as progress_bar
     from edgekit.errors import parse_choices
     from edgekit.files import check_writable_dir
     from edgekit.reports.render import focus_output, print_ops, print_table, write_json, write_markdown
@@ -94,10 +95,9 @@ def bench(
         raise UsageError("--token goes with --device URL (the agent it is for)")
     if remote:
         measurer = _open_remote(device, profile, remote_host, remote_port, remote_wait, con)
-    with status("benchmarking") as spinner:
-        # a terminal: the spinner says what runs now; a log or CI job: one line per measurement as it starts
-        progress = ((lambda s: spinner.update(f"benchmarking: {s}")) if spinner is not None
-                    else (lambda s: print(f"bench: {s}", flush=True)))
+    with progress_bar("bench") as progress:
+        # a terminal: a progress bar (measurements done of all, what runs now, time left); a log or CI job:
+        # one line per measurement as it starts
         report = run_bench(
             artifacts, data=data, runs=runs, warmup=warmup, min_time_s=min_time, threads=threads,
             samples=samples, reference=not no_reference, timeout_s=timeout, runtimes=runtimes,
