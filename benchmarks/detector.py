@@ -7,7 +7,8 @@ artifact on its runtime against the 1,000 test scenes (``bench``'s own mAP: COCO
 Targets:
 - mAP@0.5 of the fp32 artifacts on the test split >= 0.90;
 - int8 within 1 point of float mAP@0.5 in TFLite and ONNX;
-- fp32 detections equal to Keras's on every runtime (same class, IoU >= 0.99, on >= 99% of them);
+- fp32 detections equal to Keras's on every runtime (same class, IoU >= 0.99, on >= 99% of them): LiteRT,
+  ONNX Runtime, TF.js in Node and Chromium, and LiteRT.js and ONNX Runtime Web in Chromium and Node;
 - NMS in the graph costs at most 10% of the model's latency: the fp32 file with NMS against the same
   model exported ``--nms off``, timed together in one worker (``p50_together``), per format.
 """
@@ -60,6 +61,17 @@ def main() -> bool:
                 judged = fmt in ("tflite", "onnx")
                 res.add(label, f"{drop:+.2f} points below fp32", "<= 1 point" if judged else "info",
                         drop <= 1.0 if judged else None, map50=r["accuracy"], map=r["map"])
+        # the web engines too: LiteRT.js and ONNX Runtime Web in Chromium, ONNX Runtime Web in Node
+        web = run_bench([str(tmp / "export" / "model_fp32.tflite"), str(tmp / "export" / "model_fp32.onnx")],
+                        data="builtin:mnist-detect", samples=200, runs=10, repeats=1,
+                        runtimes=["litert-browser", "ort-browser", "ort-web-node"], log=lambda s: None)
+        for r in web["rows"]:
+            if r.get("is_reference"):
+                continue
+            ok = r["status"] == "ok" and r.get("same_detections", 0) >= 0.99
+            res.add(f"{r['name']} on {r['runtime']} (200 scenes)",
+                    f"same detections {r.get('same_detections', 0):.4f}" if r["status"] == "ok" else r.get("error"),
+                    ">= 0.99", ok)
         from edgekit.data import load_data
 
         x = load_data("builtin:mnist-detect").prepared("test", limit=1)

@@ -111,6 +111,17 @@ def test_bench_shows_map_for_every_runtime(detector_run, detector_export, tmp_pa
     runtimes = {row["runtime"] for row in rows}
     assert {"litert", "onnxruntime", "tfjs-node"} <= runtimes, runtimes
     assert np.isfinite([row["latency_ms"]["p50"] for row in rows]).all()
+    # the gate: an mAP drop beyond its threshold fails, named as mAP
+    baseline = tmp_path / "baseline.json"
+    assert edgekit_cli("baseline", report, "--out", baseline).returncode == 0
+    worse = json.loads(report.read_text())
+    for row in worse["rows"]:
+        if row["name"] == "model_fp32.tflite":
+            row["accuracy"] = round(row["accuracy"] - 0.03, 5)
+    (tmp_path / "worse.json").write_text(json.dumps(worse))
+    r = edgekit_cli("check", tmp_path / "worse.json", "--baseline", baseline)
+    assert r.returncode == 1 and "mAP@0.5" in r.stdout and "points below" in r.stdout, r.stdout + r.stderr
+    assert edgekit_cli("check", report, "--baseline", baseline).returncode == 0
 
 
 def test_packages_show_the_detections(detector_export, tmp_path):
