@@ -72,6 +72,10 @@ def export_model(
     try:
         loaded = source
         source = with_nms_options(source, options)
+        if options.nms == "off":
+            shapes = ", ".join(f"{o.name} {(1, *o.shape)}" for o in source.outputs)
+            log(f"note: --nms off: the artifacts return {shapes}, one row per grid cell; the app keeps each box's "
+                "best class, drops those under its score threshold and runs NMS (docs/formats.md)")
         _fix_input_shapes(source, options.input_shape, plan)
         calibration, parity_inputs, data_note, parity_labels = _data_for(source, calib, plan, parity_samples,
                                                                          options.calib_samples)
