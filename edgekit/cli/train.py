@@ -24,7 +24,7 @@ def train(
     recipe: str = typer.Argument("cnn", help="Built-in recipe name or a .py model file."),
     data: str = typer.Option(..., "--data", "-d", help="builtin:mnist, builtin:digits, .npz, image folder or .csv; builtin:mnist-detect, COCO .json or YOLO folder."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder to write."),
-    epochs: int = typer.Option(30, "--epochs", help="Maximum epochs (early stopping may end sooner)."),
+    epochs: int = typer.Option(None, "--epochs", help="Maximum epochs (early stopping may end sooner); default 30, 50 for the detector."),
     batch_size: int = typer.Option(64, "--batch-size"),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate (the start of the schedule)."),
     lr_schedule: str = typer.Option("cosine", "--lr-schedule", help="cosine (from --lr to 1% over --epochs) or constant."),

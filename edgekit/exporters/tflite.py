@@ -27,7 +27,7 @@ from edgekit.files import atomic_write_bytes, captured_stderr_fd
 from edgekit.generated_inputs import is_integer
 from edgekit.io_spec import rows, save_batch, take
 from edgekit.quantize.backends import FloatModel
-from edgekit.quantize.tflite_converter import int8_converter, weight_scales
+from edgekit.quantize.tflite_converter import has_nms, int8_converter, quantize_keeping_nms_float, weight_scales
 from edgekit.source_model import SourceModel
 from edgekit.tracing.recurrent import fused_lstm_beside_loop, recurrent_details
 
@@ -127,6 +127,8 @@ def convert(tf, saved_model: Path, quant: str, calibration, options: ExportOptio
     """One TFLite conversion of ``saved_model``; fills ``details``. Used in-process and by the child worker."""
     if quant == "int8":
         converter = int8_converter(tf, saved_model, calibration, options, details, float_fallback=float_fallback)
+        if not float_fallback and has_nms(saved_model):  # a detector: its NMS stays float32, the rest int8
+            return quantize_keeping_nms_float(tf, converter, options, details)
     elif quant == "int16x8":
         converter = int8_converter(tf, saved_model, calibration, options, details, activations16=True)
     else:

@@ -75,9 +75,9 @@ def search_order(ranked: list[dict], model: bytes) -> list[str]:
         ops = it._get_ops_details()
     except Exception:  # the ranking alone, as before
         return [layer["layer"] for layer in ranked]
-    writer = {names[o]: names[op["outputs"][0]] for op in ops for o in op["outputs"] if o in names and op["outputs"]}
+    writer = {names[o]: names[op["outputs"][0]] for op in ops for o in op["outputs"] if o in names and len(op["outputs"])}
     reads = {names[op["outputs"][0]]: [names[i] for i in op["inputs"] if i in names]
-             for op in ops if op["outputs"] and op["outputs"][0] in names}
+             for op in ops if len(op["outputs"]) and op["outputs"][0] in names}
     order: list[str] = []
 
     def add(name: str) -> None:

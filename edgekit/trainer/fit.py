@@ -37,7 +37,7 @@ def train(
     data: str,
     out: str | Path,
     *,
-    epochs: int = 30,
+    epochs: int | None = None,
     batch_size: int = 64,
     learning_rate: float = 1e-3,
     patience: int = 5,
@@ -71,6 +71,10 @@ def train(
     run); ``callbacks`` are extra Keras callbacks. Training changes no global state that
     outlives the call: the mixed-precision policy is put back as it was."""
     out = Path(out)
+    if epochs is None:  # the recipe's own (a detector learns longer), else 30
+        from edgekit.trainer.recipes import RECIPE_EPOCHS
+
+        epochs = RECIPE_EPOCHS.get(recipe, 30)
     _check_args(out, epochs, batch_size, learning_rate, patience, overwrite)
     if lr_schedule not in LR_SCHEDULES:
         raise UsageError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}, got '{lr_schedule}'")
