@@ -113,6 +113,9 @@ def tune(
 
     datasets: dict[int | None, Any] = {None: load_data(data)}
     first = datasets[None]
+    if getattr(first, "task", "classification") == "detection":
+        raise InputError(f"Data {data} holds boxes (a detection data set): tune searches classifiers for now",
+                         hint="train a detector with edgekit train detector")
     if not first.has_labels or first.num_classes < 2:
         raise InputError(f"Data {data} needs labels of at least two classes to tune a classifier")
     resizable = Path(data).is_dir()
@@ -225,6 +228,9 @@ def _check(model, data, out: Path, *, profiles, quant, trials, timeout_s, sample
     module = None
     if model.endswith(".py"):
         module = load_tunable_file(Path(model))
+    elif model == "detector":
+        raise UsageError("tune searches classifiers for now: the detector recipe has no search space",
+                         hint="train it with edgekit train detector, and pick its width with --width")
     elif model not in SPACES:
         raise UsageError(f"Unknown recipe '{model}'.{suggest(model, SPACES)} "
                          f"Recipes: {', '.join(SPACES)}, or a .py file defining build_model(hp, input_shape, num_classes).")
