@@ -164,7 +164,7 @@ def detector(input_shape, num_classes, *, width: float = 1.0, dropout: float = 0
     """A small anchor-free single-stage detector (FCOS/YOLOv8-style, one scale, stride 8): a conv backbone
     down to stride 8, two 3x3 convs, then per grid cell 4 side distances and one logit per class.
     Trained with :func:`edgekit.detection.training.detection_loss`; decoding and NMS are put on top
-    for inference (:func:`edgekit.detection.postprocess.with_postprocess`). 64x64 input: about 23 M MACs."""
+    for inference (:func:`edgekit.detection.postprocess.with_postprocess`). 64x64 input: 58 M MACs, 565 k parameters."""
     k = _keras()
     L = k.layers
 
