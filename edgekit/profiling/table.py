@@ -60,6 +60,7 @@ def op_table(profile: dict[str, Any], *, whole_ms: float | None, layers: dict | 
         "profiled_run_ms": round(profile["invoke_ms"], 6) if profile.get("invoke_ms") else None,
         "resolution_us": profile.get("resolution_us"),
         "profiler_cost_us": profile.get("profiler_cost_us"),
+        "executor_cost_us": profile.get("executor_cost_us"),
         "ops": sorted(ops, key=lambda o: -o["ms"]),
         "by_layer": {k: round(v, 6) for k, v in sorted(by_layer.items(), key=lambda kv: -kv[1])},
     }

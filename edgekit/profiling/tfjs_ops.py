@@ -8,7 +8,9 @@ op it implements (``_FusedConv2D`` runs as ``FusedConv2D``, ``MatMul`` as ``Batc
 a node that runs no kernel (``Shape``) is passed over, and a kernel no next node implements (a
 ``Reshape`` or ``Cast`` an op runs inside itself) belongs to the node before it. The node's name carries its
 layer scope (``StatefulPartitionedCall/cnn_1/conv2d_1/Relu``); its MACs come from the kernel's
-output shape and the node's weight shapes in the weights manifest.
+output shape and the node's weight shapes in the weights manifest. ``tf.profile`` times kernels only:
+the graph executor's own cost per node, measured in the same engine on chains of 40 and 80 trivial
+nodes (:func:`executor_cost_us`), is added to each node's time (``kernel_ms`` keeps the kernel's).
 
 Example:
     >>> _kind("_FusedConv2D") == _kind("FusedConv2D"), _kind("MatMul") == _kind("BatchMatMul")
@@ -61,11 +63,49 @@ def per_kernel(reply: dict[str, Any], model_json: Path, runs: int) -> dict[str, 
                     if node and _kind(node["op"]) == kind else 0,  # the node's own kernel, not one inside it
                     "ms": typical_total(values, runs)})
     result: dict[str, Any] = {"ops": ops, "invoke_ms": None}
+    cost_us = executor_cost_us(reply.get("chains"))
+    if cost_us is not None and ops:  # what the graph executor spends on each node, beside its kernel
+        for op in ops:
+            op["kernel_ms"] = op["ms"]
+            op["ms"] = op["ms"] + cost_us / 1e3
+        result["executor_cost_us"] = round(cost_us, 3)
     if reply.get("failed"):
         last = ops[-1] if ops else None
         where = f" after {len(ops)} kernels, the last {last['op']} ({last['name'] or 'no node'})" if last else " before any kernel"
         result["failed"] = f"{reply['failed']} (profiled up to the failure{where})"
     return result
+
+
+def chain_topologies() -> dict[str, dict]:
+    """Two TF.js graph models of 40 and 80 Relu nodes on a ``[1, 16]`` input (no weights): what the JS
+    engine times the graph executor's own cost per node on (:func:`executor_cost_us`)."""
+    shape = {"dim": [{"size": "1"}, {"size": "16"}]}
+    out = {}
+    for n in (40, 80):
+        nodes = [{"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}, "shape": {"shape": shape}}}]
+        nodes += [{"name": f"r{i}", "op": "Relu", "input": [f"r{i - 1}" if i else "x"], "attr": {"T": {"type": "DT_FLOAT"}}}
+                  for i in range(n)]
+        nodes.append({"name": "Identity", "op": "Identity", "input": [f"r{n - 1}"], "attr": {"T": {"type": "DT_FLOAT"}}})
+        out[str(n)] = {"modelTopology": {"node": nodes, "library": {}, "versions": {"producer": 1}},
+                       "signature": {"inputs": {"x": {"name": "x:0", "dtype": "DT_FLOAT", "tensorShape": shape}},
+                                     "outputs": {"output": {"name": "Identity:0", "dtype": "DT_FLOAT", "tensorShape": shape}}}}
+    return out
+
+
+def executor_cost_us(chains: dict | None) -> float | None:
+    """The graph executor's cost per node (us), beside what the node's kernel takes: between two chains of
+    40 and 80 trivial nodes, the plain time added by 40 nodes less their kernels' time, over 40.
+    ``tf.profile`` times kernels only; the executor's walk of the graph between them (about 1.8 us a node
+    in Node's wasm backend here) is the rest of a run, and each node's share of it is added to its time.
+
+    >>> round(executor_cost_us({"plain_ms": {"40": 0.114, "80": 0.221}, "kernel_ms": {"40": 0.039, "80": 0.075}}), 3)
+    1.775
+    """
+    if not chains:
+        return None
+    plain, kernels = chains["plain_ms"], chains["kernel_ms"]
+    cost = ((plain["80"] - plain["40"]) - (kernels["80"] - kernels["40"])) / 40 * 1e3
+    return max(cost, 0.0)
 
 
 def _macs(node: dict, output_shapes: list, weights: dict[str, list[int]]) -> int:

@@ -35,13 +35,13 @@ class TFJSSession(JSSession):
     def profile_ops(self, batch, runs: int) -> dict[str, Any]:
         """Each kernel's time per inference over ``runs`` inferences of the first sample: ``tf.profile``
         in the JS runner (Node or Chromium), each kernel matched to the graph node it ran for
-        (edgekit.profiling.tfjs_ops)."""
+        (edgekit.profiling.tfjs_ops), and the graph executor's cost per node, measured on chains in the same engine."""
         from edgekit.io_spec import take
-        from edgekit.profiling.tfjs_ops import per_kernel
+        from edgekit.profiling.tfjs_ops import chain_topologies, per_kernel
         from edgekit.runtimes.binding import feeds
 
         payload, data = self._message(take(feeds(batch, self.inputs), 0, 1))
-        reply, _ = self._call("profile", {**payload, "runs": runs, "warmup": 5}, data)
+        reply, _ = self._call("profile", {**payload, "runs": runs, "warmup": 5, "chains": chain_topologies()}, data)
         return per_kernel(reply, self.model.json_path, runs)
 
     def describe(self) -> dict[str, Any]:
