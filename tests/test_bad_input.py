@@ -96,6 +96,8 @@ def _cases(digits_run, digits_export, t):
                                            "--out", t / "out19"],
         "detector COCO file naming missing images": ["train", "detector", "--data", _coco_missing(t), "--out", t / "out20"],
         "classifier on detection data": ["train", "cnn", "--data", "builtin:mnist-detect", "--out", t / "out21"],
+        "export --nms on a classifier": ["export", digits_run, "--nms", "on", "--out", t / "out22"],
+        "export --max-detections 0": ["export", digits_run, "--max-detections", "0", "--out", t / "out23"],
     }
 
 
@@ -147,7 +149,8 @@ CASES = ["train missing data", "train unknown recipe", "train folder as file", "
          "inspect .tflite", "inspect --html without --quant", "profiles show missing file", "check missing report", "check not a report",
          "baseline not JSON", "package unknown target", "package missing artifact", "serve not a package",
          "detector box outside the image", "detector empty label file", "detector class id out of range",
-         "detector COCO file naming missing images", "classifier on detection data"]
+         "detector COCO file naming missing images", "classifier on detection data", "export --nms on a classifier",
+         "export --max-detections 0"]
 
 
 # Root writes anywhere: the unwritable-OUT case runs as root without the capabilities that let it

@@ -41,6 +41,6 @@ def with_nms_options(source, options):
         try:
             model = with_postprocess(model, **{**DEFAULTS, **(current or {}), **given})
         except ValueError as e:
-            raise UsageError(f"--nms on: {source.path} is not a detector edgekit can decode ({e})",
-                             hint="its head should be a grid (n, rows, cols, 4 + classes), or two outputs: boxes and scores") from None
+            raise UsageError(f"--nms on: {source.path} is not a detector edgekit can decode: {e}",
+                             hint="or give it two outputs: boxes (n, A, 4) in 0..1 and scores (n, A, classes)") from None
     return keras3_source(source, model)
