@@ -155,3 +155,41 @@ def test_ctrl_c_inside_a_half_built_object_prints_no_clean_up_traceback(tmp_path
         assert proc.returncode == 130, (mode, errs[mode])
     assert "Exception ignored" in errs["python-default"]  # the noise is real without the handler
     assert errs["quiet"].strip() == "edgekit: error: interrupted"
+
+
+PROGRESS = """
+import time
+from edgekit.cli.output import progress
+with progress("export", log_steps=False) as report:
+    report("loading model.keras")
+    report("[1/2] exporting tflite fp32")
+    time.sleep(0.3)
+    report.echo("tflite fp32: export success [see manifest]")
+    report("[2/2] exporting tflite int8")
+    time.sleep(0.3)
+"""
+
+
+def test_long_work_shows_a_progress_bar_on_a_terminal_and_a_line_per_row_in_logs():
+    import os
+    import pty
+    import re
+
+    pid, fd = pty.fork()
+    if pid == 0:  # a terminal, as a user at a shell has
+        os.execv(sys.executable, [sys.executable, "-c", PROGRESS])
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.waitpid(pid, 0)
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode(errors="replace"))
+    assert re.search(r"export: exporting tflite int8 \S+ 1/2", screen), screen  # what runs now, rows done of all
+    assert "tflite fp32: export success [see manifest]" in screen  # a finished row's line, printed as it is
+    piped = subprocess.run([sys.executable, "-c", PROGRESS], capture_output=True, text=True, timeout=60)
+    assert piped.stdout == "tflite fp32: export success [see manifest]\n"  # a log gets the rows, no bar

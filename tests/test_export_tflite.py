@@ -194,15 +194,19 @@ def test_an_export_server_serves_many_exports_from_one_child_and_survives_a_cras
     from edgekit.exporters.supervised import ExportServer, export_supervised
 
     monkeypatch.setenv("EDGEKIT_FAULT_INJECT", "tflite:fp16")
+    steps = []
     with ExportServer() as server:
         first = export_supervised(digits_run, ["tflite"], ["fp32", "fp16"], tmp_path / "a", log=lambda s: None,
-                                  server=server)
+                                  progress=steps.append, server=server)
         pid = server.proc.pid  # the child that took over after the crash
         second = export_supervised(digits_run, ["tflite"], ["int8"], tmp_path / "b", log=lambda s: None, server=server)
         assert server.proc.pid == pid  # the same child served the next export
         proc = server.proc
     assert proc.poll() is not None  # closed with the server
     assert {a.quant: a.status for a in first.artifacts} == {"fp32": "ok", "fp16": "export_failed"}
+    # the progress bar's steps: the crashed run's two, then the rerun's one (fp16 is skipped, not started)
+    assert [s for s in steps if s.startswith("[")] == ["[1/2] exporting tflite fp32", "[2/2] exporting tflite fp16",
+                                                       "[1/2] exporting tflite fp32"], steps
     assert second.artifacts[0].ok and (tmp_path / "b" / "model_int8.tflite").is_file()
 
 

@@ -54,22 +54,24 @@ def export(
                            all_means=all_quant_modes(formats, on_request=False))
     out = out or model.parent / f"{model.name.removesuffix(model.suffix) or model.name}_export"
 
-    from edgekit.cli.output import console
+    from edgekit.cli.output import console, progress
     from edgekit.exporters.base import ExportOptions
     from edgekit.exporters.supervised import export_supervised
     from edgekit.files import atomic_write_json
 
     con = console()
-    # In a child process: a converter that crashes costs one artifact, not the whole command.
-    manifest = export_supervised(
-        model, formats, quants, out, calib=calib,
-        options=ExportOptions(calib_samples=calib_samples, int8_io=int8_io, opset=opset, batch=batch,
-                              fp16_io=fp16_io, per_tensor=per_tensor, calib_method=calib_method, int8_layout=int8_layout,
-                              max_drop=max_drop, nms=nms, max_detections=max_detections, iou=iou, score=score,
-                              unroll=unroll, input_shape=input_shape),
-        parity_samples=parity_samples, min_agreement=min_agreement, safe_mode=not unsafe,
-        log=lambda line: con.print(line, style=None if "success" in line else "bold red"),
-    )
+    # In a child process: a converter that crashes costs one artifact, not the whole command. A terminal
+    # shows a progress bar (artifacts done of all, which one now, time left); a log, a line per artifact.
+    with progress("export", log_steps=False) as report:
+        manifest = export_supervised(
+            model, formats, quants, out, calib=calib,
+            options=ExportOptions(calib_samples=calib_samples, int8_io=int8_io, opset=opset, batch=batch,
+                                  fp16_io=fp16_io, per_tensor=per_tensor, calib_method=calib_method, int8_layout=int8_layout,
+                                  max_drop=max_drop, nms=nms, max_detections=max_detections, iou=iou, score=score,
+                                  unroll=unroll, input_shape=input_shape),
+            parity_samples=parity_samples, min_agreement=min_agreement, safe_mode=not unsafe,
+            log=lambda line: report.echo(line, style=None if "success" in line else "bold red"), progress=report,
+        )
     if json_out:
         atomic_write_json(json_out, manifest.to_dict())
     names = {(a.format, a.quant) for a in manifest.artifacts}

@@ -28,19 +28,46 @@ def status(message: str):
 STEP = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)$")  # "[3/19] running model_int8.tflite on litert ..."
 
 
+class Reporter:
+    """What :func:`progress` yields. ``report("[k/N] what")`` moves the bar to step k of N and says what
+    runs now; any other message only changes what it says. ``report.echo(line)`` prints a finished
+    row's line: above the bar on a terminal, as it is in logs."""
+
+    def __init__(self, title: str, bar=None, task=None, log_steps: bool = True):
+        self.title, self.bar, self.task, self.log_steps = title, bar, task, log_steps
+
+    def __call__(self, message: str) -> None:
+        if self.bar is None:
+            if self.log_steps:
+                print(f"{self.title}: {message}", flush=True)
+            return
+        step = STEP.match(message)
+        if step:
+            self.bar.update(self.task, total=int(step[2]), completed=int(step[1]) - 1,
+                            description=f"{self.title}: {step[3]}")
+        else:
+            self.bar.update(self.task, description=f"{self.title}: {message}")
+
+    def echo(self, line: str, style: str | None = None) -> None:
+        if self.bar is None:
+            console().print(line, style=style, markup=False)
+        else:
+            self.bar.console.print(line, style=style, markup=False)
+
+
 @contextlib.contextmanager
-def progress(title: str):
+def progress(title: str, *, log_steps: bool = True):
     """Progress of long work, as people expect it: on a terminal rich's progress bar (steps done of the
-    total, what runs now, time elapsed and left), in logs and CI one line per step. Yields the function
-    to report with: a message ``"[k/N] what"`` moves the bar to step k of N, any other message
-    only changes what it says.
+    total, what runs now, time elapsed and left), in logs and CI one line per step (``log_steps``; off
+    where each finished row already prints its own line with ``echo``). Yields a :class:`Reporter`.
 
     Example:
         >>> with progress("bench") as report:          # doctest: +SKIP
         ...     report("[1/4] running model_fp32.tflite on litert")
+        ...     report.echo("model_fp32.tflite on litert: 0.29 ms")
     """
     if not sys.stdout.isatty():
-        yield lambda s: print(f"{title}: {s}", flush=True)
+        yield Reporter(title, log_steps=log_steps)
         return
     from rich.progress import (
         BarColumn,
@@ -54,16 +81,7 @@ def progress(title: str):
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=console(), transient=True) as bar:
-        task = bar.add_task(title, total=None)
-
-        def report(message: str) -> None:
-            step = STEP.match(message)
-            if step:
-                bar.update(task, total=int(step[2]), completed=int(step[1]) - 1, description=f"{title}: {step[3]}")
-            else:
-                bar.update(task, description=f"{title}: {message}")
-
-        yield report
+        yield Reporter(title, bar, bar.add_task(title, total=None))
 
 
 def quiet_tensorflow() -> None:

@@ -65,11 +65,15 @@ def tune(
     from edgekit.tuning.report import print_front
     from edgekit.tuning.study import tune as run_tune
 
-    summary = run_tune(model, data, out, profiles=profile, quant=quant, trials=trials, timeout_s=timeout,
-                       storage=storage, study_name=study, resume=resume, sampler=sampler, seed=seed, epochs=epochs,
-                       batch_size=batch_size, learning_rate=lr, patience=patience, max_latency_ms=max_latency,
-                       keep_all=keep_all, heartbeat_s=heartbeat_s, artifacts=artifacts, devices=device or None,
-                       token=token or os.environ.get(TOKEN_ENV))
+    from edgekit.cli.output import progress
+
+    # a terminal: a progress bar (trials done of all, what the trial does now, time left); a log, a line per trial
+    with progress("tune", log_steps=False) as report:
+        summary = run_tune(model, data, out, profiles=profile, quant=quant, trials=trials, timeout_s=timeout,
+                           storage=storage, study_name=study, resume=resume, sampler=sampler, seed=seed, epochs=epochs,
+                           batch_size=batch_size, learning_rate=lr, patience=patience, max_latency_ms=max_latency,
+                           keep_all=keep_all, heartbeat_s=heartbeat_s, artifacts=artifacts, devices=device or None,
+                           token=token or os.environ.get(TOKEN_ENV), log=report.echo, progress=report)
     print_front(summary)
     print(f"report: {out / 'tune.html'}; summary: {out / 'tune.json'}")
     if json_out is not None:

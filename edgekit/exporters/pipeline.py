@@ -49,11 +49,12 @@ def export_model(
     min_agreement: float | None = None,
     safe_mode: bool = True,
     log: Callable[[str], None] = print,
-    progress: Callable[[str], object] | None = None,
+    progress: Callable[[str], None] | None = None,
     on_start: Callable[[str, str], None] | None = None,
     failed_before: dict[tuple[str, str], str] | None = None,
 ) -> Manifest:
-    """Export ``model`` to each format x quant into ``out``; returns the written manifest."""
+    """Export ``model`` to each format x quant into ``out``; returns the written manifest. ``log`` gets a
+    line per artifact made; ``progress`` gets ``"[k/N] exporting FORMAT QUANT"`` as each one starts."""
     options = options or ExportOptions()
     out = Path(out)
     plan = _plan(formats, quants)
@@ -68,6 +69,8 @@ def export_model(
         node_binary()
         js_dir()
     check_writable_dir(out, flag="--out")
+    if progress:
+        progress(f"loading {model}")
     source = load_source(model, safe_mode=safe_mode)
     try:
         loaded = source
@@ -103,21 +106,15 @@ def export_model(
                     artifacts.append(art)
                     log(_summary_line(art, out))
                     continue
+                if progress:
+                    progress(f"[{k}/{len(plan)}] exporting {fmt} {quant}")
                 if on_start:
                     on_start(fmt, quant)
-                label = f"{fmt} {quant}"
-                ctx = progress(f"exporting {label} [{k}/{len(plan)}]") if progress else None
-                if ctx is not None:
-                    ctx.__enter__()
-                try:
-                    art = _export_one(get_exporter(fmt), source, staging, quant, calibration, options, case)
-                    if quant == "mixed" and art.path and (staging / art.path).is_file():
-                        art = mix_for_speed(art, source, staging, calibration, options, case, log)
-                    if options.max_drop is not None and quant == "int8" and art.parity:
-                        art = repair_within_budget(art, source, staging, calibration, options, case, log)
-                finally:
-                    if ctx is not None:
-                        ctx.__exit__(None, None, None)
+                art = _export_one(get_exporter(fmt), source, staging, quant, calibration, options, case)
+                if quant == "mixed" and art.path and (staging / art.path).is_file():
+                    art = mix_for_speed(art, source, staging, calibration, options, case, log)
+                if options.max_drop is not None and quant == "int8" and art.parity:
+                    art = repair_within_budget(art, source, staging, calibration, options, case, log)
                 artifacts.append(art)
                 log(_summary_line(art, out))
             # Only now, with every artifact whole, do files move into OUT.

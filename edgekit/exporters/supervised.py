@@ -42,13 +42,25 @@ class ChildError(EdgekitError):
 
 
 def export_supervised(model, formats: list[str], quants: list[str], out, *, log: Callable[[str], None],
-                      server: ExportServer | None = None, **kwargs: Any) -> Manifest:
+                      progress: Callable[[str], None] | None = None, server: ExportServer | None = None,
+                      **kwargs: Any) -> Manifest:
     """Like ``export_model``, in a child process; a converter crash becomes an export_failed artifact.
+    ``log`` gets the child's lines, ``progress`` its ``"[k/N] exporting ..."`` steps.
 
     ``server``: an :class:`ExportServer` whose child serves this export and the next ones (one
     TensorFlow import for many exports, as ``edgekit tune`` makes); by default a child of its own."""
     failed: dict[tuple[str, str], str] = {}
     int8_in_child = False
+
+    def route(line: str) -> None:
+        if STEP not in line:
+            return log(line)
+        before, step = line.split(STEP, 1)  # after what native code wrote without a newline, if anything
+        if before:
+            log(before)
+        if progress:
+            progress(step)
+
     while True:
         with tempfile.TemporaryDirectory(prefix="edgekit-export-") as tmp:
             tmp = Path(tmp)
@@ -58,7 +70,7 @@ def export_supervised(model, formats: list[str], quants: list[str], out, *, log:
                        "failed_before": [[f, q, why] for (f, q), why in failed.items()],
                        "int8_in_child": int8_in_child}
             (tmp / "request.json").write_text(json.dumps(request))
-            code = (server or ExportServer(serve=False)).run(tmp, log)
+            code = (server or ExportServer(serve=False)).run(tmp, route)
             reply = json.loads((tmp / "reply.json").read_text()) if (tmp / "reply.json").is_file() else None
             started = (tmp / "started").read_text().strip() if (tmp / "started").is_file() else None
         if reply is not None:
@@ -85,6 +97,7 @@ def export_supervised(model, formats: list[str], quants: list[str], out, *, log:
 
 FULL_INTEGER = CALIBRATED  # TFLite modes whose calibration runs the model in the converter
 DONE = "\x00edgekit-export-done"  # the line a serving child prints after each request
+STEP = "\x00edgekit-export-step "  # the prefix of a line saying which artifact the child starts
 
 
 class ExportServer:
@@ -219,6 +232,7 @@ def _serve_one(folder: str) -> int:
     try:
         export_model(request["model"], request["formats"], request["quants"], request["out"],
                      log=lambda line: print(line, flush=True), on_start=on_start,
+                     progress=lambda step: print(STEP + step, flush=True),
                      failed_before={(f, q): why for f, q, why in request["failed_before"]},
                      **request["kwargs"])
         reply = {"ok": True}

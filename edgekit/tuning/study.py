@@ -86,9 +86,12 @@ def tune(
     devices: list[str] | None = None,
     token: str | None = None,
     log: Callable[[str], None] = print,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Search ``model`` (a recipe name or a ``build_model(hp, ...)`` file) on ``data``; returns the
-    summary that ``OUT/tune.json`` holds, with its Pareto ``front`` of deployable artifacts."""
+    summary that ``OUT/tune.json`` holds, with its Pareto ``front`` of deployable artifacts. ``log``
+    gets a line per trial ended; ``progress`` gets ``"[k/N] trial T: training, epoch E/EPOCHS"`` and
+    the like as a trial moves on."""
     out = Path(out)
     if heartbeat_s < 1:
         raise UsageError(f"--heartbeat must be at least 1 second, got {heartbeat_s:g}")
@@ -187,8 +190,9 @@ def tune(
                 time.sleep(min(heartbeat_s, 5.0))
                 continue
             t0 = time.monotonic()
+            step = _stepper(progress, trial.number, min(counted(study), trials), trials)
             with heartbeat(study, rdb, trial.number):
-                state = _run_one(study, trial, settings, choose, dataset_for, out, log, server, store)
+                state = _run_one(study, trial, settings, choose, dataset_for, out, log, server, store, step)
             durations.append(time.monotonic() - t0)
             _progress(study, trial.number, state, durations, trials, timeout_s, t_start, log)
 
@@ -352,8 +356,17 @@ def _sampler(name: str, seed: int, trials: int):
                                       constant_liar=True)
 
 
-def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, log, server=None, store=None) -> str:
-    """Run one asked trial and tell Optuna its outcome; returns the state's name."""
+def _stepper(progress, number: int, k: int, trials: int) -> Callable[[str], None]:
+    """What a trial reports its phases with: the bar at trial k of ``trials``, saying what trial ``number`` does."""
+    if progress is None:
+        return lambda what: None
+    progress(f"[{k}/{trials}] trial {number}: starting")
+    return lambda what: progress(f"trial {number}: {what}")
+
+
+def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, log, server=None, store=None,
+             step=lambda what: None) -> str:
+    """Run one asked trial and tell Optuna its outcome; returns the state's name. ``step`` is told each phase."""
     import keras
     from optuna.trial import TrialState
 
@@ -364,7 +377,8 @@ def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, l
         keras.utils.set_random_seed(settings.seed)
         hp = HyperParameters(trial)
         choice = choose(hp, dataset_for(None))
-        result = run_trial(settings, choice, folder, dataset_for(choice.image_size), server=server, number=trial.number)
+        result = run_trial(settings, choice, folder, dataset_for(choice.image_size), server=server, number=trial.number,
+                           step=step)
     except TrialHopeless as e:
         trial.set_user_attr("failure", str(e))
         study.tell(trial, state=TrialState.PRUNED)

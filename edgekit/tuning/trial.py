@@ -95,18 +95,21 @@ class TrialResult:
 
 
 def run_trial(settings: Settings, choice: Choice, folder: Path, dataset, *, log=lambda s: None,
-              server=None, number: int = 0) -> TrialResult:
+              server=None, number: int = 0, step=lambda what: None) -> TrialResult:
     """Train ``choice`` into ``folder/run``, export, validate and bench it; raises TrialFailed or TrialHopeless.
-    ``server``: the :class:`~edgekit.exporters.supervised.ExportServer` the study's exports share."""
+    ``server``: the :class:`~edgekit.exporters.supervised.ExportServer` the study's exports share; ``step``
+    is told what the trial does now ("training, epoch 3/10", "exporting tflite int8", "measuring")."""
     folder.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    record = _train(settings, choice, folder / "run", dataset)
+    record = _train(settings, choice, folder / "run", dataset, step)
     seconds["train"] = round(time.perf_counter() - t0, 2)
     t1 = time.perf_counter()
+    step(f"exporting {', '.join(f'{f} {q}' for f, q in settings.targets())}")
     artifacts = _export(settings, folder / "run", folder / "export", server)
     seconds["export"] = round(time.perf_counter() - t1, 2)
     t2 = time.perf_counter()
+    step("measuring " + ("on the device" if settings.devices else "latency and accuracy"))
     result = _bench(settings, folder / "export", artifacts, log, number)
     seconds["bench"] = round(time.perf_counter() - t2, 2)
     seconds["total"] = round(time.perf_counter() - t0, 2)
@@ -120,12 +123,13 @@ def run_trial(settings: Settings, choice: Choice, folder: Path, dataset, *, log=
     return result
 
 
-def _train(settings: Settings, choice: Choice, run_dir: Path, dataset):
+def _train(settings: Settings, choice: Choice, run_dir: Path, dataset, step=lambda what: None):
     import keras
 
     from edgekit.trainer.fit import train
 
     hopeless = _hopeless_callback(dataset.num_classes)
+    epochs = _epoch_callback(step, choice.epochs)
     build = (lambda shape, n: choice.model) if choice.model is not None else None
     try:
         record = train(settings.model, settings.data, run_dir, epochs=choice.epochs, batch_size=choice.batch_size,
@@ -133,7 +137,7 @@ def _train(settings: Settings, choice: Choice, run_dir: Path, dataset):
                        width=choice.options.get("width", 1.0),
                        recipe_options={k: v for k, v in choice.options.items() if k != "width"},
                        seed=settings.seed, overwrite=True, verbose=0, log=lambda s: None, dataset=dataset,
-                       build=build, callbacks=[hopeless])
+                       build=build, callbacks=[hopeless, epochs])
     except TrainingFailed as e:
         if hopeless.reason:
             raise TrialHopeless(hopeless.reason) from None
@@ -143,6 +147,17 @@ def _train(settings: Settings, choice: Choice, run_dir: Path, dataset):
     if hopeless.reason:
         raise TrialHopeless(hopeless.reason)
     return record
+
+
+def _epoch_callback(step, epochs: int):
+    """Tells ``step`` which epoch of ``epochs`` trains now."""
+    import keras
+
+    class Epochs(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            step(f"training, epoch {epoch + 1}/{epochs}")
+
+    return Epochs()
 
 
 def _hopeless_callback(num_classes: int):
