@@ -8,8 +8,11 @@ name, nodes by node name):
 
 - ``time_us.json``: each node's time per inference in microseconds, from a per-operator profile made now
   (edgekit.profiling; fused and delegated operators added up on the node they came from);
-- ``int8_error.json`` (an int8 .tflite exported by edgekit): each node's int8 error, rmse in units
-  of its quantization step, from ``inspect --quant`` on the source model (LiteRT's debugger).
+- ``int8_error.json`` (an int8 file exported by edgekit): each node's int8 error from ``inspect --quant``
+  on the source model. TFLite: rmse in units of its quantization step (LiteRT's debugger; red is
+  the most error). ONNX: the node's own SQNR in dB (ONNX Runtime's ``qdq_loss_debug`` on a QDQ
+  u8s8 quantization of the same float graph, whichever layout the file has; red is the lowest,
+  the most error; an exact node's 200 dB shown as 60 so that the gradient spreads over the rest).
 
 Example:
     >>> files = write_overlays("runs/demo/export/model_int8.tflite", "explore")   # doctest: +SKIP
@@ -30,6 +33,8 @@ from edgekit.runtimes import format_of_path, runtime_for_format
 
 # white to red, as Model Explorer's gradients are given (stop 0 = the smallest value)
 _GRADIENT = [{"stop": 0, "bgColor": "#ffffff"}, {"stop": 0.5, "bgColor": "#fdae6b"}, {"stop": 1, "bgColor": "#d62728"}]
+_RED_LOWEST = [{"stop": 1 - g["stop"], "bgColor": g["bgColor"]} for g in reversed(_GRADIENT)]  # for SQNR: low is bad
+SQNR_SHOWN_MAX_DB = 60.0  # an exact node (200 dB) would squeeze every other node into one colour
 
 
 def graph_id(artifact: str | Path) -> str:
@@ -41,10 +46,11 @@ def graph_id(artifact: str | Path) -> str:
     return "main"
 
 
-def node_data(graph: str, name: str, values: dict[str, float]) -> dict[str, Any]:
-    """One Model Explorer node-data file's content: ``values`` by node id, coloured white to red."""
+def node_data(graph: str, name: str, values: dict[str, float], *, red_is_lowest: bool = False) -> dict[str, Any]:
+    """One Model Explorer node-data file's content: ``values`` by node id, coloured white to red
+    (red the highest value, or with ``red_is_lowest`` the lowest)."""
     return {graph: {"name": name, "results": {k: {"value": round(v, 6)} for k, v in values.items()},
-                    "gradient": _GRADIENT}}
+                    "gradient": _RED_LOWEST if red_is_lowest else _GRADIENT}}
 
 
 def write_overlays(artifact: str | Path, out: str | Path, *, runs: int = 200, threads: int = 1,
@@ -75,12 +81,16 @@ def write_overlays(artifact: str | Path, out: str | Path, *, runs: int = 200, th
             times[op["graph_node"]] += op["ms"] * 1e3
     files["time_us"] = out / "time_us.json"
     atomic_write_text(files["time_us"], json.dumps(node_data(graph, "time per inference (us)", times), indent=1))
-    if fmt == "tflite" and target.quant == "int8" and target.source:
+    if target.quant == "int8" and target.source:
         log(f"measuring each layer's int8 error on {target.source}")
-        errors = _tflite_int8_errors(artifact, target.source, calib)
-        if errors:
+        if fmt == "tflite":
+            content = node_data(graph, "int8 error (rmse / scale)", _tflite_int8_errors(artifact, target.source, calib))
+        else:
+            content = node_data(graph, f"int8 SQNR (dB, up to {SQNR_SHOWN_MAX_DB:g}; red is the most error)",
+                                _onnx_int8_errors(artifact, target.source, calib), red_is_lowest=True)
+        if content[graph]["results"]:
             files["int8_error"] = out / "int8_error.json"
-            atomic_write_text(files["int8_error"], json.dumps(node_data(graph, "int8 error (rmse / scale)", errors), indent=1))
+            atomic_write_text(files["int8_error"], json.dumps(content, indent=1))
     return files
 
 
@@ -96,3 +106,24 @@ def _tflite_int8_errors(artifact: Path, source: str, calib: str | None) -> dict[
     names = {t["index"]: t["name"] for t in it.get_tensor_details()}
     node_of = {names[o]: str(op["index"]) for op in it._get_ops_details() for o in op["outputs"] if o in names}
     return {node_of[layer["layer"]]: layer["rmse_scale"] for layer in report["layers"] if layer["layer"] in node_of}
+
+
+def _onnx_int8_errors(artifact: Path, source: str, calib: str | None) -> dict[str, float]:
+    """Each node's own SQNR in dB (edgekit.quant_report on the source model), by the name of the node
+    in ``artifact`` made from it: the same name in a QDQ file, with ``_quant`` added in a QOperator
+    one (``n1_Conv_quant``). A float node the quantizer folded away (the Relu after a Conv) counts
+    with the node before it: the worse of the two."""
+    import onnx
+
+    from edgekit.quant_report import quant_report
+
+    report = quant_report(source, calib, fmt="onnx")
+    names = {n.name.removesuffix("_quant"): n.name for n in onnx.load(str(artifact), load_external_data=False).graph.node}
+    errors: dict[str, float] = {}
+    for layer in report["layers"]:
+        if layer["op"] in ("Shape", "Size"):  # they read a tensor's shape, not its values
+            continue
+        node = names.get(layer["layer"]) or names.get(layer.get("after") or "")
+        if node is not None:
+            errors[node] = min(errors.get(node, SQNR_SHOWN_MAX_DB), layer["sqnr_db"])
+    return errors

@@ -102,6 +102,7 @@ def test_explore_writes_model_explorer_overlays_keyed_as_its_adapters_key_the_gr
         r = edgekit_cli("inspect", artifact, "--explore", "--out", tmp_path / name)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "open them in Model Explorer: model-explorer" in r.stdout
+        assert ("--extensions model_explorer_onnx" in r.stdout) == name.endswith(".onnx")  # else: unsupported format
         if name.endswith(".tflite"):
             graphs = BuiltinTfliteFlatbufferAdapter().convert(str(artifact), {})["graphCollections"][0].graphs
         else:
@@ -109,8 +110,7 @@ def test_explore_writes_model_explorer_overlays_keyed_as_its_adapters_key_the_gr
         graphs = [g if isinstance(g, dict) else dataclasses.asdict(g) for g in graphs]
         nodes = {g["id"]: {n["id"]: n["label"] for n in g["nodes"]} for g in graphs}
         overlays = sorted((tmp_path / name).glob("*.json"))
-        assert [p.name for p in overlays] == (["int8_error.json", "time_us.json"] if name.endswith(".tflite")
-                                              else ["time_us.json"])
+        assert [p.name for p in overlays] == ["int8_error.json", "time_us.json"]
         for overlay in overlays:
             data = json.loads(overlay.read_text())
             (graph, content), = data.items()
@@ -122,6 +122,9 @@ def test_explore_writes_model_explorer_overlays_keyed_as_its_adapters_key_the_gr
         convs = {i for i, label in nodes[graph].items() if label.lower() in ("conv_2d", "conv")}
         assert len(convs) == 4 and convs <= set(content["results"]), (convs, content["results"])
         assert sum(content["results"][c]["value"] for c in convs) > 0
+        if name.endswith(".onnx"):  # each QLinearConv (its Relu folded in) has its SQNR, an int8 one: 20-60 dB
+            errors = next(iter(json.loads((tmp_path / name / "int8_error.json").read_text()).values()))["results"]
+            assert convs <= set(errors) and all(20 < errors[c]["value"] < 60 for c in convs), errors
     errors = json.loads((tmp_path / "model_int8.tflite" / "int8_error.json").read_text())["main"]["results"]
     assert len(errors) >= 4 and max(v["value"] for v in errors.values()) > 0
     # an int8 ONNX file's quantized nodes (QLinearConv, named n1_Conv_quant or after a tensor) find their layers

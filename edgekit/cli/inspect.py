@@ -152,13 +152,14 @@ def _explore(artifact: Path, out: Path | None, calib: str | None, open_explorer:
     con = console()
     for name, path in files.items():
         con.print(f"{name}: {path}", highlight=False)
-    command = [explorer or "model-explorer", str(artifact), "--node_data_paths", ",".join(str(p) for p in files.values())]
+    command = ["model-explorer", str(artifact), "--node_data_paths", ",".join(str(p) for p in files.values()),
+               *(["--extensions", "model_explorer_onnx"] if artifact.suffix == ".onnx" else [])]  # its ONNX adapter
     if not open_explorer:
         con.print("open them in Model Explorer: " + " ".join(command), highlight=False)
         return 0
     con.print("starting Model Explorer (Ctrl-C stops it): " + " ".join(command), highlight=False)
     sys.stdout.flush()
-    return subprocess.call(command)
+    return subprocess.call([explorer, *command[1:]])
 
 
 def _quant(model: Path, calib: str | None, fmt: str, *, json_out: bool, unsafe: bool, html_out: Path | None) -> int:

@@ -99,6 +99,7 @@ def rank_nodes(pre: Path, tmp: Path, reader: Callable, samples, options) -> list
     # measures the activation's own work as error (MobileNetV3's squeeze-excite ReLUs: 2.4 dB, where
     # the same quantization of the ReLU's real output is 41 dB). Their cumulative SQNR stays.
     clipped = {t for node in graph.node if node.op_type in CLIPPING_ACTIVATIONS for t in node.output}
+    producer = {t: node.name for node in graph.node for t in node.output}
     nodes = []
     for node in graph.node:
         tensors = [*node.input, *node.output, *measured_outputs(node)]
@@ -112,7 +113,8 @@ def rank_nodes(pre: Path, tmp: Path, reader: Callable, samples, options) -> list
             drop = max(0.0, min(before) - min(after)) if before and after else 0.0
             nodes.append({"layer": node.name, "op": node.op_type, "sqnr_db": round(min(here), 2),
                           "sqnr_cumulative_db": round(min(so_far), 2) if so_far else None,
-                          "sqnr_drop_db": round(drop, 2)})
+                          "sqnr_drop_db": round(drop, 2),
+                          "after": producer.get(node.input[0]) if node.input else None})  # who writes its input
     # ranked by the worse of the two: a wide tensor hides its harm from its own SQNR (its signal is
     # large), and shows it in the cumulative SQNR of what is computed from it
     return sorted(nodes, key=lambda n: (min(n["sqnr_db"], n["sqnr_cumulative_db"] or n["sqnr_db"]), n["layer"]))
