@@ -64,12 +64,16 @@ def test_coco_and_yolo_read_back_the_same_boxes(scenes):
     assert key(every) == key(truth)
 
 
-def test_a_detector_trains_on_a_coco_file(scenes, tmp_path):
+def test_a_detector_trains_on_a_coco_file_and_says_when_it_found_nothing(scenes, tmp_path):
+    """One epoch on 40 images reads the COCO file, trains, scores and keeps the run, and fails saying
+    that the detector found nothing yet (an exit 0 with mAP 0.0000 would hide it)."""
     root, _ = scenes
     r = edgekit_cli("train", "detector", "--data", root / "instances.json", "--image-size", "48", "--epochs", "1",
                     "--width", "0.25", "--out", tmp_path / "run")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "test mAP@0.5" in r.stdout
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "train FAILED" in r.stderr and "test mAP@0.5 0.0" in r.stderr, r.stderr
+    assert "the detector found no object in any test image after 1 epoch: it has not learnt yet" in r.stderr, r.stderr
     record = json.loads((tmp_path / "run" / "edgekit.json").read_text())
     assert record["task"] == "detection" and record["input_shape"] == [48, 48, 3]
-    assert record["labels"][3] == "digit 3" and "test_map50" in record["metrics"]
+    assert record["labels"][3] == "digit 3" and record["metrics"]["test_map50"] < 0.01
+    assert record["metrics"]["test_detections_per_image"] == 0 and record["training"]["problems"]

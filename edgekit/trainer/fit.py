@@ -181,6 +181,7 @@ def _train(recipe, data, out, ds, keras, custom_module, *, epochs, batch_size, l
             best.save(str(staging / MODEL_NAME))
         scores = task.evaluate(best, ds)
         test_score = next(iter(scores.values()))
+        problems += task.problems(scores, len(hist.get("loss", [])))
         samples = len(ds.y_train) * len(hist.get("loss", []))
         record = RunRecord(
             input_shape=list(ds.input_shape),

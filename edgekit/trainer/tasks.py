@@ -50,6 +50,10 @@ class Classification:
         probs = model.predict(**predict_arguments(ds, "test"), verbose=0)
         return {"test_accuracy": round(float((np.nan_to_num(probs).argmax(axis=1) == np.asarray(ds.y_test)).mean()), 5)}
 
+    def problems(self, scores: dict, epochs_run: int) -> list[str]:
+        """What the test score says went wrong (a classifier's history says it: :mod:`~edgekit.trainer.diagnosis`)."""
+        return []
+
 
 class Detection:
     name = "detection"
@@ -94,7 +98,25 @@ class Detection:
         outs = model.predict(ds.prepared("test"), batch_size=64, verbose=0)
         outs = dict(zip(names, outs if isinstance(outs, (list, tuple)) else [outs], strict=True))
         m = mean_average_precision(np.asarray(ds.y_test), outs)
-        return {"test_map50": m["map50"], "test_map": m["map"]}
+        return {"test_map50": m["map50"], "test_map": m["map"],
+                "test_detections_per_image": round(float(np.asarray(outs["count"]).mean()), 3)}
+
+    def problems(self, scores: dict, epochs_run: int) -> list[str]:
+        """A detector that found nothing, or found boxes where no labelled box is (mAP@0.5 under 0.01:
+        an untrained detector scores about 0.001): one line each, with what to try."""
+        if scores["test_map50"] >= NO_DETECTOR_MAP50:
+            return []
+        found = scores["test_detections_per_image"]
+        after = f"after {epochs_run} epoch{'s' * (epochs_run != 1)}"
+        if found == 0:
+            return [f"the detector found no object in any test image {after}: "
+                    "it has not learnt yet; train longer (the recipe trains 50 epochs by default), or on more images"]
+        return [f"the detector's boxes ({found:g} per test image) match almost none of the labelled ones {after}: "
+                "train longer (the recipe trains 50 epochs by default), and check "
+                "that the labels are the images' own boxes (edgekit package --target web draws what it finds)"]
+
+
+NO_DETECTOR_MAP50 = 0.01  # under it a detector has learnt nothing usable (untrained: about 0.001)
 
 
 TASKS = {"classification": Classification(), "detection": Detection()}
