@@ -20,7 +20,7 @@ from pathlib import Path
 from common import REPO, Results
 
 sys.path.insert(0, str(REPO / "tests"))
-from postgres_server import binaries, postgres_server  # noqa: E402
+from servers import binaries, postgres_server  # noqa: E402
 
 TRIALS = 12
 

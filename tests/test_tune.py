@@ -289,3 +289,40 @@ def test_tune_device_measures_each_trials_latency_on_the_agent_and_an_unreachabl
     trials = json.loads((tmp_path / "gone" / "tune.json").read_text())["trials"]
     assert len(trials) == 2 and all(t["state"] == "failed" for t in trials), trials
     assert all(t["reason"].startswith("latency on the device at http://127.0.0.1:9:") for t in trials), trials
+
+
+def test_a_folder_artifact_store_round_trips_a_trials_files(tmp_path):
+    """--artifacts DIR (a network file system): a trial's folder packed into the store comes back
+    whole into another worker's OUT, which holds only what it fetched."""
+    import optuna
+
+    from edgekit.tuning.store import artifact_store, fetch_front, upload_trial
+
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage, directions=["maximize"])
+    trial = study.ask()
+    ran = tmp_path / "machine1" / "trials" / "0000"
+    (ran / "export").mkdir(parents=True)
+    (ran / "export" / "model_int8.tflite").write_bytes(b"TFL3" + bytes(range(256)))
+    store = artifact_store(tmp_path / "shared")
+    upload_trial(store, trial, ran)
+    study.tell(trial, 0.9)
+    other = tmp_path / "machine2"
+    said = []
+    assert fetch_front(store, study, storage, {"front": [{"number": 0}]}, other, log=said.append) == [0]
+    assert (other / "trials" / "0000" / "export" / "model_int8.tflite").read_bytes() == b"TFL3" + bytes(range(256))
+    assert "fetched the front's trial 0 from the artifact store" in said[0]
+    assert fetch_front(store, study, storage, {"front": [{"number": 0}]}, other) == []  # held: not fetched again
+
+
+@pytest.mark.parametrize("store, env, message", [
+    ("s3://", {}, "--artifacts s3:// names no bucket"),
+    ("s3://tune-artifacts/team-a", {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "a",
+                                    "AWS_SECRET_ACCESS_KEY": "b", "AWS_DEFAULT_REGION": "us-east-1"},
+     "Could not connect to the endpoint URL"),
+])
+def test_an_artifact_store_that_cannot_be_written_is_one_line_before_any_trial(tmp_path, store, env, message):
+    r = edgekit_cli("tune", "mlp", "--data", "builtin:digits", "--artifacts", store, "--out", tmp_path / "o", env=env)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists(), "nothing written"

@@ -1,5 +1,6 @@
-"""`edgekit tune` workers on one study in a real PostgreSQL server: separate processes, each with
-its own OUT (as on separate machines), one killed mid-trial."""
+"""`edgekit tune` workers on one study in a real PostgreSQL server and one S3 artifact store (moto's
+S3 server over HTTP, as MinIO would be): separate processes, each with its own OUT (as on separate
+machines, sharing no folder), one killed mid-trial."""
 
 from __future__ import annotations
 
@@ -13,25 +14,31 @@ import time
 
 import pytest
 from conftest import REPO, REQUIRED, edgekit_cli
-from postgres_server import binaries, postgres_server
+from servers import binaries, postgres_server, s3_server
 from test_tune import _wait_for
 
 needs_postgres = pytest.mark.skipif(binaries() is None and not REQUIRED,
                                     reason="PostgreSQL is not installed (make install installs it as root)")
 TRIALS = 12
+S3_CLIENT = {"endpoint_url": "AWS_ENDPOINT_URL", "aws_access_key_id": "AWS_ACCESS_KEY_ID",
+             "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY", "region_name": "AWS_DEFAULT_REGION"}
 
 
 @needs_postgres
 def test_three_workers_share_a_postgresql_study_and_a_killed_workers_trial_runs_again(tmp_path):
+    import boto3
     import psycopg
 
-    with postgres_server() as url:
+    with postgres_server() as url, s3_server() as s3_env:
+        s3 = boto3.client("s3", **{k: s3_env[v] for k, v in S3_CLIENT.items()})
+        s3.create_bucket(Bucket="tune-artifacts")
+
         def worker(k: int) -> subprocess.Popen:
             args = [sys.executable, "-m", "edgekit", "tune", "mlp", "--data", "builtin:digits", "--trials", str(TRIALS),
                     "--epochs", "1", "--quant", "fp32", "--heartbeat", "1", "--storage", url, "--study", "pg",
-                    "--resume", "--artifacts", str(tmp_path / "shared-store"), "--out", str(tmp_path / f"machine{k}")]
-            return subprocess.Popen(args, cwd=REPO, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True)
+                    "--resume", "--artifacts", "s3://tune-artifacts/team-a/pg", "--out", str(tmp_path / f"machine{k}")]
+            return subprocess.Popen(args, cwd=REPO, env={**os.environ, **s3_env, "PYTHONUNBUFFERED": "1"},
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
         workers = [worker(k) for k in range(3)]
         pids = [w.pid for w in workers]
@@ -55,6 +62,7 @@ def test_three_workers_share_a_postgresql_study_and_a_killed_workers_trial_runs_
             states = db.execute("SELECT t.number, t.state FROM trials t JOIN studies s ON s.study_id = t.study_id "
                                 "WHERE s.study_name = 'pg' ORDER BY t.number").fetchall()
         summaries = [json.loads((tmp_path / f"machine{k}" / "tune.json").read_text()) for k in (1, 2)]
+        stored = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="tune-artifacts").get("Contents", []))
     trials = {t["number"]: t for t in summaries[0]["trials"]}
     assert [n for n, _ in states] == sorted(trials), "tune.json lists the study PostgreSQL holds"
     assert all(state != "RUNNING" for _, state in states), states
@@ -68,6 +76,9 @@ def test_three_workers_share_a_postgresql_study_and_a_killed_workers_trial_runs_
     assert all(t["state"] in ("complete", "infeasible", "pruned", "failed") for t in counted)
     assert all(t["reason"] for t in counted if t["state"] != "complete")
     assert len({t["worker"] for t in counted}) == 3, "every worker ran trials"
+    # every deployable trial packed under the prefix, as Optuna names artifacts (a UUID), nothing else in the bucket
+    feasible = [t for t in counted if t["state"] == "complete"]
+    assert len(stored) >= len(feasible) and all(k.startswith("team-a/pg/") for k in stored), stored
     fronts = [[t["number"] for t in s["front"]] for s in summaries]
     assert fronts[0] == fronts[1] and fronts[0], fronts
     for k in (1, 2):  # the whole front in every worker's OUT, fetched from the shared store where another ran it

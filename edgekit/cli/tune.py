@@ -38,8 +38,9 @@ def tune(
     max_latency: float = typer.Option(None, "--max-latency", help="Latency limit in ms on the first profile (a constraint)."),
     seed: int = typer.Option(0, "--seed"),
     keep_all: bool = typer.Option(False, "--keep-all", help="Keep every trial's folder, not only the front's."),
-    artifacts: Path = typer.Option(None, "--artifacts", help="A folder every worker reaches (a network file "
-                                   "system): each deployable trial's files go there, and the front's are fetched into OUT."),
+    artifacts: str = typer.Option(None, "--artifacts", help="A folder every worker reaches (a network file "
+                                  "system) or s3://BUCKET/PREFIX (AWS_ENDPOINT_URL for MinIO and other S3 servers): "
+                                  "each deployable trial's files go there, and the front's are fetched into OUT."),
     device: list[str] = typer.Option(None, "--device", help="An `edgekit agent` URL: each trial's latency is "
                                      "measured on that device (repeat for a farm of the same board: trials in turn)."),
     token: str = typer.Option(None, "--token", help="The agents' token (default: EDGEKIT_AGENT_TOKEN)."),

@@ -1,9 +1,12 @@
-"""A throwaway PostgreSQL server for the tests: its own data folder and Unix socket, no TCP port,
-stopped and deleted afterwards. Debian's server binaries (``make install`` installs them); as root,
-the server runs as the ``postgres`` user (PostgreSQL refuses to run as root).
+"""Throwaway servers for the tune workers' tests. PostgreSQL: its own data folder and Unix socket, no
+TCP port, stopped and deleted afterwards; Debian's server binaries (``make install`` installs them);
+as root, the server runs as the ``postgres`` user (PostgreSQL refuses to run as root). S3: moto's
+S3 server on a free local port, over HTTP as MinIO would be, its buckets in memory.
 
 Example:
     with postgres_server() as url:        # postgresql://edgekit@/postgres?host=/tmp/edgekit-pg-x&port=5433
+        ...
+    with s3_server() as env:              # AWS_ENDPOINT_URL=http://127.0.0.1:PORT and test credentials
         ...
 """
 
@@ -50,3 +53,19 @@ def postgres_server(port: int = 54329):
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
                        capture_output=True, env=env)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def s3_server():
+    """moto's S3 server on a free local port; yields the environment that points boto3 (and so a
+    worker's ``--artifacts s3://...``) at it."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        yield {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "edgekit-test",
+               "AWS_SECRET_ACCESS_KEY": "edgekit-test-secret", "AWS_DEFAULT_REGION": "us-east-1"}
+    finally:
+        server.stop()
