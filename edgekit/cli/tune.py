@@ -63,10 +63,9 @@ def tune(
     import os
 
     from edgekit.agent.token import TOKEN_ENV
+    from edgekit.cli.output import progress
     from edgekit.tuning.report import print_front
     from edgekit.tuning.study import tune as run_tune
-
-    from edgekit.cli.output import progress
 
     # a terminal: a progress bar (trials done of all, what the trial does now, time left); a log, a line per trial
     with progress("tune", log_steps=False) as report:
