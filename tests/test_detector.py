@@ -46,7 +46,13 @@ def test_nms_is_one_operator_inside_every_artifact(detector_export):
     assert "NON_MAX_SUPPRESSION_V4" in ops, ops
     import onnx
 
-    assert "NonMaxSuppression" in {n.op_type for n in onnx.load(out / "model_fp32.onnx").graph.node}
+    model = onnx.load(out / "model_fp32.onnx")
+    assert "NonMaxSuppression" in {n.op_type for n in model.graph.node}
+    # every Conv (tf2onnx folds BatchNormalization into it and names it Conv__N) keeps its Keras layer for
+    # per-operator profiles (bench --ops), found through its weights' scope
+    layers = json.loads(next(p.value for p in model.metadata_props if p.key == "edgekit.layers"))
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    assert len(convs) == 9 and all(layers.get(c, "").startswith(("conv2d", "head")) for c in convs), (convs, layers)
     topology = json.loads((out / "model_fp32_tfjs" / "model.json").read_text())["modelTopology"]
     assert "NonMaxSuppressionV4" in {n["op"] for n in topology["node"]}
     manifest = json.loads((out / "manifest.json").read_text())

@@ -287,6 +287,7 @@ def _short_names(graph) -> dict[str, str]:
     if any(a.HasField("g") or len(a.graphs) for n in graph.node for a in n.attribute):
         return {}  # subgraphs (Loop bodies) refer to outer names: leave every name as it is
     keep = {i.name for i in graph.input} | {o.name for o in graph.output} | {""}
+    weights = {t.name for t in graph.initializer}
     names: dict[str, str] = {}
 
     def short(name: str) -> str:
@@ -300,9 +301,11 @@ def _short_names(graph) -> dict[str, str]:
         vi.name = short(vi.name)
     layers = {}
     for i, node in enumerate(graph.node):
+        # a node tf2onnx made (Conv__110: a Conv with its BatchNormalization folded in) has no scope of its
+        # own: its weights keep their layer's (detector_1/conv2d_1/convolution/merged_input:0)
+        scope = scope_of(node.name) or next(filter(None, (scope_of(n) for n in node.input if n in weights)), None)
         node.input[:] = [short(n) for n in node.input]
         node.output[:] = [short(n) for n in node.output]
-        scope = scope_of(node.name)
         node.name = f"n{i}_{node.op_type}"
         if scope:
             layers[node.name] = scope
