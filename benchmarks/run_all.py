@@ -16,6 +16,7 @@ import detector  # noqa: E402
 import harness_overhead  # noqa: E402
 import int8_digits  # noqa: E402
 import int8_repair  # noqa: E402
+import litert_postprocess  # noqa: E402
 import mcu_estimates  # noqa: E402
 import mlperf_vs_authors  # noqa: E402
 import multi_io_export  # noqa: E402
@@ -37,7 +38,7 @@ def main() -> int:
     ok = True
     for bench in (cli_startup, harness_overhead, int8_digits, int8_repair, onnx_targets, tfjs_targets, profile_targets, mlperf_vs_authors,
                   recurrent, multi_io_overhead, multi_io_export, train_throughput, recipes, coverage, tune_search, web_engines, agent_overhead,
-                  mcu_estimates, ops_profile, tune_workers, detector, published_detector):
+                  mcu_estimates, ops_profile, tune_workers, detector, published_detector, litert_postprocess):
         ok = bench.main() and ok
     print("all targets met" if ok else "some targets missed")
     return 0 if ok else 1

@@ -200,10 +200,14 @@ def test_model_files_without_a_search_space_are_refused(tmp_path):
                      .replace('    hp.Float("learning_rate", 1e-3, 1e-2, sampling="log")\n', ""))
     nothing = tmp_path / "nothing.py"
     nothing.write_text("x = 1\n")
+    # in this process (the CLI's one-line form of these errors: test_bad_input_is_one_line_exit_2)
+    import edgekit
+    from edgekit.errors import EdgekitError
+
     for f, message in ((plain, "takes no hp"), (nothing, "defines no build_model(hp"), (empty, "asks hp for nothing")):
-        r = edgekit_cli("tune", f, "--data", "builtin:digits", "--out", tmp_path / "o")
-        assert r.returncode == 2 and message in r.stderr, r.stderr
-        assert "Traceback" not in r.stderr
+        with pytest.raises(EdgekitError) as refused:
+            edgekit.tune(str(f), "builtin:digits", tmp_path / "o", log=lambda s: None)
+        assert message in str(refused.value) and refused.value.exit_code == 2, refused.value
         assert not (tmp_path / "o").exists()
 
 
