@@ -70,12 +70,12 @@ def with_litert_postprocess(model, *, regular: bool, max_detections: int, iou: f
     return keras.Model(image, list(LiteRTPostProcess()(boxes, scores)))
 
 
-def convert(model, path: Path) -> Path:
+def convert(model, path: Path, *, named: bool = False) -> Path:
     from edgekit.source_model import export_saved_model
     from edgekit.tf_env import import_tensorflow
 
     tf = import_tensorflow()
-    export_saved_model(model, path.with_suffix(".sm"))
+    export_saved_model(model, path.with_suffix(".sm"), output_names=list(model.output_names) if named else None)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(path.with_suffix(".sm")))
     converter.allow_custom_ops = True  # TFLite_Detection_PostProcess: a custom op LiteRT's builtin resolver has
     path.write_bytes(converter.convert())
@@ -108,7 +108,7 @@ def compare(res: Results, label: str, model, nms_settings: dict, tmp: Path, x1: 
     from edgekit.runtimes.isolated import p50_together
 
     base = without_nms(model)
-    files = {"edgekit NMS": convert(with_postprocess(base, **nms_settings), tmp / f"{label}_edgekit.tflite"),
+    files = {"edgekit NMS": convert(with_postprocess(base, **nms_settings), tmp / f"{label}_edgekit.tflite", named=True),
              "LiteRT op, fast": convert(with_litert_postprocess(base, regular=False, **nms_settings), tmp / f"{label}_fast.tflite"),
              "LiteRT op, regular": convert(with_litert_postprocess(base, regular=True, **nms_settings), tmp / f"{label}_regular.tflite"),
              "no NMS": convert(base, tmp / f"{label}_raw.tflite")}
