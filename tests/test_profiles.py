@@ -185,3 +185,20 @@ def test_a_model_larger_than_the_devices_memory_is_not_run_there(digits_export, 
     report = json.loads((tmp_path / "b.json").read_text())
     assert [row["profile"] for row in report["rows"]] == ["host", "host"]
     assert any("is larger than the device's memory (0.1 MB): not run" in n for n in report["notes"])
+
+
+def test_an_estimate_faster_than_the_device_can_compute_is_flagged_not_shown_as_fact():
+    """The roofline is the estimate's sanity check: at 18 M MACs in 0.1 ms a Pixel 2 would compute
+    180 GMAC/s, 4.8x its fp32 peak. Such a row says PEAK? (the factor does not fit the artifact)."""
+    from edgekit.bench.estimate import estimate_row
+    from edgekit.reports.render import DEVICE_COLUMNS, device_cells
+
+    phone = load_profile("mobile-cpu")
+    device_ms = phone.throughput.reference.latency_ms
+    fast = estimate_row(0.1, macs=18_000_000, quant="fp32", fmt="tflite", profile=phone, host_ref_ms=device_ms)
+    plausible = estimate_row(1.0, macs=18_000_000, quant="fp32", fmt="tflite", profile=phone, host_ref_ms=device_ms)
+    assert fast["factor"] == 1 and fast["roofline"] > 1 and fast["above_peak"]
+    assert 0.2 < plausible["roofline"] < 1 and not plausible["above_peak"] and not plausible["low_utilisation"]
+    row = {"name": "m.tflite", "quant": "fp32", "runtime": "litert", "status": "ok", "latency_ms": {"p50": 0.1},
+           "estimate": fast, "checks": {}}
+    assert dict(zip(DEVICE_COLUMNS, device_cells(row), strict=True))["roofline"] == "479% PEAK?"

@@ -6,7 +6,8 @@ Every estimate is labelled as one and carries its factor and where the factor ca
     factor   = published latency of the reference workload on the device
                / latency of the same workload measured on this host, same runtime, same run
     estimate = latency of the artifact measured on this host x factor
-    roofline = (MACs / estimate) / the device's peak GMAC/s; below 20% is flagged
+    roofline = (MACs / estimate) / the device's peak GMAC/s; below 20% is flagged LOW, above 100%
+               (faster than the device can compute: the estimate is too low) flagged PEAK?
 
 Example:
     >>> e = estimate_row(4.0, macs=300e6, quant="fp32", fmt="tflite", profile=p, host_ref_ms=5.6)   # doctest: +SKIP
@@ -73,6 +74,9 @@ def estimate_row(host_p50_ms: float, *, macs: int | None, quant: str, fmt: str, 
         out["achieved_gmacs"] = float(f"{achieved:.4g}")
         out["roofline"] = float(f"{achieved / peak:.4g}")
         out["low_utilisation"] = achieved / peak < LOW_UTILISATION
+        # faster than the device can compute: the factor does not fit this artifact (its kernels gain more
+        # here, against the reference, than on the device), so the estimate is too low
+        out["above_peak"] = achieved > peak
     return out
 
 

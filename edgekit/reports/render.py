@@ -145,7 +145,8 @@ def device_cells(r: dict[str, Any]) -> list[str]:
     est = r.get("estimate") or {}
     ch = r.get("checks") or {}
     roof = est.get("roofline")
-    roof_cell = "-" if roof is None else f"{roof * 100:.0f}%" + (" LOW" if est.get("low_utilisation") else "")
+    roof_cell = "-" if roof is None else f"{roof * 100:.0f}%" + (" LOW" if est.get("low_utilisation") else
+                                                                  " PEAK?" if est.get("above_peak") else "")
     est_cell = "-" if est.get("latency_ms") is None else f"~{est['latency_ms']:.4g}"
     size = r.get("size_bytes")
     return [
@@ -182,7 +183,8 @@ def device_caption(report: dict[str, Any], name: str) -> str:
             + (f" (int8 rows: the int8 reference, device figure / {t.get('int8_gain'):g})" if t.get("int8_gain", 1) != 1 else "")
             + f". Roofline: achieved GMAC/s / device peak ({t.get('peak_gmacs_fp32')} GMAC/s fp32"
             + (f", {t.get('peak_gmacs_int8')} int8" if t.get("peak_gmacs_int8") != t.get("peak_gmacs_fp32") else "")
-            + "); LOW below 20%. peak MB is measured here.")
+            + "); LOW below 20%; PEAK? above 100%: faster than the device can compute, so the estimate is too low. "
+            "peak MB is measured here.")
 
 
 def focus_output(report: dict[str, Any], name: str) -> dict[str, Any]:
