@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import REPO, edgekit_cli
 
@@ -330,3 +331,46 @@ def test_an_artifact_store_that_cannot_be_written_is_one_line_before_any_trial(t
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists(), "nothing written"
+
+
+def _squares_and_bars(root: Path, n: int = 300) -> Path:
+    """A YOLO folder of 32x32 images, each with one white square or one bar: a detector learns it in 3 epochs."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    (root / "classes.txt").write_text("square\nbar\n")
+    for i in range(n):
+        cls = i % 2
+        w, h = (12, 12) if cls == 0 else (18, 6)
+        x0, y0 = int(rng.integers(0, 32 - w)), int(rng.integers(0, 32 - h))
+        img = np.zeros((32, 32, 3), np.uint8)
+        img[y0:y0 + h, x0:x0 + w] = 255
+        Image.fromarray(img).save(root / "images" / f"{i:03d}.png")
+        (root / "labels" / f"{i:03d}.txt").write_text(f"{cls} {(x0 + w / 2) / 32} {(y0 + h / 2) / 32} {w / 32} {h / 32}\n")
+    return root
+
+
+def test_tune_searches_a_detector_by_map_and_its_front_carries_nms(tmp_path):
+    """A detector's accuracy objective is its int8 artifact's mAP@0.5 on the test split (bench's own, COCO's
+    evaluation), and every front member is a deployable detector: NMS inside, detections like its source's."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    data, out = _squares_and_bars(tmp_path / "shapes"), tmp_path / "tune"
+    r = edgekit_cli("tune", "detector", "--data", data, "--trials", "2", "--epochs", "3", "--batch-size", "8",
+                    "--lr", "0.005", "--quant", "int8", "--out", out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "objectives: int8 mAP@0.5 (max)" in r.stdout and "best mAP@0.5" in r.stdout, r.stdout
+    summary = json.loads((out / "tune.json").read_text())
+    assert summary["metric"] == "mAP@0.5" and "mAP@0.5" in summary["objectives"]["accuracy"]
+    assert len(summary["front"]) >= 1, summary["trials"]
+    for entry in summary["front"]:
+        assert 0.5 < entry["objectives"]["accuracy"] <= 1.0, entry  # learnt: an untrained detector scores about 0.001
+        artifact = out / entry["artifact"]
+        ops = {op["op_name"] for op in Interpreter(model_path=str(artifact))._get_ops_details()}
+        assert "NON_MAX_SUPPRESSION_V4" in ops, ops
+        manifest = json.loads((artifact.parent / "manifest.json").read_text())
+        int8 = next(a for a in manifest["artifacts"] if a["quant"] == "int8")
+        assert int8["status"] == "ok" and int8["parity"]["kind"] == "detections", int8
+    assert "<th>mAP@0.5</th>" in (out / "tune.html").read_text()

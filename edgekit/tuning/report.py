@@ -56,7 +56,8 @@ def summarize(study, settings, out: Path, *, trials: int, sampler: str, storage:
         "sampler": sampler,
         "settings": {**study.user_attrs.get("edgekit", {}), "trials": trials, "batch_size": settings.batch_size,
                      "learning_rate": settings.learning_rate, "patience": settings.patience},
-        "objectives": {"accuracy": f"{settings.quant} artifact accuracy on the test split (maximise)",
+        "metric": settings.metric,
+        "objectives": {"accuracy": f"{settings.quant} artifact {settings.metric} on the test split (maximise)",
                        "latency_ms": f"{first.name} latency, ms ({'estimate' if first.estimates else 'measured'}; minimise)",
                        "size_kb": "artifact size, KB (minimise)"},
         "first_profile": first.name,
@@ -160,6 +161,11 @@ POOLED_NOTE = "latency (N trials): the median of N trials' measurements of the s
 FRONT_COLUMNS = ["trial", "accuracy", "latency ms", "size KB", "host p50 ms", "params", "artifact"]
 
 
+def front_columns(summary: dict) -> list[str]:
+    """The front table's columns, the accuracy one named by what it is (a detector's: mAP@0.5)."""
+    return [summary.get("metric", "accuracy") if c == "accuracy" else c for c in FRONT_COLUMNS]
+
+
 def front_cells(summary: dict) -> list[list[str]]:
     est = "~" if summary.get("estimated") else ""
     rows = []
@@ -197,7 +203,7 @@ def print_front(summary: dict, console=None) -> None:
     lat = summary["objectives"]["latency_ms"]
     table = Table(title=f"Pareto front: {len(summary['front'])} of {n} trials ({s.get('model')} on {s.get('data')}, "
                         f"{s.get('quant')}; latency: {lat})", title_justify="left")
-    for c in FRONT_COLUMNS:
+    for c in front_columns(summary):
         table.add_column(c, justify="left" if c in ("params", "artifact", "trial") else "right")
     for row in front_cells(summary):
         table.add_row(*row)
@@ -290,13 +296,14 @@ def to_html(summary: dict) -> str:
         f"{html.escape(summary['storage'])}; edgekit {summary['edgekit_version']}; {html.escape(summary['created'])}</p>",
         f"<h2>Pareto front ({len(summary['front'])} of {len(summary['trials'])} trials)</h2>",
         html_img(_plot(summary), "accuracy against latency"),
-        html_table(FRONT_COLUMNS, front_cells(summary)),
+        html_table(front_columns(summary), front_cells(summary)),
         "<p class=note>" + html.escape(
             "Objectives: " + "; ".join(summary["objectives"].values()) + ". Each front member's run folder and "
             "artifacts are kept in its folder; the others are removed unless --keep-all. " + POOLED_NOTE[0].upper()
             + POOLED_NOTE[1:] + ".") + "</p>",
         "<h2>All trials</h2>",
-        html_table(["trial", "state", "accuracy", "latency ms", "size KB", "train / total s", "params", "reason"], all_cells),
+        html_table(["trial", "state", summary.get("metric", "accuracy"), "latency ms", "size KB", "train / total s", "params",
+                    "reason"], all_cells),
         "</body></html>",
     ]
     return "\n".join(parts)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit import status
-from edgekit.errors import EdgekitError, InputError, UsageError, suggest
+from edgekit.errors import EdgekitError, UsageError, suggest
 from edgekit.files import check_writable_dir
 from edgekit.tuning.hp import HyperParameters
 from edgekit.tuning.space import SPACES, Choice, file_choice, load_tunable_file, recipe_choice, smallest_params
@@ -116,12 +116,11 @@ def tune(
 
     datasets: dict[int | None, Any] = {None: load_data(data)}
     first = datasets[None]
-    if getattr(first, "task", "classification") == "detection":
-        raise InputError(f"Data {data} holds boxes (a detection data set): tune searches classifiers for now",
-                         hint="train a detector with edgekit train detector")
-    if not first.has_labels or first.num_classes < 2:
-        raise InputError(f"Data {data} needs labels of at least two classes to tune a classifier")
-    resizable = Path(data).is_dir()
+    from edgekit.trainer.tasks import TASKS
+
+    detects = settings.metric == "mAP@0.5"
+    TASKS["detection" if detects else "classification"].check(first, data)  # boxes for a detector, classes for the rest
+    resizable = Path(data).is_dir() and not detects  # an image folder's resolution is searched; a detector keeps its own
 
     import logging
 
@@ -158,7 +157,7 @@ def tune(
             shutil.rmtree(out, ignore_errors=True)
         raise
     log(f"{'started' if created else 'resumed'} study '{study_name}' ({_storage_label(storage, out)}): "
-        f"{counted(study)}/{trials} trials so far; objectives: {settings.quant} accuracy (max), "
+        f"{counted(study)}/{trials} trials so far; objectives: {settings.quant} {settings.metric} (max), "
         f"{settings.profiles[0].name} latency (min), size (min)")
 
     def dataset_for(size: int | None):
@@ -194,7 +193,7 @@ def tune(
             with heartbeat(study, rdb, trial.number):
                 state = _run_one(study, trial, settings, choose, dataset_for, out, log, server, store, step)
             durations.append(time.monotonic() - t0)
-            _progress(study, trial.number, state, durations, trials, timeout_s, t_start, log)
+            _progress(study, trial.number, state, durations, trials, timeout_s, t_start, log, settings.metric)
 
     from edgekit.tuning.report import summarize, write_reports
 
@@ -232,16 +231,16 @@ def _check(model, data, out: Path, *, profiles, quant, trials, timeout_s, sample
     module = None
     if model.endswith(".py"):
         module = load_tunable_file(Path(model))
-    elif model == "detector":
-        raise UsageError("tune searches classifiers for now: the detector recipe has no search space",
-                         hint="train it with edgekit train detector, and pick its width with --width")
     elif model not in SPACES:
         raise UsageError(f"Unknown recipe '{model}'.{suggest(model, SPACES)} "
                          f"Recipes: {', '.join(SPACES)}, or a .py file defining build_model(hp, input_shape, num_classes).")
     check_writable_dir(out, flag="--out")
+    from edgekit.trainer.recipes import RECIPE_TASKS
+
+    detects = RECIPE_TASKS.get(model) == "detection" or getattr(module, "task", None) == "detection"
     settings = Settings(model=model, data=data, profiles=profile_list, quant=quant, epochs=epochs,
                         batch_size=batch_size, learning_rate=learning_rate, patience=patience, seed=seed,
-                        max_latency_ms=max_latency_ms)
+                        max_latency_ms=max_latency_ms, metric="mAP@0.5" if detects else "accuracy")
     return settings, module
 
 
@@ -416,13 +415,14 @@ def _run_one(study, trial, settings: Settings, choose, dataset_for, out: Path, l
     return status.COMPLETE if result.feasible else status.INFEASIBLE
 
 
-def _progress(study, number: int, state: str, durations: list[float], trials: int, timeout_s, t_start, log) -> None:
+def _progress(study, number: int, state: str, durations: list[float], trials: int, timeout_s, t_start, log,
+              metric: str = "accuracy") -> None:
     t = study.get_trials(deepcopy=False)
     done = counted(study)
     me = next(x for x in t if x.number == number)
     if state in (status.COMPLETE, status.INFEASIBLE):
         o = me.user_attrs["objectives"]
-        what = f"accuracy {o['accuracy']:.4f}, {o['latency_ms']:.4g} ms, {o['size_kb']:.1f} KB"
+        what = f"{metric} {o['accuracy']:.4f}, {o['latency_ms']:.4g} ms, {o['size_kb']:.1f} KB"
         if state == status.INFEASIBLE:
             what += f" ({me.user_attrs['failure']})"
     else:
@@ -432,7 +432,7 @@ def _progress(study, number: int, state: str, durations: list[float], trials: in
     left = max(0, trials - done) * (sum(durations) / len(durations))
     if timeout_s is not None:
         left = min(left, max(0.0, timeout_s - (time.monotonic() - t_start)))
-    best_txt = f"best accuracy {best:.4f}" if best is not None else "no deployable trial yet"
+    best_txt = f"best {metric} {best:.4f}" if best is not None else "no deployable trial yet"
     log(f"trial {number} {state} in {durations[-1]:.0f}s: {what} | {min(done, trials)}/{trials} trials, {best_txt}, "
         f"about {_duration(left)} left")
 

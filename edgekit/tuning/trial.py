@@ -59,6 +59,7 @@ class Settings:
     patience: int
     seed: int
     max_latency_ms: float | None = None
+    metric: str = "accuracy"  # what the accuracy objective is: a detector's is mAP@0.5 (bench's own, COCO's evaluation)
     devices: tuple[str, ...] = ()  # edgekit agents whose device measures each trial's latency (a farm: in turn)
     token: str | None = None  # their token
 
