@@ -1,5 +1,5 @@
 """The detector path end to end at small size: train on builtin:mnist-detect, export with NMS inside to
-every format, run every artifact, judge by mAP. A detector trained for four epochs finds digits well
+every format, run every artifact, judge by mAP. A detector trained for three epochs finds digits well
 enough that its detections are many and varied: what the parity checks below must tell apart."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def detector_run(tmp_path_factory):
     from edgekit.trainer.fit import train
 
     out = tmp_path_factory.mktemp("det") / "run"
-    record = train("detector", "builtin:mnist-detect", out, epochs=4, width=0.5, learning_rate=5e-3, verbose=0,
+    record = train("detector", "builtin:mnist-detect", out, epochs=3, width=0.5, learning_rate=5e-3, verbose=0,
                    log=lambda s: None)
     return out, record
 
@@ -33,7 +33,7 @@ def detector_export(detector_run, tmp_path_factory):
 def test_training_scores_the_test_split_by_map(detector_run):
     _, record = detector_run
     assert record.task == "detection"
-    # four epochs at half width have begun to learn (untrained: 0.001; trained: benchmarks/detector.py)
+    # three epochs at half width have begun to learn (untrained: 0.001; trained: benchmarks/detector.py)
     assert 0.04 < record.metrics["test_map50"] <= 1.0, record.metrics
     assert record.metrics["test_map"] < record.metrics["test_map50"]
 

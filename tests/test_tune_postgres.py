@@ -19,7 +19,7 @@ from test_tune import _wait_for
 
 needs_postgres = pytest.mark.skipif(binaries() is None and not REQUIRED,
                                     reason="PostgreSQL is not installed (make install installs it as root)")
-TRIALS = 9
+TRIALS = 6
 S3_CLIENT = {"endpoint_url": "AWS_ENDPOINT_URL", "aws_access_key_id": "AWS_ACCESS_KEY_ID",
              "aws_secret_access_key": "AWS_SECRET_ACCESS_KEY", "region_name": "AWS_DEFAULT_REGION"}
 
