@@ -103,7 +103,7 @@ def test_the_check_fails_when_boxes_are_swapped_or_nms_is_dropped(detector_run, 
 def test_bench_shows_map_for_every_runtime(detector_run, detector_export, tmp_path):
     out, _ = detector_export
     report = tmp_path / "bench.json"
-    r = edgekit_cli("bench", out, "--runs", "10", "--repeats", "1", "--json", report)
+    r = edgekit_cli("bench", out, "--runs", "10", "--repeats", "1", "--samples", "300", "--json", report)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "mAP@0.5" in r.stdout
     rows = json.loads(report.read_text())["rows"]

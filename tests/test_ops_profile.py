@@ -78,12 +78,21 @@ def test_a_runtime_that_cannot_profile_says_so_in_one_line_and_the_rest_goes_on(
 @pytest.mark.parametrize("model", ["pretrainedResnet_quant.tflite", "pretrainedResnet.tflite"])
 def test_litert_operators_add_up_to_the_measured_run_on_resnet8(model, tmp_path):
     """MLPerf Tiny's ResNet-8: LiteRT's operators (whole microseconds each) against the model's p50
-    timed plainly around the profile. Measured on a 2-core host: 0.92 and 0.98 (int8, fp32)."""
-    r = edgekit_cli("bench", mlperf(model), "--no-reference", "--repeats", "1", "--runs", "20", "--min-time", "0.05",
-                    "--ops", "--json", tmp_path / "r.json")
-    assert r.returncode == 0, r.stdout + r.stderr
-    ops = json.loads((tmp_path / "r.json").read_text())["rows"][0]["ops"]
-    assert ops["status"] == "ok" and 0.85 <= ops["coverage"] <= 1.15, {k: v for k, v in ops.items() if k != "ops"}
+    timed plainly around the profile. Measured on a 2-core host: 0.92 and 0.98 (int8, fp32). The int8
+    model runs in about 80 us: a slow spell of a shared host during its profile once read 1.27 (the
+    same commit 0.9-1.0 alone, twice), so a miss is measured again once, as the gate confirms a
+    slowdown; an error that is not noise misses both times."""
+    seen = []
+    for attempt in range(2):
+        r = edgekit_cli("bench", mlperf(model), "--no-reference", "--repeats", "1", "--runs", "20", "--min-time", "0.05",
+                        "--ops", "--json", tmp_path / f"r{attempt}.json")
+        assert r.returncode == 0, r.stdout + r.stderr
+        ops = json.loads((tmp_path / f"r{attempt}.json").read_text())["rows"][0]["ops"]
+        assert ops["status"] == "ok", ops
+        seen.append({k: v for k, v in ops.items() if k != "ops"})
+        if 0.85 <= ops["coverage"] <= 1.15:
+            break
+    assert 0.85 <= ops["coverage"] <= 1.15, seen
     convs = [o for o in ops["ops"] if o["op"] == "Convolution"]
     assert len(convs) == 9 and sum(o["macs"] for o in convs) == 12_501_632 - 64 * 10  # every conv, MACs as edgekit counts
     assert ops["ops"][0]["op"] == "Convolution"
